@@ -1,0 +1,182 @@
+"""A model folder: what is in it, how to read it consistently, and how to publish one atomically.
+
+A model folder holds `model.keras` (the training network), `model.tflite` (the inference graph,
+with a `classify` and a `features` signature) and `model.json` (metadata, including the SHA-256
+of both model files). Training writes a whole folder next to the destination and swaps it in with
+two renames, so a reader sees the old folder or the new one, never a mix: the hashes in
+`model.json` let a reader detect the instant between the two renames and try again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+KERAS_FILE = "model.keras"
+TFLITE_FILE = "model.tflite"
+METADATA_FILE = "model.json"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default"
+
+
+class ModelError(RuntimeError):
+    """A model folder that is missing, incomplete or unreadable; the message says which."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The metadata of a model folder (`model.json`)."""
+
+    class_names: tuple[str, str]
+    image_size: tuple[int, int]
+    parameters: int
+    files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelInfo:
+        try:
+            class_names = tuple(str(name) for name in data["class_names"])
+            image_size = tuple(int(n) for n in data["image_size"])
+            parameters = int(data["parameters"])
+            files = {str(k): str(v) for k, v in data.get("files", {}).items()}
+        except (KeyError, TypeError, ValueError) as error:
+            raise ModelError(f"model.json is missing or has a bad field: {error}") from None
+        if len(class_names) != 2 or len(image_size) != 2:
+            raise ModelError("model.json must name two classes and a 2-number image size")
+        return cls(class_names, image_size, parameters, files, data)  # type: ignore[arg-type]
+
+    @property
+    def positive_class(self) -> str:
+        """The class whose probability the network outputs (the second, sorted: 'sith')."""
+        return self.class_names[1]
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_info(folder: Path) -> ModelInfo:
+    """Read and validate `folder/model.json`."""
+    path = Path(folder) / METADATA_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"no model at {folder}: {METADATA_FILE} is missing") from None
+    except (OSError, ValueError) as error:
+        raise ModelError(f"cannot read {path}: {error}") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path} is not a JSON object")
+    return ModelInfo.from_dict(data)
+
+
+def read_model_file(folder: Path, name: str, attempts: int = 5) -> tuple[ModelInfo, bytes]:
+    """Read `model.json` and the model file `name` as one consistent pair.
+
+    If a publish swaps the folder between the two reads, the hash does not match and the read
+    is retried; a file that never matches its recorded hash is an error.
+    """
+    folder = Path(folder)
+    last_error: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            info = read_info(folder)
+            data = (folder / name).read_bytes()
+        except (ModelError, OSError) as error:
+            last_error = error
+        else:
+            expected = info.files.get(name)
+            if expected is None or expected == sha256(data):
+                return info, data
+            last_error = ModelError(f"{folder / name} does not match the hash in {METADATA_FILE}")
+        time.sleep(0.05 * (attempt + 1))
+    if isinstance(last_error, FileNotFoundError):
+        raise ModelError(f"no model at {folder}: {name} is missing") from None
+    if isinstance(last_error, ModelError):
+        raise last_error
+    raise ModelError(f"cannot read the model in {folder}: {last_error}")
+
+
+def signature(folder: Path) -> tuple[int, int, int] | None:
+    """A cheap value that changes whenever a new model is published into `folder`."""
+    try:
+        st = (Path(folder) / METADATA_FILE).stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+@contextmanager
+def staging_folder(destination: Path) -> Iterator[Path]:
+    """A fresh folder beside `destination` to write a model into; removed if the block fails."""
+    destination = Path(destination).resolve()
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.staging-", dir=destination.parent))
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def publish(staging: Path, destination: Path) -> Path:
+    """Move the complete model folder `staging` to `destination`, replacing what was there.
+
+    Before the swap, `model.json` is given the SHA-256 of every model file. The old folder is
+    moved aside and removed only once the new one is in place.
+    """
+    staging, destination = Path(staging), Path(destination).resolve()
+    meta_path = staging / METADATA_FILE
+    metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+    metadata["files"] = {
+        name: sha256((staging / name).read_bytes())
+        for name in (KERAS_FILE, TFLITE_FILE)
+        if (staging / name).exists()
+    }
+    _write_text_atomic(meta_path, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    for path in staging.iterdir():
+        _fsync(path)
+    os.chmod(staging, 0o755)  # mkdtemp made it private; a model folder is read by other users
+    _fsync(staging)
+
+    old: Path | None = None
+    if destination.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{destination.name}.old-", dir=destination.parent))
+        old.rmdir()
+        os.rename(destination, old)
+    os.rename(staging, destination)
+    _fsync(destination.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    log.info("published model to %s", destination)
+    return destination
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _fsync(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Dataset checks, the training run, evaluation and export of the jedisith network."""

@@ -1,0 +1,1 @@
+"""The jedisith Discord bot."""

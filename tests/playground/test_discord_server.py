@@ -1,0 +1,318 @@
+"""End-to-end tests: the real discord.py client against playground.discord_server."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import struct
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import discord
+import pytest
+from discord import app_commands
+from discord.ext import commands
+
+from bot._endpoints import DEFAULT_API_URL, DEFAULT_GATEWAY_URL, discover_gateway, use_endpoints
+from playground.discord_server import DiscordServer
+
+pytestmark = pytest.mark.timeout(20)
+
+TOKEN = "test-token"
+
+
+def tiny_png(width: int = 3, height: int = 2) -> bytes:
+    """A valid RGB PNG without needing Pillow."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = b"".join(b"\x00" + b"\x10\x20\x30" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[DiscordServer]:
+    async with DiscordServer(token=TOKEN, max_upload_bytes=64 * 1024) as srv:
+        use_endpoints(srv.api_url, srv.gateway_url)
+        try:
+            yield srv
+        finally:
+            use_endpoints(None, None)
+    assert discord.http.Route.BASE == DEFAULT_API_URL
+    assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == DEFAULT_GATEWAY_URL
+
+
+def make_intents() -> discord.Intents:
+    intents = discord.Intents.default()
+    intents.message_content = True
+    return intents
+
+
+Runner = Callable[..., Awaitable[discord.Client]]
+
+
+@pytest.fixture
+async def run_client() -> AsyncIterator[Runner]:
+    """Start clients in the background; wait for on_ready; close them all at the end."""
+    started: list[tuple[discord.Client, asyncio.Task[None]]] = []
+
+    async def run(client: discord.Client, token: str = TOKEN) -> discord.Client:
+        task = asyncio.create_task(client.start(token))
+        started.append((client, task))
+        ready = asyncio.create_task(client.wait_until_ready())
+        done, _ = await asyncio.wait({task, ready}, timeout=5, return_when="FIRST_COMPLETED")
+        if task in done:
+            ready.cancel()
+            task.result()  # re-raises why the client stopped
+            raise AssertionError("client stopped before it was ready")
+        assert ready in done, "client never got ready"
+        return client
+
+    yield run
+    for client, task in started:
+        await client.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def new_client(**kwargs: Any) -> discord.Client:
+    return discord.Client(intents=kwargs.pop("intents", make_intents()), guild_ready_timeout=0.05)
+
+
+async def test_login_ready_and_guild(server: DiscordServer, run_client: Runner) -> None:
+    client = await run_client(new_client())
+    assert server.bot_ready.is_set()
+    assert client.user is not None and client.user.id == int(server.bot_user["id"])
+    assert client.application_id == server.application_id
+    guild = client.get_guild(server.guild_id)
+    assert guild is not None and guild.member_count == 2
+    channel = client.get_channel(server.channel_id)
+    assert isinstance(channel, discord.TextChannel) and channel.name == "general"
+    assert channel.permissions_for(guild.me).attach_files
+    fetched = await client.fetch_channel(server.channel_id)
+    assert fetched.id == server.channel_id
+    member = await guild.fetch_member(int(server.human["id"]))
+    assert member.name == "padawan"
+    assert (await client.fetch_guild(server.guild_id)).name == guild.name
+    async with aiohttp.ClientSession() as session:
+        assert await discover_gateway(session, server.api_url) == server.gateway_url
+
+
+async def test_wrong_token_is_login_failure(server: DiscordServer) -> None:
+    client = new_client()
+    with pytest.raises(discord.LoginFailure):
+        await client.login("not-the-token")
+    await client.close()
+
+
+async def test_privileged_intents_refused(run_client: Runner) -> None:
+    async with DiscordServer(token=TOKEN, privileged_intents=False) as srv:
+        use_endpoints(srv.api_url, srv.gateway_url)
+        try:
+            client = new_client()
+            with pytest.raises(discord.PrivilegedIntentsRequired):
+                await asyncio.wait_for(client.start(TOKEN), 5)
+            await client.close()
+        finally:
+            use_endpoints(None, None)
+
+
+async def test_message_attachment_and_reply_with_file(
+    server: DiscordServer, run_client: Runner
+) -> None:
+    image = tiny_png()
+    received: asyncio.Queue[discord.Message] = asyncio.Queue()
+    client = new_client()
+
+    @client.event
+    async def on_message(message: discord.Message) -> None:
+        if message.author != client.user:
+            await received.put(message)
+
+    await run_client(client)
+    posted = await server.post_message("what am I?", attachments=[("vader.png", image)])
+    message = await asyncio.wait_for(received.get(), 5)
+    assert message.content == "what am I?"
+    assert message.author.name == "padawan" and isinstance(message.author, discord.Member)
+    (attachment,) = message.attachments
+    assert attachment.filename == "vader.png"
+    assert attachment.content_type == "image/png"
+    assert (attachment.width, attachment.height) == (3, 2)
+    assert await attachment.read() == image
+
+    reply_bytes = b"\x89PNG-not-really" * 10
+    sent = await message.reply("hi", file=discord.File(io.BytesIO(reply_bytes), "verdict.png"))
+    stored = await server.wait_for_reply(posted["id"], timeout=5)
+    assert stored["id"] == str(sent.id)
+    assert stored["content"] == "hi"
+    assert stored["type"] == 19 and stored["referenced_message"]["id"] == posted["id"]
+    assert sent.reference is not None and sent.reference.message_id == message.id
+    url = stored["attachments"][0]["url"]
+    assert url.startswith(server.base_url)
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "image/png"
+        assert await response.read() == reply_bytes
+    assert await sent.attachments[0].read() == reply_bytes
+    assert [m["id"] for m in server.messages] == [posted["id"], stored["id"]]
+
+
+async def test_history_edit_delete_and_reactions(
+    server: DiscordServer, run_client: Runner
+) -> None:
+    client = await run_client(new_client())
+    events = server.subscribe()
+    posted = [await server.post_message(f"message {i}") for i in range(5)]
+    channel = client.get_channel(server.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+
+    newest_first = [m.content async for m in channel.history(limit=3)]
+    assert newest_first == ["message 4", "message 3", "message 2"]
+    before = discord.Object(int(posted[2]["id"]))
+    assert [m.content async for m in channel.history(limit=10, before=before)] == [
+        "message 1",
+        "message 0",
+    ]
+    after = discord.Object(int(posted[2]["id"]))
+    oldest_first = [m.content async for m in channel.history(limit=10, after=after)]
+    assert oldest_first == ["message 3", "message 4"]
+
+    sent = await channel.send("draft")
+    await sent.edit(content="final")
+    await sent.add_reaction("👍")
+    assert server.messages[-1]["content"] == "final"
+    assert server.messages[-1]["reactions"][0]["emoji"]["name"] == "👍"
+    fetched = await channel.fetch_message(sent.id)
+    assert fetched.content == "final" and fetched.edited_at is not None
+    assert fetched.reactions[0].me
+    await sent.delete()
+    assert all(m["id"] != str(sent.id) for m in server.messages)
+
+    with pytest.raises(discord.Forbidden):
+        await (await channel.fetch_message(int(posted[0]["id"]))).edit(content="nope")
+
+    kinds = []
+    while not events.empty():
+        kinds.append(events.get_nowait()["type"])
+    server.unsubscribe(events)
+    assert kinds.count("message_create") == 6
+    assert "message_update" in kinds and kinds[-1] == "message_delete"
+
+
+async def test_typing_is_recorded(server: DiscordServer, run_client: Runner) -> None:
+    client = await run_client(new_client())
+    channel = client.get_channel(server.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    async with channel.typing():
+        await asyncio.sleep(0.05)
+    assert server.typing_events and server.typing_events[-1][0] == server.application_id
+
+    seen: asyncio.Future[discord.abc.User] = asyncio.get_running_loop().create_future()
+
+    @client.event
+    async def on_typing(_channel: Any, user: discord.abc.User, _when: Any) -> None:
+        if not seen.done():
+            seen.set_result(user)
+
+    await server.simulate_typing()
+    assert (await asyncio.wait_for(seen, 5)).name == "padawan"
+
+
+async def test_app_commands(server: DiscordServer, run_client: Runner) -> None:
+    calls: list[tuple[str, Any]] = []
+    bot = commands.Bot(command_prefix="!", intents=make_intents(), guild_ready_timeout=0.05)
+
+    @bot.tree.command(name="classify", description="Jedi or Sith?")
+    @app_commands.describe(image="A picture")
+    async def classify(interaction: discord.Interaction, image: discord.Attachment) -> None:
+        data = await image.read()
+        calls.append(("classify", data))
+        await interaction.response.send_message(f"{image.filename}: {len(data)} bytes")
+
+    @bot.tree.context_menu(name="Classify image")
+    async def classify_message(interaction: discord.Interaction, message: discord.Message) -> None:
+        calls.append(("menu", message.id))
+        await interaction.response.defer(thinking=True)
+        await interaction.followup.send(
+            "verdict", file=discord.File(io.BytesIO(b"heatmap"), "heatmap.png")
+        )
+
+    await run_client(bot)
+    synced = await bot.tree.sync()
+    assert {c.name for c in synced} == {"classify", "Classify image"}
+    assert len(server.application_commands) == 2
+    assert {c.id for c in await bot.tree.sync()} == {c.id for c in synced}  # ids are stable
+
+    image = tiny_png()
+    interaction = await server.invoke_slash_command("classify", {}, [("yoda.png", image)])
+    answer = await server.wait_for_reply(interaction["id"], timeout=5)
+    assert calls[0] == ("classify", image)
+    assert answer["content"] == "yoda.png: " + str(len(image)) + " bytes"
+    assert answer["interaction_metadata"]["id"] == interaction["id"]
+    callback = server.interaction_responses[0]
+    assert callback["kind"] == "callback" and callback["type"] == 4
+
+    target = await server.post_message("look at this", attachments=[("maul.png", image)])
+    interaction = await server.invoke_message_command("Classify image", int(target["id"]))
+    answer = await server.wait_for_reply(interaction["id"], timeout=5)
+    assert calls[1] == ("menu", int(target["id"]))
+    assert answer["content"] == "verdict" and answer["type"] == 23
+    kinds = [(r["kind"], r.get("type")) for r in server.interaction_responses[1:]]
+    assert kinds == [("callback", 5), ("followup", None)]
+    async with aiohttp.ClientSession() as session:
+        async with session.get(answer["attachments"][0]["url"]) as response:
+            assert await response.read() == b"heatmap"
+
+
+async def test_gateway_resume_after_drop(server: DiscordServer, run_client: Runner) -> None:
+    received: asyncio.Queue[str] = asyncio.Queue()
+    resumed = asyncio.Event()
+    client = new_client()
+
+    @client.event
+    async def on_message(message: discord.Message) -> None:
+        await received.put(message.content)
+
+    @client.event
+    async def on_resumed() -> None:
+        resumed.set()
+
+    await run_client(client)
+    assert await server.drop_connections() == 1
+    await server.post_message("while you were away")
+    await asyncio.wait_for(resumed.wait(), 5)
+    assert await asyncio.wait_for(received.get(), 5) == "while you were away"
+    await server.post_message("after the resume")
+    assert await asyncio.wait_for(received.get(), 5) == "after the resume"
+    assert server.connected_sessions == 1
+
+
+async def test_upload_over_limit_is_413(server: DiscordServer, run_client: Runner) -> None:
+    client = await run_client(new_client())
+    channel = client.get_channel(server.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    too_big = discord.File(io.BytesIO(b"x" * (server.max_upload_bytes + 1)), "big.bin")
+    with pytest.raises(discord.HTTPException) as caught:
+        await channel.send("big", file=too_big)
+    assert caught.value.status == 413 and caught.value.code == 40005
+    assert server.messages == []
+
+
+async def test_unknown_route_is_404(server: DiscordServer) -> None:
+    headers = {"Authorization": f"Bot {TOKEN}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.get(f"{server.api_url}/voice/regions") as response:
+            assert response.status == 404
+            assert (await response.json())["code"] == 0
+        async with session.get(f"{server.api_url}/channels/1/messages") as response:
+            assert (await response.json())["code"] == 10003

@@ -1,4 +1,4 @@
-"""Image bytes -> a 200x200x3 uint8 array: the one preprocessing step shared by training and serving.
+"""Image bytes -> a 200x200x3 uint8 array: the preprocessing shared by training and serving.
 
 Whatever the bot sees went through exactly the same decode, orientation, colour conversion and
 resize as the images the network was trained on. Everything a user can get wrong (not an image,
@@ -57,8 +57,26 @@ class ImageLimits:
             raise ValueError("image limits must be positive")
 
 
-def _megabytes(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MB"
+def _file_sizes(size: int, limit: int) -> tuple[str, str]:
+    """`size` and `limit` as readable sizes, exact in bytes when rounding would make them equal."""
+
+    def readable(n: int) -> str:
+        if n >= 1024 * 1024:
+            return f"{n / (1024 * 1024):.1f} MB"
+        if n >= 1024:
+            return f"{n / 1024:.1f} KB"
+        return f"{n:,} bytes"
+
+    if readable(size) == readable(limit):
+        return f"{size:,} bytes", f"{limit:,} bytes"
+    return readable(size), readable(limit)
+
+
+def _damaged(error: BaseException) -> CorruptImageError:
+    """A message for an image Pillow could not decode, without Pillow's own (reprs and all)."""
+    if "truncated" in str(error).lower():
+        return CorruptImageError("The image is incomplete (the file was cut short).")
+    return CorruptImageError("The image is damaged and cannot be read.")
 
 
 def load_image(data: bytes, limits: ImageLimits = ImageLimits()) -> np.ndarray:
@@ -74,9 +92,8 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
     if len(data) == 0:
         raise NotAnImageError("The file is empty.")
     if len(data) > limits.max_bytes:
-        raise ImageTooLargeError(
-            f"The file is {_megabytes(len(data))}; the limit is {_megabytes(limits.max_bytes)}."
-        )
+        size, limit = _file_sizes(len(data), limits.max_bytes)
+        raise ImageTooLargeError(f"The file is {size}; the limit is {limit}.")
     try:
         with warnings.catch_warnings():
             # Pillow warns, then raises, on decompression bombs; we check the size ourselves.
@@ -89,15 +106,15 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
     except Image.DecompressionBombError:
         raise ImageTooLargeError("The image has too many pixels.") from None
     except (OSError, SyntaxError, ValueError) as error:
-        raise CorruptImageError(f"The image is damaged and cannot be read ({error}).") from None
+        raise _damaged(error) from error
 
     width, height = image.size
     if width <= 0 or height <= 0:
         raise EmptyImageError("The image has no pixels.")
     if width * height > limits.max_pixels:
         raise ImageTooLargeError(
-            f"The image is {width}x{height} pixels; the limit is "
-            f"{limits.max_pixels / 1e6:.0f} megapixels."
+            f"The image is {width}x{height} ({width * height:,} pixels); the limit is "
+            f"{limits.max_pixels:,} pixels."
         )
     try:
         with warnings.catch_warnings():
@@ -109,7 +126,7 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
     except Image.DecompressionBombError:
         raise ImageTooLargeError("The image has too many pixels.") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
-        raise CorruptImageError(f"The image is damaged and cannot be read ({error}).") from None
+        raise _damaged(error) from error
 
 
 def prepare(image: Image.Image) -> np.ndarray:
@@ -127,7 +144,7 @@ def prepare(image: Image.Image) -> np.ndarray:
 def _to_rgb(image: Image.Image) -> Image.Image:
     """Convert any Pillow mode to RGB, compositing transparency on `BACKGROUND`."""
     mode = image.mode
-    if mode == "RGB":
+    if mode == "RGB" and "transparency" not in image.info:
         return image
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         # 16-bit (and 32-bit integer) greyscale: scale to 8 bits instead of clipping at 255.

@@ -176,10 +176,9 @@ class Classifier:
 
     def scores(self, images: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         """Probabilities of the second class for a batch of preprocessed images."""
-        batch = self._batch(images)
-        if len(batch) == 0:
+        if len(images) == 0:
             return np.zeros((0,), dtype=np.float32)
-        return self.backend.classify(batch)
+        return self.backend.classify(self._batch(images))
 
     def predict(self, images: Sequence[np.ndarray] | np.ndarray) -> list[Prediction]:
         """A `Prediction` per preprocessed image, in order."""
@@ -205,8 +204,6 @@ class Classifier:
 
 
 def _stack(images: Sequence[np.ndarray]) -> np.ndarray:
-    if len(images) == 0:
-        return np.zeros((0, 0, 0, 3), dtype=np.uint8)
     return np.stack(images)
 
 

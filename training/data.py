@@ -90,7 +90,7 @@ def find_classes(data_dir: Path) -> tuple[tuple[str, ...], dict[str, list[Path]]
 
 def load_dataset(
     data_dir: Path,
-    limits: ImageLimits = ImageLimits(),
+    limits: ImageLimits | None = None,
     workers: int | None = None,
     on_skip: Callable[[Skipped], None] | None = None,
 ) -> Dataset:
@@ -101,7 +101,7 @@ def load_dataset(
     def decode(job: tuple[Path, int]) -> np.ndarray | Skipped:
         path, _ = job
         try:
-            return load_image(path.read_bytes(), limits)
+            return load_image(path.read_bytes(), limits or ImageLimits())
         except ImageError as error:
             return Skipped(path, str(error))
         except OSError as error:
@@ -130,7 +130,7 @@ def load_dataset(
 
 
 def to_tf_dataset(dataset: Dataset, batch_size: int, shuffle: bool, seed: int):
-    """A `tf.data.Dataset` of (float32 images, float32 labels): cached uint8, shuffled, prefetched."""
+    """A `tf.data.Dataset` of float32 (images, labels): cached as uint8, shuffled, prefetched."""
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((dataset.images, dataset.labels)).cache()

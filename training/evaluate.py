@@ -63,7 +63,8 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
 def confusion(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """2x2 counts: rows are the true class, columns the predicted class."""
     matrix = np.zeros((2, 2), dtype=int)
-    for truth, guess in zip(np.asarray(labels).astype(int), (np.asarray(scores) >= threshold)):
+    guesses = np.asarray(scores) >= threshold
+    for truth, guess in zip(np.asarray(labels).astype(int), guesses, strict=True):
         matrix[truth, int(guess)] += 1
     return matrix
 

@@ -1,4 +1,4 @@
-"""Export a trained network for serving: `model.tflite` with a `classify` and a `features` signature.
+"""Export a trained network for serving: `model.tflite`, with `classify` and `features` signatures.
 
 The inference graph starts at Rescaling (Keras' Random* layers do not convert and are identity at
 inference anyway) and takes uint8 images, so callers never build float copies. The converted

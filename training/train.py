@@ -164,6 +164,7 @@ def train(config: TrainConfig) -> Path:
             epochs=config.epochs,
             verbose=config.verbose,
             callbacks=[keep_best, keras.callbacks.CSVLogger(str(history_csv))],
+            shuffle=False,  # train_ds is already shuffled each epoch by tf.data
         )
         print(
             f"Keeping epoch {keep_best.best_epoch + 1}: "

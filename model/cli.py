@@ -1,0 +1,177 @@
+"""The `jedisith` command: classify images, draw feature maps, describe the model.
+
+    jedisith classify IMAGE... [--json] [--model PATH] [--backend auto|litert|tensorflow]
+    jedisith features IMAGE -o OUT.png [--layer N]
+    jedisith info
+
+A bad file gets a one-line error on stderr and a non-zero exit code; the other images of the same
+call are still classified.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from model.bundle import DEFAULT_MODEL_DIR, ModelError
+from model.preprocess import ImageError, ImageLimits, load_image
+from model.runtime import BACKENDS, Classifier
+
+EXIT_BAD_INPUT = 1
+EXIT_NO_MODEL = 2
+
+
+def default_model_path() -> Path:
+    """`MODEL_PATH` from the environment, else the model shipped with the project."""
+    return Path(os.environ.get("MODEL_PATH") or DEFAULT_MODEL_DIR)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jedisith", description="Tell whether an image shows a Jedi or a Sith."
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--model", type=Path, default=None, help="model folder (default: $MODEL_PATH or shipped)"
+    )
+    common.add_argument("--backend", default="auto", choices=BACKENDS)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    classify = commands.add_parser(
+        "classify", parents=[common], help="print the verdict for each image"
+    )
+    classify.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    classify.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    features = commands.add_parser(
+        "features", parents=[common], help="draw the feature maps of an image"
+    )
+    features.add_argument("image", type=Path, metavar="IMAGE")
+    features.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.png")
+    features.add_argument(
+        "--layer", type=int, choices=range(1, 6), metavar="N", help="only convolution N (1-5)"
+    )
+
+    commands.add_parser("info", parents=[common], help="describe the model")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    path = args.model or default_model_path()
+    try:
+        classifier = Classifier.load(path, args.backend)
+    except (ModelError, ValueError) as error:
+        print(f"jedisith: cannot load the model: {error}", file=sys.stderr)
+        return EXIT_NO_MODEL
+    if args.command == "classify":
+        return _classify(classifier, args.images, args.json)
+    if args.command == "features":
+        return _features(classifier, args.image, args.output, args.layer)
+    return _info(classifier)
+
+
+def _read(path: Path, limits: ImageLimits) -> bytes:
+    """The file's bytes, reading at most one past the limit so a huge file is not read whole."""
+    if path.is_dir():
+        raise ImageError("is a folder, not an image")
+    with path.open("rb") as handle:
+        return handle.read(limits.max_bytes + 1)
+
+
+def _load(path: Path) -> np.ndarray:
+    limits = ImageLimits()
+    try:
+        return load_image(_read(path, limits), limits)
+    except FileNotFoundError:
+        raise ImageError("no such file") from None
+    except OSError as error:
+        raise ImageError(error.strerror or str(error)) from None
+
+
+def _classify(classifier: Classifier, paths: list[Path], as_json: bool) -> int:
+    images, good = [], []
+    failed = 0
+    for path in paths:
+        try:
+            images.append(_load(path))
+            good.append(path)
+        except ImageError as error:
+            failed += 1
+            print(f"jedisith: {path}: {error}", file=sys.stderr)
+    predictions = classifier.predict(images) if images else []
+    for path, prediction in zip(good, predictions, strict=True):
+        if as_json:
+            record = {"file": str(path), "label": prediction.label, "score": prediction.score}
+            print(json.dumps(record))
+        else:
+            print(f"{path}: {prediction.label.capitalize()} {prediction.score:.3f}")
+    return EXIT_BAD_INPUT if failed else 0
+
+
+def _features(classifier: Classifier, image: Path, output: Path, layer: int | None) -> int:
+    from model.render import render_features
+
+    try:
+        array = _load(image)
+    except ImageError as error:
+        print(f"jedisith: {image}: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    maps = classifier.features(array)
+    verdict = classifier.prediction(maps.score)
+    files = render_features(
+        maps, [layer] if layer else None, f"{verdict.label.capitalize()} {maps.score:.3f}"
+    )
+    try:
+        if len(files) == 1:
+            output.write_bytes(files[0][1])
+            written = [output]
+        else:
+            written = []
+            for name, data in files:
+                target = output.with_name(f"{output.stem}_{Path(name).stem}{output.suffix}")
+                target.write_bytes(data)
+                written.append(target)
+    except OSError as error:
+        print(f"jedisith: cannot write {output}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for path in written:
+        print(path)
+    return 0
+
+
+def _info(classifier: Classifier) -> int:
+    raw = classifier.info.raw
+    dataset = raw.get("dataset", {})
+    validation = raw.get("metrics", {}).get("validation", {})
+    lines = {
+        "model": str(classifier.path),
+        "backend": classifier.backend_name,
+        "classes": ", ".join(classifier.info.class_names),
+        "score": f"probability of '{classifier.info.positive_class}'",
+        "parameters": f"{classifier.info.parameters:,}",
+        "input": "x".join(str(n) for n in classifier.info.image_size) + " RGB",
+        "trained on": dataset.get("notes") or dataset.get("path", "unknown"),
+        "images": ", ".join(f"{n} {name}" for name, n in dataset.get("counts", {}).items()),
+        "trained": raw.get("created", "unknown"),
+        "command": raw.get("command", "unknown"),
+    }
+    for key in ("accuracy", "precision", "recall", "roc_auc"):
+        if key in validation:
+            lines[f"validation {key}"] = f"{validation[key]:.4f}"
+    width = max(len(key) for key in lines)
+    for key, value in lines.items():
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

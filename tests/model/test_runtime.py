@@ -1,0 +1,120 @@
+"""The serving runtime: loading, both backends, predictions, and refusing broken model folders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.bundle import ModelError
+from model.runtime import Classifier, Prediction, resolve_backend
+from training.data import load_dataset
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def images(tiny_dataset: Path) -> np.ndarray:
+    return load_dataset(tiny_dataset).images[:8]
+
+
+@pytest.fixture(scope="module")
+def litert(trained_model: Path) -> Classifier:
+    return Classifier.load(trained_model, "litert")
+
+
+def test_predictions_follow_the_scores(litert: Classifier, images: np.ndarray) -> None:
+    scores = litert.scores(images)
+    predictions = litert.predict(list(images))
+    assert len(predictions) == len(images)
+    for score, prediction in zip(scores, predictions, strict=True):
+        assert prediction.score == pytest.approx(float(score))
+        assert prediction.label == ("sith" if score >= 0.5 else "jedi")
+        assert 0.5 <= prediction.confidence <= 1.0
+    assert litert.predict([]) == []
+
+
+def test_a_batch_scores_like_single_images(litert: Classifier, images: np.ndarray) -> None:
+    batch = litert.scores(images)
+    single = np.array([litert.scores(image[None])[0] for image in images])
+    np.testing.assert_allclose(batch, single, atol=1e-6)
+
+
+def test_features_give_five_maps_and_the_same_score(litert: Classifier, images: np.ndarray) -> None:
+    maps = litert.features(images[0])
+    assert maps.layers == ("conv1", "conv2", "conv3", "conv4", "conv5")
+    assert [m.shape for m in maps.maps] == [
+        (198, 198, 16),
+        (97, 97, 32),
+        (46, 46, 64),
+        (21, 21, 64),
+        (8, 8, 64),
+    ]
+    assert all(np.all(m >= 0) for m in maps.maps)  # after ReLU
+    assert maps.score == pytest.approx(float(litert.scores(images[:1])[0]), abs=1e-6)
+
+
+def test_tensorflow_backend_matches_litert(
+    trained_model: Path, litert: Classifier, images: np.ndarray
+) -> None:
+    tensorflow = Classifier.load(trained_model, "tensorflow")
+    np.testing.assert_allclose(tensorflow.scores(images), litert.scores(images), atol=1e-4)
+    tf_maps = tensorflow.features(images[1]).maps
+    lite_maps = litert.features(images[1]).maps
+    for a, b in zip(tf_maps, lite_maps, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+def test_wrong_input_shape_is_refused(litert: Classifier) -> None:
+    with pytest.raises(ValueError, match="uint8 images of shape"):
+        litert.scores(np.zeros((1, 100, 100, 3), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        litert.scores(np.zeros((1, 200, 200, 3), np.float32))
+
+
+def test_missing_and_broken_model_folders(tmp_path: Path, trained_model: Path) -> None:
+    with pytest.raises(ModelError, match="no model folder"):
+        Classifier.load(tmp_path / "nowhere")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ModelError, match=r"model\.json is missing"):
+        Classifier.load(empty, "litert")
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(trained_model, tampered)
+    data = bytearray((tampered / "model.tflite").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tampered / "model.tflite").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="does not match the hash"):
+        Classifier.load(tampered, "litert")
+
+    garbage = tmp_path / "garbage"
+    shutil.copytree(trained_model, garbage)
+    (garbage / "model.tflite").write_bytes(b"not a flatbuffer")
+    meta = json.loads((garbage / "model.json").read_text())
+    del meta["files"]
+    (garbage / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="not a jedisith model"):
+        Classifier.load(garbage, "litert")
+
+    bad_meta = tmp_path / "bad-meta"
+    shutil.copytree(trained_model, bad_meta)
+    (bad_meta / "model.json").write_text('{"class_names": ["jedi"]}')
+    with pytest.raises(ModelError, match=r"model\.json"):
+        Classifier.load(bad_meta, "litert")
+
+
+def test_backend_names() -> None:
+    assert resolve_backend("litert") == "litert"
+    assert resolve_backend("tensorflow") == "tensorflow"
+    assert resolve_backend("auto") in ("litert", "tensorflow")
+    with pytest.raises(ValueError, match="unknown backend"):
+        resolve_backend("onnx")
+
+
+def test_prediction_confidence() -> None:
+    assert Prediction("jedi", 0.1).confidence == pytest.approx(0.9)
+    assert Prediction("sith", 0.75).confidence == pytest.approx(0.75)

@@ -1,0 +1,175 @@
+"""The training pipeline end to end, on a small generated dataset."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from model.bundle import read_info
+from model.runtime import Classifier
+from training.data import DatasetError, find_classes, load_dataset
+from training.train import TrainConfig, main, parse_args, train
+
+pytestmark = pytest.mark.slow
+
+OUTPUTS = (
+    "model.keras",
+    "model.tflite",
+    "model.json",
+    "history.csv",
+    "curves.png",
+    "confusion.png",
+    "metrics.csv",
+)
+
+
+def test_training_writes_every_output(trained_model: Path) -> None:
+    for name in OUTPUTS:
+        assert (trained_model / name).stat().st_size > 0, name
+    for name in ("curves.png", "confusion.png"):
+        with Image.open(trained_model / name) as image:
+            assert image.format == "PNG" and image.width > 200
+    with open(trained_model / "history.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(row["epoch"]) for row in rows] == [0, 1]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(rows[0])
+
+
+def test_metadata_records_the_run(trained_model: Path, tiny_dataset: Path) -> None:
+    meta = json.loads((trained_model / "model.json").read_text())
+    assert meta["class_names"] == ["jedi", "sith"]
+    assert meta["image_size"] == [200, 200]
+    assert meta["parameters"] == 622_753
+    assert meta["dataset"]["counts"] == {"jedi": 24, "sith": 24}
+    assert meta["dataset"]["train"] + meta["dataset"]["validation"] == 48
+    assert meta["training"]["seed"] == 123 and meta["training"]["epochs"] == 2
+    assert 1 <= meta["training"]["best_epoch"] <= 2
+    validation = meta["metrics"]["validation"]
+    assert set(validation) >= {"accuracy", "precision", "recall", "roc_auc"}
+    assert 0.0 <= validation["accuracy"] <= 1.0
+    assert np.sum(meta["metrics"]["confusion"]) == meta["dataset"]["validation"]
+    assert set(meta["files"]) == {"model.keras", "model.tflite"}
+    assert meta["created"].startswith("20")
+    info = read_info(trained_model)
+    assert info.positive_class == "sith"
+
+
+def test_published_model_loads_back_and_backends_agree(
+    trained_model: Path, tiny_dataset: Path
+) -> None:
+    images = load_dataset(tiny_dataset).images[::4]
+    litert = Classifier.load(trained_model, "litert")
+    tensorflow = Classifier.load(trained_model, "tensorflow")
+    assert litert.backend_name == "litert" and tensorflow.backend_name == "tensorflow"
+    np.testing.assert_allclose(litert.scores(images), tensorflow.scores(images), atol=1e-4)
+    import keras
+
+    keras_model = keras.saving.load_model(trained_model / "model.keras")
+    expected = np.asarray(keras_model(images.astype(np.float32), training=False)).reshape(-1)
+    np.testing.assert_allclose(litert.scores(images), expected, atol=1e-4)
+
+
+def test_best_epoch_weights_are_kept(tmp_path: Path, tiny_dataset: Path) -> None:
+    out = train(
+        TrainConfig(data_dir=tiny_dataset, out=tmp_path / "m", epochs=3, batch_size=16, verbose=0)
+    )
+    meta = json.loads((out / "model.json").read_text())
+    with open(out / "history.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    best = max(
+        range(len(rows)),
+        key=lambda i: (float(rows[i]["val_accuracy"]), -float(rows[i]["val_loss"])),
+    )
+    assert meta["training"]["best_epoch"] == best + 1
+    best_accuracy = float(rows[best]["val_accuracy"])
+    assert meta["metrics"]["validation"]["accuracy"] == pytest.approx(best_accuracy, abs=1e-6)
+
+
+def test_unusable_files_are_listed_and_skipped(tmp_path: Path, tiny_dataset: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    (data / "jedi" / "notes.txt").write_text("not an image")
+    good = next((data / "sith").iterdir()).read_bytes()
+    (data / "sith" / "broken.png").write_bytes(good[: len(good) // 3])
+    dataset = load_dataset(data)
+    assert len(dataset.labels) == 48
+    assert sorted(s.path.name for s in dataset.skipped) == ["broken.png", "notes.txt"]
+    assert all(s.reason for s in dataset.skipped)
+
+
+def test_dataset_errors_are_clear(tmp_path: Path, tiny_dataset: Path) -> None:
+    with pytest.raises(DatasetError, match="not a folder"):
+        find_classes(tmp_path / "missing")
+    one = tmp_path / "one"
+    (one / "jedi").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="exactly two class folders"):
+        find_classes(one)
+    (one / "sith").mkdir()
+    (one / "jedi" / "a.png").write_bytes((tiny_dataset / "jedi").iterdir().__next__().read_bytes())
+    with pytest.raises(DatasetError, match="empty"):
+        find_classes(one)
+    (one / "sith" / "a.txt").write_text("text")
+    with pytest.raises(DatasetError, match="no usable image"):
+        load_dataset(one)
+    (one / "yoda").mkdir()
+    with pytest.raises(DatasetError, match="found jedi, sith, yoda"):
+        find_classes(one)
+
+
+def test_split_is_deterministic_and_disjoint(tiny_dataset: Path) -> None:
+    dataset = load_dataset(tiny_dataset)
+    train_a, val_a = dataset.split(0.25, seed=5)
+    _, val_b = dataset.split(0.25, seed=5)
+    _, val_c = dataset.split(0.25, seed=6)
+    assert [p.name for p in val_a.paths] == [p.name for p in val_b.paths]
+    assert [p.name for p in val_a.paths] != [p.name for p in val_c.paths]
+    assert len(val_a.labels) == 12 and len(train_a.labels) == 36
+    assert not set(train_a.paths) & set(val_a.paths)
+
+
+def test_cli_reports_a_bad_folder_without_traceback(tmp_path: Path, capsys) -> None:
+    assert main([str(tmp_path / "nothing"), "--out", str(tmp_path / "m")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_cli_flags_have_the_notebook_defaults() -> None:
+    config = parse_args(["data"])
+    assert (config.epochs, config.batch_size, config.val_split, config.learning_rate) == (
+        29,
+        32,
+        0.2,
+        1e-4,
+    )
+    with pytest.raises(SystemExit):
+        parse_args(["data", "--val-split", "1.5"])
+
+
+def test_interrupted_run_leaves_the_previous_model_intact(
+    tmp_path: Path, tiny_dataset: Path, trained_model: Path, monkeypatch
+) -> None:
+    out = tmp_path / "model"
+    shutil.copytree(trained_model, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    import keras
+
+    original_fit = keras.Model.fit
+
+    def fit_then_interrupt(self, *args, **kwargs):
+        kwargs["epochs"] = 1
+        original_fit(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.Model, "fit", fit_then_interrupt)
+    code = main([str(tiny_dataset), "--out", str(out), "--epochs", "1", "--quiet"])
+    assert code == 130
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no staging folder left behind

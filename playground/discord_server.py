@@ -399,9 +399,7 @@ class DiscordServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server
-        assert server is not None and getattr(server, "sockets", None)
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(self._runner.addresses[0][1])  # the real port when port=0
         log.info("fake Discord listening on %s", self.base_url)
 
     async def close(self) -> None:
@@ -1324,6 +1322,7 @@ class DiscordServer:
         routes = [
             ("GET", "/gateway", self._gateway),
             ("GET", "/attachments/{channel_id:\\d+}/{attachment_id:\\d+}/{filename}", self._cdn),
+            ("HEAD", "/attachments/{channel_id:\\d+}/{attachment_id:\\d+}/{filename}", self._cdn),
             ("GET", f"{api}/gateway", self._get_gateway),
             ("GET", f"{api}/gateway/bot", self._get_gateway_bot),
             ("GET", f"{api}/users/@me", self._get_me),

@@ -85,8 +85,9 @@ async def run_client() -> AsyncIterator[Runner]:
         await asyncio.gather(task, return_exceptions=True)
 
 
-def new_client(**kwargs: Any) -> discord.Client:
-    return discord.Client(intents=kwargs.pop("intents", make_intents()), guild_ready_timeout=0.05)
+def new_client() -> discord.Client:
+    """A plain client; a short guild_ready_timeout makes on_ready fire quickly (default 2 s)."""
+    return discord.Client(intents=make_intents(), guild_ready_timeout=0.05)
 
 
 async def test_login_ready_and_guild(server: DiscordServer, run_client: Runner) -> None:
@@ -167,9 +168,7 @@ async def test_message_attachment_and_reply_with_file(
     assert [m["id"] for m in server.messages] == [posted["id"], stored["id"]]
 
 
-async def test_history_edit_delete_and_reactions(
-    server: DiscordServer, run_client: Runner
-) -> None:
+async def test_history_edit_delete_and_reactions(server: DiscordServer, run_client: Runner) -> None:
     client = await run_client(new_client())
     events = server.subscribe()
     posted = [await server.post_message(f"message {i}") for i in range(5)]
@@ -269,9 +268,9 @@ async def test_app_commands(server: DiscordServer, run_client: Runner) -> None:
     assert answer["content"] == "verdict" and answer["type"] == 23
     kinds = [(r["kind"], r.get("type")) for r in server.interaction_responses[1:]]
     assert kinds == [("callback", 5), ("followup", None)]
-    async with aiohttp.ClientSession() as session:
-        async with session.get(answer["attachments"][0]["url"]) as response:
-            assert await response.read() == b"heatmap"
+    url = answer["attachments"][0]["url"]
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert await response.read() == b"heatmap"
 
 
 async def test_gateway_resume_after_drop(server: DiscordServer, run_client: Runner) -> None:
@@ -316,3 +315,64 @@ async def test_unknown_route_is_404(server: DiscordServer) -> None:
             assert (await response.json())["code"] == 0
         async with session.get(f"{server.api_url}/channels/1/messages") as response:
             assert (await response.json())["code"] == 10003
+
+
+async def test_interaction_edit_ephemeral_and_followups(
+    server: DiscordServer, run_client: Runner
+) -> None:
+    bot = commands.Bot(command_prefix="!", intents=make_intents(), guild_ready_timeout=0.05)
+
+    @bot.tree.command(name="verdict", description="Answer in steps")
+    async def verdict(interaction: discord.Interaction, secret: bool = False) -> None:
+        if secret:
+            await interaction.response.send_message(
+                "only you", ephemeral=True, file=discord.File(io.BytesIO(b"s"), "s.txt")
+            )
+            return
+        await interaction.response.defer()
+        await interaction.edit_original_response(
+            content="Sith", attachments=[discord.File(io.BytesIO(b"png"), "cam.png")]
+        )
+        await interaction.followup.send("details")
+
+    await run_client(bot)
+    await bot.tree.sync()
+
+    interaction = await server.invoke_slash_command("verdict", {})
+    original = await server.wait_for_reply(interaction["id"], timeout=5)
+    assert original["content"] == "Sith" and original["attachments"][0]["filename"] == "cam.png"
+    followup = await server.wait_for_message(lambda m: m["content"] == "details", timeout=5)
+    metadata = followup["interaction_metadata"]
+    assert metadata["original_response_message_id"] == original["id"]
+    assert [r["kind"] for r in server.interaction_responses] == ["callback", "edit", "followup"]
+
+    interaction = await server.invoke_slash_command("verdict", {"secret": True})
+    secret = await server.wait_for_reply(interaction["id"], timeout=5)
+    assert secret["flags"] & 64 and secret["attachments"][0]["ephemeral"]
+    channel = bot.get_channel(server.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    assert "only you" not in [m.content async for m in channel.history(limit=10)]
+
+    with pytest.raises(asyncio.TimeoutError):
+        await server.wait_for_message(lambda m: m["content"] == "never", timeout=0.1)
+    with pytest.raises(LookupError):
+        await server.invoke_slash_command("nope", {})
+
+
+async def test_message_content_needs_intent_or_mention(
+    server: DiscordServer, run_client: Runner
+) -> None:
+    received: asyncio.Queue[discord.Message] = asyncio.Queue()
+    client = discord.Client(intents=discord.Intents.default(), guild_ready_timeout=0.05)
+
+    @client.event
+    async def on_message(message: discord.Message) -> None:
+        await received.put(message)
+
+    await run_client(client)
+    await server.post_message("hidden", attachments=[("a.png", tiny_png())])
+    hidden = await asyncio.wait_for(received.get(), 5)
+    assert hidden.content == "" and hidden.attachments == []
+    await server.post_message(f"<@{server.application_id}> visible")
+    shown = await asyncio.wait_for(received.get(), 5)
+    assert shown.content.endswith("visible") and client.user in shown.mentions

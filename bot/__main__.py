@@ -1,0 +1,166 @@
+"""`python -m bot` (or `jedisith-bot`): start the bot with settings from the environment and `.env`.
+
+Startup and shutdown live here. The model is loaded and warmed up before the bot connects;
+every failure a person can fix ends with one line saying what to do and a non-zero exit code.
+SIGINT and SIGTERM stop taking commands, finish those in flight and exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+import discord
+from dotenv import dotenv_values
+
+from bot._endpoints import discover_gateway, use_endpoints
+from bot.client import JediSithBot
+from bot.settings import Settings, SettingsError
+from model.bundle import ModelError
+from model.preprocess import ImageLimits
+from model.runtime import Classifier
+from model.worker import ModelWorker
+
+log = logging.getLogger("bot")
+
+EXIT_CONFIG = 2
+EXIT_RUNTIME = 1
+
+
+class StartupError(RuntimeError):
+    """A failure at startup that one line can explain."""
+
+
+def load_settings(env_file: Path | None, overrides: dict[str, str] | None = None) -> Settings:
+    """Settings from `.env` (if present) overridden by the real environment."""
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ)
+    values.update(overrides or {})
+    return Settings.from_env(values)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logging.getLogger("discord").setLevel(max(logging.getLevelName(level), logging.INFO))
+    logging.getLogger("discord.http").setLevel(logging.WARNING)
+
+
+def make_worker(settings: Settings) -> ModelWorker:
+    return ModelWorker(
+        functools.partial(Classifier.load, settings.model_path, settings.model_backend),
+        max_batch=settings.batch_size,
+        max_wait=settings.batch_wait_ms / 1000,
+        queue_size=settings.queue_size,
+        limits=ImageLimits(settings.max_image_bytes, settings.max_image_pixels),
+        watch=settings.model_path,
+        reload_interval=settings.reload_interval,
+    )
+
+
+async def run(settings: Settings) -> None:
+    """Run until closed by a signal or Discord; raises `StartupError` for fixable failures."""
+    worker = make_worker(settings)
+    try:
+        classifier = await asyncio.to_thread(worker.start)
+    except (ModelError, ValueError) as error:
+        raise StartupError(
+            f"cannot load the model at {settings.model_path}: {error}. Set MODEL_PATH to a folder "
+            "made by jedisith-train, or unset it to use the shipped model."
+        ) from None
+    log.info(
+        "model %s loaded (%s backend, classes %s)",
+        settings.model_path,
+        classifier.backend_name,
+        "/".join(classifier.info.class_names),
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            gateway = settings.gateway_url
+            if settings.api_url and not gateway:
+                try:
+                    gateway = await discover_gateway(session, settings.api_url)
+                except (aiohttp.ClientError, KeyError, ValueError) as error:
+                    raise StartupError(
+                        f"cannot ask {settings.api_url}/gateway for the gateway URL ({error}); "
+                        "set DISCORD_GATEWAY_URL"
+                    ) from None
+            use_endpoints(settings.api_url, gateway)
+            async with JediSithBot(settings, worker, session) as bot:
+                _install_signal_handlers(bot)
+                await _start(bot, settings)
+    finally:
+        await worker.aclose()
+
+
+async def _start(bot: JediSithBot, settings: Settings) -> None:
+    try:
+        await bot.start(settings.token)
+    except discord.LoginFailure:
+        raise StartupError(
+            "Discord refused the token: check DISCORD_TOKEN (Developer Portal > your "
+            "application > Bot > Reset Token)"
+        ) from None
+    except discord.PrivilegedIntentsRequired:
+        raise StartupError(
+            "the Message Content intent is off: enable it in the Developer Portal > your "
+            "application > Bot > Privileged Gateway Intents, then start again"
+        ) from None
+    except (aiohttp.ClientConnectorError, discord.GatewayNotFound, OSError) as error:
+        target = settings.api_url or "Discord"
+        raise StartupError(f"cannot reach {target}: {error}") from None
+
+
+def _install_signal_handlers(bot: JediSithBot) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+            loop.add_signal_handler(sig, lambda s=sig: _on_signal(bot, s))
+
+
+def _on_signal(bot: JediSithBot, sig: signal.Signals) -> None:
+    log.info("received %s", sig.name)
+    task = asyncio.get_running_loop().create_task(bot.shutdown())
+    bot.shutdown_task = task  # type: ignore[attr-defined]  # keep a reference
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jedisith-bot", description=__doc__.split("\n")[0])
+    parser.add_argument("--env-file", type=Path, default=Path(".env"), help="default: .env")
+    parser.add_argument(
+        "--sync", action="store_true", help="register the slash commands with Discord at start"
+    )
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        settings = load_settings(args.env_file, {"SYNC_COMMANDS": "1"} if args.sync else None)
+    except SettingsError as error:
+        print(f"jedisith-bot: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(run(settings))
+    except StartupError as error:
+        print(f"jedisith-bot: {error}", file=sys.stderr)
+        return EXIT_RUNTIME
+    except KeyboardInterrupt:
+        pass
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""The bot: a `commands.Bot` that owns the model worker and an HTTP session for downloads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+
+import aiohttp
+import discord
+from discord.ext import commands
+
+from bot.settings import Settings
+from model.worker import ModelWorker
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("bot.exts.errors", "bot.exts.jedisith")
+PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    embed_links=True,
+    attach_files=True,
+    read_message_history=True,
+)
+DESCRIPTION = (
+    "I tell Jedi from Sith. Post an image and type {p}jedisith, or reply to an image with it; "
+    "{p}features shows what my network sees."
+)
+
+
+def invite_url(application_id: int) -> str:
+    """The OAuth2 URL that adds the bot with exactly the permissions it needs."""
+    return discord.utils.oauth_url(
+        application_id, permissions=PERMISSIONS, scopes=("bot", "applications.commands")
+    )
+
+
+class JediSithBot(commands.Bot):
+    def __init__(
+        self, settings: Settings, worker: ModelWorker, http_session: aiohttp.ClientSession
+    ) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = True  # privileged: the prefix commands need to read messages
+        super().__init__(
+            command_prefix=commands.when_mentioned_or(settings.command_prefix),
+            description=DESCRIPTION.format(p=settings.command_prefix),
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=commands.DefaultHelpCommand(no_category="Other"),
+        )
+        self.settings = settings
+        self.worker = worker
+        self.http_session = http_session
+        self.accepting = True
+        self.in_flight = 0
+        self._invite_logged = False
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        if self.settings.sync_commands:
+            synced = await self.tree.sync()
+            log.info("synced %d application commands with Discord", len(synced))
+
+    async def on_ready(self) -> None:
+        assert self.user is not None
+        log.info("logged in as %s (id %s) in %d servers", self.user, self.user.id, len(self.guilds))
+        if not self._invite_logged and self.application_id is not None:
+            log.info("invite me with: %s", invite_url(self.application_id))
+            self._invite_logged = True
+
+    async def on_message(self, message: discord.Message) -> None:
+        if self.accepting:
+            await self.process_commands(message)
+
+    @contextlib.contextmanager
+    def working(self) -> Iterator[None]:
+        """Count a command as in flight, so shutdown waits for it."""
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+    async def shutdown(self, grace: float = 8.0) -> None:
+        """Stop taking commands, let those in flight finish (up to `grace` s), then close."""
+        if not self.accepting:
+            return
+        self.accepting = False
+        log.info("shutting down: finishing %d commands in flight", self.in_flight)
+        deadline = time.monotonic() + grace
+        while self.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.in_flight:
+            log.warning("closing with %d commands unfinished", self.in_flight)
+        await self.close()

@@ -1,0 +1,1 @@
+"""Bot extensions: one module per feature, each ending in `async def setup(bot)`."""

@@ -1,0 +1,112 @@
+"""One place that turns errors into replies: friendly for user mistakes, logged for bugs."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot._images import UserFacingError
+from model.preprocess import ImageError
+from model.worker import WorkerBusy, WorkerClosed
+
+if TYPE_CHECKING:
+    from bot.client import JediSithBot
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
+USER_ERRORS = (UserFacingError, ImageError, WorkerBusy)
+
+
+def user_message(error: BaseException) -> str | None:
+    """The reply for an error the user can act on, or None for a bug."""
+    if isinstance(error, USER_ERRORS):
+        return str(error)
+    if isinstance(error, WorkerClosed):
+        return "I'm restarting. Try again in a moment."
+    return None
+
+
+class ErrorHandler(commands.Cog):
+    """Replies to failed commands."""
+
+    def __init__(self, bot: JediSithBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self._previous_tree_handler = self.bot.tree.on_error
+        self.bot.tree.on_error = self.on_app_command_error
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.on_error = self._previous_tree_handler
+
+    @commands.Cog.listener()
+    async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
+        if getattr(error, "handled", False):
+            return
+        if isinstance(error, commands.CommandNotFound | commands.CheckFailure):
+            return  # not ours, or a channel we are not enabled in: stay quiet
+        if isinstance(error, commands.CommandOnCooldown):
+            await _reply(ctx, f"Slow down! Try again in {error.retry_after:.0f} s.")
+            return
+        if isinstance(error, commands.UserInputError):
+            usage = f"{ctx.clean_prefix}{ctx.command.qualified_name} {ctx.command.signature}"
+            await _reply(ctx, f"{_input_error(error)}\nUsage: `{usage.strip()}`")
+            return
+        original = getattr(error, "original", error)
+        message = user_message(original)
+        if message is not None:
+            await _reply(ctx, message)
+            return
+        log.error(
+            "command %s failed",
+            ctx.command,
+            exc_info=(type(original), original, original.__traceback__),
+        )
+        await _reply(ctx, APOLOGY)
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        original = getattr(error, "original", error)
+        message = user_message(original)
+        if isinstance(error, app_commands.CheckFailure):
+            return
+        if message is None:
+            log.error(
+                "app command %s failed",
+                interaction.command.name if interaction.command else "?",
+                exc_info=(type(original), original, original.__traceback__),
+            )
+            message = APOLOGY
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(message)
+            else:
+                await interaction.response.send_message(message, ephemeral=True)
+        except discord.HTTPException:
+            log.warning("could not tell the user about an error", exc_info=True)
+
+
+def _input_error(error: commands.UserInputError) -> str:
+    if isinstance(error, commands.BadArgument) and not isinstance(error, commands.BadUnionArgument):
+        text = str(error)
+        if text.startswith("Converting to"):
+            return "That is not a number."
+        return text
+    return str(error)
+
+
+async def _reply(ctx: commands.Context, text: str) -> None:
+    try:
+        await ctx.reply(text, mention_author=False)
+    except discord.HTTPException:
+        log.warning("could not reply to a failed command", exc_info=True)
+
+
+async def setup(bot: JediSithBot) -> None:
+    await bot.add_cog(ErrorHandler(bot))

@@ -1,0 +1,271 @@
+"""`!jedisith` and `!features`, their slash-command twins, and the "Jedi or Sith?" message menu."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import _replies
+from bot._images import (
+    NoImageFound,
+    UserFacingError,
+    find_target,
+    gather_bytes,
+    looks_like_image,
+    target_attachments,
+)
+from model.preprocess import ImageError
+from model.runtime import Prediction
+
+if TYPE_CHECKING:
+    from bot.client import JediSithBot
+
+log = logging.getLogger(__name__)
+
+LAYERS = 5
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+MAX_FILES_PER_MESSAGE = 10
+
+
+class JediSith(commands.Cog, name="Jedi or Sith"):
+    """Tell Jedi from Sith, and show what the network sees."""
+
+    def __init__(self, bot: JediSithBot) -> None:
+        self.bot = bot
+        settings = bot.settings
+        self._cooldowns = (
+            commands.CooldownMapping.from_cooldown(
+                settings.cooldown_rate, settings.cooldown_seconds, _user_id
+            )
+            if settings.cooldown_enabled
+            else None
+        )
+        self._menu = app_commands.ContextMenu(name="Jedi or Sith?", callback=self.menu_classify)
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self._menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self._menu.name, type=self._menu.type)
+
+    # -- checks shared by every command ------------------------------------------------------
+
+    def _allowed(self, channel_id: int | None) -> bool:
+        allowed = self.bot.settings.allowed_channel_ids
+        return not allowed or channel_id in allowed
+
+    def _retry_after(self, user: discord.abc.User) -> float:
+        """Seconds until `user` may run another command (0: now); counts this attempt."""
+        if self._cooldowns is None:
+            return 0.0
+        bucket = self._cooldowns.get_bucket(user)  # type: ignore[arg-type]
+        if bucket is None:  # pragma: no cover - only for BucketType.default
+            return 0.0
+        return bucket.update_rate_limit(time.time()) or 0.0
+
+    async def cog_check(self, ctx: commands.Context) -> bool:  # type: ignore[override]
+        return self._allowed(ctx.channel.id)
+
+    async def cog_before_invoke(self, ctx: commands.Context) -> None:  # type: ignore[override]
+        # Not in cog_check: !help runs the checks to decide what to list.
+        retry = self._retry_after(ctx.author)
+        if retry:
+            cooldown = commands.Cooldown(
+                self.bot.settings.cooldown_rate, self.bot.settings.cooldown_seconds
+            )
+            raise commands.CommandOnCooldown(cooldown, retry, commands.BucketType.user)
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+        if not self.bot.accepting:
+            await interaction.response.send_message("I'm restarting; try again.", ephemeral=True)
+            return False
+        if not self._allowed(interaction.channel_id):
+            await interaction.response.send_message(
+                "I'm not enabled in this channel.", ephemeral=True
+            )
+            return False
+        retry = self._retry_after(interaction.user)
+        if retry:
+            await interaction.response.send_message(
+                f"Slow down! Try again in {retry:.0f} s.", ephemeral=True
+            )
+            return False
+        return True
+
+    # -- prefix commands ---------------------------------------------------------------------
+
+    @commands.command(name="jedisith", aliases=["js"])
+    async def jedisith(self, ctx: commands.Context) -> None:
+        """Jedi or Sith? Judges the image on your message, on the message you reply to, or
+        the last image posted in the channel. Every image in that message gets a verdict.
+
+        The score is the network's probability of Sith (0 = Jedi, 1 = Sith).
+        """
+        with self.bot.working():
+            async with ctx.typing():
+                target = await find_target(ctx.message, self.bot.settings.history_limit)
+                attachments = target_attachments(ctx.message, target, self.bot.settings.max_images)
+                text = await self.classify_attachments(attachments, len(target.attachments))
+            await ctx.reply(text, mention_author=False)
+
+    @commands.command(name="features", aliases=["maps"])
+    async def features(
+        self,
+        ctx: commands.Context,
+        layer: int = commands.parameter(default=None, displayed_default="all five"),
+    ) -> None:
+        """Shows what the network sees: the feature maps of its five convolutions for the
+        image (found as for !jedisith). Give a layer, 1 to 5, to see only that one.
+        """
+        layers = _check_layer(layer)
+        with self.bot.working():
+            async with ctx.typing():
+                target = await find_target(ctx.message, self.bot.settings.history_limit)
+                attachments = target_attachments(ctx.message, target, 1)
+                text, files = await self.feature_files(_first_image(attachments), layers)
+            limit = ctx.guild.filesize_limit if ctx.guild else DEFAULT_UPLOAD_LIMIT
+            for index, group in enumerate(_group_files(files, limit)):
+                if index == 0:
+                    await ctx.reply(text, files=group, mention_author=False)
+                else:
+                    await ctx.send(files=group)
+
+    # -- application commands ------------------------------------------------------------------
+
+    @app_commands.command(name="jedisith", description="Jedi or Sith? Judge an image.")
+    @app_commands.describe(image="The image to judge")
+    async def slash_jedisith(
+        self, interaction: discord.Interaction, image: discord.Attachment
+    ) -> None:
+        with self.bot.working():
+            await interaction.response.defer(thinking=True)
+            text = await self.classify_attachments([image], 1)
+            await interaction.followup.send(text)
+
+    @app_commands.command(name="features", description="Show what the network sees in an image.")
+    @app_commands.describe(image="The image to look at", layer="Only this convolution (1-5)")
+    async def slash_features(
+        self,
+        interaction: discord.Interaction,
+        image: discord.Attachment,
+        layer: app_commands.Range[int, 1, LAYERS] | None = None,
+    ) -> None:
+        with self.bot.working():
+            await interaction.response.defer(thinking=True)
+            text, files = await self.feature_files(image, [layer] if layer else None)
+            limit = interaction.attachment_size_limit
+            for index, group in enumerate(_group_files(files, limit)):
+                await interaction.followup.send(text if index == 0 else "", files=group)
+
+    async def menu_classify(
+        self, interaction: discord.Interaction, message: discord.Message
+    ) -> None:
+        """Judge every image of the message the menu was opened on."""
+        if not await self.interaction_check(interaction):
+            return
+        if not message.attachments:
+            await interaction.response.send_message(
+                "That message has no image to judge.", ephemeral=True
+            )
+            return
+        with self.bot.working():
+            await interaction.response.defer(thinking=True)
+            attachments = message.attachments[: self.bot.settings.max_images]
+            text = await self.classify_attachments(attachments, len(message.attachments))
+            await interaction.followup.send(text)
+
+    # -- the work ------------------------------------------------------------------------------
+
+    async def classify_attachments(
+        self, attachments: Sequence[discord.Attachment], total: int
+    ) -> str:
+        """Download, decode and classify every attachment; one reply line each."""
+        settings = self.bot.settings
+        blobs = await gather_bytes(
+            self.bot.http_session,
+            list(attachments),
+            settings.max_image_bytes,
+            settings.download_timeout,
+        )
+        for blob in blobs:
+            if isinstance(blob, Exception) and not isinstance(blob, UserFacingError | ImageError):
+                raise blob
+        downloaded = [blob for blob in blobs if isinstance(blob, bytes)]
+        judged = iter(await self.bot.worker.classify_bytes(downloaded))
+        results: list[tuple[str, Prediction | Exception]] = []
+        for attachment, blob in zip(attachments, blobs, strict=True):
+            outcome = next(judged) if isinstance(blob, bytes) else blob
+            results.append((attachment.filename, outcome))
+        return _replies.classify_reply(
+            results, settings.uncertain_band, skipped=total - len(attachments)
+        )
+
+    async def feature_files(
+        self, attachment: discord.Attachment, layers: list[int] | None
+    ) -> tuple[str, list[discord.File]]:
+        settings = self.bot.settings
+        [blob] = await gather_bytes(
+            self.bot.http_session, [attachment], settings.max_image_bytes, settings.download_timeout
+        )
+        if isinstance(blob, Exception):
+            raise blob
+        worker = self.bot.worker
+        image = await worker.decode(blob)
+        maps = await worker.features(image)
+        prediction = worker.classifier.prediction(maps.score)
+        caption = f"{prediction.label.capitalize()} {maps.score:.3f}"
+        rendered = await worker.render(maps, layers, caption)
+        files = [discord.File(_bytes_io(data), filename=name) for name, data in rendered]
+        return _replies.features_caption(attachment.filename, prediction, layers), files
+
+
+def _user_id(user: discord.abc.User) -> int:
+    """Cooldown buckets are per user, for messages and interactions alike."""
+    return user.id
+
+
+def _check_layer(layer: int | None) -> list[int] | None:
+    if layer is None:
+        return None
+    if not 1 <= layer <= LAYERS:
+        raise commands.BadArgument(f"The layer must be a number from 1 to {LAYERS}.")
+    return [layer]
+
+
+def _first_image(attachments: list[discord.Attachment]) -> discord.Attachment:
+    for attachment in attachments:
+        if looks_like_image(attachment):
+            return attachment
+    if attachments:
+        return attachments[0]  # not image-like: let decoding explain what is wrong with it
+    raise NoImageFound("I found no image to draw.")
+
+
+def _group_files(files: list[discord.File], limit: int) -> list[list[discord.File]]:
+    """Split files into messages of at most 10 files and `limit` bytes each."""
+    groups: list[list[discord.File]] = [[]]
+    size = 0
+    for file in files:
+        length = file.fp.getbuffer().nbytes  # type: ignore[attr-defined]
+        if groups[-1] and (size + length > limit or len(groups[-1]) >= MAX_FILES_PER_MESSAGE):
+            groups.append([])
+            size = 0
+        groups[-1].append(file)
+        size += length
+    return [group for group in groups if group]
+
+
+def _bytes_io(data: bytes):
+    import io
+
+    return io.BytesIO(data)
+
+
+async def setup(bot: JediSithBot) -> None:
+    await bot.add_cog(JediSith(bot))

@@ -1,0 +1,310 @@
+"""The model worker: one thread owns the model; asyncio code awaits its results.
+
+Requests that arrive together are run as one batch (up to `max_batch` images, waiting at most
+`max_wait` seconds for company), as TF Serving's and Triton's dynamic batchers do. Decoding and
+rendering run in small thread pools of their own, so the event loop only ever awaits futures.
+The queue is bounded: when it is full, `WorkerBusy` is raised at once instead of queueing forever.
+Between batches the worker notices a newly published model and swaps it in; a broken new model
+is refused and the old one keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model.bundle import ModelError, signature
+from model.preprocess import ImageError, ImageLimits, load_image
+from model.runtime import Classifier, FeatureMaps, Prediction
+
+log = logging.getLogger(__name__)
+
+
+class WorkerBusy(RuntimeError):
+    """Too many requests are waiting; the caller should ask the user to retry shortly."""
+
+    def __init__(self) -> None:
+        super().__init__("I'm busy with a lot of images right now. Try again in a few seconds.")
+
+
+class WorkerClosed(RuntimeError):
+    """The worker is shutting down and takes no new requests."""
+
+
+@dataclass
+class _Job:
+    kind: str  # "classify" or "features"
+    images: np.ndarray
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+    queued: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    batches: int
+    images: int
+    largest_batch: int
+    reloads: int
+    model_signature: tuple[int, int, int] | None
+
+
+class ModelWorker:
+    """Serve a `Classifier` from one thread, batching concurrent requests."""
+
+    def __init__(
+        self,
+        loader: Callable[[], Classifier],
+        *,
+        max_batch: int = 32,
+        max_wait: float = 0.005,
+        queue_size: int = 256,
+        limits: ImageLimits | None = None,
+        watch: Path | None = None,
+        reload_interval: float = 2.0,
+        decode_threads: int = 2,
+    ) -> None:
+        if max_batch < 1 or queue_size < 1 or max_wait < 0:
+            raise ValueError("max_batch and queue_size must be positive, max_wait not negative")
+        self._loader = loader
+        self.max_batch = max_batch
+        self.max_wait = max_wait
+        self.limits = limits or ImageLimits()
+        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=queue_size)
+        self._watch = watch
+        self._reload_interval = reload_interval
+        self._decode_pool = ThreadPoolExecutor(decode_threads, thread_name_prefix="decode")
+        self._render_pool = ThreadPoolExecutor(1, thread_name_prefix="render")
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._classifier: Classifier | None = None
+        self._signature: tuple[int, int, int] | None = None
+        self._refused: tuple[int, int, int] | None = None
+        self._next_check = 0.0
+        self._batches = self._images = self._largest = self._reloads = 0
+        self._in_flight = 0
+        self._lock = threading.Lock()
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> Classifier:
+        """Load and warm up the model (blocking), then start the worker thread."""
+        if self._thread is not None:
+            raise RuntimeError("worker already started")
+        self._signature = signature(self._watch) if self._watch else None
+        self._classifier = self._loader()
+        self._next_check = time.monotonic() + self._reload_interval
+        self._thread = threading.Thread(target=self._run, name="model-worker", daemon=True)
+        self._thread.start()
+        return self._classifier
+
+    async def aclose(self, timeout: float = 8.0) -> None:
+        """Stop taking requests, finish those queued (up to `timeout`), stop the threads."""
+        self._closed = True
+        if self._thread is not None:
+            await asyncio.to_thread(self._stop_thread, timeout)
+        self._decode_pool.shutdown(wait=False, cancel_futures=True)
+        self._render_pool.shutdown(wait=False, cancel_futures=True)
+
+    def _stop_thread(self, timeout: float) -> None:
+        assert self._thread is not None
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            log.warning("model worker queue still full at shutdown")
+        self._thread.join(timeout)
+
+    @property
+    def classifier(self) -> Classifier:
+        if self._classifier is None:
+            raise RuntimeError("worker not started")
+        return self._classifier
+
+    @property
+    def pending(self) -> int:
+        """Requests queued or running."""
+        return self._in_flight
+
+    def stats(self) -> WorkerStats:
+        return WorkerStats(
+            self._batches, self._images, self._largest, self._reloads, self._signature
+        )
+
+    # -- the asyncio side -------------------------------------------------------------------
+
+    async def decode(self, data: bytes) -> np.ndarray:
+        """Preprocess image bytes off the event loop; raises `ImageError`."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._decode_pool, load_image, data, self.limits)
+
+    async def classify(self, images: Sequence[np.ndarray]) -> list[Prediction]:
+        """Predictions for preprocessed images, batched with whatever else is waiting."""
+        if len(images) == 0:
+            return []
+        scores = await self._submit("classify", np.stack(images))
+        classifier = self.classifier
+        return [classifier.prediction(float(score)) for score in scores]
+
+    async def classify_bytes(self, blobs: Sequence[bytes]) -> list[Prediction | ImageError]:
+        """Decode and classify; an unusable image gets its `ImageError` in its place."""
+        decoded = await asyncio.gather(
+            *(self.decode(blob) for blob in blobs), return_exceptions=True
+        )
+        for item in decoded:
+            if isinstance(item, BaseException) and not isinstance(item, ImageError):
+                raise item
+        good = [item for item in decoded if isinstance(item, np.ndarray)]
+        predictions = iter(await self.classify(good))
+        return [item if isinstance(item, ImageError) else next(predictions) for item in decoded]
+
+    async def features(self, image: np.ndarray) -> FeatureMaps:
+        """The score and five feature maps of one preprocessed image."""
+        return await self._submit("features", image[None])
+
+    async def render(
+        self, features: FeatureMaps, layers: Sequence[int] | None, caption: str
+    ) -> list[tuple[str, bytes]]:
+        """PNG grids of the chosen layers, drawn in the render thread."""
+        from model.render import render_features
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._render_pool, render_features, features, layers, caption
+        )
+
+    async def _submit(self, kind: str, images: np.ndarray) -> Any:
+        if self._closed or self._thread is None:
+            raise WorkerClosed("the model worker is not running")
+        loop = asyncio.get_running_loop()
+        job = _Job(kind, images, loop.create_future(), loop)
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            raise WorkerBusy() from None
+        with self._lock:
+            self._in_flight += 1
+        try:
+            return await job.future
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    # -- the worker thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            try:
+                first = self._queue.get(timeout=self._reload_interval)
+            except queue.Empty:
+                self._maybe_reload()
+                continue
+            if first is None:
+                return
+            batch, stop = self._gather(first)
+            self._maybe_reload()
+            self._process(batch)
+            if stop:
+                return
+
+    def _gather(self, first: _Job) -> tuple[list[_Job], bool]:
+        """`first` plus whatever arrives within `max_wait`, up to `max_batch` images."""
+        batch, size = [first], len(first.images)
+        if first.kind != "classify":
+            return batch, False
+        deadline = time.perf_counter() + self.max_wait
+        while size < self.max_batch:
+            remaining = deadline - time.perf_counter()
+            try:
+                job = (
+                    self._queue.get_nowait()
+                    if remaining <= 0
+                    else self._queue.get(timeout=remaining)
+                )
+            except queue.Empty:
+                break
+            if job is None:
+                return batch, True
+            batch.append(job)
+            size += len(job.images)
+            if job.kind != "classify":
+                break
+        return batch, False
+
+    def _process(self, batch: list[_Job]) -> None:
+        classify = [job for job in batch if job.kind == "classify"]
+        others = [job for job in batch if job.kind != "classify"]
+        classifier = self.classifier
+        if classify:
+            try:
+                images = np.concatenate([job.images for job in classify])
+                scores = self._scores(classifier, images)
+            except Exception as error:
+                log.exception("classification failed")
+                for job in classify:
+                    _resolve(job, error=error)
+            else:
+                self._batches += 1
+                self._images += len(images)
+                self._largest = max(self._largest, len(images))
+                start = 0
+                for job in classify:
+                    _resolve(job, scores[start : start + len(job.images)])
+                    start += len(job.images)
+        for job in others:
+            try:
+                _resolve(job, classifier.features(job.images[0]))
+            except Exception as error:
+                log.exception("feature extraction failed")
+                _resolve(job, error=error)
+
+    def _scores(self, classifier: Classifier, images: np.ndarray) -> np.ndarray:
+        # Run in chunks of max_batch: a single request may carry more images than that.
+        return np.concatenate(
+            [
+                classifier.scores(images[start : start + self.max_batch])
+                for start in range(0, len(images), self.max_batch)
+            ]
+        )
+
+    def _maybe_reload(self) -> None:
+        if self._watch is None or time.monotonic() < self._next_check:
+            return
+        self._next_check = time.monotonic() + self._reload_interval
+        current = signature(self._watch)
+        if current is None or current in (self._signature, self._refused):
+            return
+        try:
+            classifier = self._loader()
+        except (ModelError, ValueError, OSError) as error:
+            self._refused = current
+            log.error(
+                "refused the new model in %s, still serving the old one: %s", self._watch, error
+            )
+            return
+        self._classifier, self._signature = classifier, current
+        self._reloads += 1
+        log.info("reloaded the model from %s", self._watch)
+
+
+def _resolve(job: _Job, value: Any = None, error: BaseException | None = None) -> None:
+    def settle() -> None:
+        if job.future.done():  # cancelled while waiting
+            return
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(value)
+
+    with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+        job.loop.call_soon_threadsafe(settle)

@@ -1,0 +1,45 @@
+"""Project-level promises: documented settings, CI runs the README's test command."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from bot.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_KEYS = {
+    "token": "DISCORD_TOKEN",
+    "api_url": "DISCORD_API_URL",
+    "gateway_url": "DISCORD_GATEWAY_URL",
+}
+
+
+def test_every_setting_is_documented_in_env_example() -> None:
+    documented = set(dotenv_values(ROOT / ".env.example"))
+    expected = {ENV_KEYS.get(f.name, f.name.upper()) for f in fields(Settings)}
+    assert documented == expected
+    # Each key, or the group of keys it belongs to, is introduced by a comment.
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    for key in expected:
+        index = next(i for i, line in enumerate(lines) if line.startswith(f"{key}="))
+        while index > 0 and re.match(r"^[A-Z_]+=", lines[index - 1]):
+            index -= 1
+        assert index > 0 and lines[index - 1].startswith("#"), f"{key} has no comment"
+
+
+def test_env_example_values_parse() -> None:
+    values = {k: v or "" for k, v in dotenv_values(ROOT / ".env.example").items()}
+    settings = Settings.from_env({**values, "DISCORD_TOKEN": "x"})
+    assert settings.command_prefix == "!" and settings.cooldown_rate == 3
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text().splitlines()
+    commands = [line.split("#")[0].strip() for line in readme[:6] if line.startswith("make ")]
+    assert commands == ["make run", "make test"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test$", ci, re.MULTILINE)

@@ -7,6 +7,7 @@ is documented in `.env.example`. The token is a secret: it is left out of `repr(
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -59,6 +60,13 @@ class Settings:
         for name in positive:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
+        # The worker thread dies on a negative or infinite wait, and spins on a zero one.
+        for name in ("batch_wait_ms", "cooldown_rate", "cooldown_seconds", "history_limit"):
+            if not 0 <= getattr(self, name) < math.inf:  # NaN fails too
+                raise SettingsError(f"{name.upper()} must be a number, 0 or more")
+        for name in ("download_timeout", "reload_interval"):
+            if not 0 < getattr(self, name) < math.inf:
+                raise SettingsError(f"{name.upper()} must be a number of seconds above 0")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

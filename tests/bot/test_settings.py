@@ -1,0 +1,216 @@
+"""Settings.from_env: parsing, defaults, and one clear error per bad value."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings, SettingsError
+from model.bundle import DEFAULT_MODEL_DIR
+
+TOKEN = "MTIz.secret-token-value.XYZ"
+
+
+def env(**values: str) -> dict[str, str]:
+    return {"DISCORD_TOKEN": TOKEN, **values}
+
+
+def test_defaults_from_a_token_alone() -> None:
+    settings = Settings.from_env(env())
+    assert settings.token == TOKEN
+    assert settings.command_prefix == "!"
+    assert settings.model_path == DEFAULT_MODEL_DIR
+    assert settings.model_backend == "auto"
+    assert settings.api_url is None and settings.gateway_url is None
+    assert settings.max_image_bytes == 10 * 1024 * 1024
+    assert settings.max_image_pixels == 40_000_000
+    assert settings.max_images == 10
+    assert settings.queue_size == 256
+    assert settings.batch_size == 32
+    assert settings.batch_wait_ms == 5.0
+    assert (settings.cooldown_rate, settings.cooldown_seconds) == (3, 10.0)
+    assert settings.cooldown_enabled
+    assert settings.uncertain_band == 0.1
+    assert settings.history_limit == 25
+    assert settings.download_timeout == 15.0
+    assert settings.reload_interval == 2.0
+    assert settings.allowed_channel_ids == frozenset()
+    assert settings.sync_commands is False
+    assert settings.log_level == "INFO"
+
+
+def test_every_key_is_parsed(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        env(
+            COMMAND_PREFIX="?",
+            MODEL_PATH=str(tmp_path / "model"),
+            MODEL_BACKEND="litert",
+            DISCORD_API_URL="http://127.0.0.1:9/api/v10",
+            DISCORD_GATEWAY_URL="ws://127.0.0.1:9/gateway",
+            MAX_IMAGE_BYTES="2048",
+            MAX_IMAGE_PIXELS="1000000",
+            MAX_IMAGES="3",
+            QUEUE_SIZE="8",
+            BATCH_SIZE="4",
+            BATCH_WAIT_MS="2.5",
+            COOLDOWN_RATE="1",
+            COOLDOWN_SECONDS="60",
+            UNCERTAIN_BAND="0.25",
+            HISTORY_LIMIT="0",
+            DOWNLOAD_TIMEOUT="3",
+            RELOAD_INTERVAL="0.5",
+            ALLOWED_CHANNEL_IDS=" 123, 456 ,789,",
+            SYNC_COMMANDS="yes",
+            LOG_LEVEL="debug",
+        )
+    )
+    assert settings.command_prefix == "?"
+    assert settings.model_path == tmp_path / "model"
+    assert settings.model_backend == "litert"
+    assert settings.api_url == "http://127.0.0.1:9/api/v10"
+    assert settings.gateway_url == "ws://127.0.0.1:9/gateway"
+    assert settings.max_image_bytes == 2048
+    assert settings.max_image_pixels == 1_000_000
+    assert settings.max_images == 3
+    assert settings.queue_size == 8
+    assert settings.batch_size == 4
+    assert settings.batch_wait_ms == 2.5
+    assert (settings.cooldown_rate, settings.cooldown_seconds) == (1, 60.0)
+    assert settings.uncertain_band == 0.25
+    assert settings.history_limit == 0
+    assert settings.download_timeout == 3.0
+    assert settings.reload_interval == 0.5
+    assert settings.allowed_channel_ids == frozenset({123, 456, 789})
+    assert settings.sync_commands is True
+    assert settings.log_level == "DEBUG"
+    assert logging.getLevelName(settings.log_level) == logging.DEBUG
+
+
+def test_model_path_expands_the_home_folder() -> None:
+    settings = Settings.from_env(env(MODEL_PATH="~/models/jedisith"))
+    assert settings.model_path == Path.home() / "models" / "jedisith"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("1", True), ("true", True), ("ON", True), ("0", False), ("no", False), ("Off", False)],
+)
+def test_sync_commands_words(raw: str, expected: bool) -> None:
+    assert Settings.from_env(env(SYNC_COMMANDS=raw)).sync_commands is expected
+
+
+def test_empty_and_blank_values_mean_the_default() -> None:
+    settings = Settings.from_env(env(COMMAND_PREFIX="   ", MAX_IMAGES="", MODEL_PATH=" "))
+    assert settings.command_prefix == "!"
+    assert settings.max_images == 10
+    assert settings.model_path == DEFAULT_MODEL_DIR
+
+
+def test_values_are_stripped() -> None:
+    settings = Settings.from_env(env(MAX_IMAGES=" 4 ", MODEL_BACKEND=" tensorflow\n"))
+    assert settings.max_images == 4
+    assert settings.model_backend == "tensorflow"
+
+
+def test_zero_cooldown_disables_it() -> None:
+    assert not Settings.from_env(env(COOLDOWN_RATE="0")).cooldown_enabled
+    assert not Settings.from_env(env(COOLDOWN_SECONDS="0")).cooldown_enabled
+
+
+def test_unknown_keys_are_ignored() -> None:
+    settings = Settings.from_env(env(PATH="/usr/bin", HOME="/root", TOKEN="other"))
+    assert settings.token == TOKEN
+
+
+BAD_VALUES = [
+    ("MAX_IMAGE_BYTES", "ten"),
+    ("MAX_IMAGE_BYTES", "0"),
+    ("MAX_IMAGE_BYTES", "1.5"),
+    ("MAX_IMAGE_PIXELS", "-1"),
+    ("MAX_IMAGES", "0"),
+    ("MAX_IMAGES", "many"),
+    ("QUEUE_SIZE", "0"),
+    ("BATCH_SIZE", "0"),
+    ("BATCH_SIZE", "x"),
+    ("BATCH_WAIT_MS", "soon"),
+    ("BATCH_WAIT_MS", "-1"),
+    ("COOLDOWN_RATE", "1.5"),
+    ("COOLDOWN_RATE", "-1"),
+    ("COOLDOWN_SECONDS", "a minute"),
+    ("COOLDOWN_SECONDS", "-5"),
+    ("UNCERTAIN_BAND", "0.5"),
+    ("UNCERTAIN_BAND", "-0.1"),
+    ("UNCERTAIN_BAND", "wide"),
+    ("HISTORY_LIMIT", "all"),
+    ("HISTORY_LIMIT", "-1"),
+    ("DOWNLOAD_TIMEOUT", "0"),
+    ("DOWNLOAD_TIMEOUT", "-3"),
+    ("DOWNLOAD_TIMEOUT", "nan"),
+    ("RELOAD_INTERVAL", "0"),
+    ("RELOAD_INTERVAL", "-1"),
+    ("RELOAD_INTERVAL", "inf"),
+    ("ALLOWED_CHANNEL_IDS", "123,general"),
+    ("SYNC_COMMANDS", "maybe"),
+    ("LOG_LEVEL", "LOUD"),
+    ("MODEL_BACKEND", "onnx"),
+]
+
+
+@pytest.mark.parametrize(("key", "raw"), BAD_VALUES)
+def test_a_bad_value_names_its_key(key: str, raw: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env(**{key: raw}))
+    message = str(caught.value)
+    assert key in message
+    assert TOKEN not in message
+    assert "\n" not in message
+
+
+def test_settings_error_is_a_value_error() -> None:
+    assert issubclass(SettingsError, ValueError)
+
+
+def test_missing_token_says_what_to_do() -> None:
+    for values in ({}, {"DISCORD_TOKEN": ""}, {"DISCORD_TOKEN": "   "}):
+        with pytest.raises(SettingsError) as caught:
+            Settings.from_env(values)
+        message = str(caught.value)
+        assert "DISCORD_TOKEN" in message
+        assert ".env" in message
+        assert "\n" not in message
+
+
+def test_missing_token_is_reported_before_other_bad_values() -> None:
+    with pytest.raises(SettingsError, match="DISCORD_TOKEN"):
+        Settings.from_env({"MAX_IMAGES": "0"})
+
+
+def test_the_token_stays_out_of_repr_and_str() -> None:
+    settings = Settings.from_env(env(COMMAND_PREFIX="?"))
+    assert TOKEN not in repr(settings)
+    assert TOKEN not in str(settings)
+    assert "token" not in repr(settings).lower()
+    assert "command_prefix='?'" in repr(settings)
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings.from_env(env())
+    with pytest.raises(AttributeError):
+        settings.token = "other"  # type: ignore[misc]
+
+
+def test_settings_can_be_built_directly() -> None:
+    settings = Settings(token=TOKEN, cooldown_rate=0)
+    assert not settings.cooldown_enabled
+    with pytest.raises(SettingsError, match="MAX_IMAGES"):
+        Settings(token=TOKEN, max_images=0)
+
+
+def test_zero_is_fine_where_it_means_off_or_at_once() -> None:
+    settings = Settings.from_env(
+        env(BATCH_WAIT_MS="0", HISTORY_LIMIT="0", COOLDOWN_RATE="0", UNCERTAIN_BAND="0")
+    )
+    assert settings.batch_wait_ms == 0 and settings.history_limit == 0
+    assert settings.uncertain_band == 0 and not settings.cooldown_enabled

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from model.bundle import ModelError, signature
+from model.bundle import signature
 from model.preprocess import ImageError, ImageLimits, load_image
 from model.runtime import Classifier, FeatureMaps, Prediction
 
@@ -286,7 +286,7 @@ class ModelWorker:
             return
         try:
             classifier = self._loader()
-        except (ModelError, ValueError, OSError) as error:
+        except Exception as error:  # any failure: keep serving the old model
             self._refused = current
             log.error(
                 "refused the new model in %s, still serving the old one: %s", self._watch, error

@@ -167,6 +167,11 @@ def _info(classifier: Classifier) -> int:
     for key in ("accuracy", "precision", "recall", "roc_auc"):
         if key in validation:
             lines[f"validation {key}"] = f"{validation[key]:.4f}"
+    for number, evaluation in enumerate(raw.get("evaluations", []), start=1):
+        lines[f"evaluation {number}"] = (
+            f"accuracy {evaluation.get('accuracy', float('nan')):.4f} on "
+            f"{evaluation.get('count', '?')} images: {evaluation.get('data', '')}"
+        )
     width = max(len(key) for key in lines)
     for key, value in lines.items():
         print(f"{key:<{width}}  {value}")

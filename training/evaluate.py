@@ -115,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--model", type=Path, default=None, help="model folder (default: shipped)")
     parser.add_argument("--backend", default="litert", choices=("litert", "tensorflow"))
+    parser.add_argument(
+        "--record",
+        metavar="DESCRIPTION",
+        help="also add the result, with this description of the data, to the model's model.json",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -145,7 +150,30 @@ def main(argv: list[str] | None = None) -> int:
     result["confusion"] = confusion(dataset.labels, scores).tolist()
     result["skipped"] = len(dataset.skipped)
     print(json.dumps(result, indent=2))
+    if args.record:
+        record_evaluation(classifier.path, args.record, args.data_dir, result)
     return 0
+
+
+def record_evaluation(model_dir: Path, description: str, data_dir: Path, result: dict) -> None:
+    """Append an evaluation to `model.json` (written atomically; the model files are untouched)."""
+    import os
+    from datetime import UTC, datetime
+
+    path = Path(model_dir) / "model.json"
+    metadata = json.loads(path.read_text(encoding="utf-8"))
+    metadata.setdefault("evaluations", []).append(
+        {
+            "data": description,
+            "path": str(data_dir),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            **{k: result[k] for k in ("accuracy", "precision", "recall", "roc_auc", "count")},
+            "confusion": result["confusion"],
+        }
+    )
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,3 @@
+from playground.samples import main
+
+raise SystemExit(main())

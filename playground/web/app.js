@@ -1,0 +1,881 @@
+// The playground page: a Discord-like channel talking to the local look-alike.
+// Safety rule for this file: text from messages, file names and server errors only ever goes
+// into the page through textContent / createTextNode, never parsed as HTML.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const els = {
+    scroller: $("scroller"),
+    messages: $("messages"),
+    composer: $("composer"),
+    text: $("text"),
+    fileInput: $("file-input"),
+    attach: $("attach"),
+    pending: $("pending"),
+    replyBar: $("reply-bar"),
+    replyName: $("reply-name"),
+    replyCancel: $("reply-cancel"),
+    typing: $("typing"),
+    error: $("composer-error"),
+    samples: $("samples"),
+    connection: $("connection"),
+    popup: $("command-popup"),
+    menu: $("menu"),
+    lightbox: $("lightbox"),
+    lightboxImg: $("lightbox-img"),
+    lightboxName: $("lightbox-name"),
+    lightboxOpen: $("lightbox-open"),
+    dropOverlay: $("drop-overlay"),
+    memberBot: $("member-bot"),
+    onlineCount: $("online-count"),
+  };
+
+  const state = {
+    me: null,
+    bot: null,
+    commands: [],
+    limits: { max_upload_bytes: 10 * 1024 * 1024, max_files: 10, max_content: 2000 },
+    messages: new Map(), // id -> view
+    pending: [], // {file, url}
+    replyTo: null, // message view
+    typing: new Map(), // user id -> {name, timer}
+    stick: true,
+  };
+
+  // ------------------------------------------------------------------------------ helpers
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function formatSize(bytes) {
+    if (bytes < 1024) return `${bytes} B`;
+    if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+    return `${(bytes / 1024 / 1024).toFixed(2)} MB`;
+  }
+
+  function formatTime(iso) {
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return "";
+    const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const today = new Date();
+    return date.toDateString() === today.toDateString()
+      ? `Today at ${time}`
+      : `${date.toLocaleDateString()} ${time}`;
+  }
+
+  function initials(user) {
+    if (!user) return "?";
+    if (user.bot) return "JS";
+    return (user.name || user.username || "?").slice(0, 1).toUpperCase();
+  }
+
+  function avatar(user, small) {
+    const node = el("div", `avatar ${user && user.bot ? "avatar-bot" : "avatar-me"}`, initials(user));
+    if (small) node.classList.add("tiny");
+    node.setAttribute("aria-hidden", "true");
+    return node;
+  }
+
+  function showError(text) {
+    els.error.textContent = text;
+    els.error.hidden = !text;
+    if (text) {
+      clearTimeout(showError.timer);
+      showError.timer = setTimeout(() => showError(""), 8000);
+    }
+  }
+
+  function nearBottom() {
+    const s = els.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
+  }
+
+  function scrollToBottom(force) {
+    if (force || state.stick) els.scroller.scrollTop = els.scroller.scrollHeight;
+  }
+
+  // ----------------------------------------------------------------------------- markdown
+
+  // Discord's inline markdown, the part the bot uses: `code`, **bold**, __underline__,
+  // *italic* / _italic_, ~~strike~~ and <@id> mentions. Everything else stays plain text.
+  const INLINE =
+    /`([^`\n]+)`|\*\*([\s\S]+?)\*\*|__([\s\S]+?)__|~~([\s\S]+?)~~|\*(?!\s)([^*\n]+?)\*|\b_([^_\n]+?)_\b|<@!?(\d{1,20})>/g;
+
+  function renderInline(text, parent) {
+    let last = 0;
+    const matches = [...text.matchAll(INLINE)];
+    for (const m of matches) {
+      if (m.index > last) parent.appendChild(document.createTextNode(text.slice(last, m.index)));
+      let node;
+      if (m[1] !== undefined) {
+        node = el("code", "inline-code", m[1]);
+      } else if (m[7] !== undefined) {
+        const user = [state.me, state.bot].find((u) => u && u.id === m[7]);
+        node = el("span", "mention", `@${user ? user.name : "unknown-user"}`);
+      } else {
+        const tag = m[2] !== undefined ? "strong" : m[3] !== undefined ? "u" : m[4] !== undefined ? "s" : "em";
+        node = document.createElement(tag);
+        renderInline(m[2] ?? m[3] ?? m[4] ?? m[5] ?? m[6], node);
+      }
+      parent.appendChild(node);
+      last = m.index + m[0].length;
+    }
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function renderMarkdown(text, parent) {
+    const lines = text.split("\n");
+    for (const line of lines) {
+      let node;
+      if (line.startsWith("-# ")) {
+        node = el("div", "subtext");
+        renderInline(line.slice(3), node);
+      } else if (line.startsWith("> ")) {
+        node = el("blockquote", "quote");
+        renderInline(line.slice(2), node);
+      } else if (/^#{1,3} /.test(line)) {
+        const level = line.indexOf(" ");
+        node = el("div", `heading h${level}`);
+        renderInline(line.slice(level + 1), node);
+      } else {
+        node = el("div", "line");
+        if (line === "") node.appendChild(document.createElement("br"));
+        else renderInline(line, node);
+      }
+      parent.appendChild(node);
+    }
+  }
+
+  // ----------------------------------------------------------------------------- messages
+
+  function previewText(ref) {
+    if (ref.content) return ref.content.replace(/\s+/g, " ").slice(0, 120);
+    if (ref.attachments) return "Click to see attachment";
+    return "Original message was deleted";
+  }
+
+  function renderReference(view) {
+    if (view.interaction) {
+      const box = el("div", "reference interaction-ref");
+      const user = view.interaction.user;
+      box.appendChild(avatar(user, true));
+      box.appendChild(el("span", "ref-author", user ? user.name : "Someone"));
+      box.appendChild(el("span", "ref-used", " used "));
+      const name = view.interaction.command_type === 1 ? `/${view.interaction.name}` : view.interaction.name;
+      const cmd = el("span", "ref-command", name);
+      box.appendChild(cmd);
+      if (view.interaction.target_message_id) {
+        box.classList.add("clickable");
+        box.addEventListener("click", () => jumpTo(view.interaction.target_message_id));
+      }
+      return box;
+    }
+    if (view.reply_to) {
+      const ref = view.reply_to;
+      const box = el("div", "reference clickable");
+      box.appendChild(avatar(ref.author, true));
+      box.appendChild(el("span", "ref-author", ref.author ? `@${ref.author.name}` : "@unknown"));
+      box.appendChild(el("span", "ref-content", previewText(ref)));
+      box.addEventListener("click", () => jumpTo(ref.id));
+      return box;
+    }
+    return null;
+  }
+
+  function renderAttachments(view) {
+    const wrap = el("div", "attachments");
+    const images = view.attachments.filter((a) => a.image);
+    if (images.length > 1) wrap.classList.add("gallery");
+    for (const a of view.attachments) {
+      if (a.image) {
+        const button = el("button", "image-button");
+        button.type = "button";
+        button.title = `${a.filename} (click to open full size)`;
+        const img = document.createElement("img");
+        img.className = "attachment-image";
+        img.src = a.url;
+        img.alt = a.filename;
+        img.decoding = "async";
+        if (a.width && a.height) {
+          img.width = a.width;
+          img.height = a.height;
+        }
+        img.addEventListener("load", () => scrollToBottom(false));
+        button.appendChild(img);
+        button.addEventListener("click", () => openLightbox(a));
+        wrap.appendChild(button);
+      } else {
+        const card = el("div", "file-card");
+        card.appendChild(el("div", "file-icon", "TXT"));
+        const info = el("div", "file-info");
+        const link = el("a", "file-name", a.filename);
+        link.href = a.url;
+        link.target = "_blank";
+        link.rel = "noopener noreferrer";
+        link.download = a.filename;
+        info.appendChild(link);
+        info.appendChild(el("div", "file-size", formatSize(a.size)));
+        card.appendChild(info);
+        wrap.appendChild(card);
+      }
+    }
+    return wrap;
+  }
+
+  function renderActions(view) {
+    const bar = el("div", "actions");
+    const reply = el("button", "action action-reply", "↩ Reply");
+    reply.type = "button";
+    reply.title = "Reply";
+    reply.setAttribute("aria-label", "Reply");
+    reply.addEventListener("click", () => startReply(view.id));
+    bar.appendChild(reply);
+    if (view.attachments.length) {
+      const apps = el("button", "action action-apps", "Apps ▾");
+      apps.type = "button";
+      apps.title = "Apps";
+      apps.setAttribute("aria-label", "Apps");
+      apps.setAttribute("aria-haspopup", "menu");
+      apps.addEventListener("click", (event) => {
+        event.stopPropagation();
+        const box = apps.getBoundingClientRect();
+        openMenu(view.id, box.right, box.bottom + 4, true);
+      });
+      bar.appendChild(apps);
+    }
+    return bar;
+  }
+
+  function renderMessage(view) {
+    const li = el("li", "message");
+    li.dataset.id = view.id;
+    li.dataset.author = view.author && view.author.bot ? "bot" : "user";
+    li.id = `message-${view.id}`;
+    if (view.reply_to) li.dataset.replyTo = view.reply_to.id;
+    if (view.interaction) li.dataset.interaction = view.interaction.id;
+    if (view.loading) li.dataset.loading = "true";
+    if (view.ephemeral) li.classList.add("ephemeral");
+
+    const reference = renderReference(view);
+    if (reference) {
+      li.classList.add("has-reference");
+      li.appendChild(reference);
+    }
+    li.appendChild(avatar(view.author, false));
+
+    const body = el("div", "message-body");
+    const header = el("div", "message-header");
+    header.appendChild(el("span", `author ${view.author && view.author.bot ? "author-bot" : ""}`, view.author ? view.author.name : "unknown"));
+    if (view.author && view.author.bot) header.appendChild(el("span", "bot-tag", "APP"));
+    const time = el("time", "timestamp", formatTime(view.timestamp));
+    time.dateTime = view.timestamp || "";
+    header.appendChild(time);
+    body.appendChild(header);
+
+    const hoverTime = el("time", "hover-time", formatTime(view.timestamp).replace("Today at ", ""));
+    li.appendChild(hoverTime);
+
+    if (view.loading) {
+      const thinking = el("div", "thinking");
+      thinking.appendChild(el("span", null, `${view.author ? view.author.name : "The bot"} is thinking`));
+      thinking.appendChild(dots());
+      body.appendChild(thinking);
+    } else if (view.content) {
+      const content = el("div", "content");
+      renderMarkdown(view.content, content);
+      if (view.edited) content.lastChild.appendChild(el("span", "edited", " (edited)"));
+      body.appendChild(content);
+    }
+    if (view.attachments.length) body.appendChild(renderAttachments(view));
+    if (view.ephemeral) {
+      const note = el("div", "ephemeral-note");
+      note.appendChild(el("span", "eye", "◉"));
+      note.appendChild(document.createTextNode(" Only you can see this • "));
+      const dismiss = el("button", "link-button", "Dismiss message");
+      dismiss.type = "button";
+      dismiss.addEventListener("click", () => removeMessage(view.id));
+      note.appendChild(dismiss);
+      body.appendChild(note);
+    }
+    li.appendChild(body);
+    li.appendChild(renderActions(view));
+    li.addEventListener("contextmenu", (event) => {
+      event.preventDefault();
+      openMenu(view.id, event.clientX, event.clientY, false);
+    });
+    return li;
+  }
+
+  function dots() {
+    const wrap = el("span", "dots");
+    wrap.setAttribute("aria-hidden", "true");
+    for (let i = 0; i < 3; i++) wrap.appendChild(el("span", "dot"));
+    return wrap;
+  }
+
+  // Consecutive messages by the same author within 7 minutes share one header, as on Discord.
+  function groupWith(li, prev) {
+    const view = state.messages.get(li.dataset.id);
+    const before = prev ? state.messages.get(prev.dataset.id) : null;
+    const grouped =
+      before &&
+      view &&
+      !view.reply_to &&
+      !view.interaction &&
+      before.author &&
+      view.author &&
+      before.author.id === view.author.id &&
+      new Date(view.timestamp) - new Date(before.timestamp) < 7 * 60 * 1000;
+    li.classList.toggle("grouped", Boolean(grouped));
+  }
+
+  function upsertMessage(view) {
+    const existing = document.getElementById(`message-${view.id}`);
+    state.messages.set(view.id, view);
+    const li = renderMessage(view);
+    if (existing) {
+      existing.replaceWith(li);
+    } else {
+      // Keep snowflake order (ids grow with time), though events normally arrive in order.
+      let after = null;
+      for (const node of els.messages.children) {
+        if (BigInt(node.dataset.id) > BigInt(view.id)) {
+          after = node;
+          break;
+        }
+      }
+      els.messages.insertBefore(li, after);
+    }
+    groupWith(li, li.previousElementSibling);
+    if (li.nextElementSibling) groupWith(li.nextElementSibling, li);
+    if (view.author && !view.loading) clearTyping(view.author.id);
+    scrollToBottom(!existing && view.author && state.me && view.author.id === state.me.id);
+  }
+
+  function removeMessage(id) {
+    const node = document.getElementById(`message-${id}`);
+    state.messages.delete(id);
+    if (!node) return;
+    const next = node.nextElementSibling;
+    const prev = node.previousElementSibling;
+    node.remove();
+    if (next) groupWith(next, prev);
+    if (state.replyTo && state.replyTo.id === id) cancelReply();
+  }
+
+  function jumpTo(id) {
+    const node = document.getElementById(`message-${id}`);
+    if (!node) return;
+    node.scrollIntoView({ block: "center", behavior: "smooth" });
+    node.classList.remove("flash");
+    void node.offsetWidth;
+    node.classList.add("flash");
+  }
+
+  // ----------------------------------------------------------------------------- typing
+
+  function renderTyping() {
+    els.typing.replaceChildren();
+    const names = [...state.typing.values()].map((t) => t.name);
+    if (!names.length) return;
+    els.typing.appendChild(dots());
+    const text = el("span", "typing-text");
+    names.forEach((name, i) => {
+      if (i) text.appendChild(document.createTextNode(i === names.length - 1 ? " and " : ", "));
+      text.appendChild(el("b", null, name));
+    });
+    text.appendChild(document.createTextNode(names.length > 1 ? " are typing…" : " is typing…"));
+    els.typing.appendChild(text);
+  }
+
+  function onTyping(data) {
+    if (state.me && data.user_id === state.me.id) return;
+    const current = state.typing.get(data.user_id);
+    if (current) clearTimeout(current.timer);
+    const timer = setTimeout(() => clearTyping(data.user_id), 10000); // Discord's 10 s
+    state.typing.set(data.user_id, { name: data.name, timer });
+    renderTyping();
+  }
+
+  function clearTyping(userId) {
+    const current = state.typing.get(userId);
+    if (!current) return;
+    clearTimeout(current.timer);
+    state.typing.delete(userId);
+    renderTyping();
+  }
+
+  // ----------------------------------------------------------------------------- menu, lightbox
+
+  function openMenu(messageId, x, y, alignRight) {
+    const view = state.messages.get(messageId);
+    if (!view) return;
+    els.menu.replaceChildren();
+    const item = (label, action, disabled) => {
+      const button = el("button", "menu-item", label);
+      button.type = "button";
+      button.setAttribute("role", "menuitem");
+      button.disabled = Boolean(disabled);
+      button.addEventListener("click", () => {
+        closeMenu();
+        action();
+      });
+      els.menu.appendChild(button);
+    };
+    item("Reply", () => startReply(messageId));
+    els.menu.appendChild(el("div", "menu-heading", "Apps"));
+    const apps = state.commands.filter((c) => c.type === 3);
+    if (!apps.length) item("No apps yet (is the bot running?)", () => {}, true);
+    for (const app of apps) item(app.name, () => runMessageCommand(app.name, messageId));
+    els.menu.hidden = false;
+    const box = els.menu.getBoundingClientRect();
+    const left = Math.min(alignRight ? x - box.width : x, window.innerWidth - box.width - 8);
+    const top = Math.min(y, window.innerHeight - box.height - 8);
+    els.menu.style.left = `${Math.max(8, left)}px`;
+    els.menu.style.top = `${Math.max(8, top)}px`;
+    els.menu.querySelector("button:not([disabled])")?.focus();
+  }
+
+  function closeMenu() {
+    els.menu.hidden = true;
+  }
+
+  function openLightbox(attachment) {
+    els.lightboxImg.src = attachment.url;
+    els.lightboxImg.alt = attachment.filename;
+    els.lightboxName.textContent = attachment.filename;
+    els.lightboxOpen.href = attachment.url;
+    els.lightbox.hidden = false;
+  }
+
+  function closeLightbox() {
+    els.lightbox.hidden = true;
+    els.lightboxImg.removeAttribute("src");
+  }
+
+  // ----------------------------------------------------------------------------- composer
+
+  function startReply(id) {
+    const view = state.messages.get(id);
+    if (!view) return;
+    state.replyTo = view;
+    els.replyName.textContent = view.author ? view.author.name : "unknown";
+    els.replyBar.hidden = false;
+    document.querySelectorAll(".message.replying").forEach((n) => n.classList.remove("replying"));
+    document.getElementById(`message-${id}`)?.classList.add("replying");
+    els.text.focus();
+  }
+
+  function cancelReply() {
+    state.replyTo = null;
+    els.replyBar.hidden = true;
+    document.querySelectorAll(".message.replying").forEach((n) => n.classList.remove("replying"));
+  }
+
+  function addFiles(files) {
+    for (const file of files) {
+      if (state.pending.length >= state.limits.max_files) {
+        showError(`At most ${state.limits.max_files} files per message.`);
+        break;
+      }
+      const url = file.type.startsWith("image/") ? URL.createObjectURL(file) : null;
+      state.pending.push({ file, url });
+    }
+    renderPending();
+    els.text.focus();
+  }
+
+  function clearPending() {
+    for (const p of state.pending) if (p.url) URL.revokeObjectURL(p.url);
+    state.pending = [];
+    renderPending();
+  }
+
+  function renderPending() {
+    els.pending.replaceChildren();
+    els.pending.hidden = state.pending.length === 0;
+    state.pending.forEach((p, index) => {
+      const chip = el("div", "pending-file");
+      if (p.url) {
+        const img = document.createElement("img");
+        img.src = p.url;
+        img.alt = "";
+        chip.appendChild(img);
+      } else {
+        chip.appendChild(el("div", "file-icon", "FILE"));
+      }
+      chip.appendChild(el("div", "pending-name", p.file.name || "pasted image"));
+      const remove = el("button", "pending-remove", "×");
+      remove.type = "button";
+      remove.setAttribute("aria-label", `Remove ${p.file.name || "file"}`);
+      remove.addEventListener("click", () => {
+        if (p.url) URL.revokeObjectURL(p.url);
+        state.pending.splice(index, 1);
+        renderPending();
+      });
+      chip.appendChild(remove);
+      els.pending.appendChild(chip);
+    });
+  }
+
+  function autosize() {
+    els.text.style.height = "auto";
+    els.text.style.height = `${Math.min(els.text.scrollHeight, 200)}px`;
+  }
+
+  async function postForm(url, form) {
+    let response;
+    try {
+      response = await fetch(url, { method: "POST", body: form });
+    } catch (error) {
+      throw new Error("The playground is not reachable. Is it still running?");
+    }
+    if (response.ok) return response.json();
+    let message = `${response.status} ${response.statusText}`;
+    try {
+      const body = await response.json();
+      if (body && body.error) message = body.error;
+    } catch (_) {
+      if (response.status === 413) message = "Too large for the playground.";
+    }
+    throw new Error(message);
+  }
+
+  function totalPendingBytes() {
+    return state.pending.reduce((sum, p) => sum + p.file.size, 0);
+  }
+
+  function parseSlash(text) {
+    const match = /^\/(\S+)\s*([\s\S]*)$/.exec(text);
+    if (!match) return null;
+    const command = state.commands.find((c) => c.type === 1 && c.name === match[1].toLowerCase());
+    if (!command) {
+      const known = state.commands.filter((c) => c.type === 1).map((c) => `/${c.name}`);
+      throw new Error(
+        known.length
+          ? `Unknown command /${match[1]}. Try ${known.join(" or ")}.`
+          : "The bot has not registered its slash commands yet. Is it running?",
+      );
+    }
+    const plain = command.options.filter((o) => o.type !== 11);
+    const needsFile = command.options.filter((o) => o.type === 11 && o.required);
+    const options = {};
+    const words = match[2].split(/\s+/).filter(Boolean);
+    let position = 0;
+    for (const word of words) {
+      const named = /^([a-z_-]+):(.*)$/.exec(word);
+      const option = named ? plain.find((o) => o.name === named[1]) : plain[position++];
+      if (!option) throw new Error(`/${command.name} does not take "${word}".`);
+      let value = named ? named[2] : word;
+      if (option.type === 4) {
+        if (!/^-?\d+$/.test(value)) throw new Error(`${option.name} must be a whole number.`);
+        value = Number(value);
+        const low = option.min_value;
+        const high = option.max_value;
+        if ((low != null && value < low) || (high != null && value > high)) {
+          throw new Error(`${option.name} must be from ${low} to ${high}.`);
+        }
+      }
+      options[option.name] = value;
+    }
+    if (needsFile.length > state.pending.length) {
+      throw new Error(`Attach an image to use /${command.name}: drop it here, paste it, or press +.`);
+    }
+    return { command, options };
+  }
+
+  // Sends go out one after another, in the order they were made; the composer is cleared at
+  // once (as on Discord) and restored if the send fails while it is still empty.
+  let queue = Promise.resolve();
+
+  function submit() {
+    const text = els.text.value;
+    const trimmed = text.trim();
+    if (!trimmed && !state.pending.length) return queue;
+    if (totalPendingBytes() > state.limits.max_upload_bytes) {
+      showError(`Too large: at most ${formatSize(state.limits.max_upload_bytes)} per message.`);
+      return queue;
+    }
+    const form = new FormData();
+    for (const p of state.pending) form.append("files", p.file, p.file.name || "image.png");
+    let url = "/playground/api/messages";
+    try {
+      const slash = trimmed.startsWith("/") ? parseSlash(trimmed) : null;
+      if (slash) {
+        url = "/playground/api/interactions";
+        form.append("kind", "slash");
+        form.append("name", slash.command.name);
+        form.append("options", JSON.stringify(slash.options));
+      } else {
+        form.append("content", text);
+        if (state.replyTo) form.append("reply_to", state.replyTo.id);
+      }
+    } catch (error) {
+      showError(error.message);
+      return queue;
+    }
+    const saved = { text, pending: state.pending, replyTo: state.replyTo };
+    state.pending = [];
+    renderPending();
+    els.text.value = "";
+    autosize();
+    cancelReply();
+    hidePopup();
+    showError("");
+    queue = queue.then(async () => {
+      try {
+        await postForm(url, form);
+        for (const p of saved.pending) if (p.url) URL.revokeObjectURL(p.url);
+      } catch (error) {
+        showError(error.message);
+        if (!els.text.value && !state.pending.length) {
+          els.text.value = saved.text;
+          state.pending = saved.pending;
+          renderPending();
+          autosize();
+          if (saved.replyTo && state.messages.has(saved.replyTo.id)) startReply(saved.replyTo.id);
+        }
+      }
+    });
+    return queue;
+  }
+
+  async function runMessageCommand(name, targetId) {
+    const form = new FormData();
+    form.append("kind", "message");
+    form.append("name", name);
+    form.append("target_id", targetId);
+    try {
+      await postForm("/playground/api/interactions", form);
+    } catch (error) {
+      showError(error.message);
+    }
+  }
+
+  async function sendSample(sample) {
+    try {
+      const response = await fetch(sample.url);
+      if (!response.ok) throw new Error(`could not load ${sample.name}`);
+      const blob = await response.blob();
+      addFiles([new File([blob], sample.name, { type: blob.type || "image/jpeg" })]);
+      await submit();
+    } catch (error) {
+      showError(error.message);
+    }
+  }
+
+  // Slash-command suggestions while the box holds "/word" and nothing else.
+  function updatePopup() {
+    const match = /^\/(\S*)$/.exec(els.text.value);
+    const commands = match
+      ? state.commands.filter((c) => c.type === 1 && c.name.startsWith(match[1].toLowerCase()))
+      : [];
+    if (!commands.length) {
+      hidePopup();
+      return;
+    }
+    els.popup.replaceChildren(el("div", "popup-heading", "Commands"));
+    for (const command of commands) {
+      const item = el("button", "popup-item");
+      item.type = "button";
+      item.setAttribute("role", "option");
+      item.appendChild(el("span", "popup-name", `/${command.name}`));
+      const args = command.options.map((o) => (o.required ? o.name : `[${o.name}]`)).join(" ");
+      if (args) item.appendChild(el("span", "popup-args", args));
+      item.appendChild(el("span", "popup-description", command.description));
+      item.addEventListener("click", () => {
+        els.text.value = `/${command.name} `;
+        hidePopup();
+        els.text.focus();
+      });
+      els.popup.appendChild(item);
+    }
+    els.popup.hidden = false;
+  }
+
+  function hidePopup() {
+    els.popup.hidden = true;
+  }
+
+  // ----------------------------------------------------------------------------- state, socket
+
+  function applyStatus(online, commands) {
+    if (commands) state.commands = commands;
+    if (state.bot) state.bot.online = online;
+    els.memberBot.dataset.online = String(Boolean(online));
+    els.onlineCount.textContent = online ? "2" : "1";
+  }
+
+  function applyState(data) {
+    state.me = data.me;
+    state.bot = data.bot;
+    state.limits = data.limits || state.limits;
+    $("guild-name").textContent = data.guild.name;
+    $("guild-icon").title = data.guild.name;
+    for (const id of ["channel-name", "sidebar-channel", "welcome-channel"]) {
+      $(id).textContent = data.channel.name;
+    }
+    $("channel-topic").textContent = data.channel.topic;
+    els.text.placeholder = `Message #${data.channel.name}`;
+    $("me-name").textContent = data.me.name;
+    $("member-me").textContent = data.me.name;
+    $("bot-name").textContent = data.bot.name;
+    document.title = `#${data.channel.name} · ${data.guild.name} · JediSith playground`;
+    applyStatus(data.bot.online, data.commands);
+    renderSamples(data.samples || []);
+    state.messages.clear();
+    els.messages.replaceChildren();
+    for (const view of data.messages) upsertMessage(view);
+    scrollToBottom(true);
+  }
+
+  function renderSamples(samples) {
+    els.samples.querySelectorAll(".sample").forEach((n) => n.remove());
+    for (const sample of samples) {
+      const button = el("button", "sample");
+      button.type = "button";
+      button.title = `Send ${sample.name} (with what you typed)`;
+      button.dataset.name = sample.name;
+      const img = document.createElement("img");
+      img.src = sample.url;
+      img.alt = sample.name;
+      button.appendChild(img);
+      button.appendChild(el("span", `sample-label ${sample.label}`, sample.label));
+      button.addEventListener("click", () => sendSample(sample));
+      els.samples.appendChild(button);
+    }
+  }
+
+  function setConnection(kind, text) {
+    els.connection.dataset.state = kind;
+    els.connection.textContent = text;
+  }
+
+  let retryDelay = 500;
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/playground/ws`);
+    socket.addEventListener("message", (event) => {
+      let payload;
+      try {
+        payload = JSON.parse(event.data);
+      } catch (_) {
+        return;
+      }
+      const data = payload.data;
+      switch (payload.type) {
+        case "hello":
+          retryDelay = 500;
+          applyState(data);
+          setConnection(data.bot.online ? "online" : "offline", data.bot.online ? "bot online" : "bot offline");
+          document.body.dataset.ready = "true";
+          break;
+        case "status":
+          applyStatus(data.online, data.commands);
+          setConnection(data.online ? "online" : "offline", data.online ? "bot online" : "bot offline");
+          break;
+        case "message_create":
+        case "message_update":
+          upsertMessage(data);
+          break;
+        case "message_delete":
+          removeMessage(data.id);
+          break;
+        case "typing_start":
+          onTyping(data);
+          break;
+        default:
+          break;
+      }
+    });
+    socket.addEventListener("close", () => {
+      document.body.dataset.ready = "false";
+      setConnection("lost", "reconnecting…");
+      setTimeout(connect, retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 5000);
+    });
+  }
+
+  // ----------------------------------------------------------------------------- wiring
+
+  els.composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit();
+  });
+  els.text.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submit();
+    } else if (event.key === "Escape") {
+      if (!els.popup.hidden) hidePopup();
+      else cancelReply();
+    } else if (event.key === "Tab" && !els.popup.hidden) {
+      event.preventDefault();
+      els.popup.querySelector(".popup-item")?.click();
+    }
+  });
+  els.text.addEventListener("input", () => {
+    autosize();
+    updatePopup();
+  });
+  els.attach.addEventListener("click", () => els.fileInput.click());
+  els.fileInput.addEventListener("change", () => {
+    addFiles([...els.fileInput.files]);
+    els.fileInput.value = "";
+  });
+  els.replyCancel.addEventListener("click", cancelReply);
+
+  document.addEventListener("paste", (event) => {
+    const files = [...(event.clipboardData?.files || [])];
+    if (files.length) {
+      event.preventDefault();
+      addFiles(files);
+    }
+  });
+
+  let dragDepth = 0;
+  const hasFiles = (event) => [...(event.dataTransfer?.types || [])].includes("Files");
+  window.addEventListener("dragenter", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    dragDepth++;
+    els.dropOverlay.hidden = false;
+  });
+  window.addEventListener("dragover", (event) => {
+    if (hasFiles(event)) event.preventDefault();
+  });
+  window.addEventListener("dragleave", () => {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (!dragDepth) els.dropOverlay.hidden = true;
+  });
+  window.addEventListener("drop", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    dragDepth = 0;
+    els.dropOverlay.hidden = true;
+    addFiles([...event.dataTransfer.files]);
+  });
+
+  els.scroller.addEventListener("scroll", () => {
+    state.stick = nearBottom();
+  });
+  document.addEventListener("click", (event) => {
+    if (!els.menu.hidden && !els.menu.contains(event.target)) closeMenu();
+  });
+  els.lightbox.addEventListener("click", (event) => {
+    if (event.target !== els.lightboxOpen) closeLightbox();
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    closeMenu();
+    closeLightbox();
+  });
+  window.addEventListener("resize", () => scrollToBottom(false));
+
+  connect();
+})();

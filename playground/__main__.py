@@ -1,0 +1,276 @@
+"""`python -m playground` (or `jedisith-playground`): try the bot in a browser, no Discord needed.
+
+Starts the Discord look-alike (`playground.discord_server`) with the playground's page on the
+same host and port, then the real bot as a subprocess (`python -m bot`) pointed at it with a
+random token, and prints ``Playground ready: open http://127.0.0.1:8080`` once the bot has
+connected. The bot's logs are forwarded, prefixed with ``bot |``. Ctrl-C or SIGTERM stops the
+bot (SIGTERM, then waits) and the server, exit 0; if the bot dies, the playground says so and
+exits 1. Nothing is stored outside a temporary folder, deleted at exit.
+
+With ``--auto`` (what ``make run`` uses): when DISCORD_TOKEN is set, in the environment or the
+``--env-file``, this runs the real bot on Discord instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import errno
+import logging
+import os
+import secrets
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import TextIO
+
+from dotenv import dotenv_values
+
+from playground.web import PlaygroundServer
+
+log = logging.getLogger("playground")
+
+EXIT_OK = 0
+EXIT_BOT_FAILED = 1
+EXIT_LISTEN = 2
+READY_TIMEOUT = 300.0  # importing TensorFlow and loading the model can be slow on small machines
+STOP_GRACE = 15.0  # the bot itself gives commands in flight 8 s
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def token_from(env_file: Path) -> str | None:
+    """DISCORD_TOKEN from the environment, else from the .env file; None when unset or empty."""
+    token = os.environ.get("DISCORD_TOKEN", "").strip()
+    if not token and env_file.is_file():
+        token = (dotenv_values(env_file).get("DISCORD_TOKEN") or "").strip()
+    return token or None
+
+
+def display_url(host: str, port: int) -> str:
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def bot_environment(
+    server: PlaygroundServer, tmp: Path, model: Path | None, base: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The bot's environment: the look-alike's URL and token, caches in `tmp`."""
+    env = dict(os.environ if base is None else base)
+    env.update(
+        DISCORD_TOKEN=server.token,
+        DISCORD_API_URL=server.api_url,
+        DISCORD_GATEWAY_URL="",  # empty overrides a .env value: the bot asks {api}/gateway
+        ALLOWED_CHANNEL_IDS="",  # a .env restricted to real channels would silence the bot
+        SYNC_COMMANDS="1",
+        PYTHONUNBUFFERED="1",
+        TMPDIR=str(tmp),
+        MPLCONFIGDIR=str(tmp / "matplotlib"),
+        XDG_CACHE_HOME=str(tmp / "cache"),
+    )
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
+    )
+    if model is not None:
+        env["MODEL_PATH"] = str(model.expanduser().resolve())
+    return env
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the bot gets SIGTERM if the playground dies without cleaning up (e.g. SIGKILL)."""
+    if _prctl is not None:
+        _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _load_prctl():  # type: ignore[no-untyped-def]
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_prctl = _load_prctl()
+
+
+class Playground:
+    """The server, the bot subprocess, and the wiring between them and the terminal."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        *,
+        env_file: Path = Path(".env"),
+        model: Path | None = None,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
+        self.server = PlaygroundServer(token=secrets.token_urlsafe(32), host=host, port=port)
+        self.env_file = env_file
+        self.model = model
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.process: asyncio.subprocess.Process | None = None
+        self.stop_requested = asyncio.Event()
+        self._last_lines: collections.deque[str] = collections.deque(maxlen=20)
+
+    def say(self, line: str) -> None:
+        print(f"jedisith-playground: {line}", file=self.err, flush=True)
+
+    async def run(self) -> int:
+        host, port = self.server.host, self.server.port
+        try:
+            await self.server.start()
+        except OSError as error:
+            await self.server.close()
+            if error.errno == errno.EADDRINUSE:
+                self.say(
+                    f"port {port} on {host} is already in use: stop whatever uses it, "
+                    "or pick another port with --port"
+                )
+            else:
+                self.say(f"cannot listen on {host}:{port}: {error.strerror or error}")
+            return EXIT_LISTEN
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            self.say(f"listening on {host}: anyone who can reach this machine can use the page")
+        self._install_signal_handlers()
+        try:
+            with tempfile.TemporaryDirectory(prefix="jedisith-playground-") as tmp:
+                return await self._supervise(Path(tmp))
+        finally:
+            await self.server.close()
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+                loop.add_signal_handler(sig, self.stop_requested.set)
+
+    async def _supervise(self, tmp: Path) -> int:
+        env = bot_environment(self.server, tmp, self.model)
+        self.say("starting the bot (loading the model can take a few seconds)")
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "--env-file",
+            str(self.env_file),
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=_die_with_parent if _prctl is not None else None,
+        )
+        forward = asyncio.create_task(self._forward_logs())
+        try:
+            return await self._wait(self.process)
+        finally:
+            await self._stop_bot()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(forward, 5)
+            forward.cancel()
+
+    async def _wait(self, process: asyncio.subprocess.Process) -> int:
+        exited = asyncio.create_task(process.wait())
+        stopping = asyncio.create_task(self.stop_requested.wait())
+        ready = asyncio.create_task(self.server.bot_ready.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {exited, stopping, ready}, timeout=READY_TIMEOUT, return_when="FIRST_COMPLETED"
+            )
+            if not done:
+                self.say(f"the bot did not connect within {READY_TIMEOUT:.0f} s; stopping")
+                return EXIT_BOT_FAILED
+            if ready in done and not stopping.done() and not exited.done():
+                url = display_url(self.server.host, self.server.port)
+                print(f"Playground ready: open {url}", file=self.out, flush=True)
+                await asyncio.wait({exited, stopping}, return_when="FIRST_COMPLETED")
+            if exited.done() and not stopping.done():
+                # Ctrl-C in a terminal reaches the bot too; give our own handler a moment.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(stopping), 0.5)
+            if stopping.done():
+                self.say("stopping")
+                return EXIT_OK
+            code = process.returncode
+            self.say(f"the bot stopped unexpectedly (exit code {code}); see its last lines above")
+            return EXIT_BOT_FAILED
+        finally:
+            for task in (exited, stopping, ready):
+                task.cancel()
+
+    async def _forward_logs(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        stream = self.process.stdout
+        while line := await stream.readline():
+            text = line.decode("utf-8", "replace").rstrip()
+            self._last_lines.append(text)
+            print(f"bot | {text}", file=self.err, flush=True)
+
+    async def _stop_bot(self) -> None:
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), STOP_GRACE)
+        except TimeoutError:
+            self.say(f"the bot did not stop within {STOP_GRACE:.0f} s; killing it")
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jedisith-playground", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
+    parser.add_argument("--port", type=int, default=8080, help="default: %(default)s (0: any)")
+    parser.add_argument(
+        "--auto",
+        action="store_true",
+        help="run the real bot on Discord instead when DISCORD_TOKEN is set",
+    )
+    parser.add_argument("--env-file", type=Path, default=Path(".env"), help="default: .env")
+    parser.add_argument("--model", type=Path, help="a model folder (default: the bot's MODEL_PATH)")
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be from 0 to 65535")
+
+    if args.auto and token_from(args.env_file):
+        print("jedisith-playground: DISCORD_TOKEN is set: starting the bot on Discord", flush=True)
+        if args.model is not None:
+            os.environ["MODEL_PATH"] = str(args.model)
+        from bot.__main__ import main as bot_main
+
+        return bot_main(["--env-file", str(args.env_file)])
+
+    configure_logging()
+    playground = Playground(args.host, args.port, env_file=args.env_file, model=args.model)
+    try:
+        return asyncio.run(playground.run())
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the handlers were installed
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -159,7 +159,7 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
         with self.bot.working():
             await interaction.response.defer(thinking=True)
             text, files = await self.feature_files(image, [layer] if layer else None)
-            limit = interaction.attachment_size_limit
+            limit = interaction.filesize_limit
             for index, group in enumerate(_group_files(files, limit)):
                 await interaction.followup.send(text if index == 0 else "", files=group)
 

@@ -1,0 +1,227 @@
+"""Throughput: a burst of 256 images through the bot's `ModelWorker`, against one at a time.
+
+* ours, burst: 256 PNGs (200x200) submitted at once, `asyncio.gather` of 256
+  `worker.classify_bytes([png])`, with the bot's worker settings (batches of up to 32, 5 ms
+  wait, 2 decode threads). Meanwhile a task sleeping 5 ms in a loop records how late it
+  wakes: the event loop's lag, which is what delays heartbeats and other users' commands.
+* ours, one at a time: `load_image` + `Classifier.scores` per image, sequentially, on a
+  LiteRT classifier of its own (always batch 1: the best case for this baseline).
+* notebook: `notebook_score` (PIL, `tf.image.resize`, `model.predict`) per image, measured on
+  the first 32 images of the burst each round and scaled to 256 (it is linear per image).
+
+Each round runs all three, so machine noise hits them alike. Every caller's score in the
+burst is checked against the one-at-a-time score of the same image.
+
+    python -m benchmarks.throughput [--model PATH] [--quick] [--rounds N] [--images N]
+        [--batch N] [--wait-ms MS] [--decode-threads N] [--litert-threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+import numpy as np
+
+from benchmarks._common import Report, Stats, parser, resolve_model, run_main, sample_pngs
+
+TARGET_NOTEBOOK = 30.0
+TARGET_SEQUENTIAL = 1.5
+TARGET_LAG_MS = 20.0
+LAG_PERIOD = 0.005
+NOTEBOOK_SUBSET = 32
+
+
+class LagMonitor:
+    """A task that sleeps `period` seconds in a loop and records how late each wake-up is."""
+
+    def __init__(self, period: float = LAG_PERIOD) -> None:
+        self.period = period
+        self.lags: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+        self._running = False
+
+    async def _loop(self) -> None:
+        while self._running:
+            start = time.perf_counter()
+            await asyncio.sleep(self.period)
+            self.lags.append(time.perf_counter() - start - self.period)
+
+    async def __aenter__(self) -> LagMonitor:
+        self._running = True
+        self._task = asyncio.create_task(self._loop())
+        await asyncio.sleep(0)  # let it start sleeping
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._running = False
+        assert self._task is not None
+        await self._task
+
+    @property
+    def worst(self) -> float:
+        return max(self.lags, default=0.0)
+
+
+async def burst(worker, pngs: list[bytes]) -> tuple[float, list[float], list]:
+    """Submit every image at once; return seconds, the lag samples and the results."""
+    async with LagMonitor() as monitor:
+        start = time.perf_counter()
+        results = await asyncio.gather(*(worker.classify_bytes([png]) for png in pngs))
+        elapsed = time.perf_counter() - start
+    return elapsed, monitor.lags, results
+
+
+def sequential(classifier, pngs: list[bytes]) -> np.ndarray:
+    """Our backend one image at a time: decode, score, next."""
+    from model.preprocess import load_image
+
+    return np.array([classifier.scores([load_image(png)])[0] for png in pngs])
+
+
+def make_worker(model_dir, args: argparse.Namespace):
+    """A `ModelWorker` configured as the bot configures it (or as the options say)."""
+    import functools
+
+    from bot.settings import Settings
+    from model.runtime import Classifier
+    from model.worker import ModelWorker
+
+    defaults = Settings(token="benchmark")
+    batch = args.batch or defaults.batch_size
+    wait_ms = defaults.batch_wait_ms if args.wait_ms is None else args.wait_ms
+    worker = ModelWorker(
+        functools.partial(Classifier.load, model_dir, "litert", num_threads=args.litert_threads),
+        max_batch=batch,
+        max_wait=wait_ms / 1000,
+        queue_size=max(defaults.queue_size, args.images),
+        **({"decode_threads": args.decode_threads} if args.decode_threads else {}),
+    )
+    settings = (
+        f"max_batch {batch}, max_wait {wait_ms:g} ms, queue {max(defaults.queue_size, args.images)}"
+        f", decode threads {args.decode_threads or 'default'}, "
+        f"LiteRT threads {args.litert_threads or 'default'}"
+    )
+    return worker, settings
+
+
+async def measure(args: argparse.Namespace, report: Report, model_dir) -> None:
+    from benchmarks._notebook import load_keras_model, notebook_score
+    from model.runtime import Classifier
+
+    pngs = sample_pngs(args.images)
+    worker, settings = make_worker(model_dir, args)
+    await asyncio.to_thread(worker.start)
+    single = Classifier.load(model_dir, "litert", num_threads=args.litert_threads)
+    keras_model = load_keras_model(model_dir)
+    subset = pngs[:NOTEBOOK_SUBSET]
+    report.note(f"worker: {settings}")
+    report.note(
+        f"notebook measured on {len(subset)} of the {len(pngs)} images each round, scaled to "
+        f"{len(pngs)} (one predict per image: the time is linear in the number of images)"
+    )
+    rounds = args.rounds or (2 if args.quick else 5)
+
+    # Warm up every path (first batches resize LiteRT tensors; predict builds its pipeline).
+    expected = sequential(single, pngs)
+    await burst(worker, pngs)
+    for png in subset[:3]:
+        notebook_score(keras_model, png)
+
+    report.section(f"timing: {rounds} rounds, each: burst, one at a time, notebook subset")
+    burst_s, seq_s, nb_s, lags, round_worst = [], [], [], [], []
+    for index in range(rounds):
+        before = worker.stats()
+        elapsed, lag, results = await burst(worker, pngs)
+        after = worker.stats()
+        scores = np.array([r[0].score for r in results])
+        diff = float(np.max(np.abs(scores - expected)))
+        if diff > 1e-4:
+            report.check("every caller gets its own image's score", False, f"max diff {diff:.2g}")
+        burst_s.append(elapsed)
+        lags.extend(lag)
+        round_worst.append(max(lag, default=0.0))
+        start = time.perf_counter()
+        sequential(single, pngs)
+        seq_s.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for png in subset:
+            notebook_score(keras_model, png)
+        nb_s.append((time.perf_counter() - start) * len(pngs) / len(subset))
+        batches = after.batches - before.batches
+        print(
+            f"   round {index + 1}: burst {elapsed * 1e3:.0f} ms in {batches} batches "
+            f"(mean {len(pngs) / max(batches, 1):.1f} images), worst lag "
+            f"{round_worst[-1] * 1e3:.1f} ms; one at a time {seq_s[-1] * 1e3:.0f} ms; "
+            f"notebook (scaled) {nb_s[-1] * 1e3:.0f} ms",
+            flush=True,
+        )
+    report.check(
+        "every caller gets its own image's score",
+        True,
+        f"{rounds} bursts of {len(pngs)}: batched scores equal one-at-a-time scores within 1e-4",
+    )
+    await worker.aclose()
+
+    n = len(pngs)
+    report.section(f"images per second ({n} images; spread over rounds)")
+    nb = report.stats(
+        "notebook_img_s",
+        "notebook, one predict per image",
+        Stats.of([n / s for s in nb_s]),
+        "img/s",
+        1,
+    )
+    seq = report.stats(
+        "sequential_img_s", "ours, one at a time", Stats.of([n / s for s in seq_s]), "img/s", 1
+    )
+    bur = report.stats(
+        "burst_img_s",
+        "ours, burst through ModelWorker",
+        Stats.of([n / s for s in burst_s]),
+        "img/s",
+        1,
+    )
+    report.section("event-loop lag during the bursts (5 ms sleeper)")
+    lag_stats = report.stats("lag_ms", "lag per wake-up", Stats.of([x * 1e3 for x in lags]), "ms")
+    report.stats(
+        "worst_lag_per_round_ms",
+        "worst lag per burst",
+        Stats.of([x * 1e3 for x in round_worst]),
+        "ms",
+    )
+    stats = worker.stats()
+    report.figure("largest_batch", "largest batch", stats.largest_batch, "images")
+
+    report.outcome(
+        "worst event-loop lag", lag_stats.maximum, unit="ms", target=TARGET_LAG_MS, better="lower"
+    )
+    report.outcome(
+        "burst / one at a time (medians)", bur.median / seq.median, target=TARGET_SEQUENTIAL
+    )
+    report.outcome("burst / notebook (medians)", bur.median / nb.median, target=TARGET_NOTEBOOK)
+
+
+def run(args: argparse.Namespace) -> Report:
+    report = Report("throughput", f"{args.images} images at once through the bot's ModelWorker")
+    model_dir, origin = resolve_model(args.model)
+    report.header(f"model: {origin}")
+    asyncio.run(measure(args, report, model_dir))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser("throughput", __doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=None, help="default 5 (2 with --quick)")
+    p.add_argument("--images", type=int, default=256, help="images per burst (default 256)")
+    p.add_argument("--batch", type=int, default=None, help="worker max_batch (default: bot's)")
+    p.add_argument("--wait-ms", type=float, default=None, help="worker max_wait (bot's default)")
+    p.add_argument("--decode-threads", type=int, default=None, help="decode pool size")
+    p.add_argument("--litert-threads", type=int, default=None, help="LiteRT num_threads")
+    args = p.parse_args(argv)
+    return run_main(run, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -518,8 +519,11 @@ async def test_a_newly_published_model_is_picked_up(running: Running) -> None:
 async def startup_failures(
     trained_model: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, tuple[int, str, str]]:
-    """Start `python -m bot` four broken ways at once; each case's (exit code, stdout, stderr)."""
+    """Start `python -m bot` five broken ways at once; each case's (exit code, stdout, stderr)."""
     root = tmp_path_factory.mktemp("startup")
+    with socket.socket() as probe:  # a port nothing listens on once this is closed
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
     empty_model = root / "empty-model"
     empty_model.mkdir()
     async with (
@@ -540,6 +544,11 @@ async def startup_failures(
             "message content intent off": bot_env(
                 **common, DISCORD_API_URL=no_intents.api_url, DISCORD_TOKEN=TOKEN
             ),
+            "server unreachable": bot_env(
+                **common,
+                DISCORD_API_URL=f"http://127.0.0.1:{closed_port}/api/v10",
+                DISCORD_TOKEN=TOKEN,
+            ),
         }
         processes = {
             name: await start_bot_process(root / name.replace(" ", "-"), env)
@@ -559,6 +568,7 @@ async def startup_failures(
         ("wrong token", 1, "Discord refused the token"),
         ("empty model folder", 1, "cannot load the model"),
         ("message content intent off", 1, "Message Content intent is off"),
+        ("server unreachable", 1, "/gateway for the gateway URL"),
     ],
 )
 async def test_a_startup_failure_is_one_line(

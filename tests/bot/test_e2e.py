@@ -37,7 +37,9 @@ from playground.discord_server import FLAG_EPHEMERAL, DiscordServer
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.asyncio(loop_scope="module"),
-    pytest.mark.timeout(60),
+    # Fixture setup is left out: the session's trained_model may train for a minute first, and
+    # every fixture here bounds its own waits.
+    pytest.mark.timeout(60, func_only=True),
 ]
 
 TOKEN = "MTk4NjIy.jedisith-e2e.Gx7Qp-secret-token"
@@ -406,7 +408,7 @@ async def test_features_of_a_text_file(running: Running) -> None:
 # -- load ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(90, func_only=True)
 async def test_a_burst_of_fifty_commands(running: Running) -> None:
     server = running.server
     before = running.worker.stats()
@@ -588,7 +590,7 @@ async def test_a_startup_failure_is_one_line(
 # -- python -m bot: cooldown and SIGTERM ---------------------------------------------------------
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(90, func_only=True)
 async def test_a_bot_process_rate_limits_then_stops_cleanly_on_sigterm(
     trained_model: Path, images: list[tuple[str, bytes]], tmp_path: Path
 ) -> None:

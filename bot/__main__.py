@@ -93,9 +93,11 @@ async def run(settings: Settings) -> None:
             if settings.api_url and not gateway:
                 try:
                     gateway = await discover_gateway(session, settings.api_url)
+                except aiohttp.ClientConnectionError as error:
+                    raise StartupError(f"cannot reach {settings.api_url}: {error}") from None
                 except (aiohttp.ClientError, KeyError, ValueError) as error:
                     raise StartupError(
-                        f"cannot ask {settings.api_url}/gateway for the gateway URL ({error}); "
+                        f"{settings.api_url}/gateway did not name a gateway ({error}); "
                         "set DISCORD_GATEWAY_URL"
                     ) from None
             use_endpoints(settings.api_url, gateway)

@@ -570,7 +570,7 @@ async def startup_failures(
         ("wrong token", 1, "Discord refused the token"),
         ("empty model folder", 1, "cannot load the model"),
         ("message content intent off", 1, "Message Content intent is off"),
-        ("server unreachable", 1, "/gateway for the gateway URL"),
+        ("server unreachable", 1, "cannot reach http://127.0.0.1:"),
     ],
 )
 async def test_a_startup_failure_is_one_line(

@@ -3,11 +3,14 @@
 The notebook drew one matplotlib subplot per map (64 axes for a 64-channel layer), which costs
 about a second per layer. Here the grid is tiled in numpy (each map scaled to its own 0..1 range,
 coloured with viridis, the notebook's default colormap, 8 maps to a row as in the notebook) and
-matplotlib (Agg) draws it as one image with a title: the same maps, a fraction of the time.
+Pillow adds a title strip and encodes it: the same maps, a fraction of the time. (Drawing the
+mosaic through a matplotlib figure gave the same pixels but resampled it as float RGBA first:
+three times slower, and about 150 MB more peak memory for conv3's 1122x1122 grid.)
 """
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Sequence
 
@@ -20,6 +23,7 @@ MIN_TILE = 96  # pixels: small maps (conv5 is 8x8) are enlarged so they can be s
 PADDING = 2
 DPI = 100
 TITLE_PIXELS = 36
+TITLE_FONT_PIXELS = 17  # 12 pt at DPI
 PAD_COLOUR = (40, 40, 40)
 
 
@@ -60,19 +64,30 @@ def tile(maps: np.ndarray, per_row: int = MAPS_PER_ROW) -> np.ndarray:
 
 def render_layer(maps: np.ndarray, title: str) -> bytes:
     """One convolution's maps, (h, w, c), as a titled PNG grid."""
-    from matplotlib.figure import Figure
+    from PIL import Image, ImageDraw
 
     mosaic = tile(maps)
     height, width = mosaic.shape[:2]
-    total = height + TITLE_PIXELS
-    figure = Figure(figsize=(width / DPI, total / DPI), dpi=DPI, facecolor="white")
-    axes = figure.add_axes((0, 0, 1, height / total))
-    axes.imshow(mosaic, interpolation="nearest", aspect="auto")
-    axes.set_axis_off()
-    figure.text(0.5, 1 - (TITLE_PIXELS / 2) / total, title, ha="center", va="center", fontsize=12)
+    image = Image.new("RGB", (width, height + TITLE_PIXELS), "white")
+    image.paste(Image.fromarray(mosaic), (0, TITLE_PIXELS))
+    ImageDraw.Draw(image).text(
+        (width / 2, TITLE_PIXELS / 2), title, fill="black", font=_title_font(), anchor="mm"
+    )
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)
+    image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+@functools.cache
+def _title_font():
+    """Matplotlib's own DejaVu Sans (it ships with matplotlib), else Pillow's default font."""
+    from matplotlib import font_manager
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), TITLE_FONT_PIXELS)
+    except OSError:  # pragma: no cover - matplotlib always ships the font
+        return ImageFont.load_default(TITLE_FONT_PIXELS)
 
 
 def layer_title(layer: str, maps: np.ndarray, caption: str = "") -> str:

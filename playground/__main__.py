@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import contextlib
 import errno
 import logging
@@ -37,6 +36,7 @@ EXIT_OK = 0
 EXIT_BOT_FAILED = 1
 EXIT_LISTEN = 2
 READY_TIMEOUT = 300.0  # importing TensorFlow and loading the model can be slow on small machines
+LOG_LINE_LIMIT = 1024 * 1024
 STOP_GRACE = 15.0  # the bot itself gives commands in flight 8 s
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,7 +122,6 @@ class Playground:
         self.err = err or sys.stderr
         self.process: asyncio.subprocess.Process | None = None
         self.stop_requested = asyncio.Event()
-        self._last_lines: collections.deque[str] = collections.deque(maxlen=20)
 
     def say(self, line: str) -> None:
         print(f"jedisith-playground: {line}", file=self.err, flush=True)
@@ -169,6 +168,7 @@ class Playground:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            limit=LOG_LINE_LIMIT,
             preexec_fn=_die_with_parent if _prctl is not None else None,
         )
         forward = asyncio.create_task(self._forward_logs())
@@ -212,9 +212,14 @@ class Playground:
     async def _forward_logs(self) -> None:
         assert self.process is not None and self.process.stdout is not None
         stream = self.process.stdout
-        while line := await stream.readline():
+        while True:
+            try:
+                line = await stream.readline()
+            except ValueError:  # a line over the stream's limit: pass it on in pieces
+                line = await stream.read(LOG_LINE_LIMIT)
+            if not line:
+                break
             text = line.decode("utf-8", "replace").rstrip()
-            self._last_lines.append(text)
             print(f"bot | {text}", file=self.err, flush=True)
 
     async def _stop_bot(self) -> None:
@@ -257,7 +262,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--port must be from 0 to 65535")
 
     if args.auto and token_from(args.env_file):
-        print("jedisith-playground: DISCORD_TOKEN is set: starting the bot on Discord", flush=True)
+        print(
+            "jedisith-playground: DISCORD_TOKEN is set: starting the bot on Discord",
+            file=sys.stderr,
+            flush=True,
+        )
         if args.model is not None:
             os.environ["MODEL_PATH"] = str(args.model)
         from bot.__main__ import main as bot_main

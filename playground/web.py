@@ -545,16 +545,18 @@ class PlaygroundWeb:
     async def _send_events(
         self, ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any]]
     ) -> None:
+        getter: asyncio.Future[dict[str, Any]] | None = None
         try:
             await ws.send_json({"type": "hello", "data": self.state()})
             status = (self.bot_online(), len(self.server.application_commands))
             while not ws.closed:
-                try:
-                    event = await asyncio.wait_for(queue.get(), STATUS_INTERVAL)
-                except TimeoutError:
-                    event = None
-                if event is not None and (view := self._event_view(event)) is not None:
-                    await ws.send_json(view)
+                # One pending get() at a time (no wait_for around it: no event can be lost).
+                getter = getter or asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter}, timeout=STATUS_INTERVAL)
+                if done:
+                    event, getter = getter.result(), None
+                    if (view := self._event_view(event)) is not None:
+                        await ws.send_json(view)
                 now = (self.bot_online(), len(self.server.application_commands))
                 if now != status:
                     status = now
@@ -562,6 +564,9 @@ class PlaygroundWeb:
                     await ws.send_json({"type": "status", "data": data})
         except (ConnectionError, RuntimeError) as error:
             log.debug("page socket closed: %s", error)
+        finally:
+            if getter is not None:
+                getter.cancel()
 
 
 class PlaygroundServer(DiscordServer):

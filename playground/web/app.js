@@ -211,7 +211,8 @@
         wrap.appendChild(button);
       } else {
         const card = el("div", "file-card");
-        card.appendChild(el("div", "file-icon", "TXT"));
+        const ext = /\.([A-Za-z0-9]{1,4})$/.exec(a.filename);
+        card.appendChild(el("div", "file-icon", ext ? ext[1].toUpperCase() : "FILE"));
         const info = el("div", "file-info");
         const link = el("a", "file-name", a.filename);
         link.href = a.url;

@@ -3,6 +3,9 @@
 Requests that arrive together are run as one batch (up to `max_batch` images, waiting at most
 `max_wait` seconds for company), as TF Serving's and Triton's dynamic batchers do. Decoding and
 rendering run in small thread pools of their own, so the event loop only ever awaits futures.
+`classify_bytes` hands its images to a decode thread that queues them for the model itself: the
+event loop starts a request and receives its answer, nothing in between, so a burst of requests
+leaves it free (its lag stays low) and the results of a batch come back in one wake-up.
 The queue is bounded: when it is full, `WorkerBusy` is raised at once instead of queueing forever.
 Between batches the worker notices a newly published model and swaps it in; a broken new model
 is refused and the old one keeps serving.
@@ -17,8 +20,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +53,8 @@ class _Job:
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
     queued: float = field(default_factory=time.perf_counter)
+    # Turns this job's scores into its result, in the worker thread (classify_bytes).
+    finish: Callable[[np.ndarray], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,9 @@ class ModelWorker:
         self._batches = self._images = self._largest = self._reloads = 0
         self._in_flight = 0
         self._lock = threading.Lock()
+        # Held while checking `_closed` and queueing from a decode thread, and while closing:
+        # nothing is queued behind the stop sentinel.
+        self._queue_lock = threading.Lock()
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -111,7 +120,8 @@ class ModelWorker:
 
     async def aclose(self, timeout: float = 8.0) -> None:
         """Stop taking requests, finish those queued (up to `timeout`), stop the threads."""
-        self._closed = True
+        with self._queue_lock:
+            self._closed = True
         if self._thread is not None:
             await asyncio.to_thread(self._stop_thread, timeout)
         self._decode_pool.shutdown(wait=False, cancel_futures=True)
@@ -157,16 +167,69 @@ class ModelWorker:
         return [classifier.prediction(float(score)) for score in scores]
 
     async def classify_bytes(self, blobs: Sequence[bytes]) -> list[Prediction | ImageError]:
-        """Decode and classify; an unusable image gets its `ImageError` in its place."""
-        decoded = await asyncio.gather(
-            *(self.decode(blob) for blob in blobs), return_exceptions=True
-        )
-        for item in decoded:
-            if isinstance(item, BaseException) and not isinstance(item, ImageError):
-                raise item
-        good = [item for item in decoded if isinstance(item, np.ndarray)]
-        predictions = iter(await self.classify(good))
-        return [item if isinstance(item, ImageError) else next(predictions) for item in decoded]
+        """Decode and classify; an unusable image gets its `ImageError` in its place.
+
+        One decode thread decodes all of `blobs` and queues the good images as one request.
+        """
+        if len(blobs) == 0:
+            return []
+        if self._closed or self._thread is None:
+            raise WorkerClosed("the model worker is not running")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Prediction | ImageError]] = loop.create_future()
+        with self._lock:
+            self._in_flight += 1
+        try:
+            work = self._decode_pool.submit(self._decode_and_queue, list(blobs), future, loop)
+
+            def on_done(done: Future[None]) -> None:
+                # Shutdown cancels decodes that have not started: their callers must hear of it.
+                if done.cancelled():
+                    _settle(future, loop, error=WorkerClosed("the model worker stopped"))
+
+            work.add_done_callback(on_done)
+            return await future
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _decode_and_queue(
+        self, blobs: list[bytes], future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """In a decode thread: decode `blobs`, queue the good images for the model."""
+        try:
+            decoded: list[np.ndarray | ImageError] = []
+            for blob in blobs:
+                try:
+                    decoded.append(load_image(blob, self.limits))
+                except ImageError as error:
+                    decoded.append(error)
+            good = [item for item in decoded if isinstance(item, np.ndarray)]
+            if not good:
+                _settle(future, loop, decoded)
+                return
+            job = _Job(
+                "classify", np.stack(good), future, loop, finish=partial(self._merge, decoded)
+            )
+            with self._queue_lock:
+                if self._closed:
+                    raise WorkerClosed("the model worker is not running")
+                self._queue.put_nowait(job)
+        except queue.Full:
+            _settle(future, loop, error=WorkerBusy())
+        except Exception as error:
+            _settle(future, loop, error=error)
+
+    def _merge(
+        self, decoded: list[np.ndarray | ImageError], scores: np.ndarray
+    ) -> list[Prediction | ImageError]:
+        """Predictions for the decoded images, each `ImageError` left in its place."""
+        predict = self.classifier.prediction
+        scores_left = iter(scores)
+        return [
+            item if isinstance(item, ImageError) else predict(float(next(scores_left)))
+            for item in decoded
+        ]
 
     async def features(self, image: np.ndarray) -> FeatureMaps:
         """The score and five feature maps of one preprocessed image."""
@@ -245,22 +308,27 @@ class ModelWorker:
         classify = [job for job in batch if job.kind == "classify"]
         others = [job for job in batch if job.kind != "classify"]
         classifier = self.classifier
+        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
         if classify:
             try:
                 images = np.concatenate([job.images for job in classify])
                 scores = self._scores(classifier, images)
             except Exception as error:
                 log.exception("classification failed")
-                for job in classify:
-                    _resolve(job, error=error)
+                outcomes += [(job, None, error) for job in classify]
             else:
                 self._batches += 1
                 self._images += len(images)
                 self._largest = max(self._largest, len(images))
                 start = 0
                 for job in classify:
-                    _resolve(job, scores[start : start + len(job.images)])
+                    value: Any = scores[start : start + len(job.images)]
                     start += len(job.images)
+                    try:
+                        outcomes.append((job, job.finish(value) if job.finish else value, None))
+                    except Exception as error:  # pragma: no cover - finish is plain Python
+                        outcomes.append((job, None, error))
+        _resolve_all(outcomes)  # one wake-up per event loop for the whole batch
         for job in others:
             try:
                 _resolve(job, classifier.features(job.images[0]))
@@ -298,13 +366,39 @@ class ModelWorker:
 
 
 def _resolve(job: _Job, value: Any = None, error: BaseException | None = None) -> None:
-    def settle() -> None:
-        if job.future.done():  # cancelled while waiting
-            return
-        if error is not None:
-            job.future.set_exception(error)
-        else:
-            job.future.set_result(value)
+    _settle(job.future, job.loop, value, error)
 
+
+def _set(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if future.done():  # cancelled while waiting
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+def _settle(
+    future: asyncio.Future[Any],
+    loop: asyncio.AbstractEventLoop,
+    value: Any = None,
+    error: BaseException | None = None,
+) -> None:
+    """Set `future`'s result (or exception) from any thread, in its event loop."""
     with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-        job.loop.call_soon_threadsafe(settle)
+        loop.call_soon_threadsafe(_set, future, value, error)
+
+
+def _resolve_all(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
+    """Settle many jobs with one callback per event loop instead of one per job."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Any, BaseException | None]]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].loop, []).append(outcome)
+
+    def settle_all(items: list[tuple[_Job, Any, BaseException | None]]) -> None:
+        for job, value, error in items:
+            _set(job.future, value, error)
+
+    for loop, items in by_loop.items():
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle_all, items)

@@ -34,19 +34,33 @@ NOTEBOOK_SUBSET = 32
 
 
 class LagMonitor:
-    """A task that sleeps `period` seconds in a loop and records how late each wake-up is."""
+    """A task that sleeps `period` seconds in a loop and records how late each wake-up is.
+
+    For each wake-up it also records the CPU time the event-loop thread used meanwhile: a
+    late wake-up with little CPU means the thread was waiting (for the GIL or for a core),
+    not running callbacks.
+    """
 
     def __init__(self, period: float = LAG_PERIOD) -> None:
         self.period = period
         self.lags: list[float] = []
+        self.busy: list[float] = []  # event-loop thread CPU seconds during each interval
         self._task: asyncio.Task[None] | None = None
         self._running = False
 
     async def _loop(self) -> None:
         while self._running:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             await asyncio.sleep(self.period)
             self.lags.append(time.perf_counter() - start - self.period)
+            self.busy.append(time.thread_time() - cpu)
+
+    @property
+    def worst_busy(self) -> float:
+        """Loop-thread CPU in the interval of the latest wake-up."""
+        if not self.lags:
+            return 0.0
+        return self.busy[max(range(len(self.lags)), key=self.lags.__getitem__)]
 
     async def __aenter__(self) -> LagMonitor:
         self._running = True
@@ -64,13 +78,16 @@ class LagMonitor:
         return max(self.lags, default=0.0)
 
 
-async def burst(worker, pngs: list[bytes]) -> tuple[float, list[float], list]:
-    """Submit every image at once; return seconds, the lag samples and the results."""
+async def burst(worker, pngs: list[bytes]) -> tuple[float, LagMonitor, list, float]:
+    """Submit every image at once; return seconds, the lag monitor, the results and the
+    event-loop thread's CPU seconds (its own work, whatever else runs on the machine)."""
     async with LagMonitor() as monitor:
+        cpu = time.thread_time()
         start = time.perf_counter()
         results = await asyncio.gather(*(worker.classify_bytes([png]) for png in pngs))
         elapsed = time.perf_counter() - start
-    return elapsed, monitor.lags, results
+        cpu = time.thread_time() - cpu
+    return elapsed, monitor, results, cpu
 
 
 def sequential(classifier, pngs: list[bytes]) -> np.ndarray:
@@ -130,10 +147,13 @@ async def measure(args: argparse.Namespace, report: Report, model_dir) -> None:
         notebook_score(keras_model, png)
 
     report.section(f"timing: {rounds} rounds, each: burst, one at a time, notebook subset")
-    burst_s, seq_s, nb_s, lags, round_worst = [], [], [], [], []
+    burst_s, seq_s, nb_s, lags, round_worst, loop_cpu, worst_busy = [], [], [], [], [], [], []
     for index in range(rounds):
         before = worker.stats()
-        elapsed, lag, results = await burst(worker, pngs)
+        elapsed, monitor, results, cpu = await burst(worker, pngs)
+        lag = monitor.lags
+        loop_cpu.append(cpu)
+        worst_busy.append(monitor.worst_busy)
         after = worker.stats()
         scores = np.array([r[0].score for r in results])
         diff = float(np.max(np.abs(scores - expected)))
@@ -153,7 +173,9 @@ async def measure(args: argparse.Namespace, report: Report, model_dir) -> None:
         print(
             f"   round {index + 1}: burst {elapsed * 1e3:.0f} ms in {batches} batches "
             f"(mean {len(pngs) / max(batches, 1):.1f} images), worst lag "
-            f"{round_worst[-1] * 1e3:.1f} ms; one at a time {seq_s[-1] * 1e3:.0f} ms; "
+            f"{round_worst[-1] * 1e3:.1f} ms (loop busy {worst_busy[-1] * 1e3:.1f} ms of it), "
+            f"loop CPU {cpu * 1e3:.0f} ms; "
+            f"one at a time {seq_s[-1] * 1e3:.0f} ms; "
             f"notebook (scaled) {nb_s[-1] * 1e3:.0f} ms",
             flush=True,
         )
@@ -190,6 +212,19 @@ async def measure(args: argparse.Namespace, report: Report, model_dir) -> None:
         "worst lag per burst",
         Stats.of([x * 1e3 for x in round_worst]),
         "ms",
+    )
+    report.stats(
+        "worst_lag_busy_ms",
+        "  loop-thread CPU during that worst wake-up",
+        Stats.of([x * 1e3 for x in worst_busy]),
+        "ms",
+    )
+    report.stats(
+        "loop_cpu_ms",
+        "event-loop thread CPU per burst",
+        Stats.of([x * 1e3 for x in loop_cpu]),
+        "ms",
+        1,
     )
     stats = worker.stats()
     report.figure("largest_batch", "largest batch", stats.largest_batch, "images")

@@ -100,6 +100,7 @@ class ModelWorker:
         self._next_check = 0.0
         self._batches = self._images = self._largest = self._reloads = 0
         self._in_flight = 0
+        self._decoding = 0  # classify_bytes requests still decoding: on their way to the queue
         self._lock = threading.Lock()
         # Held while checking `_closed` and queueing from a decode thread, and while closing:
         # nothing is queued behind the stop sentinel.
@@ -179,12 +180,14 @@ class ModelWorker:
         future: asyncio.Future[list[Prediction | ImageError]] = loop.create_future()
         with self._lock:
             self._in_flight += 1
+            self._decoding += 1
         try:
             work = self._decode_pool.submit(self._decode_and_queue, list(blobs), future, loop)
 
             def on_done(done: Future[None]) -> None:
                 # Shutdown cancels decodes that have not started: their callers must hear of it.
                 if done.cancelled():
+                    self._decoded()
                     _settle(future, loop, error=WorkerClosed("the model worker stopped"))
 
             work.add_done_callback(on_done)
@@ -219,6 +222,12 @@ class ModelWorker:
             _settle(future, loop, error=WorkerBusy())
         except Exception as error:
             _settle(future, loop, error=error)
+        finally:
+            self._decoded()
+
+    def _decoded(self) -> None:
+        with self._lock:
+            self._decoding -= 1
 
     def _merge(
         self, decoded: list[np.ndarray | ImageError], scores: np.ndarray
@@ -288,6 +297,10 @@ class ModelWorker:
         deadline = time.perf_counter() + self.max_wait
         while size < self.max_batch:
             remaining = deadline - time.perf_counter()
+            if self._decoding == 0 and all(job.finish is not None for job in batch):
+                # Only classify_bytes requests so far, and none still decoding: nobody is on
+                # the way, so waiting would only delay this batch (a lone command, say).
+                remaining = 0
             try:
                 job = (
                     self._queue.get_nowait()

@@ -57,6 +57,10 @@ def configure_logging(level: str) -> None:
     )
     logging.getLogger("discord").setLevel(max(logging.getLevelName(level), logging.INFO))
     logging.getLogger("discord.http").setLevel(logging.WARNING)
+    # The bot has no voice features: discord.py's warnings about voice libraries are noise.
+    logging.getLogger("discord.client").addFilter(
+        lambda record: "voice will NOT be supported" not in record.getMessage()
+    )
 
 
 def make_worker(settings: Settings) -> ModelWorker:

@@ -230,9 +230,10 @@ class Outcome:
         return self.value < self.target
 
     def line(self) -> str:
-        value = (
-            f"{self.value:.1f}{self.unit}" if self.unit == "x" else f"{self.value:.2f} {self.unit}"
-        )
+        if self.unit == "x":  # two decimals near 1x, where they matter
+            value = f"{self.value:.2f}x" if self.value < 10 else f"{self.value:.1f}x"
+        else:
+            value = f"{self.value:.2f} {self.unit}"
         if self.target is None:
             verdict = ""
         else:

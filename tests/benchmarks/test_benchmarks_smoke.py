@@ -269,3 +269,21 @@ def test_bot_environment_points_at_the_server_and_disables_cooldown(tmp_path) ->
     assert env["DISCORD_GATEWAY_URL"] == Server.gateway_url
     assert env["MODEL_BACKEND"] == "tensorflow" and env["COOLDOWN_RATE"] == "0"
     assert env["MODEL_PATH"] == str(tmp_path.resolve())
+
+
+def test_throughput_child_gets_the_same_worker_options() -> None:
+    import argparse
+
+    from benchmarks.throughput import tuning_args
+
+    args = argparse.Namespace(
+        images=64, batch=8, wait_ms=0.0, decode_threads=None, litert_threads=1
+    )
+    assert tuning_args(args) == [
+        *("--images", "64", "--batch", "8", "--wait-ms", "0.0", "--litert-threads", "1")
+    ]
+
+
+def test_ratios_near_one_keep_two_decimals() -> None:
+    assert Outcome("r", 0.994, "x", 1.0, "higher").line().startswith("r: 0.99x")
+    assert Outcome("r", 24.84, "x", 25.0, "higher").line().startswith("r: 24.8x")

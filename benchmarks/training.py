@@ -35,17 +35,25 @@ def epoch_timer():
     import keras
 
     class EpochTimer(keras.callbacks.Callback):
-        """Per epoch: seconds of training (validation excluded) and the logs."""
+        """Per epoch: seconds of training (validation excluded), of which inside the training
+        steps (the rest is waiting for input and Keras' own bookkeeping), and the logs."""
 
         def __init__(self) -> None:
             super().__init__()
             self.train_seconds: list[float] = []
+            self.step_seconds: list[float] = []
             self.logs: list[dict[str, float]] = []
-            self._start = self._val_start = 0.0
-            self._val = 0.0
+            self._start = self._val_start = self._step_start = 0.0
+            self._val = self._steps = 0.0
 
         def on_epoch_begin(self, epoch, logs=None):
-            self._start, self._val = time.perf_counter(), 0.0
+            self._start, self._val, self._steps = time.perf_counter(), 0.0, 0.0
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self._step_start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self._steps += time.perf_counter() - self._step_start
 
         def on_test_begin(self, logs=None):
             self._val_start = time.perf_counter()
@@ -55,6 +63,7 @@ def epoch_timer():
 
         def on_epoch_end(self, epoch, logs=None):
             self.train_seconds.append(time.perf_counter() - self._start - self._val)
+            self.step_seconds.append(self._steps)
             self.logs.append({k: float(v) for k, v in (logs or {}).items()})
 
     return EpochTimer()
@@ -202,6 +211,15 @@ def run(args: argparse.Namespace) -> Report:
             f"{name}, epoch 1" + (" (decodes the files)" if name == "notebook" else ""),
             n / timers[name].train_seconds[0],
             "img/s",
+        )
+        later = zip(timers[name].train_seconds[1:], timers[name].step_seconds[1:], strict=True)
+        report.figure(
+            f"{name}_outside_steps_pct",
+            f"{name}, share of epochs 2+ outside training steps",
+            100
+            * sum(total - steps for total, steps in later)
+            / sum(timers[name].train_seconds[1:]),
+            "%",
         )
 
     report.section("accuracy")

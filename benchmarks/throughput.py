@@ -15,7 +15,7 @@ this one. Every caller's score in the burst is checked against the one-at-a-time
 the same image.
 
     python -m benchmarks.throughput [--model PATH] [--quick] [--rounds N] [--images N]
-        [--batch N] [--wait-ms MS] [--decode-threads N] [--litert-threads N]
+        [--batch N] [--wait-ms MS] [--decode-threads N] [--litert-threads N] [--gc-freeze]
 """
 
 from __future__ import annotations
@@ -146,6 +146,8 @@ def tuning_args(args: argparse.Namespace) -> list[str]:
         value = getattr(args, name)
         if value is not None:
             out += [f"--{name.replace('_', '-')}", str(value)]
+    if getattr(args, "gc_freeze", False):
+        out.append("--gc-freeze")
     return out
 
 
@@ -164,6 +166,10 @@ async def child(args: argparse.Namespace) -> None:
     # Warm up both paths (the first batches of each size resize LiteRT's tensors).
     expected = sequential(single, pngs)
     await burst(worker, pngs)
+    if args.gc_freeze:
+        gc.collect()
+        gc.freeze()  # what a bot could do once started: full collections skip these objects
+        settings += f", gc.freeze() after start-up ({gc.get_freeze_count()} objects)"
     print("@@" + json.dumps({"settings": settings}), flush=True)
     while sys.stdin.readline().strip() == "round":
         before = worker.stats()
@@ -359,6 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wait-ms", type=float, default=None, help="worker max_wait (bot's default)")
     p.add_argument("--decode-threads", type=int, default=None, help="decode pool size")
     p.add_argument("--litert-threads", type=int, default=None, help="LiteRT num_threads")
+    p.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="call gc.freeze() in our process after start-up (the bot does not, yet)",
+    )
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:

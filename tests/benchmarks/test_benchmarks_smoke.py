@@ -277,10 +277,11 @@ def test_throughput_child_gets_the_same_worker_options() -> None:
     from benchmarks.throughput import tuning_args
 
     args = argparse.Namespace(
-        images=64, batch=8, wait_ms=0.0, decode_threads=None, litert_threads=1
+        images=64, batch=8, wait_ms=0.0, decode_threads=None, litert_threads=1, gc_freeze=True
     )
     assert tuning_args(args) == [
-        *("--images", "64", "--batch", "8", "--wait-ms", "0.0", "--litert-threads", "1")
+        *("--images", "64", "--batch", "8", "--wait-ms", "0.0", "--litert-threads", "1"),
+        "--gc-freeze",
     ]
 
 

@@ -293,7 +293,7 @@ def run(args: argparse.Namespace) -> Report:
             "nb_build": "notebook: figure + 64 subplots + imshow",
             "nb_total": "notebook: ... + savefig PNG (1600x1600)",
             "tile": "ours: tile (numpy mosaic)",
-            "ours_total": "ours: render_layer (tile + figure + savefig)",
+            "ours_total": "ours: render_layer (tile + title + PNG)",
         },
     )
     del notebook_render

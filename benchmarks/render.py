@@ -3,7 +3,7 @@
 * notebook: one pyplot figure (16x16 inches, 100 dpi) per layer, one subplot per map
   (16, 32, 64, 64, 64 of them), each figure saved to PNG (`benchmarks/_notebook.py`).
 * ours: `model.render.render_features`: the maps tiled in numpy into one image per layer,
-  drawn with a title by matplotlib (Agg), saved to PNG.
+  given a title strip and encoded to PNG by Pillow.
 
 Both draw the same feature maps of one image (from our LiteRT `features` signature). Before
 timing, a check: the array each notebook subplot shows (`ax.images[0].get_array()`) equals

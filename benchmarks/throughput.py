@@ -15,7 +15,7 @@ this one. Every caller's score in the burst is checked against the one-at-a-time
 the same image.
 
     python -m benchmarks.throughput [--model PATH] [--quick] [--rounds N] [--images N]
-        [--batch N] [--wait-ms MS] [--decode-threads N] [--litert-threads N] [--gc-freeze]
+        [--batch N] [--wait-ms MS] [--decode-threads N] [--litert-threads N] [--no-gc-freeze]
 """
 
 from __future__ import annotations
@@ -146,8 +146,7 @@ def tuning_args(args: argparse.Namespace) -> list[str]:
         value = getattr(args, name)
         if value is not None:
             out += [f"--{name.replace('_', '-')}", str(value)]
-    if getattr(args, "gc_freeze", False):
-        out.append("--gc-freeze")
+    out.append("--gc-freeze" if getattr(args, "gc_freeze", True) else "--no-gc-freeze")
     return out
 
 
@@ -168,7 +167,7 @@ async def child(args: argparse.Namespace) -> None:
     await burst(worker, pngs)
     if args.gc_freeze:
         gc.collect()
-        gc.freeze()  # what a bot could do once started: full collections skip these objects
+        gc.freeze()  # as the bot does once started (bot/client.py setup_hook)
         settings += f", gc.freeze() after start-up ({gc.get_freeze_count()} objects)"
     print("@@" + json.dumps({"settings": settings}), flush=True)
     while sys.stdin.readline().strip() == "round":
@@ -367,8 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--litert-threads", type=int, default=None, help="LiteRT num_threads")
     p.add_argument(
         "--gc-freeze",
-        action="store_true",
-        help="call gc.freeze() in our process after start-up (the bot does not, yet)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="call gc.freeze() in our process after start-up, as the bot does (default: on)",
     )
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Iterator
@@ -64,6 +65,11 @@ class JediSithBot(commands.Bot):
         if self.settings.sync_commands:
             synced = await self.tree.sync()
             log.info("synced %d application commands with Discord", len(synced))
+        # Everything made at start-up (modules, the model, discord.py's state) lives as long as
+        # the bot: move it out of the collector's sight, so a full collection during a burst
+        # does not scan it while the event loop waits (benchmarks/RESULTS.md, event-loop lag).
+        gc.collect()
+        gc.freeze()
 
     async def on_ready(self) -> None:
         assert self.user is not None

@@ -144,7 +144,7 @@ def publish(staging: Path, destination: Path) -> Path:
         for name in (KERAS_FILE, TFLITE_FILE)
         if (staging / name).exists()
     }
-    _write_text_atomic(meta_path, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(meta_path, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
     for path in staging.iterdir():
         _fsync(path)
     os.chmod(staging, 0o755)  # mkdtemp made it private; a model folder is read by other users
@@ -163,7 +163,8 @@ def publish(staging: Path, destination: Path) -> Path:
     return destination
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one rename: readers see the old file or the new one."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)

@@ -194,17 +194,13 @@ class Classifier:
         return FeatureMaps(float(scores[0]), CONV_LAYERS, tuple(m[0] for m in maps))
 
     def _batch(self, images: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
-        batch = images if isinstance(images, np.ndarray) else _stack(images)
+        batch = images if isinstance(images, np.ndarray) else np.stack(images)
         expected = (*self.info.image_size, 3)
         if batch.ndim != 4 or batch.shape[1:] != expected or batch.dtype != np.uint8:
             raise ValueError(
                 f"expected uint8 images of shape {expected}, got {batch.dtype} {batch.shape[1:]}"
             )
         return np.ascontiguousarray(batch)
-
-
-def _stack(images: Sequence[np.ndarray]) -> np.ndarray:
-    return np.stack(images)
 
 
 def default_threads() -> int:

@@ -157,8 +157,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def record_evaluation(model_dir: Path, description: str, data_dir: Path, result: dict) -> None:
     """Append an evaluation to `model.json` (written atomically; the model files are untouched)."""
-    import os
     from datetime import UTC, datetime
+
+    from model.bundle import write_text_atomic
 
     path = Path(model_dir) / "model.json"
     metadata = json.loads(path.read_text(encoding="utf-8"))
@@ -171,9 +172,7 @@ def record_evaluation(model_dir: Path, description: str, data_dir: Path, result:
             "confusion": result["confusion"],
         }
     )
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(metadata, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from collections.abc import Sequence
@@ -221,7 +222,7 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
         prediction = worker.classifier.prediction(maps.score)
         caption = f"{prediction.label.capitalize()} {maps.score:.3f}"
         rendered = await worker.render(maps, layers, caption)
-        files = [discord.File(_bytes_io(data), filename=name) for name, data in rendered]
+        files = [discord.File(io.BytesIO(data), filename=name) for name, data in rendered]
         return _replies.features_caption(attachment.filename, prediction, layers), files
 
 
@@ -259,12 +260,6 @@ def _group_files(files: list[discord.File], limit: int) -> list[list[discord.Fil
         groups[-1].append(file)
         size += length
     return [group for group in groups if group]
-
-
-def _bytes_io(data: bytes):
-    import io
-
-    return io.BytesIO(data)
 
 
 async def setup(bot: JediSithBot) -> None:

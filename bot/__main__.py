@@ -77,7 +77,9 @@ def make_worker(settings: Settings) -> ModelWorker:
 
 async def run(settings: Settings) -> None:
     """Run until closed by a signal or Discord; raises `StartupError` for fixable failures."""
+    signals = _Signals()
     worker = make_worker(settings)
+    log.info("loading the model from %s (%s backend)", settings.model_path, settings.model_backend)
     try:
         classifier = await asyncio.to_thread(worker.start)
     except (ModelError, ValueError) as error:
@@ -106,7 +108,7 @@ async def run(settings: Settings) -> None:
                     ) from None
             use_endpoints(settings.api_url, gateway)
             async with JediSithBot(settings, worker, session) as bot:
-                _install_signal_handlers(bot)
+                signals.bot = bot
                 await _start(bot, settings)
     finally:
         await worker.aclose()
@@ -130,17 +132,25 @@ async def _start(bot: JediSithBot, settings: Settings) -> None:
         raise StartupError(f"cannot reach {target}: {error}") from None
 
 
-def _install_signal_handlers(bot: JediSithBot) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
-            loop.add_signal_handler(sig, lambda s=sig: _on_signal(bot, s))
+class _Signals:
+    """SIGINT and SIGTERM: while starting, stop at once; once the bot runs, shut it down cleanly."""
 
+    def __init__(self) -> None:
+        self._task = asyncio.current_task()
+        self.bot: JediSithBot | None = None
+        self._shutdown: asyncio.Task[None] | None = None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+                loop.add_signal_handler(sig, self._received, sig)
 
-def _on_signal(bot: JediSithBot, sig: signal.Signals) -> None:
-    log.info("received %s", sig.name)
-    task = asyncio.get_running_loop().create_task(bot.shutdown())
-    bot.shutdown_task = task  # type: ignore[attr-defined]  # keep a reference
+    def _received(self, sig: signal.Signals) -> None:
+        log.info("received %s", sig.name)
+        if self.bot is None:
+            if self._task is not None:
+                self._task.cancel()  # still loading the model: nothing to finish
+        elif self._shutdown is None:
+            self._shutdown = asyncio.get_running_loop().create_task(self.bot.shutdown())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     except StartupError as error:
         print(f"jedisith-bot: {error}", file=sys.stderr)
         return EXIT_RUNTIME
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # a signal before the bot started
         pass
     log.info("stopped")
     return 0

@@ -657,3 +657,30 @@ async def test_a_bot_process_rate_limits_then_stops_cleanly_on_sigterm(
     assert "received SIGTERM" in stderr and "stopped" in stderr
     assert TOKEN not in stdout + stderr
     assert TOKEN.split(".")[-1] not in stdout + stderr
+
+
+@pytest.mark.timeout(60, func_only=True)
+async def test_sigterm_while_the_model_loads_exits_cleanly(tmp_path: Path) -> None:
+    # The TensorFlow backend takes seconds to load: SIGTERM lands while the bot is starting.
+    async with DiscordServer(token=TOKEN) as server:
+        env = bot_env(
+            DISCORD_TOKEN=TOKEN,
+            DISCORD_API_URL=server.api_url,
+            MODEL_BACKEND="tensorflow",
+            LOG_LEVEL="INFO",
+        )
+        process = await start_bot_process(tmp_path, env)
+        try:
+            deadline = asyncio.get_running_loop().time() + 30
+            while "loading the model" not in process.output()[1]:
+                assert process.proc.returncode is None, process.output()
+                assert asyncio.get_running_loop().time() < deadline, "never started loading"
+                await asyncio.sleep(0.01)
+            process.proc.send_signal(signal.SIGTERM)
+            assert await process.wait(timeout=30) == 0
+        finally:
+            process.kill()
+        stdout, stderr = process.output()
+        assert "received SIGTERM" in stderr
+        assert "Traceback" not in stdout + stderr
+        assert not server.bot_ready.is_set()  # it stopped before connecting

@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 import aiohttp
 import discord
 
-from model.preprocess import ImageTooLargeError
+from model.preprocess import ImageError, ImageTooLargeError
 
 log = logging.getLogger(__name__)
 
@@ -132,11 +132,14 @@ async def gather_bytes(
     max_bytes: int,
     timeout: float,
 ) -> list[bytes | Exception]:
-    """Download every attachment concurrently; a failure takes the place of its bytes."""
+    """Download every attachment concurrently; a failure the user can fix takes the place of its
+    bytes, anything else (a bug) is raised."""
     results = await asyncio.gather(
         *(download(session, a, max_bytes, timeout) for a in attachments), return_exceptions=True
     )
     for result in results:
-        if isinstance(result, BaseException) and not isinstance(result, Exception):
+        if isinstance(result, BaseException) and not isinstance(
+            result, UserFacingError | ImageError
+        ):
             raise result
     return list(results)  # type: ignore[arg-type]

@@ -21,9 +21,8 @@ from model.runtime import FeatureMaps
 MAPS_PER_ROW = 8
 MIN_TILE = 96  # pixels: small maps (conv5 is 8x8) are enlarged so they can be seen
 PADDING = 2
-DPI = 100
 TITLE_PIXELS = 36
-TITLE_FONT_PIXELS = 17  # 12 pt at DPI
+TITLE_FONT_PIXELS = 17  # 12 pt at 100 dpi
 PAD_COLOUR = (40, 40, 40)
 
 

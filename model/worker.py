@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,6 @@ class _Job:
     images: np.ndarray
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
-    queued: float = field(default_factory=time.perf_counter)
     # Turns this job's scores into its result, in the worker thread (classify_bytes).
     finish: Callable[[np.ndarray], Any] | None = None
 

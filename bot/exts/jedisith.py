@@ -15,13 +15,12 @@ from discord.ext import commands
 from bot import _replies
 from bot._images import (
     NoImageFound,
-    UserFacingError,
+    download,
     find_target,
     gather_bytes,
     looks_like_image,
     target_attachments,
 )
-from model.preprocess import ImageError
 from model.runtime import Prediction
 
 if TYPE_CHECKING:
@@ -194,9 +193,6 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
             settings.max_image_bytes,
             settings.download_timeout,
         )
-        for blob in blobs:
-            if isinstance(blob, Exception) and not isinstance(blob, UserFacingError | ImageError):
-                raise blob
         downloaded = [blob for blob in blobs if isinstance(blob, bytes)]
         judged = iter(await self.bot.worker.classify_bytes(downloaded))
         results: list[tuple[str, Prediction | Exception]] = []
@@ -211,11 +207,9 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
         self, attachment: discord.Attachment, layers: list[int] | None
     ) -> tuple[str, list[discord.File]]:
         settings = self.bot.settings
-        [blob] = await gather_bytes(
-            self.bot.http_session, [attachment], settings.max_image_bytes, settings.download_timeout
+        blob = await download(
+            self.bot.http_session, attachment, settings.max_image_bytes, settings.download_timeout
         )
-        if isinstance(blob, Exception):
-            raise blob
         worker = self.bot.worker
         image = await worker.decode(blob)
         maps = await worker.features(image)

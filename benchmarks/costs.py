@@ -44,8 +44,8 @@ class NoOpBackend:
 
     name = "noop"
 
-    def classify(self, images: np.ndarray) -> np.ndarray:
-        return np.full(len(images), 0.25, dtype=np.float32)
+    def classify(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        return {"score": np.full(len(images), 0.25, dtype=np.float32)}
 
     def features(self, images: np.ndarray):
         return self.classify(images), []

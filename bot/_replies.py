@@ -6,6 +6,12 @@ from model.runtime import Prediction
 
 SCORE_NOTE = "-# The score is the network's probability of **Sith**: 0 is Jedi, 1 is Sith."
 
+OOD_POLICIES = ("refuse", "warn", "off")
+"""What to say about an image the detector finds unlike the training data: `refuse` the verdict,
+give it with a `warn`ing, or ignore the detector (`off`)."""
+
+UNLIKE = "this doesn't look like what I learned from"
+
 
 def confidence_words(confidence: float) -> str:
     if confidence >= 0.9:
@@ -20,18 +26,35 @@ def is_uncertain(prediction: Prediction, band: float) -> bool:
     return abs(prediction.score - 0.5) < band
 
 
-def verdict(prediction: Prediction, band: float) -> str:
-    """E.g. `**Sith** - score 0.973 (very sure, 97%)`."""
+def is_unlike(prediction: Prediction, policy: str) -> bool:
+    """Whether the detector found the image unlike the training data, and we heed it."""
+    return policy != "off" and prediction.in_distribution is False
+
+
+def verdict(prediction: Prediction, band: float, policy: str = "refuse") -> str:
+    """E.g. `**Sith** - score 0.973 (very sure, 97%)`, or the honest refusal."""
     label = prediction.label.capitalize()
+    if is_unlike(prediction, policy) and policy == "refuse":
+        return (
+            f"**Not a Jedi or a Sith?** - {UNLIKE} "
+            f"(it would have said {label}, {prediction.score:.3f})"
+        )
     percent = f"{prediction.confidence:.0%}"
     if is_uncertain(prediction, band):
-        return f"**Can't tell** - score {prediction.score:.3f} (too close to call, leaning {label})"
-    words = confidence_words(prediction.confidence)
-    return f"**{label}** - score {prediction.score:.3f} ({words}, {percent})"
+        line = f"**Can't tell** - score {prediction.score:.3f} (too close to call, leaning {label})"
+    else:
+        words = confidence_words(prediction.confidence)
+        line = f"**{label}** - score {prediction.score:.3f} ({words}, {percent})"
+    if is_unlike(prediction, policy):
+        line += f" - but {UNLIKE}, so take it lightly"
+    return line
 
 
 def classify_reply(
-    results: list[tuple[str, Prediction | Exception]], band: float, skipped: int = 0
+    results: list[tuple[str, Prediction | Exception]],
+    band: float,
+    skipped: int = 0,
+    policy: str = "refuse",
 ) -> str:
     """The reply to `!jedisith`: one line per image, in the order they were attached."""
     lines = []
@@ -39,7 +62,7 @@ def classify_reply(
     for index, (filename, outcome) in enumerate(results, start=1):
         prefix = f"{index}. `{_clean(filename)}`: " if many else ""
         if isinstance(outcome, Prediction):
-            lines.append(prefix + verdict(outcome, band))
+            lines.append(prefix + verdict(outcome, band, policy))
         else:
             name = "" if many else f"`{_clean(filename)}`: "
             lines.append(f"{prefix}{name}{outcome}")
@@ -50,13 +73,25 @@ def classify_reply(
     return "\n".join(lines)
 
 
-def features_caption(filename: str, prediction: Prediction, layers: list[int] | None) -> str:
+def features_caption(
+    filename: str, prediction: Prediction, layers: list[int] | None, policy: str = "refuse"
+) -> str:
     which = "all five convolutions" if not layers else f"convolution {layers[0]}"
+    if is_unlike(prediction, policy):
+        said = f"{UNLIKE.capitalize()} (it would have said {prediction.label.capitalize()}, "
+        said += f"{prediction.score:.3f}), so the verdict means little."
+    else:
+        said = f"{prediction.label.capitalize()}, score {prediction.score:.3f}."
     return (
-        f"What the network sees in `{_clean(filename)}` ({which}): "
-        f"{prediction.label.capitalize()}, score {prediction.score:.3f}. "
+        f"What the network sees in `{_clean(filename)}` ({which}): {said} "
         "Bright cells are where a filter responds."
     )
+
+
+def features_title(prediction: Prediction, policy: str = "refuse") -> str:
+    """The title drawn on the feature-map image."""
+    title = f"{prediction.label.capitalize()} {prediction.score:.3f}"
+    return f"{title} (unlike the training images)" if is_unlike(prediction, policy) else title
 
 
 def _clean(filename: str) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from bot._replies import OOD_POLICIES
 from model.bundle import DEFAULT_MODEL_DIR
 from model.runtime import BACKENDS
 
@@ -37,6 +38,7 @@ class Settings:
     cooldown_rate: int = 3
     cooldown_seconds: float = 10.0
     uncertain_band: float = 0.1
+    ood_policy: str = "refuse"
     history_limit: int = 25
     download_timeout: float = 15.0
     reload_interval: float = 2.0
@@ -56,6 +58,8 @@ class Settings:
             raise SettingsError("COMMAND_PREFIX must not be empty")
         if not 0.0 <= self.uncertain_band < 0.5:
             raise SettingsError("UNCERTAIN_BAND must be at least 0 and below 0.5")
+        if self.ood_policy not in OOD_POLICIES:
+            raise SettingsError(f"OOD_POLICY must be one of {', '.join(OOD_POLICIES)}")
         positive = ("max_image_bytes", "max_image_pixels", "max_images", "queue_size", "batch_size")
         for name in positive:
             if getattr(self, name) < 1:
@@ -120,6 +124,8 @@ def _parse(key: str, name: str, raw: str) -> object:
             if raw.lower() in ("0", "false", "no", "off"):
                 return False
             raise ValueError("expected true or false")
+        if name == "ood_policy":
+            return raw.lower()
         if name == "log_level":
             if logging.getLevelName(raw.upper()) == f"Level {raw.upper()}":
                 raise ValueError("expected DEBUG, INFO, WARNING or ERROR")

@@ -2,7 +2,8 @@
 
 `build_model()` is the training network (augmentation layers included, 622,753 parameters);
 `build_inference_model()` shares its weights and starts at Rescaling, because Keras' Random*
-layers are identity at inference and do not convert to LiteRT.
+layers are identity at inference and do not convert to LiteRT. It also gives the logit (the score
+before its sigmoid), which calibration divides by a temperature, and the five feature maps.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ IMAGE_SIZE = (200, 200)
 CHANNELS = 3
 CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 CONV_FILTERS = (16, 32, 64, 64, 64)
+POOL_LAYERS = ("pool1", "pool2", "pool3", "pool4", "pool5")
 PARAMETER_COUNT = 622_753
 
 
@@ -50,25 +52,42 @@ def build_model(seed: int | None = None) -> keras.Model:
 
 
 def build_inference_model(model: keras.Model) -> keras.Model:
-    """Return a model sharing `model`'s weights that outputs the score and the five feature maps.
+    """Return a model sharing `model`'s weights whose outputs are a dict: `score`, `logit`, the
+    five feature maps `conv1`..`conv5` and their max-pooled maps `pool1`..`pool5`.
 
-    It skips the augmentation layers, so it converts to LiteRT, and one forward pass gives
-    both what `!jedisith` and what `!features` need.
+    It skips the augmentation and dropout layers, so it converts to LiteRT, and one forward
+    pass gives what `!jedisith`, the detector and `!features` need.
     """
     import keras
 
     inputs = keras.Input(shape=(*IMAGE_SIZE, CHANNELS), name="image")
     x = inputs
-    feature_maps = []
+    outputs = {}
     started = False
     for layer in model.layers:
         if layer.name == "rescaling":
             started = True
         if not started or isinstance(layer, keras.layers.Dropout):
             continue
+        if layer.name == "score":
+            outputs["logit"] = _logit_layer(layer)(x)
         x = layer(x)
-        if layer.name in CONV_LAYERS:
-            feature_maps.append(x)
+        if layer.name in CONV_LAYERS or layer.name in POOL_LAYERS:
+            outputs[layer.name] = x
     if not started:
         raise ValueError("model has no 'rescaling' layer: not a jedisith network")
-    return keras.Model(inputs, [x, *feature_maps], name="jedisith_inference")
+    if "logit" not in outputs:
+        raise ValueError("model has no 'score' layer: not a jedisith network")
+    outputs["score"] = x
+    return keras.Model(inputs, outputs, name="jedisith_inference")
+
+
+def _logit_layer(score_layer: keras.layers.Dense) -> keras.layers.Layer:
+    """A layer computing `score_layer` without its sigmoid, on the same weights."""
+    import keras
+
+    class Logit(keras.layers.Layer):
+        def call(self, x):
+            return keras.ops.matmul(x, score_layer.kernel) + score_layer.bias
+
+    return Logit(name="logit")

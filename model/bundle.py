@@ -1,8 +1,9 @@
 """A model folder: what is in it, how to read it consistently, and how to publish one atomically.
 
 A model folder holds `model.keras` (the training network), `model.tflite` (the inference graph,
-with a `classify` and a `features` signature) and `model.json` (metadata, including the SHA-256
-of both model files). Training writes a whole folder next to the destination and swaps it in with
+with a `classify` and a `features` signature), `detector.npz` (the out-of-distribution detector;
+absent from folders made before it existed) and `model.json` (metadata, including the SHA-256 of
+every model file). Training writes a whole folder next to the destination and swaps it in with
 two renames, so a reader sees the old folder or the new one, never a mix: the hashes in
 `model.json` let a reader detect the instant between the two renames and try again.
 """
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 KERAS_FILE = "model.keras"
 TFLITE_FILE = "model.tflite"
+DETECTOR_FILE = "detector.npz"
+MODEL_FILES = (KERAS_FILE, TFLITE_FILE, DETECTOR_FILE)  # hashed in model.json when present
 METADATA_FILE = "model.json"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default"
 
@@ -82,27 +85,44 @@ def read_info(folder: Path) -> ModelInfo:
 
 
 def read_model_file(folder: Path, name: str, attempts: int = 5) -> tuple[ModelInfo, bytes]:
-    """Read `model.json` and the model file `name` as one consistent pair.
+    """Read `model.json` and the model file `name` as one consistent pair."""
+    info, files = read_model_files(folder, name, attempts=attempts)
+    return info, files[name]
 
-    If a publish swaps the folder between the two reads, the hash does not match and the read
-    is retried; a file that never matches its recorded hash is an error.
+
+def read_model_files(
+    folder: Path, name: str, *, optional: tuple[str, ...] = (), attempts: int = 5
+) -> tuple[ModelInfo, dict[str, bytes]]:
+    """Read `model.json`, the model file `name` and each `optional` file that `model.json`
+    lists, as one consistent set.
+
+    If a publish swaps the folder between the reads, a hash does not match and the read is
+    retried; a file that never matches its recorded hash is an error.
     """
     folder = Path(folder)
     last_error: Exception | None = None
     for attempt in range(attempts):
         try:
             info = read_info(folder)
-            data = (folder / name).read_bytes()
+            wanted = [name, *(extra for extra in optional if extra in info.files)]
+            files = {item: (folder / item).read_bytes() for item in wanted}
         except (ModelError, OSError) as error:
             last_error = error
         else:
-            expected = info.files.get(name)
-            if expected is None or expected == sha256(data):
-                return info, data
-            last_error = ModelError(f"{folder / name} does not match the hash in {METADATA_FILE}")
+            wrong = [
+                item
+                for item, data in files.items()
+                if info.files.get(item) not in (None, sha256(data))
+            ]
+            if not wrong:
+                return info, files
+            last_error = ModelError(
+                f"{folder / wrong[0]} does not match the hash in {METADATA_FILE}"
+            )
         time.sleep(0.05 * (attempt + 1))
     if isinstance(last_error, FileNotFoundError):
-        raise ModelError(f"no model at {folder}: {name} is missing") from None
+        missing = Path(last_error.filename or name).name
+        raise ModelError(f"no model at {folder}: {missing} is missing") from None
     if isinstance(last_error, ModelError):
         raise last_error
     raise ModelError(f"cannot read the model in {folder}: {last_error}")
@@ -141,7 +161,7 @@ def publish(staging: Path, destination: Path) -> Path:
     metadata = json.loads(meta_path.read_text(encoding="utf-8"))
     metadata["files"] = {
         name: sha256((staging / name).read_bytes())
-        for name in (KERAS_FILE, TFLITE_FILE)
+        for name in MODEL_FILES
         if (staging / name).exists()
     }
     write_text_atomic(meta_path, json.dumps(metadata, indent=2, sort_keys=True) + "\n")

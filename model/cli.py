@@ -21,7 +21,7 @@ import numpy as np
 
 from model.bundle import DEFAULT_MODEL_DIR, ModelError
 from model.preprocess import ImageError, ImageLimits, load_image
-from model.runtime import BACKENDS, Classifier
+from model.runtime import BACKENDS, Classifier, Prediction
 
 EXIT_BAD_INPUT = 1
 EXIT_NO_MODEL = 2
@@ -110,11 +110,31 @@ def _classify(classifier: Classifier, paths: list[Path], as_json: bool) -> int:
     predictions = classifier.predict(images) if images else []
     for path, prediction in zip(good, predictions, strict=True):
         if as_json:
-            record = {"file": str(path), "label": prediction.label, "score": prediction.score}
-            print(json.dumps(record))
+            print(json.dumps({"file": str(path), **prediction_record(prediction)}))
         else:
-            print(f"{path}: {prediction.label.capitalize()} {prediction.score:.3f}")
+            print(f"{path}: {describe(prediction)}")
     return EXIT_BAD_INPUT if failed else 0
+
+
+def prediction_record(prediction: Prediction) -> dict[str, object]:
+    """The JSON fields of one verdict; the detector's are null for a model without one."""
+    raw = prediction.raw_score if prediction.raw_score is not None else prediction.score
+    return {
+        "label": prediction.label,
+        "score": prediction.score,
+        "raw_score": raw,
+        "distance": prediction.distance,
+        "threshold": prediction.threshold,
+        "in_distribution": prediction.in_distribution,
+    }
+
+
+def describe(prediction: Prediction) -> str:
+    """`Sith 0.973`, or what it would have said about an image unlike the training data."""
+    verdict = f"{prediction.label.capitalize()} {prediction.score:.3f}"
+    if prediction.in_distribution is False:
+        return f"not like the training images (would say {verdict})"
+    return verdict
 
 
 def _features(classifier: Classifier, image: Path, output: Path, layer: int | None) -> int:
@@ -126,10 +146,7 @@ def _features(classifier: Classifier, image: Path, output: Path, layer: int | No
         print(f"jedisith: {image}: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     maps = classifier.features(array)
-    verdict = classifier.prediction(maps.score)
-    files = render_features(
-        maps, [layer] if layer else None, f"{verdict.label.capitalize()} {maps.score:.3f}"
-    )
+    files = render_features(maps, [layer] if layer else None, describe(maps.prediction))
     try:
         if len(files) == 1:
             output.write_bytes(files[0][1])
@@ -167,6 +184,7 @@ def _info(classifier: Classifier) -> int:
     for key in ("accuracy", "precision", "recall", "roc_auc"):
         if key in validation:
             lines[f"validation {key}"] = f"{validation[key]:.4f}"
+    lines.update(_honesty_lines(raw))
     for number, evaluation in enumerate(raw.get("evaluations", []), start=1):
         lines[f"evaluation {number}"] = (
             f"accuracy {evaluation.get('accuracy', float('nan')):.4f} on "
@@ -176,6 +194,42 @@ def _info(classifier: Classifier) -> int:
     for key, value in lines.items():
         print(f"{key:<{width}}  {value}")
     return 0
+
+
+def _honesty_lines(raw: dict) -> dict[str, str]:
+    """What `model.json` records of the calibration and the detector, as `info` lines."""
+    calibration, detector = raw.get("calibration"), raw.get("detector")
+    if not calibration or not detector:
+        return {
+            "honesty": "no calibration or detector (made before they existed): every "
+            "image gets a verdict; add them with jedisith-train DATA --out MODEL --refit"
+        }
+    validation = detector.get("validation", {})
+    unlike = ", ".join(
+        f"{share:.0%} of {name}" for name, share in detector.get("refused_unlike", {}).items()
+    )
+    return {
+        "calibration": (
+            f"temperature {calibration['temperature']:.3f}, fitted on the "
+            f"{calibration.get('fitted_on', 'validation split')}"
+        ),
+        "calibration ECE": (
+            f"{calibration['ece_before']:.4f} -> {calibration['ece_after']:.4f} "
+            f"({calibration.get('reported_on', '')})"
+        ),
+        "calibration Brier": (
+            f"{calibration['brier_before']:.4f} -> {calibration['brier_after']:.4f}"
+        ),
+        "detector": (
+            f"{detector.get('method', '?')}: {', '.join(detector.get('layers', []))}, "
+            f"k={detector.get('k', '?')}, {detector.get('bank', '?')} reference images"
+        ),
+        "detector threshold": (
+            f"{detector['threshold']:.3f}: keeps {1 - validation.get('refused', 0):.1%} of "
+            f"{validation.get('images', '?')} validation images"
+        ),
+        "detector refuses": unlike or "-",
+    }
 
 
 if __name__ == "__main__":

@@ -5,8 +5,11 @@
 - `tensorflow`: `model.keras` in TensorFlow, compiled with `tf.function`; picked by `auto` when a
   GPU is visible (with memory growth on, as in the notebook).
 
-Both take batches of (200, 200, 3) uint8 arrays from `model.preprocess` and give the same scores
-(to about 1e-6). The score is the network's probability of the second class ("sith").
+Both take batches of (200, 200, 3) uint8 arrays from `model.preprocess` and give the same outputs
+(to about 1e-6): the network's score and logit and, when the model folder has one, the
+out-of-distribution detector's distance (`model.detector`). The `Classifier` turns them into a
+`Prediction`: the calibrated probability of the second class ("sith"; `model.calibration`), the
+raw score, and whether the image looks like what the network was trained on.
 """
 
 from __future__ import annotations
@@ -22,7 +25,16 @@ from typing import Literal, Protocol
 import numpy as np
 
 from model.architecture import CONV_LAYERS
-from model.bundle import KERAS_FILE, TFLITE_FILE, ModelError, ModelInfo, read_model_file
+from model.bundle import (
+    DETECTOR_FILE,
+    KERAS_FILE,
+    TFLITE_FILE,
+    ModelError,
+    ModelInfo,
+    read_model_files,
+)
+from model.calibration import Calibration
+from model.detector import Detector, DetectorError
 
 log = logging.getLogger(__name__)
 
@@ -32,35 +44,59 @@ BACKENDS: tuple[str, ...] = ("auto", "litert", "tensorflow")
 
 @dataclass(frozen=True)
 class Prediction:
-    """The verdict for one image: the winning class and the probability of the second class."""
+    """The verdict for one image: the winning class and the probability of the second class.
+
+    `score` is calibrated; `raw_score` is the network's own (None: no calibration, the same).
+    `distance` and `threshold` are the detector's (None: the model has no detector).
+    """
 
     label: str
     score: float
+    raw_score: float | None = None
+    distance: float | None = None
+    threshold: float | None = None
 
     @property
     def confidence(self) -> float:
         """How sure the network is of `label`, from 0.5 to 1."""
         return max(self.score, 1.0 - self.score)
 
+    @property
+    def in_distribution(self) -> bool | None:
+        """Whether the image looks like the training images; None without a detector."""
+        if self.distance is None or self.threshold is None:
+            return None
+        return self.distance <= self.threshold
+
 
 @dataclass(frozen=True)
 class FeatureMaps:
-    """The outputs of the five convolutions for one image, each (height, width, channels)."""
+    """The outputs of the five convolutions for one image, each (height, width, channels),
+    and the verdict of the same forward pass."""
 
-    score: float
+    prediction: Prediction
     layers: tuple[str, ...]
     maps: tuple[np.ndarray, ...]
+
+    @property
+    def score(self) -> float:
+        return self.prediction.score
+
+
+Outputs = dict[str, np.ndarray]
+"""A backend's per-image outputs, each (n,): `score`, and `logit` and `distance` when the model
+has them (a model folder made before calibration and the detector has only `score`)."""
 
 
 class Backend(Protocol):
     name: str
 
-    def classify(self, images: np.ndarray) -> np.ndarray:
-        """Scores, shape (n,), for a (n, 200, 200, 3) uint8 batch."""
+    def classify(self, images: np.ndarray) -> Outputs:
+        """The outputs for a (n, 200, 200, 3) uint8 batch."""
         ...
 
-    def features(self, images: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Scores and the five feature-map batches for a (n, 200, 200, 3) uint8 batch."""
+    def features(self, images: np.ndarray) -> tuple[Outputs, list[np.ndarray]]:
+        """The outputs and the five feature-map batches for a (n, 200, 200, 3) uint8 batch."""
         ...
 
 
@@ -81,14 +117,24 @@ class LiteRTBackend:
         except (ValueError, RuntimeError) as error:
             raise ModelError(f"model.tflite is not a jedisith model: {error}") from None
 
-    def classify(self, images: np.ndarray) -> np.ndarray:
-        return np.asarray(self._classify(image=images)["score"]).reshape(-1).copy()
+    def classify(self, images: np.ndarray) -> Outputs:
+        return _flat(self._classify(image=images))
 
-    def features(self, images: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    def features(self, images: np.ndarray) -> tuple[Outputs, list[np.ndarray]]:
         out = self._features(image=images)
-        return np.asarray(out["score"]).reshape(-1).copy(), [
-            np.array(out[name]) for name in CONV_LAYERS
-        ]
+        return _flat(out), [np.array(out[name]) for name in CONV_LAYERS]
+
+
+HEADS = ("score", "logit", "distance")
+
+
+def _flat(outputs: dict) -> Outputs:
+    """The per-image heads of a signature's outputs, as (n,) arrays that own their memory."""
+    return {
+        name: np.array(outputs[name], dtype=np.float32).reshape(-1)
+        for name in HEADS
+        if name in outputs
+    }
 
 
 class TensorFlowBackend:
@@ -96,7 +142,7 @@ class TensorFlowBackend:
 
     name = "tensorflow"
 
-    def __init__(self, keras_bytes: bytes) -> None:
+    def __init__(self, keras_bytes: bytes, detector: Detector | None = None) -> None:
         import tensorflow as tf
 
         enable_memory_growth()
@@ -114,33 +160,55 @@ class TensorFlowBackend:
                 raise ModelError(f"model.keras cannot be loaded: {error}") from None
         spec = [tf.TensorSpec([None, None, None, 3], tf.uint8)]
 
+        def heads(outputs) -> dict:
+            out = {"score": outputs["score"], "logit": outputs["logit"]}
+            if detector is not None:
+                from model.detector import distance_graph
+
+                out["distance"] = distance_graph(detector, outputs)
+            return out
+
         @tf.function(input_signature=spec)
         def run_all(images):
-            return inference(tf.cast(images, tf.float32), training=False)
+            outputs = inference(tf.cast(images, tf.float32), training=False)
+            return heads(outputs), [outputs[name] for name in CONV_LAYERS]
 
         @tf.function(input_signature=spec)
-        def run_score(images):
-            return inference(tf.cast(images, tf.float32), training=False)[0]
+        def run_heads(images):
+            return heads(inference(tf.cast(images, tf.float32), training=False))
 
         self._all = run_all
-        self._score = run_score
+        self._heads = run_heads
         self.device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
 
-    def classify(self, images: np.ndarray) -> np.ndarray:
-        return self._score(images).numpy().reshape(-1)
+    def classify(self, images: np.ndarray) -> Outputs:
+        return _flat({name: value.numpy() for name, value in self._heads(images).items()})
 
-    def features(self, images: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        score, *maps = self._all(images)
-        return score.numpy().reshape(-1), [m.numpy() for m in maps]
+    def features(self, images: np.ndarray) -> tuple[Outputs, list[np.ndarray]]:
+        outputs, maps = self._all(images)
+        return _flat({name: value.numpy() for name, value in outputs.items()}), [
+            m.numpy() for m in maps
+        ]
 
 
 class Classifier:
-    """A loaded model: class names, metadata and a backend that runs it."""
+    """A loaded model: class names, metadata, a backend that runs it, and what makes its
+    answers honest (the calibration of its scores and its out-of-distribution detector)."""
 
-    def __init__(self, backend: Backend, info: ModelInfo, path: Path | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        info: ModelInfo,
+        path: Path | None = None,
+        *,
+        calibration: Calibration | None = None,
+        detector: Detector | None = None,
+    ) -> None:
         self.backend = backend
         self.info = info
         self.path = path
+        self.calibration = calibration
+        self.detector = detector
 
     @classmethod
     def load(
@@ -154,14 +222,25 @@ class Classifier:
         if not folder.is_dir():
             raise ModelError(f"no model folder at {folder}")
         choice = resolve_backend(backend)
+        name = TFLITE_FILE if choice == "litert" else KERAS_FILE
+        info, files = read_model_files(folder, name, optional=(DETECTOR_FILE,))
+        try:
+            detector = Detector.from_bytes(files[DETECTOR_FILE]) if DETECTOR_FILE in files else None
+        except DetectorError as error:
+            raise ModelError(str(error)) from None
+        runner: Backend
         if choice == "litert":
-            info, data = read_model_file(folder, TFLITE_FILE)
-            runner: Backend = LiteRTBackend(data, num_threads=num_threads)
+            runner = LiteRTBackend(files[name], num_threads=num_threads)
         else:
-            info, data = read_model_file(folder, KERAS_FILE)
-            runner = TensorFlowBackend(data)
-        classifier = cls(runner, info, folder)
+            runner = TensorFlowBackend(files[name], detector)
+        classifier = cls(runner, info, folder, calibration=calibration_of(info), detector=detector)
         classifier.warm_up()
+        if detector is None:
+            log.warning(
+                "%s has no out-of-distribution detector or calibration (made before they "
+                "existed): every image gets a verdict, with the network's raw score",
+                folder,
+            )
         return classifier
 
     @property
@@ -169,29 +248,49 @@ class Classifier:
         return self.backend.name
 
     def warm_up(self) -> None:
-        """Run one blank image through both signatures so the first user does not wait."""
+        """Run one blank image through both signatures so the first user does not wait,
+        and check that the graph gives the distance the detector promises."""
         blank = np.zeros((1, *self.info.image_size, 3), dtype=np.uint8)
-        self.backend.classify(blank)
+        outputs = self.backend.classify(blank)
         self.backend.features(blank)
+        if self.detector is not None and "distance" not in outputs:
+            raise ModelError(f"{DETECTOR_FILE} is present but the model gives no distance")
 
     def scores(self, images: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
-        """Probabilities of the second class for a batch of preprocessed images."""
-        if len(images) == 0:
-            return np.zeros((0,), dtype=np.float32)
-        return self.backend.classify(self._batch(images))
+        """Calibrated probabilities of the second class for a batch of preprocessed images."""
+        return np.array([p.score for p in self.predict(images)], dtype=np.float64)
 
     def predict(self, images: Sequence[np.ndarray] | np.ndarray) -> list[Prediction]:
         """A `Prediction` per preprocessed image, in order."""
-        return [self.prediction(float(s)) for s in self.scores(images)]
+        if len(images) == 0:
+            return []
+        return self.predictions(self.backend.classify(self._batch(images)))
 
-    def prediction(self, score: float) -> Prediction:
+    def predictions(self, outputs: Outputs) -> list[Prediction]:
+        """Turn a backend's outputs into verdicts: calibrated score, label, distance."""
+        raw = outputs["score"].astype(np.float64)
+        calibrated = raw
+        if self.calibration is not None and "logit" in outputs:
+            calibrated = self.calibration.apply(outputs["logit"])
+        distances = outputs.get("distance") if self.detector is not None else None
+        threshold = self.detector.threshold if self.detector is not None else None
         negative, positive = self.info.class_names
-        return Prediction(positive if score >= 0.5 else negative, score)
+        return [
+            Prediction(
+                positive if score >= 0.5 else negative,
+                float(score),
+                raw_score=float(raw[i]) if self.calibration is not None else None,
+                distance=float(distances[i]) if distances is not None else None,
+                threshold=threshold,
+            )
+            for i, score in enumerate(calibrated)
+        ]
 
     def features(self, image: np.ndarray) -> FeatureMaps:
-        """The score and the five convolutions' feature maps for one preprocessed image."""
-        scores, maps = self.backend.features(self._batch([image]))
-        return FeatureMaps(float(scores[0]), CONV_LAYERS, tuple(m[0] for m in maps))
+        """The verdict and the five convolutions' feature maps for one preprocessed image."""
+        outputs, maps = self.backend.features(self._batch([image]))
+        prediction = self.predictions(outputs)[0]
+        return FeatureMaps(prediction, CONV_LAYERS, tuple(m[0] for m in maps))
 
     def _batch(self, images: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         batch = images if isinstance(images, np.ndarray) else np.stack(images)
@@ -201,6 +300,17 @@ class Classifier:
                 f"expected uint8 images of shape {expected}, got {batch.dtype} {batch.shape[1:]}"
             )
         return np.ascontiguousarray(batch)
+
+
+def calibration_of(info: ModelInfo) -> Calibration | None:
+    """The calibration recorded in `model.json`, or None for a folder made before it."""
+    recorded = info.raw.get("calibration")
+    if not isinstance(recorded, dict) or "temperature" not in recorded:
+        return None
+    try:
+        return Calibration(float(recorded["temperature"]))
+    except (TypeError, ValueError) as error:
+        raise ModelError(f"model.json has a bad calibration: {error}") from None
 
 
 def default_threads() -> int:

@@ -52,8 +52,8 @@ class _Job:
     images: np.ndarray
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
-    # Turns this job's scores into its result, in the worker thread (classify_bytes).
-    finish: Callable[[np.ndarray], Any] | None = None
+    # Turns this job's predictions into its result, in the worker thread (classify_bytes).
+    finish: Callable[[list[Prediction]], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -162,9 +162,7 @@ class ModelWorker:
         """Predictions for preprocessed images, batched with whatever else is waiting."""
         if len(images) == 0:
             return []
-        scores = await self._submit("classify", np.stack(images))
-        classifier = self.classifier
-        return [classifier.prediction(float(score)) for score in scores]
+        return await self._submit("classify", np.stack(images))
 
     async def classify_bytes(self, blobs: Sequence[bytes]) -> list[Prediction | ImageError]:
         """Decode and classify; an unusable image gets its `ImageError` in its place.
@@ -228,16 +226,13 @@ class ModelWorker:
         with self._lock:
             self._decoding -= 1
 
+    @staticmethod
     def _merge(
-        self, decoded: list[np.ndarray | ImageError], scores: np.ndarray
+        decoded: list[np.ndarray | ImageError], predictions: list[Prediction]
     ) -> list[Prediction | ImageError]:
         """Predictions for the decoded images, each `ImageError` left in its place."""
-        predict = self.classifier.prediction
-        scores_left = iter(scores)
-        return [
-            item if isinstance(item, ImageError) else predict(float(next(scores_left)))
-            for item in decoded
-        ]
+        left = iter(predictions)
+        return [item if isinstance(item, ImageError) else next(left) for item in decoded]
 
     async def features(self, image: np.ndarray) -> FeatureMaps:
         """The score and five feature maps of one preprocessed image."""
@@ -324,7 +319,7 @@ class ModelWorker:
         if classify:
             try:
                 images = np.concatenate([job.images for job in classify])
-                scores = self._scores(classifier, images)
+                predictions = self._predict(classifier, images)
             except Exception as error:
                 log.exception("classification failed")
                 outcomes += [(job, None, error) for job in classify]
@@ -334,7 +329,7 @@ class ModelWorker:
                 self._largest = max(self._largest, len(images))
                 start = 0
                 for job in classify:
-                    value: Any = scores[start : start + len(job.images)]
+                    value: Any = predictions[start : start + len(job.images)]
                     start += len(job.images)
                     try:
                         outcomes.append((job, job.finish(value) if job.finish else value, None))
@@ -348,14 +343,13 @@ class ModelWorker:
                 log.exception("feature extraction failed")
                 _resolve(job, error=error)
 
-    def _scores(self, classifier: Classifier, images: np.ndarray) -> np.ndarray:
+    def _predict(self, classifier: Classifier, images: np.ndarray) -> list[Prediction]:
         # Run in chunks of max_batch: a single request may carry more images than that.
-        return np.concatenate(
-            [
-                classifier.scores(images[start : start + self.max_batch])
-                for start in range(0, len(images), self.max_batch)
-            ]
-        )
+        return [
+            prediction
+            for start in range(0, len(images), self.max_batch)
+            for prediction in classifier.predict(images[start : start + self.max_batch])
+        ]
 
     def _maybe_reload(self) -> None:
         if self._watch is None or time.monotonic() < self._next_check:

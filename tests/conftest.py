@@ -28,3 +28,34 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory, tiny_dataset: Path) 
     out = tmp_path_factory.mktemp("trained") / "model"
     train(TrainConfig(data_dir=tiny_dataset, out=out, epochs=2, batch_size=16, verbose=0))
     return out
+
+
+@pytest.fixture(scope="session")
+def old_model(tmp_path_factory: pytest.TempPathFactory, trained_model: Path) -> Path:
+    """`trained_model` as a folder made before the detector and calibration existed."""
+    import json
+    import shutil
+
+    import keras
+
+    from training.export import export_tflite
+
+    old = tmp_path_factory.mktemp("old") / "model"
+    shutil.copytree(trained_model, old)
+    network = keras.saving.load_model(old / "model.keras", compile=False)
+    (old / "model.tflite").write_bytes(export_tflite(network))  # no detector in the graph
+    (old / "detector.npz").unlink()
+    (old / "calibration.png").unlink()
+    metadata = json.loads((old / "model.json").read_text())
+    for key in ("calibration", "detector"):
+        metadata.pop(key)
+    metadata["files"].pop("detector.npz")
+    metadata["files"]["model.tflite"] = _sha256(old / "model.tflite")
+    (old / "model.json").write_text(json.dumps(metadata))
+    return old
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()

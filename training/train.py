@@ -1,12 +1,18 @@
 """Train the jedisith network from a folder of images and publish it for the bot.
 
     jedisith-train DATA_DIR [--epochs 29] [--batch-size 32] [--val-split 0.2] [--seed 123]
-                            [--learning-rate 1e-4] [--out runs/model]
+                            [--learning-rate 1e-4] [--ood-keep 0.95] [--out runs/model]
+    jedisith-train DATA_DIR --out MODEL_DIR --refit
 
 DATA_DIR holds one folder per class (`jedi/`, `sith/`). Every hyperparameter's default is the
-seed notebook's. The weights of the best validation epoch are kept, the model is exported to
-LiteRT and checked against Keras, and the whole folder is published atomically: the bot, or
+seed notebook's. The weights of the best validation epoch are kept; then the out-of-distribution
+detector and the calibration of the scores are fitted (`training.honesty`), the model is exported
+to LiteRT and checked against Keras, and the whole folder is published atomically: the bot, or
 anyone reading `--out`, sees the previous model or the new one, never half of one.
+
+`--refit` keeps the weights already in MODEL_DIR and fits only the detector and the calibration,
+on the same split of DATA_DIR as the training run recorded in its `model.json`: the way to give
+an older model folder honest answers without training it again.
 """
 
 from __future__ import annotations
@@ -25,7 +31,15 @@ from pathlib import Path
 import numpy as np
 
 from model.architecture import IMAGE_SIZE, PARAMETER_COUNT
-from model.bundle import KERAS_FILE, METADATA_FILE, TFLITE_FILE, publish, staging_folder
+from model.bundle import (
+    DETECTOR_FILE,
+    KERAS_FILE,
+    METADATA_FILE,
+    TFLITE_FILE,
+    publish,
+    staging_folder,
+)
+from model.detector import DEFAULT_KEEP
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +56,8 @@ class TrainConfig:
     seed: int = 123
     learning_rate: float = 1e-4
     notes: str = ""
+    ood_keep: float = DEFAULT_KEEP
+    refit: bool = False
     verbose: int | str = "auto"
 
     def __post_init__(self) -> None:
@@ -53,6 +69,8 @@ class TrainConfig:
             raise ValueError("--val-split must be between 0 and 1")
         if self.learning_rate <= 0:
             raise ValueError("--learning-rate must be positive")
+        if not 0.5 <= self.ood_keep <= 1.0:
+            raise ValueError("--ood-keep must be between 0.5 and 1")
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
@@ -70,6 +88,17 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--seed", type=int, default=defaults.seed, help="split and init seed")
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--notes", default="", help="what the data is, recorded in model.json")
+    parser.add_argument(
+        "--ood-keep",
+        type=float,
+        default=defaults.ood_keep,
+        help="share of validation images the out-of-distribution threshold keeps",
+    )
+    parser.add_argument(
+        "--refit",
+        action="store_true",
+        help="keep the weights in --out; fit only its detector and calibration",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     try:
@@ -82,6 +111,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             seed=args.seed,
             learning_rate=args.learning_rate,
             notes=args.notes,
+            ood_keep=args.ood_keep,
+            refit=args.refit,
             verbose=2 if args.quiet else "auto",
         )
     except ValueError as error:
@@ -143,7 +174,6 @@ def train(config: TrainConfig) -> Path:
 
     from model.architecture import build_model
     from training.evaluate import confusion, metrics, plot_confusion, plot_history
-    from training.export import export_tflite
 
     keras.utils.set_random_seed(config.seed)
     model = build_model(seed=config.seed)
@@ -173,20 +203,12 @@ def train(config: TrainConfig) -> Path:
             flush=True,
         )
 
-        from model.architecture import build_inference_model
-
-        inference = build_inference_model(model)
-        scores = np.concatenate(
-            [
-                np.asarray(inference(batch.astype(np.float32), training=False)[0]).reshape(-1)
-                for batch in np.array_split(val_set.images, max(1, len(val_set.labels) // 64))
-            ]
-        )
+        honesty, honest_metadata = _write_honest_parts(staging, model, train_set, val_set, config)
+        scores = honesty.validation_scores  # the network's own: calibration keeps verdicts
         val_metrics = metrics(val_set.labels, scores)
         matrix = confusion(val_set.labels, scores)
 
         model.save(staging / KERAS_FILE)
-        (staging / TFLITE_FILE).write_bytes(export_tflite(model, val_set.images[:16]))
         plot_history(history_csv, staging / "curves.png")
         plot_confusion(matrix, dataset.class_names, staging / "confusion.png")
         metadata = {
@@ -215,6 +237,7 @@ def train(config: TrainConfig) -> Path:
                 "seconds": round(time.monotonic() - started, 1),
             },
             "metrics": {"validation": val_metrics, "confusion": matrix.tolist()},
+            **honest_metadata,
             "command": "jedisith-train " + shlex.join(sys.argv[1:]),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "versions": {"keras": keras.__version__, "tensorflow": _tf_version()},
@@ -230,6 +253,104 @@ def train(config: TrainConfig) -> Path:
         f"{val_metrics['precision']:.4f}, recall {val_metrics['recall']:.4f}, ROC AUC "
         f"{val_metrics['roc_auc']:.4f}"
     )
+    _print_honesty(honesty)
+    print(f"Published the model to {published}")
+    return published
+
+
+def _write_honest_parts(staging: Path, model, train_set, val_set, config: TrainConfig):
+    """Fit the detector and the calibration; write `model.tflite` (with the detector in its
+    graph), `detector.npz` and `calibration.png` into `staging`.
+
+    Returns the fit and the `calibration` and `detector` entries of `model.json`.
+    """
+    from model.architecture import build_inference_model
+    from training.export import export_tflite
+    from training.honesty import fit_honesty, network_outputs, plot_reliability, unlike_images
+
+    print("Fitting the out-of-distribution detector and the calibration ...", flush=True)
+    inference = build_inference_model(model)
+    honesty = fit_honesty(
+        network_outputs(inference, train_set.images),
+        network_outputs(inference, val_set.images),
+        val_set.labels,
+        keep=config.ood_keep,
+        unlike={
+            name: network_outputs(inference, images)
+            for name, images in unlike_images(config.seed).items()
+        },
+        seed=config.seed,
+    )
+    check = val_set.images[:16]
+    (staging / TFLITE_FILE).write_bytes(export_tflite(model, check, honesty.detector))
+    (staging / DETECTOR_FILE).write_bytes(honesty.detector.to_bytes())
+    plot_reliability(honesty, staging / "calibration.png")
+    return honesty, dict(honesty.figures)
+
+
+def _print_honesty(honesty) -> None:
+    calibration = honesty.figures["calibration"]
+    detector = honesty.figures["detector"]
+    refused = ", ".join(
+        f"{share:.0%} of {name}" for name, share in detector["refused_unlike"].items()
+    )
+    print(
+        f"Calibration: temperature {calibration['temperature']:.3f}; ECE "
+        f"{calibration['ece_before']:.4f} -> {calibration['ece_after']:.4f}, Brier "
+        f"{calibration['brier_before']:.4f} -> {calibration['brier_after']:.4f} "
+        f"({calibration['reported_on']})"
+    )
+    print(
+        f"Detector: threshold {detector['threshold']:.3f} keeps "
+        f"{1 - detector['validation']['refused']:.1%} of the validation images; refuses {refused}"
+    )
+
+
+def refit(config: TrainConfig) -> Path:
+    """Fit the detector and the calibration of the model in `config.out`, keeping its weights."""
+    import shutil
+
+    import keras
+
+    from training.data import DatasetError, load_dataset
+
+    folder = Path(config.out)
+    try:
+        metadata = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+        recorded = metadata["training"]
+        seed, val_split = int(recorded["seed"]), float(recorded["val_split"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DatasetError(
+            f"--refit needs a model folder made by jedisith-train at {folder}: {error}"
+        ) from None
+    print(f"Refitting {folder} on the split of its training run (seed {seed}, {val_split:.0%})")
+    dataset = load_dataset(config.data_dir)
+    if dataset.counts() != metadata.get("dataset", {}).get("counts", dataset.counts()):
+        raise DatasetError(
+            f"{config.data_dir} holds {dataset.counts()}, not the images the model was trained "
+            f"on ({metadata['dataset']['counts']}): its validation split would not be held out"
+        )
+    train_set, val_set = dataset.split(val_split, seed)
+    model = keras.saving.load_model(folder / KERAS_FILE, compile=False)
+    refit_config = TrainConfig(
+        config.data_dir, folder, seed=seed, val_split=val_split, ood_keep=config.ood_keep
+    )
+    with staging_folder(folder) as staging:
+        for path in folder.iterdir():
+            if path.is_file() and path.name not in (TFLITE_FILE, DETECTOR_FILE, METADATA_FILE):
+                shutil.copy2(path, staging / path.name)
+        honesty, honest_metadata = _write_honest_parts(
+            staging, model, train_set, val_set, refit_config
+        )
+        metadata.update(honest_metadata)
+        metadata["refit"] = {
+            "command": "jedisith-train " + shlex.join(sys.argv[1:]),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "versions": {"keras": keras.__version__, "tensorflow": _tf_version()},
+        }
+        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+        published = publish(staging, folder)
+    _print_honesty(honesty)
     print(f"Published the model to {published}")
     return published
 
@@ -255,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     from training.export import ExportError
 
     try:
-        train(config)
+        refit(config) if config.refit else train(config)
     except (DatasetError, ExportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -200,7 +200,10 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
             outcome = next(judged) if isinstance(blob, bytes) else blob
             results.append((attachment.filename, outcome))
         return _replies.classify_reply(
-            results, settings.uncertain_band, skipped=total - len(attachments)
+            results,
+            settings.uncertain_band,
+            skipped=total - len(attachments),
+            policy=settings.ood_policy,
         )
 
     async def feature_files(
@@ -213,11 +216,12 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
         worker = self.bot.worker
         image = await worker.decode(blob)
         maps = await worker.features(image)
-        prediction = worker.classifier.prediction(maps.score)
-        caption = f"{prediction.label.capitalize()} {maps.score:.3f}"
-        rendered = await worker.render(maps, layers, caption)
+        policy = settings.ood_policy
+        title = _replies.features_title(maps.prediction, policy)
+        rendered = await worker.render(maps, layers, title)
         files = [discord.File(io.BytesIO(data), filename=name) for name, data in rendered]
-        return _replies.features_caption(attachment.filename, prediction, layers), files
+        caption = _replies.features_caption(attachment.filename, maps.prediction, layers, policy)
+        return caption, files
 
 
 def _user_id(user: discord.abc.User) -> int:

@@ -80,13 +80,42 @@ def test_augmentation_settings_are_the_notebook_s(network) -> None:
 def test_inference_model_shares_weights_and_outputs_maps(network) -> None:
     inference = build_inference_model(network)
     assert inference.count_params() == PARAMETER_COUNT
-    shapes = [tuple(output.shape[1:]) for output in inference.outputs]
-    assert shapes == [(1,), (198, 198, 16), (97, 97, 32), (46, 46, 64), (21, 21, 64), (8, 8, 64)]
+    shapes = {name: tuple(output.shape[1:]) for name, output in inference.output.items()}
+    assert shapes == {
+        "score": (1,),
+        "logit": (1,),
+        "conv1": (198, 198, 16),
+        "pool1": (99, 99, 16),
+        "conv2": (97, 97, 32),
+        "pool2": (48, 48, 32),
+        "conv3": (46, 46, 64),
+        "pool3": (23, 23, 64),
+        "conv4": (21, 21, 64),
+        "pool4": (10, 10, 64),
+        "conv5": (8, 8, 64),
+        "pool5": (4, 4, 64),
+    }
     images = np.random.default_rng(0).integers(0, 256, (2, 200, 200, 3)).astype(np.float32)
-    expected = network(images, training=False)
-    got = inference(images, training=False)[0]
-    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=1e-6)
+    expected = np.asarray(network(images, training=False))
+    got = inference(images, training=False)
+    np.testing.assert_allclose(np.asarray(got["score"]), expected, atol=1e-6)
     assert not any("random" in layer.name for layer in inference.layers)
+
+
+def test_the_logit_is_the_score_before_its_sigmoid(network) -> None:
+    inference = build_inference_model(network)
+    images = np.random.default_rng(1).integers(0, 256, (3, 200, 200, 3)).astype(np.float32)
+    got = inference(images, training=False)
+    logit = np.asarray(got["logit"], dtype=np.float64)
+    np.testing.assert_allclose(1 / (1 + np.exp(-logit)), np.asarray(got["score"]), atol=1e-6)
+    # Shared, not copied: changing the score layer's weights changes the logit.
+    kernel, bias = network.get_layer("score").get_weights()
+    network.get_layer("score").set_weights([kernel, bias + 1.0])
+    try:
+        moved = np.asarray(inference(images, training=False)["logit"], dtype=np.float64)
+        np.testing.assert_allclose(moved, logit + 1.0, atol=1e-4)
+    finally:
+        network.get_layer("score").set_weights([kernel, bias])
 
 
 def test_inference_model_refuses_other_networks() -> None:

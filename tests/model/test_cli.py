@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -19,14 +20,28 @@ def samples(tiny_dataset: Path) -> tuple[Path, Path]:
     return jedi, sith
 
 
+@pytest.fixture(scope="module")
+def noise(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("noise") / "noise.png"
+    pixels = np.random.default_rng(3).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def _verdict(text: str) -> tuple[str, str]:
+    """`Sith 0.973` -> ("Sith", "0.973"), also inside the refusal's parentheses."""
+    label, score = text.removeprefix("not like the training images (would say ").rstrip(")").split()
+    return label, score
+
+
 def test_classify_prints_a_line_per_image(trained_model: Path, samples, capsys) -> None:
     code = main(["classify", "--model", str(trained_model), *map(str, samples)])
     out = capsys.readouterr().out.splitlines()
     assert code == 0
     assert len(out) == 2
     for line, path in zip(out, samples, strict=True):
-        name, verdict = line.rsplit(": ", 1)
-        label, score = verdict.split()
+        name, verdict = line.split(": ", 1)
+        label, score = _verdict(verdict)
         assert name == str(path)
         assert label in ("Jedi", "Sith")
         assert (float(score) >= 0.5) == (label == "Sith")
@@ -36,9 +51,39 @@ def test_classify_prints_a_line_per_image(trained_model: Path, samples, capsys) 
 def test_classify_json(trained_model: Path, samples, capsys) -> None:
     assert main(["classify", "--json", "--model", str(trained_model), str(samples[0])]) == 0
     record = json.loads(capsys.readouterr().out)
-    assert set(record) == {"file", "label", "score"}
+    assert set(record) == {
+        "file",
+        "label",
+        "score",
+        "raw_score",
+        "distance",
+        "threshold",
+        "in_distribution",
+    }
     assert record["file"] == str(samples[0]) and record["label"] in ("jedi", "sith")
-    assert 0.0 <= record["score"] <= 1.0
+    assert 0.0 <= record["score"] <= 1.0 and 0.0 <= record["raw_score"] <= 1.0
+    assert (record["score"] >= 0.5) == (record["raw_score"] >= 0.5)  # calibration keeps verdicts
+    assert record["distance"] >= 0 and record["threshold"] > 0
+    assert record["in_distribution"] == (record["distance"] <= record["threshold"])
+
+
+def test_noise_is_not_like_the_training_images(trained_model: Path, noise: Path, capsys) -> None:
+    assert main(["classify", "--json", "--model", str(trained_model), str(noise)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["in_distribution"] is False and record["distance"] > record["threshold"]
+    assert main(["classify", "--model", str(trained_model), str(noise)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{noise}: not like the training images (would say ")
+    assert _verdict(line.split(": ", 1)[1])[0] == record["label"].capitalize()
+
+
+def test_a_model_without_a_detector_gives_nulls(old_model: Path, noise: Path, capsys) -> None:
+    assert main(["classify", "--json", "--model", str(old_model), str(noise)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["distance"] is None and record["in_distribution"] is None
+    assert record["raw_score"] == record["score"]
+    assert main(["info", "--model", str(old_model)]) == 0
+    assert "no calibration or detector" in capsys.readouterr().out
 
 
 def test_bad_files_fail_alone(trained_model: Path, samples, tmp_path: Path, capsys) -> None:
@@ -67,6 +112,9 @@ def test_model_path_from_the_environment(trained_model: Path, samples, monkeypat
     out = capsys.readouterr().out
     assert str(trained_model) in out and "622,753" in out and "jedi, sith" in out
     assert "validation accuracy" in out and "litert" in out
+    for key in ("calibration ECE", "calibration Brier", "detector threshold", "detector refuses"):
+        assert key in out
+    assert "100% of noise" in out
 
 
 def test_features_writes_pngs(trained_model: Path, samples, tmp_path: Path, capsys) -> None:

@@ -18,7 +18,7 @@ from model.render import (
     render_layer,
     tile,
 )
-from model.runtime import FeatureMaps
+from model.runtime import FeatureMaps, Prediction
 
 SHAPES = [(198, 198, 16), (97, 97, 32), (46, 46, 64), (21, 21, 64), (8, 8, 64)]
 
@@ -26,7 +26,7 @@ SHAPES = [(198, 198, 16), (97, 97, 32), (46, 46, 64), (21, 21, 64), (8, 8, 64)]
 def fake_features(seed: int = 0) -> FeatureMaps:
     rng = np.random.default_rng(seed)
     maps = tuple(rng.random(shape, dtype=np.float32) * 5 for shape in SHAPES)
-    return FeatureMaps(0.8, ("conv1", "conv2", "conv3", "conv4", "conv5"), maps)
+    return FeatureMaps(Prediction("sith", 0.8), ("conv1", "conv2", "conv3", "conv4", "conv5"), maps)
 
 
 def test_normalise_scales_each_map_alone() -> None:

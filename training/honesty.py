@@ -1,0 +1,193 @@
+"""Fit what makes a trained network's answers honest: its calibration and its detector.
+
+Both are fitted from the network's own outputs on the images of the training run, with no other
+data:
+
+- the out-of-distribution detector (`model.detector`) describes the *training* images' feature
+  statistics; its threshold keeps `keep` (95%) of the *validation* images, which the network
+  never trained on;
+- the temperature (`model.calibration`) is fitted on the validation images' logits. Its figures
+  are reported by 5-fold cross-validation on the validation split: each fold is scored with a
+  temperature fitted on the other four, so no image is scored by a temperature it helped fit.
+
+`fit_honesty` returns the detector, the calibration and the figures `model.json` records;
+`plot_reliability` draws `calibration.png`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model.calibration import (
+    Calibration,
+    brier_score,
+    expected_calibration_error,
+    reliability,
+    sigmoid,
+)
+from model.detector import DEFAULT_KEEP, STAT_LAYERS, Detector, channel_statistics
+
+BATCH = 32
+FOLDS = 5
+
+
+@dataclass(frozen=True)
+class NetworkOutputs:
+    """What the inference network says about a set of images: logits and feature statistics."""
+
+    logits: np.ndarray  # (n,)
+    statistics: np.ndarray  # (n, d): `channel_statistics` of `STAT_LAYERS`
+
+
+@dataclass(frozen=True)
+class Honesty:
+    detector: Detector
+    calibration: Calibration
+    figures: dict[str, dict]  # "calibration" and "detector", as recorded in model.json
+    validation_scores: np.ndarray  # the network's own scores of the validation images
+    reliability_before: list[dict]
+    reliability_after: list[dict]
+
+
+def network_outputs(
+    inference, images: np.ndarray, layers: Sequence[str] = STAT_LAYERS
+) -> NetworkOutputs:
+    """Run the Keras inference network over `images` in batches (maps are large: 2.5 MB each)."""
+    logits, statistics = [], []
+    for start in range(0, len(images), BATCH):
+        outputs = inference(images[start : start + BATCH].astype(np.float32), training=False)
+        logits.append(np.asarray(outputs["logit"], dtype=np.float64).reshape(-1))
+        maps = {name: np.asarray(outputs[name]) for name in layers}
+        statistics.append(channel_statistics(maps, layers))
+    if not logits:
+        return NetworkOutputs(np.zeros((0,)), np.zeros((0, 0)))
+    return NetworkOutputs(np.concatenate(logits), np.concatenate(statistics))
+
+
+def fit_honesty(
+    train: NetworkOutputs,
+    validation: NetworkOutputs,
+    validation_labels: np.ndarray,
+    *,
+    keep: float = DEFAULT_KEEP,
+    unlike: dict[str, NetworkOutputs] | None = None,
+    seed: int = 0,
+) -> Honesty:
+    """Fit the detector (train, threshold on validation) and the temperature (validation).
+
+    `unlike` are groups of images nothing like the training data (noise, blank images) whose
+    refusal rate is recorded as a sanity check; they are not used to fit anything.
+    """
+    labels = np.asarray(validation_labels).astype(int)
+    detector = Detector.fit(train.statistics, seed=seed)
+    validation_distances = detector.distances(validation.statistics)
+    detector = detector.with_threshold(validation_distances, keep)
+
+    calibration = Calibration.fit(validation.logits, labels)
+    raw = sigmoid(validation.logits)
+    held_out = _cross_validated_scores(validation.logits, labels, seed)
+    refused = {
+        name: float(np.mean(detector.distances(outputs.statistics) > detector.threshold))
+        for name, outputs in (unlike or {}).items()
+        if len(outputs.logits)
+    }
+    figures = {
+        "calibration": {
+            "method": "temperature scaling",
+            "temperature": calibration.temperature,
+            "fitted_on": f"validation split ({len(labels)} images)",
+            "reported_on": f"{FOLDS}-fold cross-validation on the validation split",
+            "ece_bins": 15,
+            "ece_before": expected_calibration_error(raw, labels),
+            "ece_after": expected_calibration_error(held_out, labels),
+            "brier_before": brier_score(raw, labels),
+            "brier_after": brier_score(held_out, labels),
+        },
+        "detector": {
+            **detector.describe(),
+            "validation": {
+                "images": len(validation_distances),
+                "refused": float(np.mean(validation_distances > detector.threshold)),
+                "median_distance": float(np.median(validation_distances)),
+            },
+            "refused_unlike": refused,
+        },
+    }
+    return Honesty(
+        detector,
+        calibration,
+        figures,
+        raw,
+        reliability(raw, labels),
+        reliability(held_out, labels),
+    )
+
+
+def _cross_validated_scores(logits: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
+    """Each image's calibrated score from a temperature fitted on the other folds."""
+    folds = np.random.default_rng(seed).permutation(len(logits)) % FOLDS
+    scores = np.empty(len(logits), dtype=np.float64)
+    for fold in range(FOLDS):
+        inside = folds == fold
+        if not inside.any():
+            continue
+        fitted = Calibration.fit(logits[~inside], labels[~inside])
+        scores[inside] = fitted.apply(logits[inside])
+    return scores
+
+
+def unlike_images(seed: int = 0, count: int = 16) -> dict[str, np.ndarray]:
+    """Images no model of Jedi and Sith should claim: uniform noise and single colours."""
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 256, (count, 200, 200, 3), dtype=np.uint8)
+    colours = rng.integers(0, 256, (count, 1, 1, 3), dtype=np.uint8)
+    blank = np.broadcast_to(colours, (count, 200, 200, 3)).copy()
+    return {"noise": noise, "blank": blank}
+
+
+def plot_reliability(honesty: Honesty, path: Path) -> None:
+    """`calibration.png`: accuracy against confidence per bin, before and after calibration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures = honesty.figures["calibration"]
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(6, 6.5), height_ratios=(3, 1), sharex=True, constrained_layout=True
+    )
+    top.plot([0.5, 1], [0.5, 1], color="0.6", linestyle="--", label="perfectly calibrated")
+    for rows, name, colour, key in (
+        (honesty.reliability_before, "network's score", "tab:red", "ece_before"),
+        (honesty.reliability_after, "calibrated", "tab:blue", "ece_after"),
+    ):
+        confidence = [row["confidence"] for row in rows]
+        accuracy = [row["accuracy"] for row in rows]
+        top.plot(
+            confidence, accuracy, marker="o", color=colour, label=f"{name} (ECE {figures[key]:.3f})"
+        )
+        bottom.bar(
+            [(row["low"] + row["high"]) / 2 for row in rows],
+            [row["count"] for row in rows],
+            width=1 / 15 * (0.45 if colour == "tab:red" else 0.9),
+            color=colour,
+            alpha=0.6,
+        )
+    top.set_ylabel("share correct")
+    top.set_ylim(0.4, 1.02)
+    top.set_title(
+        f"Reliability: {figures['fitted_on']}, temperature {figures['temperature']:.2f}\n"
+        f"scored by {figures['reported_on']}",
+        fontsize=9,
+    )
+    top.legend(loc="lower right", fontsize=8)
+    bottom.set_xlim(0.48, 1.01)
+    bottom.set_xlabel("confidence of the verdict")
+    bottom.set_ylabel("images")
+    bottom.set_yscale("log")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

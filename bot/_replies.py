@@ -78,7 +78,9 @@ def features_caption(
 ) -> str:
     which = "all five convolutions" if not layers else f"convolution {layers[0]}"
     if is_unlike(prediction, policy):
-        said = f"{UNLIKE.capitalize()} (it would have said {prediction.label.capitalize()}, "
+        said = (
+            f"{UNLIKE[0].upper()}{UNLIKE[1:]} (it would have said {prediction.label.capitalize()}, "
+        )
         said += f"{prediction.score:.3f}), so the verdict means little."
     else:
         said = f"{prediction.label.capitalize()}, score {prediction.score:.3f}."

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import numpy as np
 import pytest
 import pytest_asyncio
 from PIL import Image
@@ -55,15 +56,34 @@ SETTING_KEYS = {"DISCORD_TOKEN", "DISCORD_API_URL", "DISCORD_GATEWAY_URL"} | {
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def load_images(folder: Path) -> list[tuple[str, bytes]]:
-    files = sorted((folder / "jedi").iterdir())[:3] + sorted((folder / "sith").iterdir())[:3]
-    return [(path.name, path.read_bytes()) for path in files]
+def load_images(folder: Path, model: Path | None = None) -> list[tuple[str, bytes]]:
+    """Three Jedi and three Sith images; with `model`, ones its detector finds typical (by
+    design it finds 5% of such images unlike its training set, and refuses to judge them)."""
+    from model.preprocess import load_image
+    from model.runtime import Classifier
+
+    classifier = Classifier.load(model, "litert") if model is not None else None
+    chosen = []
+    for label in ("jedi", "sith"):
+        files = sorted((folder / label).iterdir())
+        if classifier is not None:
+            predictions = classifier.predict([load_image(path.read_bytes()) for path in files])
+            files = [f for f, p in zip(files, predictions, strict=True) if p.in_distribution]
+        chosen += files[:3]
+    return [(path.name, path.read_bytes()) for path in chosen]
 
 
 def png_size(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as image:
         image.load()
         return image.size
+
+
+def noise_png(seed: int = 0) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, (180, 240, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG")
+    return out.getvalue()
 
 
 def verdict_lines(text: str) -> list[str]:
@@ -171,8 +191,8 @@ class Running:
 
 
 @pytest.fixture(scope="module")
-def images(tiny_dataset: Path) -> list[tuple[str, bytes]]:
-    return load_images(tiny_dataset)
+def images(tiny_dataset: Path, trained_model: Path) -> list[tuple[str, bytes]]:
+    return load_images(tiny_dataset, trained_model)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -254,6 +274,13 @@ async def test_an_attached_image_gets_a_verdict(running: Running) -> None:
     assert "probability of **Sith**" in lines[-1]
     assert reply["author"]["id"] == running.server.bot_user["id"]
     assert reply["mentions"] == []  # replies do not ping the author
+
+
+async def test_noise_is_not_a_jedi_or_a_sith(running: Running) -> None:
+    message, reply = await running.command("!jedisith", [("noise.png", noise_png(1))])
+    assert replied_to(reply) == message["id"]
+    assert reply["content"].startswith("**Not a Jedi or a Sith?** - ")
+    assert verdict_lines(reply["content"]) == []
 
 
 async def test_the_typing_indicator_is_sent(running: Running) -> None:
@@ -519,6 +546,41 @@ async def test_a_newly_published_model_is_picked_up(running: Running) -> None:
     assert worker.stats().reloads == before + 1
     assert worker.classifier.info.raw.get("notes") == "second model"
     await running.assert_still_answers()
+
+
+async def test_the_shipped_model_judges_a_sith_and_refuses_noise(running: Running) -> None:
+    """Honest answers end to end: a drawn Sith gets its verdict, noise gets the refusal."""
+    from model.bundle import DEFAULT_MODEL_DIR
+    from playground.samples import SAMPLE_DIR
+
+    worker = running.worker
+    before = worker.stats().reloads
+    with staging_folder(running.model_path) as staging:
+        for path in DEFAULT_MODEL_DIR.iterdir():
+            if path.is_file():
+                shutil.copy2(path, staging / path.name)
+        publish(staging, running.model_path)
+    for _ in range(100):
+        if worker.stats().reloads > before:
+            break
+        await asyncio.sleep(0.1)
+    assert worker.classifier.detector is not None
+
+    sith = ("sith-1.jpg", (SAMPLE_DIR / "sith-1.jpg").read_bytes())
+    noise = ("noise.png", noise_png())
+    _, reply = await running.command("!jedisith", [sith])
+    assert reply["content"].startswith("**Sith** - score "), reply["content"]
+    _, reply = await running.command("!jedisith", [noise])
+    first = reply["content"].splitlines()[0]
+    assert first.startswith("**Not a Jedi or a Sith?** - this doesn't look like what I learned")
+    assert re.search(r"\(it would have said (Jedi|Sith), [01]\.\d{3}\)$", first), first
+    _, reply = await running.command("!jedisith", [noise, sith])
+    lines = reply["content"].splitlines()
+    assert lines[0].startswith("1. `noise.png`: **Not a Jedi or a Sith?** - ")
+    assert lines[1].startswith("2. `sith-1.jpg`: **Sith** - score ")
+    _, reply = await running.command("!features 1", [noise])
+    assert "doesn't look like what I learned from" in reply["content"]
+    assert len(reply["attachments"]) == 1
 
 
 # -- python -m bot: startup failures -----------------------------------------------------------

@@ -181,3 +181,64 @@ def test_features_caption() -> None:
 
 def test_score_note_explains_the_scale() -> None:
     assert "0 is Jedi" in _replies.SCORE_NOTE and "1 is Sith" in _replies.SCORE_NOTE
+
+
+def unlike(label: str, score: float) -> Prediction:
+    """A verdict on an image the detector found unlike the training data."""
+    return Prediction(label, score, raw_score=score, distance=9.5, threshold=6.0)
+
+
+def typical(label: str, score: float) -> Prediction:
+    return Prediction(label, score, raw_score=score, distance=2.0, threshold=6.0)
+
+
+def test_an_unlike_image_is_refused_with_what_it_would_have_said() -> None:
+    text = verdict(unlike("sith", 0.973), BAND)
+    assert text == (
+        "**Not a Jedi or a Sith?** - this doesn't look like what I learned from "
+        "(it would have said Sith, 0.973)"
+    )
+    assert verdict(unlike("sith", 0.973), BAND, "refuse") == text
+    assert verdict(typical("sith", 0.973), BAND) == "**Sith** - score 0.973 (very sure, 97%)"
+
+
+def test_warn_gives_the_verdict_and_a_note() -> None:
+    text = verdict(unlike("jedi", 0.02), BAND, "warn")
+    assert text.startswith("**Jedi** - score 0.020 (very sure, 98%) - but this doesn't look")
+    assert "take it lightly" in text
+    hedged = verdict(unlike("sith", 0.55), BAND, "warn")
+    assert hedged.startswith("**Can't tell** - score 0.550") and "take it lightly" in hedged
+
+
+def test_off_ignores_the_detector_and_no_detector_means_a_verdict() -> None:
+    assert verdict(unlike("sith", 0.973), BAND, "off") == verdict(sith(0.973), BAND)
+    assert sith(0.973).in_distribution is None
+    assert verdict(sith(0.973), BAND, "refuse") == "**Sith** - score 0.973 (very sure, 97%)"
+
+
+def test_refusals_keep_the_per_image_line_format() -> None:
+    results: list[tuple[str, Prediction | Exception]] = [
+        ("vader.png", typical("sith", 0.97)),
+        ("cat.jpg", unlike("sith", 0.999)),
+        ("notes.txt", NotAnImageError("not an image")),
+    ]
+    lines = classify_reply(results, BAND).splitlines()
+    assert lines[0] == "1. `vader.png`: **Sith** - score 0.970 (very sure, 97%)"
+    assert lines[1].startswith("2. `cat.jpg`: **Not a Jedi or a Sith?** - ")
+    assert lines[1].endswith("(it would have said Sith, 0.999)")
+    assert lines[2] == "3. `notes.txt`: not an image"
+    assert lines[3] == SCORE_NOTE
+    warned = classify_reply(results, BAND, policy="warn").splitlines()
+    assert warned[1].startswith("2. `cat.jpg`: **Sith** - score 0.999") and len(warned) == 4
+
+
+def test_features_say_the_same_about_an_unlike_image() -> None:
+    caption = features_caption("cat.jpg", unlike("sith", 0.9731), None)
+    assert "doesn't look like what I learned from" in caption
+    assert "(it would have said Sith, 0.973)" in caption
+    assert caption.count("`") == 2
+    assert "learned" not in features_caption("cat.jpg", unlike("sith", 0.9), None, "off")
+    assert _replies.features_title(unlike("sith", 0.9731)) == (
+        "Sith 0.973 (unlike the training images)"
+    )
+    assert _replies.features_title(typical("jedi", 0.1)) == "Jedi 0.100"

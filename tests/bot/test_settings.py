@@ -33,6 +33,7 @@ def test_defaults_from_a_token_alone() -> None:
     assert (settings.cooldown_rate, settings.cooldown_seconds) == (3, 10.0)
     assert settings.cooldown_enabled
     assert settings.uncertain_band == 0.1
+    assert settings.ood_policy == "refuse"
     assert settings.history_limit == 25
     assert settings.download_timeout == 15.0
     assert settings.reload_interval == 2.0
@@ -58,6 +59,7 @@ def test_every_key_is_parsed(tmp_path: Path) -> None:
             COOLDOWN_RATE="1",
             COOLDOWN_SECONDS="60",
             UNCERTAIN_BAND="0.25",
+            OOD_POLICY="Warn",
             HISTORY_LIMIT="0",
             DOWNLOAD_TIMEOUT="3",
             RELOAD_INTERVAL="0.5",
@@ -79,6 +81,7 @@ def test_every_key_is_parsed(tmp_path: Path) -> None:
     assert settings.batch_wait_ms == 2.5
     assert (settings.cooldown_rate, settings.cooldown_seconds) == (1, 60.0)
     assert settings.uncertain_band == 0.25
+    assert settings.ood_policy == "warn"
     assert settings.history_limit == 0
     assert settings.download_timeout == 3.0
     assert settings.reload_interval == 0.5
@@ -155,6 +158,7 @@ BAD_VALUES = [
     ("SYNC_COMMANDS", "maybe"),
     ("LOG_LEVEL", "LOUD"),
     ("MODEL_BACKEND", "onnx"),
+    ("OOD_POLICY", "ignore"),
 ]
 
 

@@ -66,6 +66,68 @@ def test_tensorflow_backend_matches_litert(
     lite_maps = litert.features(images[1]).maps
     for a, b in zip(tf_maps, lite_maps, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-3)
+    tf_distances = [p.distance for p in tensorflow.predict(images)]
+    lite_distances = [p.distance for p in litert.predict(images)]
+    np.testing.assert_allclose(tf_distances, lite_distances, rtol=1e-3)
+
+
+def test_litert_distances_match_the_reference_on_keras_maps(
+    trained_model: Path, litert: Classifier, images: np.ndarray
+) -> None:
+    import keras
+
+    from model.architecture import build_inference_model
+
+    network = keras.saving.load_model(trained_model / "model.keras", compile=False)
+    outputs = build_inference_model(network)(images.astype(np.float32), training=False)
+    maps = {name: np.asarray(outputs[name]) for name in litert.detector.layers}
+    expected = litert.detector.distances_of_maps(maps)
+    got = np.array([p.distance for p in litert.predict(images)])
+    np.testing.assert_allclose(got, expected, rtol=1e-3)
+
+
+def test_predictions_carry_the_calibrated_score_and_the_detector(
+    litert: Classifier, images: np.ndarray
+) -> None:
+    assert litert.calibration is not None and litert.detector is not None
+    outputs = litert.backend.classify(images)
+    assert set(outputs) == {"score", "logit", "distance"}
+    predictions = litert.predict(images)
+    expected = litert.calibration.apply(outputs["logit"])
+    for prediction, score, raw, distance in zip(
+        predictions, expected, outputs["score"], outputs["distance"], strict=True
+    ):
+        assert prediction.score == pytest.approx(float(score))
+        assert prediction.raw_score == pytest.approx(float(raw))
+        assert prediction.distance == pytest.approx(float(distance))
+        assert prediction.threshold == litert.detector.threshold
+        assert prediction.in_distribution == (distance <= litert.detector.threshold)
+    features = litert.features(images[0])
+    assert features.prediction.distance == pytest.approx(predictions[0].distance, rel=1e-5)
+
+
+def test_a_folder_without_a_detector_still_serves(
+    old_model: Path, images: np.ndarray, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="model.runtime"):
+        old = Classifier.load(old_model, "litert")
+    notes = [r for r in caplog.records if "no out-of-distribution detector" in r.getMessage()]
+    assert len(notes) == 1
+    assert old.detector is None and old.calibration is None
+    for prediction in old.predict(images):
+        assert prediction.distance is None and prediction.in_distribution is None
+        assert prediction.raw_score is None
+    assert old.features(images[0]).prediction.in_distribution is None
+
+
+def test_outputs_of_a_graph_with_only_a_score(litert: Classifier) -> None:
+    """A model.tflite exported before the logit and distance existed gives only `score`."""
+    from model.runtime import Classifier as Fresh
+
+    bare = Fresh(litert.backend, litert.info, calibration=litert.calibration, detector=None)
+    (prediction,) = bare.predictions({"score": np.array([0.8], np.float32)})
+    assert prediction.score == pytest.approx(0.8)  # no logit: the raw score, uncalibrated
+    assert prediction.label == "sith" and prediction.in_distribution is None
 
 
 def test_wrong_input_shape_is_refused(litert: Classifier) -> None:
@@ -99,6 +161,12 @@ def test_missing_and_broken_model_folders(tmp_path: Path, trained_model: Path) -
     (garbage / "model.json").write_text(json.dumps(meta))
     with pytest.raises(ModelError, match="not a jedisith model"):
         Classifier.load(garbage, "litert")
+
+    wrong_detector = tmp_path / "wrong-detector"
+    shutil.copytree(trained_model, wrong_detector)
+    (wrong_detector / "detector.npz").write_bytes(b"swapped")
+    with pytest.raises(ModelError, match=r"detector\.npz does not match the hash"):
+        Classifier.load(wrong_detector, "litert")
 
     bad_meta = tmp_path / "bad-meta"
     shutil.copytree(trained_model, bad_meta)

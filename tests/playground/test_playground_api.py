@@ -134,7 +134,7 @@ async def test_samples_listed_and_served(server: PlaygroundServer, http: aiohttp
     async with http.get(f"{server.base_url}/playground/api/state") as response:
         state = await response.json()
     samples = state["samples"]
-    assert [s["label"] for s in samples] == ["jedi"] * 3 + ["sith"] * 3
+    assert [s["label"] for s in samples] == ["jedi"] * 3 + ["sith"] * 3 + ["other"]
     for sample in samples:
         async with http.get(f"{server.base_url}{sample['url']}") as response:
             assert response.status == 200

@@ -48,7 +48,7 @@ def test_evaluate_cli_records_in_model_json(
     [evaluation] = meta["evaluations"]
     assert evaluation["data"] == "tiny set, seed 11"
     assert evaluation["accuracy"] == pytest.approx(printed["accuracy"])
-    assert set(meta["files"]) == {"model.keras", "model.tflite"}  # the hashes survive
+    assert set(meta["files"]) == {"model.keras", "model.tflite", "detector.npz"}  # hashes survive
 
 
 def test_evaluate_cli_errors(tmp_path: Path, capsys) -> None:

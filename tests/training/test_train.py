@@ -22,6 +22,8 @@ OUTPUTS = (
     "model.keras",
     "model.tflite",
     "model.json",
+    "detector.npz",
+    "calibration.png",
     "history.csv",
     "curves.png",
     "confusion.png",
@@ -32,7 +34,7 @@ OUTPUTS = (
 def test_training_writes_every_output(trained_model: Path) -> None:
     for name in OUTPUTS:
         assert (trained_model / name).stat().st_size > 0, name
-    for name in ("curves.png", "confusion.png"):
+    for name in ("curves.png", "confusion.png", "calibration.png"):
         with Image.open(trained_model / name) as image:
             assert image.format == "PNG" and image.width > 200
     with open(trained_model / "history.csv", newline="") as handle:
@@ -54,10 +56,68 @@ def test_metadata_records_the_run(trained_model: Path, tiny_dataset: Path) -> No
     assert set(validation) >= {"accuracy", "precision", "recall", "roc_auc"}
     assert 0.0 <= validation["accuracy"] <= 1.0
     assert np.sum(meta["metrics"]["confusion"]) == meta["dataset"]["validation"]
-    assert set(meta["files"]) == {"model.keras", "model.tflite"}
+    assert set(meta["files"]) == {"model.keras", "model.tflite", "detector.npz"}
     assert meta["created"].startswith("20")
     info = read_info(trained_model)
     assert info.positive_class == "sith"
+
+
+def test_metadata_records_the_calibration_and_the_detector(trained_model: Path) -> None:
+    meta = json.loads((trained_model / "model.json").read_text())
+    calibration = meta["calibration"]
+    assert calibration["method"] == "temperature scaling" and calibration["temperature"] > 0
+    for key in ("ece_before", "ece_after", "brier_before", "brier_after"):
+        assert 0.0 <= calibration[key] <= 1.0, key
+    assert "cross-validation" in calibration["reported_on"]
+    detector = meta["detector"]
+    assert detector["layers"] == ["pool1"] and detector["k"] >= 1
+    assert detector["keep"] == 0.95 and detector["threshold"] > 0
+    assert detector["validation"]["images"] == meta["dataset"]["validation"]
+    assert detector["validation"]["refused"] <= 0.2
+    assert detector["refused_unlike"] == {"noise": 1.0, "blank": 1.0}
+    loaded = Classifier.load(trained_model, "litert")
+    assert loaded.detector.threshold == detector["threshold"]
+    assert loaded.calibration.temperature == calibration["temperature"]
+
+
+def test_refit_gives_an_old_folder_a_detector_and_keeps_its_weights(
+    tmp_path: Path, old_model: Path, tiny_dataset: Path
+) -> None:
+    out = tmp_path / "model"
+    shutil.copytree(old_model, out)
+    weights = (out / "model.keras").read_bytes()
+    images = load_dataset(tiny_dataset).images[:6]
+    raw_before = Classifier.load(out, "litert").scores(images)
+
+    assert main([str(tiny_dataset), "--out", str(out), "--refit", "--quiet"]) == 0
+    assert (out / "model.keras").read_bytes() == weights
+    meta = json.loads((out / "model.json").read_text())
+    assert {"calibration", "detector", "refit"} <= set(meta)
+    assert set(meta["files"]) == {"model.keras", "model.tflite", "detector.npz"}
+    assert meta["metrics"] == json.loads((old_model / "model.json").read_text())["metrics"]
+    refitted = Classifier.load(out, "litert")
+    predictions = refitted.predict(images)
+    assert all(p.distance is not None for p in predictions)
+    np.testing.assert_allclose([p.raw_score for p in predictions], raw_before, atol=1e-6)
+    assert (out / "calibration.png").stat().st_size > 0
+
+
+def test_refit_refuses_other_data_and_folders_it_did_not_make(
+    tmp_path: Path, old_model: Path, tiny_dataset: Path, capsys
+) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(tiny_dataset, other)
+    next(iter(sorted((other / "jedi").iterdir()))).unlink()
+    out = tmp_path / "model"
+    shutil.copytree(old_model, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main([str(other), "--out", str(out), "--refit", "--quiet"]) == 1
+    assert "not the images the model was trained on" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main([str(tiny_dataset), "--out", str(empty), "--refit", "--quiet"]) == 1
+    assert "made by jedisith-train" in capsys.readouterr().err
 
 
 def test_published_model_loads_back_and_backends_agree(
@@ -72,7 +132,8 @@ def test_published_model_loads_back_and_backends_agree(
 
     keras_model = keras.saving.load_model(trained_model / "model.keras")
     expected = np.asarray(keras_model(images.astype(np.float32), training=False)).reshape(-1)
-    np.testing.assert_allclose(litert.scores(images), expected, atol=1e-4)
+    raw = [prediction.raw_score for prediction in litert.predict(images)]
+    np.testing.assert_allclose(raw, expected, atol=1e-4)  # the network's own, uncalibrated
 
 
 def test_best_epoch_weights_are_kept(tmp_path: Path, tiny_dataset: Path) -> None:
@@ -150,6 +211,9 @@ def test_cli_flags_have_the_notebook_defaults() -> None:
     )
     with pytest.raises(SystemExit):
         parse_args(["data", "--val-split", "1.5"])
+    assert config.ood_keep == 0.95 and not config.refit
+    with pytest.raises(SystemExit):
+        parse_args(["data", "--ood-keep", "0.2"])
 
 
 def test_interrupted_run_leaves_the_previous_model_intact(

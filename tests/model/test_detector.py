@@ -1,0 +1,106 @@
+"""The out-of-distribution detector: statistics, fitting, the threshold, storage, and its graph."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.detector import (
+    STAT_LAYERS,
+    Detector,
+    DetectorError,
+    channel_statistics,
+    distance_graph,
+)
+
+
+def _maps(rng: np.random.Generator, n: int, scale: float = 1.0) -> dict[str, np.ndarray]:
+    return {"pool1": (rng.gamma(2.0, scale, (n, 9, 9, 4))).astype(np.float32)}
+
+
+def test_statistics_are_the_log_of_mean_std_and_max_per_channel() -> None:
+    values = np.zeros((1, 2, 2, 2), np.float32)
+    values[0, :, :, 0] = [[0, 2], [4, 6]]  # mean 3, std sqrt(5), max 6
+    values[0, :, :, 1] = 1.0  # mean 1, std 0, max 1
+    got = channel_statistics({"pool1": values}, ["pool1"])
+    expected = np.log1p([[3.0, 1.0, np.sqrt(5.0), 0.0, 6.0, 1.0]])
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_training_images_are_near_and_unlike_images_far() -> None:
+    rng = np.random.default_rng(0)
+    train = channel_statistics(_maps(rng, 200), STAT_LAYERS)
+    detector = Detector.fit(train, k=5)
+    near = detector.distances(channel_statistics(_maps(rng, 50), STAT_LAYERS))
+    far = detector.distances(channel_statistics(_maps(rng, 50, scale=4.0), STAT_LAYERS))
+    assert near.max() < far.min()
+    assert detector.k == 5 and detector.dimensions == 12 and len(detector.bank) == 200
+
+
+def test_the_threshold_keeps_the_asked_share_of_validation_images() -> None:
+    rng = np.random.default_rng(1)
+    detector = Detector.fit(channel_statistics(_maps(rng, 100), STAT_LAYERS))
+    validation = detector.distances(channel_statistics(_maps(rng, 200), STAT_LAYERS))
+    fitted = detector.with_threshold(validation, keep=0.9)
+    kept = np.mean(validation <= fitted.threshold)
+    assert 0.9 <= kept <= 0.91 and fitted.keep == 0.9
+    assert detector.with_threshold(validation, keep=1.0).threshold == validation.max()
+    with pytest.raises(DetectorError):
+        detector.with_threshold(validation, keep=0.0)
+    with pytest.raises(DetectorError):
+        detector.with_threshold(np.array([]))
+
+
+def test_k_never_exceeds_the_bank_and_the_bank_is_capped() -> None:
+    rng = np.random.default_rng(2)
+    small = Detector.fit(channel_statistics(_maps(rng, 3), STAT_LAYERS), k=5)
+    assert small.k == 3
+    big = Detector.fit(channel_statistics(_maps(rng, 50), STAT_LAYERS), max_bank=20)
+    assert len(big.bank) == 20
+    with pytest.raises(DetectorError):
+        Detector.fit(np.zeros((1, 12)))
+
+
+def test_a_silent_channel_does_not_divide_by_zero() -> None:
+    rng = np.random.default_rng(3)
+    maps = _maps(rng, 40)
+    maps["pool1"][..., 2] = 0.0  # a dead ReLU channel in every training image
+    detector = Detector.fit(channel_statistics(maps, STAT_LAYERS))
+    assert np.all(detector.scale > 0)
+    woken = _maps(rng, 1)
+    assert np.isfinite(detector.distances(channel_statistics(woken, STAT_LAYERS))).all()
+
+
+def test_it_survives_saving_and_loading() -> None:
+    rng = np.random.default_rng(4)
+    detector = Detector.fit(channel_statistics(_maps(rng, 30), STAT_LAYERS))
+    detector = detector.with_threshold(np.array([1.0, 2.0, 3.0]), keep=0.95)
+    loaded = Detector.from_bytes(detector.to_bytes())
+    assert loaded.layers == detector.layers and loaded.k == detector.k
+    assert loaded.threshold == detector.threshold and loaded.keep == detector.keep
+    queries = channel_statistics(_maps(rng, 5), STAT_LAYERS)
+    np.testing.assert_array_equal(loaded.distances(queries), detector.distances(queries))
+    assert loaded.describe()["bank"] == 30
+
+
+def test_a_damaged_file_is_refused_with_a_reason() -> None:
+    with pytest.raises(DetectorError, match="not a detector"):
+        Detector.from_bytes(b"not an npz")
+    rng = np.random.default_rng(5)
+    detector = Detector.fit(channel_statistics(_maps(rng, 10), STAT_LAYERS))
+    broken = Detector(
+        detector.layers, 50, detector.center, detector.scale, detector.bank, 1.0, 0.95
+    )
+    with pytest.raises(DetectorError, match="k=50"):
+        Detector.from_bytes(broken.to_bytes())
+
+
+@pytest.mark.slow
+def test_the_tensorflow_graph_matches_the_numpy_reference() -> None:
+    rng = np.random.default_rng(6)
+    detector = Detector.fit(channel_statistics(_maps(rng, 60), STAT_LAYERS))
+    queries = {**_maps(rng, 7), "unused": np.zeros((7, 1, 1, 1), np.float32)}
+    queries["pool1"][3] *= 5  # one far image
+    expected = detector.distances_of_maps(queries)
+    got = np.asarray(distance_graph(detector, queries))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)

@@ -181,6 +181,9 @@ def _info(classifier: Classifier) -> int:
         "trained": raw.get("created", "unknown"),
         "command": raw.get("command", "unknown"),
     }
+    if isinstance(raw.get("refit"), dict):
+        refit = raw["refit"]
+        lines["refitted"] = f"{refit.get('date', '?')}: {refit.get('command', '?')}"
     for key in ("accuracy", "precision", "recall", "roc_auc"):
         if key in validation:
             lines[f"validation {key}"] = f"{validation[key]:.4f}"

@@ -59,6 +59,7 @@ class TrainConfig:
     ood_keep: float = DEFAULT_KEEP
     refit: bool = False
     verbose: int | str = "auto"
+    command: str = ""  # the command line, as model.json records it
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -114,6 +115,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             ood_keep=args.ood_keep,
             refit=args.refit,
             verbose=2 if args.quiet else "auto",
+            command="jedisith-train " + shlex.join(sys.argv[1:] if argv is None else argv),
         )
     except ValueError as error:
         parser.error(str(error))
@@ -238,7 +240,7 @@ def train(config: TrainConfig) -> Path:
             },
             "metrics": {"validation": val_metrics, "confusion": matrix.tolist()},
             **honest_metadata,
-            "command": "jedisith-train " + shlex.join(sys.argv[1:]),
+            "command": config.command or "jedisith-train " + shlex.join(sys.argv[1:]),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "versions": {"keras": keras.__version__, "tensorflow": _tf_version()},
         }
@@ -344,7 +346,7 @@ def refit(config: TrainConfig) -> Path:
         )
         metadata.update(honest_metadata)
         metadata["refit"] = {
-            "command": "jedisith-train " + shlex.join(sys.argv[1:]),
+            "command": config.command or "jedisith-train " + shlex.join(sys.argv[1:]),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "versions": {"keras": keras.__version__, "tensorflow": _tf_version()},
         }

@@ -81,7 +81,7 @@ def test_metadata_records_the_calibration_and_the_detector(trained_model: Path) 
 
 
 def test_refit_gives_an_old_folder_a_detector_and_keeps_its_weights(
-    tmp_path: Path, old_model: Path, tiny_dataset: Path
+    tmp_path: Path, old_model: Path, tiny_dataset: Path, capsys
 ) -> None:
     out = tmp_path / "model"
     shutil.copytree(old_model, out)
@@ -100,6 +100,12 @@ def test_refit_gives_an_old_folder_a_detector_and_keeps_its_weights(
     assert all(p.distance is not None for p in predictions)
     np.testing.assert_allclose([p.raw_score for p in predictions], raw_before, atol=1e-6)
     assert (out / "calibration.png").stat().st_size > 0
+    from model.cli import main as jedisith
+
+    capsys.readouterr()
+    assert jedisith(["info", "--model", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "refitted" in printed and "--refit" in printed and "detector threshold" in printed
 
 
 def test_refit_refuses_other_data_and_folders_it_did_not_make(

@@ -307,6 +307,15 @@ def test_reply_to_an_image(page: Any) -> None:
     shot(page, "playground-reply")
 
 
+def test_a_picture_that_is_neither_gets_the_honest_reply(page: Any) -> None:
+    command = send(page, "!jedisith", SAMPLES / "other-1.jpg")
+    images_loaded(page, f"#message-{command} .attachment-image", 1)
+    text = reply_to(page, command).locator(".content").inner_text()
+    assert text.startswith("Not a Jedi or a Sith?"), text  # the ** are rendered as bold
+    assert "doesn't look like what I learned from" in text and "it would have said" in text
+    shot(page, "playground-not-a-figure")
+
+
 def test_text_file_gets_an_error_reply(page: Any) -> None:
     note = {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a picture"}
     command = send(page, "!jedisith", [note])

@@ -288,3 +288,53 @@ def test_throughput_child_gets_the_same_worker_options() -> None:
 def test_ratios_near_one_keep_two_decimals() -> None:
     assert Outcome("r", 0.994, "x", 1.0, "higher").line().startswith("r: 0.99x")
     assert Outcome("r", 24.84, "x", 25.0, "higher").line().startswith("r: 24.8x")
+
+
+def test_ood_scores_thresholds_and_buckets() -> None:
+    from benchmarks.ood import (
+        Scored,
+        auroc,
+        confidence_ood,
+        extremes,
+        group_row,
+        keep_threshold,
+        refused_share,
+        sure_bucket,
+    )
+
+    # Plain confidence as an OOD score: the smaller |logit|, the higher (more unlike).
+    assert list(confidence_ood(np.array([-4.0, 0.5, 3.0]))) == [-4.0, -0.5, -3.0]
+    inside = np.arange(100, dtype=np.float64)  # 0..99
+    threshold = keep_threshold(inside, 0.95)
+    assert refused_share(inside, threshold) == pytest.approx(0.04)  # 96..99 above it
+    assert np.isnan(refused_share(np.zeros(0), threshold))
+    # AUROC: unlike images (positives) all above the in-distribution ones -> 1; the reverse 0.
+    assert auroc(inside, inside + 1000) == 1.0 and auroc(inside + 1000, inside) == 0.0
+    assert auroc(inside, inside) == pytest.approx(0.5)
+
+    scores = np.array([0.99, 0.95, 0.02, 0.6, 0.93])
+    labels = np.array([1, 0, 0, 1, 1])  # the 0.95 is a sure mistake
+    sure = sure_bucket(scores, labels, 0.9)
+    assert sure["count"] == 4 and sure["accuracy"] == pytest.approx(0.75)
+    assert sure["confidence"] == pytest.approx((0.99 + 0.95 + 0.98 + 0.93) / 4)
+    assert sure_bucket(np.array([0.5]), np.array([1]))["count"] == 0
+
+    names = ["a", "b", "c", "d"]
+    values = np.array([3.0, 1.0, 4.0, 2.0])
+    assert extremes(names, values, 2, lowest=True) == [("b", 1.0), ("d", 2.0)]
+    assert extremes(names, values, 1, lowest=False) == [("c", 4.0)]
+
+    def scored(logits, distances) -> Scored:
+        logits = np.asarray(logits, dtype=np.float64)
+        raw = 1 / (1 + np.exp(-logits))
+        return Scored([str(i) for i in range(len(logits))], logits, raw, raw, np.asarray(distances))
+
+    held_out = scored([-6.0, 5.0, -4.0, 7.0], [1.0, 2.0, 3.0, 4.0])
+    group = scored([0.1, -9.0], [5.0, 2.5])  # one unsure and far, one very sure and near
+    row = group_row(held_out, group, keep_threshold(held_out.confidence_ood), 3.5)
+    assert row["images"] == 2
+    assert row["refused_detector"] == 50.0 and row["refused_confidence"] == 50.0
+    assert row["auroc_detector"] == pytest.approx(100 * (4 + 2) / 8)
+    assert row["sure"] == 50.0 and row["median_distance"] == pytest.approx(3.75)
+    pooled = Scored.pooled([held_out, Scored.pooled([]), group])
+    assert len(pooled) == 6 and list(pooled.distances[-2:]) == [5.0, 2.5]

@@ -24,8 +24,8 @@ Per group: AUROC (held-out synthetic negative, the group positive) and the share
 in-distribution false refusals and the accuracy of the verdicts kept; calibration (ECE, Brier,
 the "very sure" bucket) on the held-out set; and the detector's cost per image, timing the
 shipped graph against the same network exported without the detector (`export_tflite` in a
-temporary folder), and the detector alone on `pool1` maps, all interleaved. Checks: LiteRT's
-distances equal the NumPy reference on Keras' `pool1` maps, its scores Keras', the graph without
+temporary folder), and the detector alone on its layers' maps, all interleaved. Checks: LiteRT's
+distances equal the NumPy reference on Keras' maps, its scores Keras', the graph without
 the detector gives the same scores, and every group decoded (the wallpapers only if installed).
 Targets not met are reported, not failures.
 
@@ -348,6 +348,7 @@ def run(args: argparse.Namespace) -> Report:
         + ("" if detector and calibration else " (add them: jedisith-train DATA --refit)"),
     )
     threshold = detector.threshold
+    layers = " + ".join(detector.layers)
     report.figure("threshold", "detector threshold (distance)", threshold)
     report.figure("temperature", "calibration temperature", calibration.temperature)
 
@@ -401,7 +402,7 @@ def run(args: argparse.Namespace) -> Report:
     worst = float(np.max(relative))
     report.figure("distance_rel_diff", "LiteRT distance vs NumPy on Keras maps", worst)
     report.check(
-        "LiteRT distances equal Detector.distances_of_maps on Keras' pool1 maps",
+        f"LiteRT distances equal Detector.distances_of_maps on Keras' {layers} maps",
         bool(np.all(relative <= DISTANCE_TOLERANCE)),
         f"largest relative difference {worst:.2g} over {len(check)} images "
         f"({CHECK_IMAGES} held-out, one per unlike group); tolerance {DISTANCE_TOLERANCE:g}",
@@ -583,8 +584,8 @@ def run(args: argparse.Namespace) -> Report:
             + ", ".join(f"{k} {v}" if v > 1 else k for k, v in added.items()),
             flush=True,
         )
-    # The detector alone, on the burst's pool1 maps (from Keras): all of it, and its statistics
-    # alone (the same graph with a bank of one image, so the nearest-neighbour part is nil).
+    # The detector alone, on the burst's maps of its layers (from Keras): all of it, and its
+    # statistics alone (the same graph with a bank of one image: no nearest-neighbour part).
     burst_maps = inference(burst.astype(np.float32), training=False)
     burst_maps = {name: np.asarray(burst_maps[name]) for name in detector.layers}
     alone = DetectorRunner(detector_graph(detector, burst_maps), burst_maps)
@@ -619,7 +620,7 @@ def run(args: argparse.Namespace) -> Report:
         ("without_1", "batch 1, without", 1),
         ("with_32", "batch 32, with the detector, per image", BATCH),
         ("without_32", "batch 32, without, per image", BATCH),
-        ("detector_32", "the detector alone on pool1 maps, per image", BATCH),
+        ("detector_32", f"the detector alone on {layers} maps, per image", BATCH),
         ("statistics_32", "its statistics alone (bank of 1), per image", BATCH),
     ):
         stats[key] = report.stats(
@@ -633,12 +634,13 @@ def run(args: argparse.Namespace) -> Report:
     alone_ms = stats["detector_32"].median
     statistics_ms = stats["statistics_32"].median
     report.figure("added_ms", "added per image in a burst of 32 (medians)", added_ms, "ms")
-    shape = burst_maps[detector.layers[0]].shape[1:]
-    kilobytes = 4 * int(np.prod(shape)) / 1024
+    shapes = {name: burst_maps[name].shape[1:] for name in detector.layers}
+    kilobytes = sum(4 * int(np.prod(shape)) for shape in shapes.values()) / 1024
+    described = " and ".join(f"{'x'.join(map(str, s))} {n}" for n, s in shapes.items())
     knn_ms = alone_ms - statistics_ms
     report.note(
         f"the detector's arithmetic is small: per image, the mean, mean square and max of the "
-        f"{'x'.join(map(str, shape))} {detector.layers[0]} maps ({kilobytes:.0f} KB of float32), "
+        f"{described} maps ({kilobytes:.0f} KB of float32), "
         f"{detector.dimensions * len(detector.bank) / 1e3:.0f} k multiply-adds against the "
         f"{len(detector.bank)} bank images and a top-{detector.k}, against "
         f"~{NETWORK_MACS / 1e6:.0f} M multiply-adds for the network"

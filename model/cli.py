@@ -229,7 +229,9 @@ def _honesty_lines(raw: dict) -> dict[str, str]:
         ),
         "detector threshold": (
             f"{detector['threshold']:.3f}: keeps {1 - validation.get('refused', 0):.1%} of "
-            f"{validation.get('images', '?')} validation images"
+            f"{validation.get('images', '?')} validation images (for at least "
+            f"{detector.get('keep', 0.95):.0%} of new ones, with "
+            f"{detector.get('confidence', 0.5):.0%} confidence)"
         ),
         "detector refuses": unlike or "-",
     }

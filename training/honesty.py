@@ -4,8 +4,8 @@ Both are fitted from the network's own outputs on the images of the training run
 data:
 
 - the out-of-distribution detector (`model.detector`) describes the *training* images' feature
-  statistics; its threshold keeps `keep` (95%) of the *validation* images, which the network
-  never trained on;
+  statistics; its threshold is chosen on the *validation* images, which the network never
+  trained on, to keep at least `keep` (95%) of new images like them, with 90% confidence;
 - the temperature (`model.calibration`) is fitted on the validation images' logits. Its figures
   are reported by 5-fold cross-validation on the validation split: each fold is scored with a
   temperature fitted on the other four, so no image is scored by a temperature it helped fit.
@@ -29,7 +29,13 @@ from model.calibration import (
     reliability,
     sigmoid,
 )
-from model.detector import DEFAULT_KEEP, STAT_LAYERS, Detector, channel_statistics
+from model.detector import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_KEEP,
+    STAT_LAYERS,
+    Detector,
+    channel_statistics,
+)
 
 BATCH = 32
 FOLDS = 5
@@ -85,7 +91,7 @@ def fit_honesty(
     labels = np.asarray(validation_labels).astype(int)
     detector = Detector.fit(train.statistics, seed=seed)
     validation_distances = detector.distances(validation.statistics)
-    detector = detector.with_threshold(validation_distances, keep)
+    detector = detector.with_threshold(validation_distances, keep, DEFAULT_CONFIDENCE)
 
     calibration = Calibration.fit(validation.logits, labels)
     raw = sigmoid(validation.logits)
@@ -109,6 +115,7 @@ def fit_honesty(
         },
         "detector": {
             **detector.describe(),
+            "confidence": DEFAULT_CONFIDENCE,
             "validation": {
                 "images": len(validation_distances),
                 "refused": float(np.mean(validation_distances > detector.threshold)),

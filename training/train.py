@@ -304,7 +304,9 @@ def _print_honesty(honesty) -> None:
     )
     print(
         f"Detector: threshold {detector['threshold']:.3f} keeps "
-        f"{1 - detector['validation']['refused']:.1%} of the validation images; refuses {refused}"
+        f"{1 - detector['validation']['refused']:.1%} of the validation images (at least "
+        f"{detector['keep']:.0%} of new ones with {detector['confidence']:.0%} confidence); "
+        f"refuses {refused}"
     )
 
 

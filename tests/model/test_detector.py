@@ -10,19 +10,21 @@ from model.detector import (
     Detector,
     DetectorError,
     channel_statistics,
+    covering_rank,
     distance_graph,
 )
 
 
 def _maps(rng: np.random.Generator, n: int, scale: float = 1.0) -> dict[str, np.ndarray]:
-    return {"pool1": (rng.gamma(2.0, scale, (n, 9, 9, 4))).astype(np.float32)}
+    """Maps of every layer the detector reads: 4 channels each, gamma-distributed."""
+    return {name: rng.gamma(2.0, scale, (n, 9, 9, 4)).astype(np.float32) for name in STAT_LAYERS}
 
 
 def test_statistics_are_the_log_of_mean_std_and_max_per_channel() -> None:
     values = np.zeros((1, 2, 2, 2), np.float32)
     values[0, :, :, 0] = [[0, 2], [4, 6]]  # mean 3, std sqrt(5), max 6
     values[0, :, :, 1] = 1.0  # mean 1, std 0, max 1
-    got = channel_statistics({"pool1": values}, ["pool1"])
+    got = channel_statistics({"pool2": values}, ["pool2"])
     expected = np.log1p([[3.0, 1.0, np.sqrt(5.0), 0.0, 6.0, 1.0]])
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
@@ -34,21 +36,40 @@ def test_training_images_are_near_and_unlike_images_far() -> None:
     near = detector.distances(channel_statistics(_maps(rng, 50), STAT_LAYERS))
     far = detector.distances(channel_statistics(_maps(rng, 50, scale=4.0), STAT_LAYERS))
     assert near.max() < far.min()
-    assert detector.k == 5 and detector.dimensions == 12 and len(detector.bank) == 200
+    assert detector.k == 5 and detector.dimensions == 12 * len(STAT_LAYERS)
+    assert len(detector.bank) == 200
 
 
 def test_the_threshold_keeps_the_asked_share_of_validation_images() -> None:
     rng = np.random.default_rng(1)
     detector = Detector.fit(channel_statistics(_maps(rng, 100), STAT_LAYERS))
     validation = detector.distances(channel_statistics(_maps(rng, 200), STAT_LAYERS))
-    fitted = detector.with_threshold(validation, keep=0.9)
-    kept = np.mean(validation <= fitted.threshold)
-    assert 0.9 <= kept <= 0.91 and fitted.keep == 0.9
+    median_rule = detector.with_threshold(validation, keep=0.9, confidence=0.5)
+    assert 0.9 <= np.mean(validation <= median_rule.threshold) <= 0.91
+    careful = detector.with_threshold(validation, keep=0.9, confidence=0.9)
+    assert careful.threshold > median_rule.threshold and careful.keep == 0.9
+    assert 0.92 <= np.mean(validation <= careful.threshold) <= 0.94
     assert detector.with_threshold(validation, keep=1.0).threshold == validation.max()
     with pytest.raises(DetectorError):
         detector.with_threshold(validation, keep=0.0)
     with pytest.raises(DetectorError):
+        detector.with_threshold(validation, confidence=1.0)
+    with pytest.raises(DetectorError):
         detector.with_threshold(np.array([]))
+
+
+def test_the_covering_rank_keeps_its_promise_on_new_images() -> None:
+    """Thresholds chosen on 276 images keep >= 95% of new ones in about 90% of draws."""
+    assert covering_rank(276, 0.95, 0.9) == 268  # 97.1% of the validation images
+    assert covering_rank(10_000, 0.95, 0.9) / 10_000 == pytest.approx(0.953, abs=0.001)
+    assert covering_rank(10, 0.95, 0.9) == 10  # too few: the largest
+    rng = np.random.default_rng(7)
+    kept = []
+    for _ in range(400):
+        validation, new = rng.normal(size=276), rng.normal(size=2_000)
+        threshold = np.sort(validation)[covering_rank(276, 0.95, 0.9) - 1]
+        kept.append(np.mean(new <= threshold))
+    assert 0.85 <= np.mean(np.array(kept) >= 0.95) <= 0.95
 
 
 def test_k_never_exceeds_the_bank_and_the_bank_is_capped() -> None:
@@ -58,13 +79,13 @@ def test_k_never_exceeds_the_bank_and_the_bank_is_capped() -> None:
     big = Detector.fit(channel_statistics(_maps(rng, 50), STAT_LAYERS), max_bank=20)
     assert len(big.bank) == 20
     with pytest.raises(DetectorError):
-        Detector.fit(np.zeros((1, 12)))
+        Detector.fit(np.zeros((1, 12 * len(STAT_LAYERS))))
 
 
 def test_a_silent_channel_does_not_divide_by_zero() -> None:
     rng = np.random.default_rng(3)
     maps = _maps(rng, 40)
-    maps["pool1"][..., 2] = 0.0  # a dead ReLU channel in every training image
+    maps[STAT_LAYERS[0]][..., 2] = 0.0  # a dead ReLU channel in every training image
     detector = Detector.fit(channel_statistics(maps, STAT_LAYERS))
     assert np.all(detector.scale > 0)
     woken = _maps(rng, 1)
@@ -100,7 +121,7 @@ def test_the_tensorflow_graph_matches_the_numpy_reference() -> None:
     rng = np.random.default_rng(6)
     detector = Detector.fit(channel_statistics(_maps(rng, 60), STAT_LAYERS))
     queries = {**_maps(rng, 7), "unused": np.zeros((7, 1, 1, 1), np.float32)}
-    queries["pool1"][3] *= 5  # one far image
+    queries[STAT_LAYERS[0]][3] *= 5  # one far image
     expected = detector.distances_of_maps(queries)
     got = np.asarray(distance_graph(detector, queries))
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)

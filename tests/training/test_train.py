@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from model.bundle import read_info
+from model.detector import STAT_LAYERS
 from model.runtime import Classifier
 from training.data import DatasetError, find_classes, load_dataset
 from training.train import TrainConfig, main, parse_args, train
@@ -70,7 +71,7 @@ def test_metadata_records_the_calibration_and_the_detector(trained_model: Path) 
         assert 0.0 <= calibration[key] <= 1.0, key
     assert "cross-validation" in calibration["reported_on"]
     detector = meta["detector"]
-    assert detector["layers"] == ["pool1"] and detector["k"] >= 1
+    assert detector["layers"] == list(STAT_LAYERS) and detector["k"] >= 1
     assert detector["keep"] == 0.95 and detector["threshold"] > 0
     assert detector["validation"]["images"] == meta["dataset"]["validation"]
     assert detector["validation"]["refused"] <= 0.2

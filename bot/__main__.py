@@ -75,6 +75,17 @@ def make_worker(settings: Settings) -> ModelWorker:
     )
 
 
+def honesty_summary(classifier, policy: str) -> str:
+    """What the start-up log says of the detector and the calibration."""
+    if classifier.detector is None:
+        return "no out-of-distribution detector: every image gets a verdict"
+    temperature = classifier.calibration.temperature if classifier.calibration else 1.0
+    return (
+        f"unlike images: {policy} (threshold {classifier.detector.threshold:.2f}), "
+        f"calibration temperature {temperature:.3f}"
+    )
+
+
 async def run(settings: Settings) -> None:
     """Run until closed by a signal or Discord; raises `StartupError` for fixable failures."""
     signals = _Signals()
@@ -88,10 +99,11 @@ async def run(settings: Settings) -> None:
             "made by jedisith-train, or unset it to use the shipped model."
         ) from None
     log.info(
-        "model %s loaded (%s backend, classes %s)",
+        "model %s loaded (%s backend, classes %s; %s)",
         settings.model_path,
         classifier.backend_name,
         "/".join(classifier.info.class_names),
+        honesty_summary(classifier, settings.ood_policy),
     )
     try:
         async with aiohttp.ClientSession() as session:

@@ -15,11 +15,10 @@ from pathlib import PurePosixPath
 import aiohttp
 import discord
 
-from model.preprocess import ImageError, ImageTooLargeError
+from model.preprocess import IMAGE_TYPES, ImageError, ImageTooLargeError
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"})
 CHUNK = 64 * 1024
 
 
@@ -40,7 +39,7 @@ def looks_like_image(attachment: discord.Attachment) -> bool:
     content_type = (attachment.content_type or "").split(";")[0].strip().lower()
     if content_type.startswith("image/"):
         return True
-    return PurePosixPath(attachment.filename.lower()).suffix in IMAGE_EXTENSIONS
+    return PurePosixPath(attachment.filename.lower()).suffix in IMAGE_TYPES
 
 
 async def find_target(message: discord.Message, history_limit: int) -> discord.Message:

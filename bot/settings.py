@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot._replies import OOD_POLICIES
 from model.bundle import DEFAULT_MODEL_DIR
+from model.preprocess import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from model.runtime import BACKENDS
 
 
@@ -29,8 +30,8 @@ class Settings:
     model_backend: str = "auto"
     api_url: str | None = None
     gateway_url: str | None = None
-    max_image_bytes: int = 10 * 1024 * 1024
-    max_image_pixels: int = 40_000_000
+    max_image_bytes: int = DEFAULT_MAX_BYTES
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
     max_images: int = 10
     queue_size: int = 256
     batch_size: int = 32

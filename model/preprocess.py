@@ -17,9 +17,22 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from model.architecture import IMAGE_SIZE
 
-ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
-DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+# The image formats accepted everywhere (the bot, the CLI, training, the playground): Pillow's
+# format name -> the MIME type and file extensions that go with it.
+IMAGE_FORMATS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "JPEG": ("image/jpeg", (".jpg", ".jpeg")),
+    "PNG": ("image/png", (".png",)),
+    "GIF": ("image/gif", (".gif",)),
+    "WEBP": ("image/webp", (".webp",)),
+    "BMP": ("image/bmp", (".bmp",)),
+}
+ACCEPTED_FORMATS = tuple(IMAGE_FORMATS)
+IMAGE_TYPES: dict[str, str] = {  # extension -> MIME type
+    extension: mime for mime, extensions in IMAGE_FORMATS.values() for extension in extensions
+}
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # the largest image accepted (MAX_IMAGE_BYTES)
 DEFAULT_MAX_PIXELS = 40_000_000
+FORMAT_NAMES = "JPEG, PNG, GIF, WebP or BMP"  # for people
 # Transparent pixels are composited on this colour, in training as in serving.
 BACKGROUND = (255, 255, 255)
 RESAMPLE = Image.Resampling.BILINEAR
@@ -100,9 +113,7 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError:
-        raise NotAnImageError(
-            "That file is not an image I can read (JPEG, PNG, GIF, WebP or BMP)."
-        ) from None
+        raise NotAnImageError(f"That file is not an image I can read ({FORMAT_NAMES}).") from None
     except Image.DecompressionBombError:
         raise ImageTooLargeError("The image has too many pixels.") from None
     except (OSError, SyntaxError, ValueError) as error:

@@ -401,7 +401,6 @@ def build_untrained_model(out: Path, seed: int = 0) -> Path:
         metadata_ = {
             "name": "jedisith",
             "class_names": ["jedi", "sith"],
-            "positive_class": "sith",
             "image_size": list(IMAGE_SIZE),
             "parameters": int(model.count_params()),
             "notes": "untrained (random weights), built by benchmarks._common for timing only",

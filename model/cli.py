@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.architecture import CONV_LAYERS
 from model.bundle import DEFAULT_MODEL_DIR, ModelError
 from model.preprocess import ImageError, ImageLimits, load_image
 from model.runtime import BACKENDS, Classifier, Prediction
@@ -55,7 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     features.add_argument("image", type=Path, metavar="IMAGE")
     features.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.png")
     features.add_argument(
-        "--layer", type=int, choices=range(1, 6), metavar="N", help="only convolution N (1-5)"
+        "--layer",
+        type=int,
+        choices=range(1, len(CONV_LAYERS) + 1),
+        metavar="N",
+        help=f"only convolution N (1-{len(CONV_LAYERS)})",
     )
 
     commands.add_parser("info", parents=[common], help="describe the model")

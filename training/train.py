@@ -216,7 +216,6 @@ def train(config: TrainConfig) -> Path:
         metadata = {
             "name": "jedisith",
             "class_names": list(dataset.class_names),
-            "positive_class": dataset.class_names[1],
             "image_size": list(IMAGE_SIZE),
             "parameters": int(model.count_params()),
             "dataset": {
@@ -245,7 +244,9 @@ def train(config: TrainConfig) -> Path:
             "versions": {"keras": keras.__version__, "tensorflow": _tf_version()},
         }
         if metadata["parameters"] != PARAMETER_COUNT:
-            log.warning("the network has %d parameters, not %d", metadata["parameters"], 622_753)
+            log.warning(
+                "the network has %d parameters, not %d", metadata["parameters"], PARAMETER_COUNT
+            )
         (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
         _write_metrics_csv(staging / "metrics.csv", val_metrics)
         published = publish(staging, config.out)

@@ -21,6 +21,7 @@ from bot._images import (
     looks_like_image,
     target_attachments,
 )
+from model.architecture import CONV_LAYERS
 from model.runtime import Prediction
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LAYERS = 5
+LAYERS = len(CONV_LAYERS)
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 MAX_FILES_PER_MESSAGE = 10
 

@@ -128,7 +128,7 @@ def read_model_files(
     raise ModelError(f"cannot read the model in {folder}: {last_error}")
 
 
-def signature(folder: Path) -> tuple[int, int, int] | None:
+def publish_stamp(folder: Path) -> tuple[int, int, int] | None:
     """A cheap value that changes whenever a new model is published into `folder`."""
     try:
         st = (Path(folder) / METADATA_FILE).stat()

@@ -14,6 +14,7 @@ raw score, and whether the image looks like what the network was trained on.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import tempfile
@@ -143,8 +144,7 @@ class TensorFlowBackend:
     name = "tensorflow"
 
     def __init__(self, keras_bytes: bytes, detector: Detector | None = None) -> None:
-        import tensorflow as tf
-
+        tf = import_tensorflow()
         enable_memory_growth()
         import keras
 
@@ -322,24 +322,82 @@ def default_threads() -> int:
     return max(1, min(cores, 4))
 
 
+TENSORFLOW_EXTRA = "pip install 'jedisith[train]'"
+"""What installs TensorFlow (and Keras): training and the tensorflow backend need it, serving on
+LiteRT does not."""
+
+
+def tensorflow_installed() -> bool:
+    """Whether TensorFlow is installed (the `train` extra), without importing it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def import_tensorflow():
+    """The `tensorflow` module, with Keras importable; else a one-line `ModelError` that says
+    how to install them."""
+    try:
+        import tensorflow as tf
+
+        import keras  # noqa: F401 - the backend needs both; TensorFlow installs Keras
+    except ImportError as error:
+        missing = isinstance(error, ModuleNotFoundError) and (error.name or "").partition(".")[
+            0
+        ] in ("tensorflow", "keras")
+        if missing:
+            raise ModelError(
+                f"the tensorflow backend needs TensorFlow, which is not installed: "
+                f"{TENSORFLOW_EXTRA} (or use the litert backend)"
+            ) from None
+        raise ModelError(
+            f"the tensorflow backend cannot import TensorFlow ({error}); reinstall it: "
+            f"{TENSORFLOW_EXTRA}"
+        ) from None
+    return tf
+
+
 def gpu_available() -> bool:
-    """Whether TensorFlow can see a GPU. Imports TensorFlow, so only asked when it matters."""
+    """Whether TensorFlow can see a GPU. Imports TensorFlow, so only asked when it matters;
+    False when TensorFlow is not installed or cannot be imported."""
     if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
         return False
     try:
-        import tensorflow as tf
-    except ImportError:  # pragma: no cover - tensorflow is a dependency
+        tf = import_tensorflow()
+    except ModelError as error:
+        log.warning("%s; serving on litert", error)
         return False
     return bool(tf.config.list_physical_devices("GPU"))
 
 
 def resolve_backend(name: str) -> str:
-    """Turn `auto` into a concrete backend: tensorflow with a GPU, else litert."""
+    """Turn `auto` into a concrete backend: tensorflow with a GPU, else litert.
+
+    Without TensorFlow installed, `auto` is litert even with a GPU (saying so once in the log);
+    an explicit `tensorflow` stays tensorflow, and loading it says what to install.
+    """
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     if name != "auto":
         return name
-    return "tensorflow" if _has_gpu_driver() and gpu_available() else "litert"
+    if not _has_gpu_driver():
+        return "litert"
+    if not tensorflow_installed():
+        _say_no_tensorflow_for_gpu()
+        return "litert"
+    return "tensorflow" if gpu_available() else "litert"
+
+
+@functools.cache
+def _say_no_tensorflow_for_gpu() -> None:
+    log.info(
+        "a GPU is present but the TensorFlow extra is not installed: serving on litert "
+        "(for the GPU: %s)",
+        TENSORFLOW_EXTRA,
+    )
 
 
 def _has_gpu_driver() -> bool:
@@ -348,9 +406,10 @@ def _has_gpu_driver() -> bool:
 
 
 def enable_memory_growth() -> None:
-    """Let TensorFlow take GPU memory as it needs it, as the notebook does."""
-    import tensorflow as tf
+    """Let TensorFlow take GPU memory as it needs it, as the notebook does.
 
+    Raises `ModelError` (naming the extra to install) without TensorFlow."""
+    tf = import_tensorflow()
     for device in tf.config.list_physical_devices("GPU"):
         try:
             tf.config.experimental.set_memory_growth(device, True)

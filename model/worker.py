@@ -22,13 +22,14 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import Enum
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from model.bundle import signature
+from model.bundle import publish_stamp
 from model.preprocess import ImageError, ImageLimits, load_image
 from model.runtime import Classifier, FeatureMaps, Prediction
 
@@ -46,14 +47,31 @@ class WorkerClosed(RuntimeError):
     """The worker is shutting down and takes no new requests."""
 
 
+class _Kind(Enum):
+    CLASSIFY = "classify"  # scores: batched with every other classify job
+    FEATURES = "features"  # feature maps of one image: run alone
+
+
 @dataclass
 class _Job:
-    kind: str  # "classify" or "features"
+    kind: _Kind
     images: np.ndarray
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
     # Turns this job's predictions into its result, in the worker thread (classify_bytes).
     finish: Callable[[list[Prediction]], Any] | None = None
+
+    def outcome(self, value: Any = None, error: BaseException | None = None) -> _Outcome:
+        return _Outcome(self.future, self.loop, value, error)
+
+
+class _Outcome(NamedTuple):
+    """A result (or an error) for a future waiting in some event loop."""
+
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+    value: Any = None
+    error: BaseException | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +80,8 @@ class WorkerStats:
     images: int
     largest_batch: int
     reloads: int
-    model_signature: tuple[int, int, int] | None
+    model_stamp: tuple[int, int, int] | None
+    reload_checks: int  # times the worker looked for a newly published model
 
 
 class ModelWorker:
@@ -94,10 +113,10 @@ class ModelWorker:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._classifier: Classifier | None = None
-        self._signature: tuple[int, int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._refused: tuple[int, int, int] | None = None
         self._next_check = 0.0
-        self._batches = self._images = self._largest = self._reloads = 0
+        self._batches = self._images = self._largest = self._reloads = self._checks = 0
         self._in_flight = 0
         self._decoding = 0  # classify_bytes requests still decoding: on their way to the queue
         self._lock = threading.Lock()
@@ -111,7 +130,7 @@ class ModelWorker:
         """Load and warm up the model (blocking), then start the worker thread."""
         if self._thread is not None:
             raise RuntimeError("worker already started")
-        self._signature = signature(self._watch) if self._watch else None
+        self._stamp = publish_stamp(self._watch) if self._watch else None
         self._classifier = self._loader()
         self._next_check = time.monotonic() + self._reload_interval
         self._thread = threading.Thread(target=self._run, name="model-worker", daemon=True)
@@ -148,7 +167,7 @@ class ModelWorker:
 
     def stats(self) -> WorkerStats:
         return WorkerStats(
-            self._batches, self._images, self._largest, self._reloads, self._signature
+            self._batches, self._images, self._largest, self._reloads, self._stamp, self._checks
         )
 
     # -- the asyncio side -------------------------------------------------------------------
@@ -162,7 +181,7 @@ class ModelWorker:
         """Predictions for preprocessed images, batched with whatever else is waiting."""
         if len(images) == 0:
             return []
-        return await self._submit("classify", np.stack(images))
+        return await self._submit(_Kind.CLASSIFY, np.stack(images))
 
     async def classify_bytes(self, blobs: Sequence[bytes]) -> list[Prediction | ImageError]:
         """Decode and classify; an unusable image gets its `ImageError` in its place.
@@ -185,7 +204,7 @@ class ModelWorker:
                 # Shutdown cancels decodes that have not started: their callers must hear of it.
                 if done.cancelled():
                     self._decoded()
-                    _settle(future, loop, error=WorkerClosed("the model worker stopped"))
+                    _deliver(_Outcome(future, loop, error=WorkerClosed("the model worker stopped")))
 
             work.add_done_callback(on_done)
             return await future
@@ -206,19 +225,23 @@ class ModelWorker:
                     decoded.append(error)
             good = [item for item in decoded if isinstance(item, np.ndarray)]
             if not good:
-                _settle(future, loop, decoded)
+                _deliver(_Outcome(future, loop, decoded))
                 return
             job = _Job(
-                "classify", np.stack(good), future, loop, finish=partial(self._merge, decoded)
+                _Kind.CLASSIFY,
+                np.stack(good),
+                future,
+                loop,
+                finish=partial(self._merge, decoded),
             )
             with self._queue_lock:
                 if self._closed:
                     raise WorkerClosed("the model worker is not running")
                 self._queue.put_nowait(job)
         except queue.Full:
-            _settle(future, loop, error=WorkerBusy())
+            _deliver(_Outcome(future, loop, error=WorkerBusy()))
         except Exception as error:
-            _settle(future, loop, error=error)
+            _deliver(_Outcome(future, loop, error=error))
         finally:
             self._decoded()
 
@@ -236,7 +259,7 @@ class ModelWorker:
 
     async def features(self, image: np.ndarray) -> FeatureMaps:
         """The score and five feature maps of one preprocessed image."""
-        return await self._submit("features", image[None])
+        return await self._submit(_Kind.FEATURES, image[None])
 
     async def render(
         self, features: FeatureMaps, layers: Sequence[int] | None, caption: str
@@ -249,7 +272,7 @@ class ModelWorker:
             self._render_pool, render_features, features, layers, caption
         )
 
-    async def _submit(self, kind: str, images: np.ndarray) -> Any:
+    async def _submit(self, kind: _Kind, images: np.ndarray) -> Any:
         if self._closed or self._thread is None:
             raise WorkerClosed("the model worker is not running")
         loop = asyncio.get_running_loop()
@@ -286,7 +309,7 @@ class ModelWorker:
     def _gather(self, first: _Job) -> tuple[list[_Job], bool]:
         """`first` plus whatever arrives within `max_wait`, up to `max_batch` images."""
         batch, size = [first], len(first.images)
-        if first.kind != "classify":
+        if first.kind is not _Kind.CLASSIFY:
             return batch, False
         deadline = time.perf_counter() + self.max_wait
         while size < self.max_batch:
@@ -307,22 +330,22 @@ class ModelWorker:
                 return batch, True
             batch.append(job)
             size += len(job.images)
-            if job.kind != "classify":
+            if job.kind is not _Kind.CLASSIFY:
                 break
         return batch, False
 
     def _process(self, batch: list[_Job]) -> None:
-        classify = [job for job in batch if job.kind == "classify"]
-        others = [job for job in batch if job.kind != "classify"]
+        classify = [job for job in batch if job.kind is _Kind.CLASSIFY]
+        others = [job for job in batch if job.kind is not _Kind.CLASSIFY]
         classifier = self.classifier
-        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+        outcomes: list[_Outcome] = []
         if classify:
             try:
                 images = np.concatenate([job.images for job in classify])
                 predictions = self._predict(classifier, images)
             except Exception as error:
                 log.exception("classification failed")
-                outcomes += [(job, None, error) for job in classify]
+                outcomes += [job.outcome(error=error) for job in classify]
             else:
                 self._batches += 1
                 self._images += len(images)
@@ -332,16 +355,16 @@ class ModelWorker:
                     value: Any = predictions[start : start + len(job.images)]
                     start += len(job.images)
                     try:
-                        outcomes.append((job, job.finish(value) if job.finish else value, None))
+                        outcomes.append(job.outcome(job.finish(value) if job.finish else value))
                     except Exception as error:  # pragma: no cover - finish is plain Python
-                        outcomes.append((job, None, error))
-        _resolve_all(outcomes)  # one wake-up per event loop for the whole batch
+                        outcomes.append(job.outcome(error=error))
+        _deliver(*outcomes)  # one wake-up per event loop for the whole batch
         for job in others:
             try:
-                _resolve(job, classifier.features(job.images[0]))
+                _deliver(job.outcome(classifier.features(job.images[0])))
             except Exception as error:
                 log.exception("feature extraction failed")
-                _resolve(job, error=error)
+                _deliver(job.outcome(error=error))
 
     def _predict(self, classifier: Classifier, images: np.ndarray) -> list[Prediction]:
         # Run in chunks of max_batch: a single request may carry more images than that.
@@ -355,8 +378,9 @@ class ModelWorker:
         if self._watch is None or time.monotonic() < self._next_check:
             return
         self._next_check = time.monotonic() + self._reload_interval
-        current = signature(self._watch)
-        if current is None or current in (self._signature, self._refused):
+        self._checks += 1
+        current = publish_stamp(self._watch)
+        if current is None or current in (self._stamp, self._refused):
             return
         try:
             classifier = self._loader()
@@ -366,45 +390,27 @@ class ModelWorker:
                 "refused the new model in %s, still serving the old one: %s", self._watch, error
             )
             return
-        self._classifier, self._signature = classifier, current
+        self._classifier, self._stamp = classifier, current
         self._reloads += 1
         log.info("reloaded the model from %s", self._watch)
 
 
-def _resolve(job: _Job, value: Any = None, error: BaseException | None = None) -> None:
-    _settle(job.future, job.loop, value, error)
-
-
-def _set(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
-    if future.done():  # cancelled while waiting
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(value)
-
-
-def _settle(
-    future: asyncio.Future[Any],
-    loop: asyncio.AbstractEventLoop,
-    value: Any = None,
-    error: BaseException | None = None,
-) -> None:
-    """Set `future`'s result (or exception) from any thread, in its event loop."""
-    with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-        loop.call_soon_threadsafe(_set, future, value, error)
-
-
-def _resolve_all(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
-    """Settle many jobs with one callback per event loop instead of one per job."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Any, BaseException | None]]] = {}
+def _deliver(*outcomes: _Outcome) -> None:
+    """Hand results to their futures from any thread: one callback per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
     for outcome in outcomes:
-        by_loop.setdefault(outcome[0].loop, []).append(outcome)
-
-    def settle_all(items: list[tuple[_Job, Any, BaseException | None]]) -> None:
-        for job, value, error in items:
-            _set(job.future, value, error)
-
+        by_loop.setdefault(outcome.loop, []).append(outcome)
     for loop, items in by_loop.items():
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(settle_all, items)
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            loop.call_soon_threadsafe(_apply, items)
+
+
+def _apply(outcomes: list[_Outcome]) -> None:
+    """In the futures' event loop: set each result or exception."""
+    for outcome in outcomes:
+        if outcome.future.done():  # cancelled while waiting
+            continue
+        if outcome.error is not None:
+            outcome.future.set_exception(outcome.error)
+        else:
+            outcome.future.set_result(outcome.value)

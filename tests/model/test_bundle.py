@@ -11,10 +11,10 @@ import pytest
 from model.bundle import (
     ModelError,
     publish,
+    publish_stamp,
     read_info,
     read_model_file,
     sha256,
-    signature,
     staging_folder,
 )
 
@@ -56,12 +56,20 @@ def test_readers_never_see_a_mix_during_publishes(tmp_path: Path) -> None:
         publish(staging, destination)
     stop = threading.Event()
     mismatches: list[str] = []
+    errors: list[BaseException] = []
+    seen: set[str] = set()
+    read = threading.Event()
 
     def reader() -> None:
-        while not stop.is_set():
-            info, data = read_model_file(destination, "model.tflite")
-            if data != f"tflite {info.raw['version']}".encode() * 1000:
-                mismatches.append(info.raw["version"])
+        try:
+            while not stop.is_set():
+                info, data = read_model_file(destination, "model.tflite")
+                seen.add(info.raw["version"])
+                read.set()
+                if data != f"tflite {info.raw['version']}".encode() * 1000:
+                    mismatches.append(info.raw["version"])
+        except BaseException as error:  # a failed read must fail the test, not end the thread
+            errors.append(error)
 
     thread = threading.Thread(target=reader)
     thread.start()
@@ -70,23 +78,28 @@ def test_readers_never_see_a_mix_during_publishes(tmp_path: Path) -> None:
             with staging_folder(destination) as staging:
                 write_model(staging, f"v{n}")
                 publish(staging, destination)
+            if n % 10 == 0:  # make sure the reader reads between publishes
+                read.clear()
+                assert read.wait(5), "the reader stopped reading"
     finally:
         stop.set()
         thread.join()
+    assert errors == []
     assert mismatches == []
+    assert len(seen) > 1  # it really read while publishes happened
 
 
-def test_signature_changes_on_publish(tmp_path: Path) -> None:
+def test_the_publish_stamp_changes_on_publish(tmp_path: Path) -> None:
     destination = tmp_path / "model"
-    assert signature(destination) is None
+    assert publish_stamp(destination) is None
     with staging_folder(destination) as staging:
         write_model(staging, "a")
         publish(staging, destination)
-    first = signature(destination)
+    first = publish_stamp(destination)
     with staging_folder(destination) as staging:
         write_model(staging, "b")
         publish(staging, destination)
-    assert signature(destination) not in (None, first)
+    assert publish_stamp(destination) not in (None, first)
 
 
 def test_bad_metadata_is_a_model_error(tmp_path: Path) -> None:

@@ -9,16 +9,17 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from model.bundle import METADATA_FILE, ModelError, publish, staging_folder
+from model.architecture import CONV_LAYERS
+from model.bundle import METADATA_FILE, ModelError, ModelInfo, publish, staging_folder
 from model.preprocess import CorruptImageError, ImageError, NotAnImageError
-from model.runtime import FeatureMaps, Prediction
+from model.runtime import Classifier, FeatureMaps, LiteRTBackend, Prediction
 from model.worker import ModelWorker, WorkerBusy, WorkerClosed
 
 pytestmark = pytest.mark.timeout(30)
@@ -26,19 +27,29 @@ pytestmark = pytest.mark.timeout(30)
 POISON = 255  # an image of this value makes the fake model fail
 
 
-class FakeClassifier:
-    """Classifier-like: the score of an image is its mean pixel / 255, plus `version` / 4."""
+class FakeClassifier(Classifier):
+    """A real `Classifier` over a fake backend (built with `spec_set` against `LiteRTBackend`,
+    so it cannot drift from the real one): the score of an image is its mean pixel / 255, plus
+    `version` / 4."""
 
-    def __init__(self, version: int = 0, *, gate: threading.Event | None = None) -> None:
+    def __init__(
+        self, version: int = 0, *, gate: threading.Event | None = None, size: int = 4
+    ) -> None:
+        backend = mock.create_autospec(LiteRTBackend, instance=True, spec_set=True)
+        backend.classify.side_effect = self._classify
+        backend.features.side_effect = self._features
+        super().__init__(backend, ModelInfo(("jedi", "sith"), (size, size), 0))
         self.version = version
-        self.gate = gate  # when set, scores() waits for it: lets a test hold a batch
+        self.gate = gate  # when set, classifying waits for it: lets a test hold a batch
         self.entered = threading.Event()
         self.batches: list[int] = []
         self.feature_calls = 0
-        self.info = SimpleNamespace(class_names=("jedi", "sith"), image_size=(4, 4))
-        self.backend_name = "fake"
 
-    def scores(self, images: np.ndarray) -> np.ndarray:
+    def _score(self, images: np.ndarray) -> np.ndarray:
+        means = images.reshape(len(images), -1).mean(axis=1) / 255
+        return (means + self.version / 4).astype(np.float32)
+
+    def _classify(self, images: np.ndarray) -> dict[str, np.ndarray]:
         assert images.ndim == 4 and images.dtype == np.uint8
         self.batches.append(len(images))
         self.entered.set()
@@ -46,21 +57,13 @@ class FakeClassifier:
             assert self.gate.wait(10), "the test never released the gate"
         if (images == POISON).all(axis=(1, 2, 3)).any():
             raise RuntimeError("the model exploded")
-        means = images.reshape(len(images), -1).mean(axis=1) / 255
-        return (means + self.version / 4).astype(np.float32)
+        return {"score": self._score(images)}
 
-    def predict(self, images: np.ndarray) -> list[Prediction]:
-        return [self.prediction(float(score)) for score in self.scores(images)]
-
-    def prediction(self, score: float) -> Prediction:
-        return Prediction("sith" if score >= 0.5 else "jedi", score)
-
-    def features(self, image: np.ndarray) -> FeatureMaps:
+    def _features(self, images: np.ndarray) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
         self.feature_calls += 1
-        if (image == POISON).all():
+        if (images == POISON).all():
             raise RuntimeError("features exploded")
-        score = float(image.mean() / 255 + self.version / 4)
-        return FeatureMaps(self.prediction(score), ("conv1",), (image.astype(np.float32),))
+        return {"score": self._score(images)}, [images.astype(np.float32)] * len(CONV_LAYERS)
 
 
 def img(value: int, size: int = 4) -> np.ndarray:
@@ -82,6 +85,12 @@ def noisy_png(size: int = 64) -> bytes:
 
 async def wait_for(event: threading.Event, timeout: float = 5.0) -> None:
     assert await asyncio.to_thread(event.wait, timeout), "timed out waiting for the worker"
+
+
+async def checks_pass(worker: ModelWorker, count: int) -> None:
+    """Wait until the worker has looked for a new model `count` more times."""
+    start = worker.stats().reload_checks
+    await eventually(lambda: worker.stats().reload_checks >= start + count)
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -241,7 +250,7 @@ async def test_a_failed_request_alone_does_not_hurt_the_next(make_worker) -> Non
 
 
 async def test_classify_bytes_gives_image_errors_in_place(make_worker) -> None:
-    fake = FakeClassifier()
+    fake = FakeClassifier(size=200)  # decoded uploads are the network's 200x200
     worker = make_worker(fake, max_batch=8)
     whole = noisy_png()
     truncated = whole[: len(whole) // 2]
@@ -371,7 +380,7 @@ async def test_a_published_model_is_swapped_in_between_batches(make_worker, tmp_
     await eventually(lambda: worker.stats().reloads == 1)
     assert worker.classifier is loader.made[1]
     assert await score_now(worker) == 0.25
-    assert worker.stats().model_signature is not None
+    assert worker.stats().model_stamp is not None
 
 
 async def test_a_model_that_fails_to_load_is_refused(make_worker, tmp_path: Path) -> None:
@@ -384,7 +393,7 @@ async def test_a_model_that_fails_to_load_is_refused(make_worker, tmp_path: Path
     await eventually(lambda: loader.calls == 2)
     assert await score_now(worker) == 0.0  # the old model keeps serving
     assert worker.stats().reloads == 0
-    await asyncio.sleep(0.2)  # several reload intervals: the refused folder is not retried
+    await checks_pass(worker, 3)  # three more looks: the refused folder is not retried
     assert loader.calls == 2
 
     publish_fake_model(folder, 2)  # a good model after a bad one is taken
@@ -411,7 +420,7 @@ async def test_a_removed_model_folder_keeps_the_old_model(make_worker, tmp_path:
     loader = Loader()
     worker = make_worker(loader, watch=folder, reload_interval=0.05)
     (folder / METADATA_FILE).unlink()
-    await asyncio.sleep(0.2)
+    await checks_pass(worker, 3)
     assert loader.calls == 1
     assert await score_now(worker) == 0.0
 
@@ -419,6 +428,7 @@ async def test_a_removed_model_folder_keeps_the_old_model(make_worker, tmp_path:
 async def test_no_watch_folder_means_no_reload(make_worker) -> None:
     loader = Loader()
     worker = make_worker(loader, reload_interval=0.01)
-    await asyncio.sleep(0.1)
-    assert await score_now(worker) == 0.0
-    assert loader.calls == 1 and worker.stats().model_signature is None
+    for _ in range(5):  # several batches, each a chance to look: it never does
+        assert await score_now(worker) == 0.0
+    assert loader.calls == 1 and worker.stats().model_stamp is None
+    assert worker.stats().reload_checks == 0

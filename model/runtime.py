@@ -340,15 +340,14 @@ def tensorflow_installed() -> bool:
 def import_tensorflow():
     """The `tensorflow` module, with Keras importable; else a one-line `ModelError` that says
     how to install them."""
-    try:
-        import tensorflow as tf
+    import importlib
 
-        import keras  # noqa: F401 - the backend needs both; TensorFlow installs Keras
+    try:
+        tf = importlib.import_module("tensorflow")
+        importlib.import_module("keras")  # the backend needs both; TensorFlow installs Keras
     except ImportError as error:
-        missing = isinstance(error, ModuleNotFoundError) and (error.name or "").partition(".")[
-            0
-        ] in ("tensorflow", "keras")
-        if missing:
+        name = error.name if isinstance(error, ModuleNotFoundError) else None
+        if (name or "").partition(".")[0] in ("tensorflow", "keras"):
             raise ModelError(
                 f"the tensorflow backend needs TensorFlow, which is not installed: "
                 f"{TENSORFLOW_EXTRA} (or use the litert backend)"

@@ -183,8 +183,13 @@ class ModelWorker:
             return []
         return await self._submit(_Kind.CLASSIFY, np.stack(images))
 
-    async def classify_bytes(self, blobs: Sequence[bytes]) -> list[Prediction | ImageError]:
-        """Decode and classify; an unusable image gets its `ImageError` in its place.
+    async def classify_bytes(
+        self, blobs: Sequence[bytes | Exception]
+    ) -> list[Prediction | Exception]:
+        """Decode and classify each item of `blobs`, in order: its `Prediction`, or the
+        `ImageError` that says why it cannot be used. An item that is already an error (a
+        download that failed, say) stays in its place, so a command's per-file outcomes travel
+        one list from download to reply.
 
         One decode thread decodes all of `blobs` and queues the good images as one request.
         """
@@ -193,7 +198,7 @@ class ModelWorker:
         if self._closed or self._thread is None:
             raise WorkerClosed("the model worker is not running")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[Prediction | ImageError]] = loop.create_future()
+        future: asyncio.Future[list[Prediction | Exception]] = loop.create_future()
         with self._lock:
             self._in_flight += 1
             self._decoding += 1
@@ -213,12 +218,18 @@ class ModelWorker:
                 self._in_flight -= 1
 
     def _decode_and_queue(
-        self, blobs: list[bytes], future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop
+        self,
+        blobs: list[bytes | Exception],
+        future: asyncio.Future[Any],
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
         """In a decode thread: decode `blobs`, queue the good images for the model."""
         try:
-            decoded: list[np.ndarray | ImageError] = []
+            decoded: list[np.ndarray | Exception] = []
             for blob in blobs:
+                if isinstance(blob, Exception):
+                    decoded.append(blob)
+                    continue
                 try:
                     decoded.append(load_image(blob, self.limits))
                 except ImageError as error:
@@ -251,11 +262,11 @@ class ModelWorker:
 
     @staticmethod
     def _merge(
-        decoded: list[np.ndarray | ImageError], predictions: list[Prediction]
-    ) -> list[Prediction | ImageError]:
-        """Predictions for the decoded images, each `ImageError` left in its place."""
+        decoded: list[np.ndarray | Exception], predictions: list[Prediction]
+    ) -> list[Prediction | Exception]:
+        """Predictions for the decoded images, each error left in its place."""
         left = iter(predictions)
-        return [item if isinstance(item, ImageError) else next(left) for item in decoded]
+        return [item if isinstance(item, Exception) else next(left) for item in decoded]
 
     async def features(self, image: np.ndarray) -> FeatureMaps:
         """The score and five feature maps of one preprocessed image."""

@@ -22,7 +22,6 @@ from bot._images import (
     target_attachments,
 )
 from model.architecture import CONV_LAYERS
-from model.runtime import Prediction
 
 if TYPE_CHECKING:
     from bot.client import JediSithBot
@@ -129,7 +128,7 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
             async with ctx.typing():
                 target = await find_target(ctx.message, self.bot.settings.history_limit)
                 attachments = target_attachments(ctx.message, target, 1)
-                text, files = await self.feature_files(_first_image(attachments), layers)
+                text, files = await self.feature_files(_attachment_to_draw(attachments), layers)
             limit = ctx.guild.filesize_limit if ctx.guild else DEFAULT_UPLOAD_LIMIT
             for index, group in enumerate(_group_files(files, limit)):
                 if index == 0:
@@ -188,18 +187,17 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
     ) -> str:
         """Download, decode and classify every attachment; one reply line each."""
         settings = self.bot.settings
-        blobs = await gather_bytes(
+        downloads = await gather_bytes(
             self.bot.http_session,
             list(attachments),
             settings.max_image_bytes,
             settings.download_timeout,
         )
-        downloaded = [blob for blob in blobs if isinstance(blob, bytes)]
-        judged = iter(await self.bot.worker.classify_bytes(downloaded))
-        results: list[tuple[str, Prediction | Exception]] = []
-        for attachment, blob in zip(attachments, blobs, strict=True):
-            outcome = next(judged) if isinstance(blob, bytes) else blob
-            results.append((attachment.filename, outcome))
+        outcomes = await self.bot.worker.classify_bytes(downloads)  # same order, same length
+        results = [
+            (attachment.filename, outcome)
+            for attachment, outcome in zip(attachments, outcomes, strict=True)
+        ]
         return _replies.classify_reply(
             results,
             settings.uncertain_band,
@@ -238,12 +236,14 @@ def _check_layer(layer: int | None) -> list[int] | None:
     return [layer]
 
 
-def _first_image(attachments: list[discord.Attachment]) -> discord.Attachment:
+def _attachment_to_draw(attachments: list[discord.Attachment]) -> discord.Attachment:
+    """The first attachment that looks like an image; else the first attachment, whatever it
+    is, so that decoding it explains to the user what is wrong with it."""
     for attachment in attachments:
         if looks_like_image(attachment):
             return attachment
     if attachments:
-        return attachments[0]  # not image-like: let decoding explain what is wrong with it
+        return attachments[0]
     raise NoImageFound("I found no image to draw.")
 
 

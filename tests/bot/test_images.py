@@ -6,9 +6,9 @@ import asyncio
 import io
 import itertools
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 
 import aiohttp
 import discord
@@ -65,43 +65,43 @@ def text_file(name: str = "notes.txt") -> discord.Attachment:
     return attachment(name, content_type="text/plain; charset=utf-8")
 
 
-# -- lightweight stand-ins for a channel and its messages -------------------------------------
+# -- a channel and its messages, as spec_set mocks of discord.py's own classes ----------------
 
 
-@dataclass
+def member(member_id: int) -> discord.Member:
+    person = mock.create_autospec(discord.Member, instance=True, spec_set=True)
+    person.id = member_id
+    return person
+
+
 class FakeChannel:
-    messages: list[FakeMessage] = field(default_factory=list)  # oldest first
-    fetches: list[int] = field(default_factory=list)
-    history_calls: int = 0
-    hidden: set[int] = field(default_factory=set)  # ids fetch_message cannot see
+    """A `discord.TextChannel` (spec_set) whose messages live in a list, oldest first."""
 
-    async def fetch_message(self, message_id: int) -> FakeMessage:
+    def __init__(self) -> None:
+        self.messages: list[discord.Message] = []
+        self.fetches: list[int] = []
+        self.history_calls = 0
+        self.hidden: set[int] = set()  # ids fetch_message cannot see
+        self.channel = mock.create_autospec(discord.TextChannel, instance=True, spec_set=True)
+        self.channel.fetch_message.side_effect = self._fetch_message
+        self.channel.history.side_effect = self._history
+
+    async def _fetch_message(self, message_id: int) -> discord.Message:
         self.fetches.append(message_id)
         for message in self.messages:
             if message.id == message_id and message_id not in self.hidden:
                 return message
-        raise discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), "Unknown Message")
+        response = mock.create_autospec(aiohttp.ClientResponse, instance=True, spec_set=True)
+        response.status, response.reason = 404, "Not Found"
+        raise discord.NotFound(response, "Unknown Message")
 
-    async def history(self, *, limit: int, before: FakeMessage) -> AsyncIterator[FakeMessage]:
+    async def _history(
+        self, *, limit: int, before: discord.Message
+    ) -> AsyncIterator[discord.Message]:
         self.history_calls += 1
         earlier = [m for m in self.messages if m.id < before.id]
         for message in list(reversed(earlier))[:limit]:
             yield message
-
-
-@dataclass
-class FakeMessage:
-    channel: FakeChannel
-    author_id: int = HUMAN_ID
-    attachments: list[discord.Attachment] = field(default_factory=list)
-    content: str = ""
-    reference: Any = None
-    id: int = field(default_factory=lambda: next(_ids))
-    guild: Any = field(default_factory=lambda: SimpleNamespace(me=SimpleNamespace(id=BOT_ID)))
-
-    @property
-    def author(self) -> SimpleNamespace:
-        return SimpleNamespace(id=self.author_id)
 
 
 def post(
@@ -110,15 +110,25 @@ def post(
     attachments: Iterable[discord.Attachment] = (),
     content: str = "",
     author_id: int = HUMAN_ID,
-    reply_to: FakeMessage | None = None,
+    reply_to: discord.Message | None = None,
     resolved: Any = None,
-) -> FakeMessage:
-    reference = None
+) -> discord.Message:
+    """A `discord.Message` (spec_set) posted in `channel`; a reply carries a real
+    `discord.MessageReference`, whose `resolved` is what Discord sent along (or None)."""
+    message = mock.create_autospec(discord.Message, instance=True, spec_set=True)
+    message.id = next(_ids)
+    message.channel = channel.channel
+    message.author = member(author_id)
+    message.attachments = list(attachments)
+    message.content = content
+    guild = mock.create_autospec(discord.Guild, instance=True, spec_set=True)
+    guild.me = member(BOT_ID)
+    message.guild = guild
+    message.reference = None
     if reply_to is not None:
-        reference = SimpleNamespace(message_id=reply_to.id, resolved=resolved)
-    message = FakeMessage(
-        channel, author_id, list(attachments), content=content, reference=reference
-    )
+        reference = discord.MessageReference(message_id=reply_to.id, channel_id=1)
+        reference.resolved = resolved
+        message.reference = reference
     channel.messages.append(message)
     return message
 
@@ -152,6 +162,14 @@ async def test_the_replied_to_message_comes_next() -> None:
     assert channel.history_calls == 0
 
 
+async def test_a_resolved_reply_is_used_without_fetching_it() -> None:
+    channel = FakeChannel()
+    original = post(channel, attachments=[attachment("vader.png")])
+    command = post(channel, content="!jedisith", reply_to=original, resolved=original)
+    assert await find_target(command, 25) is original
+    assert channel.fetches == [] and channel.history_calls == 0
+
+
 async def test_a_reply_to_a_message_without_an_image() -> None:
     channel = FakeChannel()
     post(channel, attachments=[attachment("older.png")])
@@ -166,7 +184,8 @@ async def test_a_reply_to_a_message_that_cannot_be_fetched() -> None:
     channel = FakeChannel()
     original = post(channel, attachments=[attachment("gone.png")])
     channel.hidden.add(original.id)
-    deleted = SimpleNamespace(id=original.id)  # like discord.DeletedReferencedMessage
+    reference = discord.MessageReference(message_id=original.id, channel_id=1)
+    deleted = discord.DeletedReferencedMessage(reference)  # what Discord sends for a deleted one
     command = post(channel, content="!jedisith", reply_to=original, resolved=deleted)
     with pytest.raises(NoImageFound, match="can't see the message"):
         await find_target(command, 25)

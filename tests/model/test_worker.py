@@ -263,6 +263,16 @@ async def test_classify_bytes_gives_image_errors_in_place(make_worker) -> None:
     assert fake.batches == [2]  # only the good images reached the model, in one batch
 
 
+async def test_classify_bytes_keeps_earlier_errors_in_their_place(make_worker) -> None:
+    fake = FakeClassifier(size=200)
+    worker = make_worker(fake)
+    failed = RuntimeError("the download failed")  # what a caller already knows went wrong
+    results = await worker.classify_bytes([png(51), failed, png(204)])
+    assert results[1] is failed
+    assert [type(r) for r in results] == [Prediction, RuntimeError, Prediction]
+    assert fake.batches == [2]
+
+
 async def test_classify_bytes_with_only_bad_images_skips_the_model(make_worker) -> None:
     fake = FakeClassifier()
     worker = make_worker(fake)

@@ -97,7 +97,13 @@ def load_image(data: bytes, limits: ImageLimits = ImageLimits()) -> np.ndarray:
 
     Raises an `ImageError` subclass for anything that is not a usable image.
     """
-    return prepare(open_image(data, limits))
+    image = open_image(data, limits)
+    try:
+        return prepare(image)
+    except ImageError:
+        raise
+    except Exception as error:  # any plugin's failure is this image's problem, not a crash
+        raise _damaged(error) from error
 
 
 def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
@@ -111,12 +117,14 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
         with warnings.catch_warnings():
             # Pillow warns, then raises, on decompression bombs; we check the size ourselves.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Pillow's own warnings (e.g. "Corrupt EXIF data") are about the file, not for stderr.
+            warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
             image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError:
         raise NotAnImageError(f"That file is not an image I can read ({FORMAT_NAMES}).") from None
     except Image.DecompressionBombError:
         raise ImageTooLargeError("The image has too many pixels.") from None
-    except (OSError, SyntaxError, ValueError) as error:
+    except Exception as error:  # OSError, SyntaxError, ValueError, or a plugin's own
         raise _damaged(error) from error
 
     width, height = image.size
@@ -130,13 +138,17 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Pillow's own warnings (e.g. "Corrupt EXIF data") are about the file, not for stderr.
+            warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
             image.seek(0)  # the first frame of an animation
             image.load()
             image = ImageOps.exif_transpose(image) or image
             return _to_rgb(image)
     except Image.DecompressionBombError:
         raise ImageTooLargeError("The image has too many pixels.") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
+    except ImageError:
+        raise
+    except Exception as error:  # EOFError, OSError, ... or whatever a Pillow plugin raises
         raise _damaged(error) from error
 
 

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from model.bundle import publish_stamp
-from model.preprocess import ImageError, ImageLimits, load_image
+from model.preprocess import CorruptImageError, ImageError, ImageLimits, load_image
 from model.runtime import Classifier, FeatureMaps, Prediction
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,14 @@ class WorkerBusy(RuntimeError):
 
 
 class WorkerClosed(RuntimeError):
-    """The worker is shutting down and takes no new requests."""
+    """The worker is shutting down (or its thread has died) and takes no new requests."""
+
+
+class WorkerTimeout(RuntimeError):
+    """A request took longer than the worker's `request_timeout`; the caller should say so."""
+
+    def __init__(self) -> None:
+        super().__init__("That took me too long. Try again in a moment.")
 
 
 class _Kind(Enum):
@@ -98,9 +105,14 @@ class ModelWorker:
         watch: Path | None = None,
         reload_interval: float = 2.0,
         decode_threads: int = 2,
+        request_timeout: float = 60.0,
     ) -> None:
-        if max_batch < 1 or queue_size < 1 or max_wait < 0:
-            raise ValueError("max_batch and queue_size must be positive, max_wait not negative")
+        if max_batch < 1 or queue_size < 1 or max_wait < 0 or not request_timeout > 0:
+            raise ValueError(
+                "max_batch, queue_size and request_timeout must be positive, max_wait not negative"
+            )
+        self.request_timeout = request_timeout
+        self._max_decoding = queue_size  # classify_bytes requests waiting for a decode thread
         self._loader = loader
         self.max_batch = max_batch
         self.max_wait = max_wait
@@ -175,7 +187,16 @@ class ModelWorker:
     async def decode(self, data: bytes) -> np.ndarray:
         """Preprocess image bytes off the event loop; raises `ImageError`."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._decode_pool, load_image, data, self.limits)
+        work = loop.run_in_executor(self._decode_pool, load_image, data, self.limits)
+        return await self._bounded(work)
+
+    async def _bounded(self, awaitable: Any) -> Any:
+        """Wait for a request at most `request_timeout` seconds: no command hangs forever."""
+        try:
+            return await asyncio.wait_for(awaitable, self.request_timeout)
+        except TimeoutError:
+            log.error("a model worker request took over %.0f s; gave up", self.request_timeout)
+            raise WorkerTimeout() from None
 
     async def classify(self, images: Sequence[np.ndarray]) -> list[Prediction]:
         """Predictions for preprocessed images, batched with whatever else is waiting."""
@@ -195,11 +216,12 @@ class ModelWorker:
         """
         if len(blobs) == 0:
             return []
-        if self._closed or self._thread is None:
-            raise WorkerClosed("the model worker is not running")
+        self._check_running()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Prediction | Exception]] = loop.create_future()
         with self._lock:
+            if self._decoding >= self._max_decoding:  # refuse before decoding, not after
+                raise WorkerBusy()
             self._in_flight += 1
             self._decoding += 1
         try:
@@ -212,7 +234,7 @@ class ModelWorker:
                     _deliver(_Outcome(future, loop, error=WorkerClosed("the model worker stopped")))
 
             work.add_done_callback(on_done)
-            return await future
+            return await self._bounded(future)
         finally:
             with self._lock:
                 self._in_flight -= 1
@@ -234,6 +256,9 @@ class ModelWorker:
                     decoded.append(load_image(blob, self.limits))
                 except ImageError as error:
                     decoded.append(error)
+                except Exception:  # a bug in decoding: this image's line, not its message's
+                    log.exception("decoding an image failed unexpectedly")
+                    decoded.append(CorruptImageError("I couldn't read that image."))
             good = [item for item in decoded if isinstance(item, np.ndarray)]
             if not good:
                 _deliver(_Outcome(future, loop, decoded))
@@ -279,13 +304,18 @@ class ModelWorker:
         from model.render import render_features
 
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._render_pool, render_features, features, layers, caption
+        return await self._bounded(
+            loop.run_in_executor(self._render_pool, render_features, features, layers, caption)
         )
 
-    async def _submit(self, kind: _Kind, images: np.ndarray) -> Any:
+    def _check_running(self) -> None:
         if self._closed or self._thread is None:
             raise WorkerClosed("the model worker is not running")
+        if not self._thread.is_alive():
+            raise WorkerClosed("the model worker has stopped")
+
+    async def _submit(self, kind: _Kind, images: np.ndarray) -> Any:
+        self._check_running()
         loop = asyncio.get_running_loop()
         job = _Job(kind, images, loop.create_future(), loop)
         try:
@@ -295,7 +325,7 @@ class ModelWorker:
         with self._lock:
             self._in_flight += 1
         try:
-            return await job.future
+            return await self._bounded(job.future)
         finally:
             with self._lock:
                 self._in_flight -= 1
@@ -303,19 +333,46 @@ class ModelWorker:
     # -- the worker thread ------------------------------------------------------------------
 
     def _run(self) -> None:
+        running: list[_Job] = []  # the batch in hand, failed if the thread dies with it
+        try:
+            while True:
+                try:
+                    first = self._queue.get(timeout=self._reload_interval)
+                except queue.Empty:
+                    self._maybe_reload()
+                    continue
+                if first is None:
+                    return
+                batch, stop = [first], False
+                running = batch
+                try:
+                    batch, stop = self._gather(first)
+                    running = batch
+                    self._maybe_reload()
+                    self._process(batch)
+                except Exception as error:  # a bug: fail this batch's requests, keep serving
+                    log.exception("the model worker failed a batch of %d requests", len(batch))
+                    _deliver(*(job.outcome(error=error) for job in batch))
+                running = []
+                if stop:
+                    return
+        except BaseException:
+            log.critical("the model worker thread died", exc_info=True)
+            raise
+        finally:
+            self._fail_waiting(running)
+
+    def _fail_waiting(self, running: list[_Job]) -> None:
+        """When the thread ends, for whatever reason: nobody may wait on it forever."""
+        left = [job.outcome(error=WorkerClosed("the model worker has stopped")) for job in running]
         while True:
             try:
-                first = self._queue.get(timeout=self._reload_interval)
+                job = self._queue.get_nowait()
             except queue.Empty:
-                self._maybe_reload()
-                continue
-            if first is None:
-                return
-            batch, stop = self._gather(first)
-            self._maybe_reload()
-            self._process(batch)
-            if stop:
-                return
+                break
+            if job is not None:
+                left.append(job.outcome(error=WorkerClosed("the model worker has stopped")))
+        _deliver(*left)
 
     def _gather(self, first: _Job) -> tuple[list[_Job], bool]:
         """`first` plus whatever arrives within `max_wait`, up to `max_batch` images."""

@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot._images import UserFacingError
 from model.preprocess import ImageError
-from model.worker import WorkerBusy, WorkerClosed
+from model.worker import WorkerBusy, WorkerClosed, WorkerTimeout
 
 if TYPE_CHECKING:
     from bot.client import JediSithBot
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
-USER_ERRORS = (UserFacingError, ImageError, WorkerBusy)
+USER_ERRORS = (UserFacingError, ImageError, WorkerBusy, WorkerTimeout)
 
 
 def user_message(error: BaseException) -> str | None:

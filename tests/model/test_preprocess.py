@@ -11,6 +11,7 @@ import random
 import re
 import struct
 import time
+import warnings
 import zlib
 from collections.abc import Callable
 
@@ -582,3 +583,33 @@ def test_limits_are_frozen() -> None:
     limits = ImageLimits()
     with pytest.raises(AttributeError):
         limits.max_bytes = 1  # type: ignore[misc]
+
+
+def _corrupt_exif_jpeg() -> bytes:
+    """A JPEG whose EXIF block claims a tag 1000 bytes long that is not there."""
+    out = io.BytesIO()
+    tiff = (
+        b"II*\x00\x08\x00\x00\x00"
+        + b"\x01\x00"
+        + b"\x0e\x01\x02\x00\xe8\x03\x00\x00\x00\x10\x00\x00"
+        + b"\x00\x00\x00\x00"
+    )
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(out, "JPEG", exif=b"Exif\x00\x00" + tiff)
+    return out.getvalue()
+
+
+def test_pillows_warnings_about_a_file_do_not_reach_stderr() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        array = load_image(_corrupt_exif_jpeg())
+    assert array.shape == (200, 200, 3)
+    assert [w for w in caught if "PIL" in (w.filename or "")] == []
+
+
+def test_any_exception_from_a_pillow_plugin_is_that_images_error(monkeypatch) -> None:
+    def broken_load(self):
+        raise IndexError("a plugin's own bug")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", broken_load)
+    with pytest.raises(CorruptImageError, match="damaged"):
+        load_image(encode(noise((16, 16)), "PNG"))

@@ -20,7 +20,7 @@ from model.architecture import CONV_LAYERS
 from model.bundle import METADATA_FILE, ModelError, ModelInfo, publish, staging_folder
 from model.preprocess import CorruptImageError, ImageError, NotAnImageError
 from model.runtime import Classifier, FeatureMaps, LiteRTBackend, Prediction
-from model.worker import ModelWorker, WorkerBusy, WorkerClosed
+from model.worker import ModelWorker, WorkerBusy, WorkerClosed, WorkerTimeout
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -442,3 +442,100 @@ async def test_no_watch_folder_means_no_reload(make_worker) -> None:
         assert await score_now(worker) == 0.0
     assert loader.calls == 1 and worker.stats().model_stamp is None
     assert worker.stats().reload_checks == 0
+
+
+# -- faults: nothing a bug or a stuck model does may hang a command ----------------------------
+
+
+async def test_a_bug_in_a_batch_fails_that_batch_and_the_worker_serves_on(
+    make_worker, monkeypatch
+) -> None:
+    worker = make_worker(FakeClassifier())
+    real_gather = worker._gather
+    calls = {"n": 0}
+
+    def gather_that_breaks_once(first):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyError("a bug in batching")
+        return real_gather(first)
+
+    monkeypatch.setattr(worker, "_gather", gather_that_breaks_once)
+    with pytest.raises(KeyError, match="a bug in batching"):
+        await worker.classify([img(10)])
+    assert score_of((await worker.classify([img(51)]))[0]) == 0.2
+    assert worker._thread is not None and worker._thread.is_alive()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+async def test_a_dead_worker_thread_fails_every_waiting_request(make_worker, monkeypatch) -> None:
+    fake = FakeClassifier(gate=threading.Event())
+    worker = make_worker(fake)
+    first = asyncio.create_task(worker.classify([img(10)]))
+    await wait_for(fake.entered)  # the thread is busy with `first`
+    queued = asyncio.create_task(worker.classify([img(20)]))
+    await eventually(lambda: worker._queue.qsize() == 1)
+
+    def die(batch):
+        raise SystemExit("the thread is gone")  # not an Exception: ends the thread
+
+    monkeypatch.setattr(worker, "_process", die)
+    fake.gate.set()
+    assert score_of((await first)[0]) == round(10 / 255, 4)  # its batch was already running
+    with pytest.raises(WorkerClosed, match="stopped"):
+        await asyncio.wait_for(queued, 5)
+    await eventually(lambda: not worker._thread.is_alive())
+    with pytest.raises(WorkerClosed, match="stopped"):
+        await worker.classify([img(30)])
+    with pytest.raises(WorkerClosed, match="stopped"):
+        await worker.classify_bytes([png(30)])
+
+
+async def test_a_stuck_model_times_out_instead_of_hanging(make_worker) -> None:
+    fake = FakeClassifier(gate=threading.Event())
+    worker = make_worker(fake, request_timeout=0.3)
+    with pytest.raises(WorkerTimeout) as caught:
+        await worker.classify([img(10)])
+    assert "too long" in str(caught.value)
+    fake.gate.set()  # the model comes back: so does the service
+    assert score_of((await worker.classify([img(51)]))[0]) == 0.2
+
+
+async def test_decoding_refuses_at_once_when_too_many_wait(make_worker, monkeypatch) -> None:
+    import model.worker as worker_module
+
+    release, started = threading.Event(), threading.Event()
+    real_load = worker_module.load_image
+
+    def slow_load(data, limits):
+        started.set()
+        assert release.wait(10)
+        return real_load(data, limits)
+
+    monkeypatch.setattr(worker_module, "load_image", slow_load)
+    worker = make_worker(FakeClassifier(size=200), queue_size=1, decode_threads=1)
+    first = asyncio.create_task(worker.classify_bytes([png(51)]))
+    await wait_for(started)
+    with pytest.raises(WorkerBusy):
+        await worker.classify_bytes([png(52)])  # refused before any decoding, not after
+    release.set()
+    assert isinstance((await first)[0], Prediction)
+
+
+async def test_an_unexpected_decoding_failure_stays_that_images_line(
+    make_worker, monkeypatch
+) -> None:
+    import model.worker as worker_module
+
+    real_load = worker_module.load_image
+
+    def exotic(data, limits):
+        if data == b"exotic":
+            raise IndexError("a Pillow plugin's own bug")
+        return real_load(data, limits)
+
+    monkeypatch.setattr(worker_module, "load_image", exotic)
+    worker = make_worker(FakeClassifier(size=200))
+    results = await worker.classify_bytes([png(51), b"exotic", png(204)])
+    assert isinstance(results[0], Prediction) and isinstance(results[2], Prediction)
+    assert isinstance(results[1], CorruptImageError)

@@ -1,0 +1,26 @@
+"""Which errors the user is told about, and in what words; the rest are bugs, logged."""
+
+from __future__ import annotations
+
+from bot._images import NoImageFound
+from bot.exts.errors import user_message
+from model.preprocess import CorruptImageError
+from model.worker import WorkerBusy, WorkerClosed, WorkerTimeout
+
+
+def test_user_fixable_errors_are_told_as_they_are() -> None:
+    assert user_message(NoImageFound("I found no image.")) == "I found no image."
+    assert user_message(CorruptImageError("The image is damaged.")) == "The image is damaged."
+    assert "busy" in (user_message(WorkerBusy()) or "")
+
+
+def test_a_stuck_or_stopped_model_gets_a_clear_line() -> None:
+    assert user_message(WorkerTimeout()) == "That took me too long. Try again in a moment."
+    assert user_message(WorkerClosed("the model worker has stopped")) == (
+        "I'm restarting. Try again in a moment."
+    )
+
+
+def test_bugs_are_not_shown_to_users() -> None:
+    assert user_message(KeyError("internal")) is None
+    assert user_message(RuntimeError("the model exploded")) is None

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import aiohttp
 import discord
-from dotenv import dotenv_values
 
 from bot._endpoints import discover_gateway, use_endpoints
 from bot.client import JediSithBot
@@ -41,12 +40,7 @@ class StartupError(RuntimeError):
 
 def load_settings(env_file: Path | None, overrides: dict[str, str] | None = None) -> Settings:
     """Settings from `.env` (if present) overridden by the real environment."""
-    values: dict[str, str] = {}
-    if env_file is not None and env_file.is_file():
-        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    values.update(os.environ)
-    values.update(overrides or {})
-    return Settings.from_env(values)
+    return Settings.from_environment(env_file, overrides)
 
 
 def configure_logging(level: str) -> None:
@@ -94,9 +88,14 @@ async def run(settings: Settings) -> None:
     try:
         classifier = await asyncio.to_thread(worker.start)
     except (ModelError, ValueError) as error:
+        fix = (
+            ""  # the message already says what to install
+            if "pip install" in str(error)
+            else " Set MODEL_PATH to a folder made by jedisith-train, or unset it to use the "
+            "shipped model."
+        )
         raise StartupError(
-            f"cannot load the model at {settings.model_path}: {error}. Set MODEL_PATH to a folder "
-            "made by jedisith-train, or unset it to use the shipped model."
+            f"cannot load the model at {settings.model_path}: {error}.{fix}"
         ) from None
     log.info(
         "model %s loaded (%s backend, classes %s; %s)",
@@ -128,7 +127,7 @@ async def run(settings: Settings) -> None:
 
 async def _start(bot: JediSithBot, settings: Settings) -> None:
     try:
-        await bot.start(settings.token)
+        await bot.start(settings.token.get_secret_value())
     except discord.LoginFailure:
         raise StartupError(
             "Discord refused the token: check DISCORD_TOKEN (Developer Portal > your "

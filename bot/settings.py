@@ -1,136 +1,264 @@
 """The bot's settings: one frozen object built at startup from the environment and `.env`.
 
-Nothing reads the environment at import time, so tests build `Settings(...)` directly. Every key
-is documented in `.env.example`. The token is a secret: it is left out of `repr()` and logs.
+`Settings` is a pydantic-settings model: every field is typed and carries its constraints, so a
+value read from the environment arrives as the type its field declares (or is refused), whatever
+the field. Three ways to build one:
+
+- `Settings(token=..., cooldown_rate=0, ...)`: Python values, nothing else is read. Tests and
+  benchmarks build settings this way, without a fake environment.
+- `Settings.from_env(mapping)`: environment-style strings (`DISCORD_TOKEN`, `COOLDOWN_RATE`...).
+- `Settings.from_environment(env_file)`: the real environment over `.env`, as `python -m bot` does.
+
+Nothing reads the environment at import time. Every key is documented in `.env.example`. A bad
+value raises `SettingsError` with one line naming the variable (`COOLDOWN_RATE='x' is not valid:
+expected a whole number`). The token is a `SecretStr`: it is left out of `repr()` and logs, and
+only `settings.token.get_secret_value()` gives it.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+import os
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from bot._replies import OOD_POLICIES
 from model.bundle import DEFAULT_MODEL_DIR
 from model.preprocess import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from model.runtime import BACKENDS
 
+MISSING_TOKEN = (
+    "DISCORD_TOKEN is not set. Put your bot's token in .env "
+    "(copy .env.example), or run `make run` without one to try the local playground."
+)
+
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names it and says what to do."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    token: str = field(repr=False)
-    command_prefix: str = "!"
-    model_path: Path = DEFAULT_MODEL_DIR
-    model_backend: str = "auto"
-    api_url: str | None = None
-    gateway_url: str | None = None
-    max_image_bytes: int = DEFAULT_MAX_BYTES
-    max_image_pixels: int = DEFAULT_MAX_PIXELS
-    max_images: int = 10
-    queue_size: int = 256
-    batch_size: int = 32
-    batch_wait_ms: float = 5.0
-    cooldown_rate: int = 3
-    cooldown_seconds: float = 10.0
-    uncertain_band: float = 0.1
-    ood_policy: str = "refuse"
-    history_limit: int = 25
-    download_timeout: float = 15.0
-    reload_interval: float = 2.0
-    allowed_channel_ids: frozenset[int] = frozenset()
-    sync_commands: bool = False
-    log_level: str = "INFO"
+def _one_of(choices: Iterable[str], normalise: Callable[[str], str] = str) -> AfterValidator:
+    choices = tuple(choices)
 
-    def __post_init__(self) -> None:
-        if not self.token:
-            raise SettingsError(
-                "DISCORD_TOKEN is not set. Put your bot's token in .env "
-                "(copy .env.example), or run `make run` without one to try the local playground."
-            )
-        if self.model_backend not in BACKENDS:
-            raise SettingsError(f"MODEL_BACKEND must be one of {', '.join(BACKENDS)}")
-        if not self.command_prefix:
-            raise SettingsError("COMMAND_PREFIX must not be empty")
-        if not 0.0 <= self.uncertain_band < 0.5:
-            raise SettingsError("UNCERTAIN_BAND must be at least 0 and below 0.5")
-        if self.ood_policy not in OOD_POLICIES:
-            raise SettingsError(f"OOD_POLICY must be one of {', '.join(OOD_POLICIES)}")
-        positive = ("max_image_bytes", "max_image_pixels", "max_images", "queue_size", "batch_size")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{name.upper()} must be at least 1")
-        # The worker thread dies on a negative or infinite wait, and spins on a zero one.
-        for name in ("batch_wait_ms", "cooldown_rate", "cooldown_seconds", "history_limit"):
-            if not 0 <= getattr(self, name) < math.inf:  # NaN fails too
-                raise SettingsError(f"{name.upper()} must be a number, 0 or more")
-        for name in ("download_timeout", "reload_interval"):
-            if not 0 < getattr(self, name) < math.inf:
-                raise SettingsError(f"{name.upper()} must be a number of seconds above 0")
+    def check(value: str) -> str:
+        value = normalise(value)
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _log_level(value: str) -> str:
+    value = value.upper()
+    if not isinstance(logging.getLevelName(value), int):  # "Level LOUD" for unknown names
+        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+    return value
+
+
+def _switch(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _channel_ids(value: object) -> object:
+    if isinstance(value, str):  # "123, 456,789," from the environment
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _token(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value().strip():
+        raise ValueError("empty")  # reported as MISSING_TOKEN, like a missing one
+    return value
+
+
+Positive = Annotated[int, Field(ge=1)]
+NonNegative = Annotated[int, Field(ge=0)]
+# The worker thread dies on a negative, infinite or NaN wait, and spins on a zero one.
+NonNegativeFinite = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class Settings(BaseSettings):
+    """Every setting, typed and checked; see `.env.example` for what each one does."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="forbid",  # a misspelt keyword is an error, as it was for the dataclass
+        populate_by_name=True,  # `Settings(token=...)` as well as the variable names
+        protected_namespaces=(),  # model_path, model_backend are ours, not pydantic's
+    )
+
+    token: Annotated[SecretStr, AfterValidator(_token)] = Field(
+        validation_alias="DISCORD_TOKEN", repr=False
+    )
+    command_prefix: str = Field("!", min_length=1)
+    model_path: Annotated[Path, AfterValidator(Path.expanduser)] = DEFAULT_MODEL_DIR
+    model_backend: Annotated[str, _one_of(BACKENDS)] = "auto"
+    api_url: str | None = Field(None, validation_alias="DISCORD_API_URL")
+    gateway_url: str | None = Field(None, validation_alias="DISCORD_GATEWAY_URL")
+    max_image_bytes: Positive = DEFAULT_MAX_BYTES
+    max_image_pixels: Positive = DEFAULT_MAX_PIXELS
+    max_images: Positive = 10
+    queue_size: Positive = 256
+    batch_size: Positive = 32
+    batch_wait_ms: NonNegativeFinite = 5.0
+    cooldown_rate: NonNegative = 3
+    cooldown_seconds: NonNegativeFinite = 10.0
+    uncertain_band: Annotated[float, Field(ge=0, lt=0.5, allow_inf_nan=False)] = 0.1
+    ood_policy: Annotated[str, _one_of(OOD_POLICIES, str.lower)] = "refuse"
+    history_limit: NonNegative = 25
+    download_timeout: Seconds = 15.0
+    reload_interval: Seconds = 2.0
+    allowed_channel_ids: Annotated[frozenset[int], BeforeValidator(_channel_ids)] = frozenset()
+    sync_commands: Annotated[bool, BeforeValidator(_switch)] = False
+    log_level: Annotated[str, AfterValidator(_log_level)] = "INFO"
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as error:
+            raise SettingsError(_one_line(error, values)) from None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"settings are frozen: {name} cannot be changed")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"settings are frozen: {name} cannot be deleted")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """`Settings(...)` takes only what it is given: the environment is read on request."""
+        return (init_settings,)
+
+    @classmethod
+    def env_names(cls) -> dict[str, str]:
+        """Each field's environment variable: its alias, else its name in capitals."""
+        return {name: _env_name(name, field) for name, field in cls.model_fields.items()}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str | None]) -> Settings:
         """Build settings from environment-style strings (`DISCORD_TOKEN`, `COMMAND_PREFIX`...)."""
-        values: dict[str, object] = {}
-        for item in fields(cls):
-            key = "DISCORD_TOKEN" if item.name == "token" else item.name.upper()
-            if item.name == "api_url":
-                key = "DISCORD_API_URL"
-            elif item.name == "gateway_url":
-                key = "DISCORD_GATEWAY_URL"
-            raw = env.get(key, "").strip()
-            if not raw:
-                continue
-            values[item.name] = _parse(key, item.name, raw)
-        values.setdefault("token", "")
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**_EnvironmentStrings(cls, env)())
+
+    @classmethod
+    def from_environment(
+        cls, env_file: Path | None = Path(".env"), overrides: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Settings from `env_file` (if present) overridden by the real environment, then
+        `overrides`. A blank value anywhere means the default."""
+        values: dict[str, str | None] = {}
+        if env_file is not None:
+            dotenv = DotEnvSettingsSource(cls, env_file=env_file, case_sensitive=True)
+            values.update(dotenv.env_vars)
+        values.update(os.environ)
+        values.update(overrides or {})
+        return cls.from_env(values)
 
     @property
     def cooldown_enabled(self) -> bool:
         return self.cooldown_rate > 0 and self.cooldown_seconds > 0
 
 
-def _parse(key: str, name: str, raw: str) -> object:
-    try:
-        if name in ("model_path",):
-            return Path(raw).expanduser()
-        if name in (
-            "max_image_bytes",
-            "max_image_pixels",
-            "max_images",
-            "queue_size",
-            "batch_size",
-            "cooldown_rate",
-            "history_limit",
-        ):
-            return int(raw)
-        if name in (
-            "batch_wait_ms",
-            "cooldown_seconds",
-            "uncertain_band",
-            "download_timeout",
-            "reload_interval",
-        ):
-            return float(raw)
-        if name == "allowed_channel_ids":
-            return frozenset(int(part) for part in raw.replace(" ", "").split(",") if part)
-        if name == "sync_commands":
-            if raw.lower() in ("1", "true", "yes", "on"):
-                return True
-            if raw.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError("expected true or false")
-        if name == "ood_policy":
-            return raw.lower()
-        if name == "log_level":
-            if logging.getLevelName(raw.upper()) == f"Level {raw.upper()}":
-                raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
-            return raw.upper()
-    except ValueError as error:
-        raise SettingsError(f"{key}={raw!r} is not valid: {error}") from None
-    return raw
+class _EnvironmentStrings(PydanticBaseSettingsSource):
+    """The values of `env` for each field's variable (`Settings.env_names()`), stripped; a blank
+    or absent one is left out, so the field keeps its default. Other keys are ignored."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str | None]) -> None:
+        super().__init__(settings_cls)
+        self.env = env
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        raw = (self.env.get(_env_name(field_name, field)) or "").strip()
+        return raw or None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            raw, key, _ = self.get_field_value(field, name)
+            if raw is not None:
+                values[key] = raw
+        return values
+
+
+def _env_name(name: str, field: FieldInfo) -> str:
+    alias = field.validation_alias
+    return alias if isinstance(alias, str) else name.upper()
+
+
+_REASONS = {
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "int_type": "expected a whole number",
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "finite_number": "expected a finite number",
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "string_too_short": "must not be empty",
+    "string_type": "expected text",
+    "extra_forbidden": "there is no such setting",
+    "greater_than_equal": "must be at least {ge}",
+    "greater_than": "must be above {gt}",
+    "less_than": "must be below {lt}",
+    "less_than_equal": "must be at most {le}",
+}
+
+
+def _one_line(error: ValidationError, values: Mapping[str, Any]) -> str:
+    """The problems of `error` as one line: `KEY='raw' is not valid: reason`; a missing or bad
+    token first and alone, never echoing it."""
+    names = Settings.env_names()
+    fields_by_key = {**{env: name for name, env in names.items()}, **{name: name for name in names}}
+    items = [(str(item["loc"][0]) if item["loc"] else "", item) for item in error.errors()]
+    if any(fields_by_key.get(given) == "token" for given, _ in items):
+        return MISSING_TOKEN
+    problems = []
+    for given, item in items:
+        name = fields_by_key.get(given)
+        key = names[name] if name else given
+        raw = next((values[k] for k in (name, key) if k in values), item["input"])
+        reason = _reason(item)
+        if len(item["loc"]) > 1:  # one item of a list: say which
+            reason += f", not {item['input']!r}"
+        problems.append(f"{key}={raw!r} is not valid: {reason}")
+    return "; ".join(problems)
+
+
+def _reason(item: Any) -> str:
+    context = {k: f"{v:g}" if isinstance(v, float) else v for k, v in item.get("ctx", {}).items()}
+    if item["type"] == "value_error":  # raised by our validators: the message is the reason
+        return str(context.get("error", item["msg"]))
+    template = _REASONS.get(item["type"])
+    if template is None:
+        return item["msg"][:1].lower() + item["msg"][1:]
+    return template.format(**context)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import fields
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -20,8 +19,12 @@ ENV_KEYS = {
 
 def test_every_setting_is_documented_in_env_example() -> None:
     documented = set(dotenv_values(ROOT / ".env.example"))
-    expected = {ENV_KEYS.get(f.name, f.name.upper()) for f in fields(Settings)}
+    expected = {ENV_KEYS.get(name, name.upper()) for name in Settings.model_fields}
     assert documented == expected
+    # ...and each is the variable Settings reads for its field.
+    assert set(Settings.env_names().values()) == expected
+    for name, key in Settings.env_names().items():
+        assert key == ENV_KEYS.get(name, name.upper()), name
     # Each key, or the group of keys it belongs to, is introduced by a comment.
     lines = (ROOT / ".env.example").read_text().splitlines()
     for key in expected:

@@ -50,7 +50,7 @@ VERDICT = re.compile(r"\*\*(Jedi|Sith|Can't tell)\*\* - score [01]\.\d{3} \(")
 REPLY_TIMEOUT = 20.0
 LITERT_BANNER = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
 SETTING_KEYS = {"DISCORD_TOKEN", "DISCORD_API_URL", "DISCORD_GATEWAY_URL"} | {
-    name.upper() for name in Settings.__dataclass_fields__
+    name.upper() for name in Settings.model_fields
 }
 
 

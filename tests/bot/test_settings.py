@@ -1,4 +1,4 @@
-"""Settings.from_env: parsing, defaults, and one clear error per bad value."""
+"""Settings.from_env: parsing, defaults, types, and one clear error per bad value."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from bot.settings import Settings, SettingsError
 from model.bundle import DEFAULT_MODEL_DIR
@@ -19,7 +20,7 @@ def env(**values: str) -> dict[str, str]:
 
 def test_defaults_from_a_token_alone() -> None:
     settings = Settings.from_env(env())
-    assert settings.token == TOKEN
+    assert settings.token.get_secret_value() == TOKEN
     assert settings.command_prefix == "!"
     assert settings.model_path == DEFAULT_MODEL_DIR
     assert settings.model_backend == "auto"
@@ -124,7 +125,7 @@ def test_zero_cooldown_disables_it() -> None:
 
 def test_unknown_keys_are_ignored() -> None:
     settings = Settings.from_env(env(PATH="/usr/bin", HOME="/root", TOKEN="other"))
-    assert settings.token == TOKEN
+    assert settings.token.get_secret_value() == TOKEN
 
 
 BAD_VALUES = [
@@ -218,3 +219,112 @@ def test_zero_is_fine_where_it_means_off_or_at_once() -> None:
     )
     assert settings.batch_wait_ms == 0 and settings.history_limit == 0
     assert settings.uncertain_band == 0 and not settings.cooldown_enabled
+
+
+def numeric_fields(kind: type) -> list[str]:
+    return [name for name, field in Settings.model_fields.items() if field.annotation is kind]
+
+
+def test_numbers_from_the_environment_come_back_as_numbers() -> None:
+    """Every int and float field, whatever it is, is converted: none stays a string."""
+    ints, floats = numeric_fields(int), numeric_fields(float)
+    assert {"cooldown_rate", "max_images", "history_limit"} <= set(ints)
+    assert {"cooldown_seconds", "batch_wait_ms", "uncertain_band"} <= set(floats)
+    names = Settings.env_names()
+    values = {names[name]: "7" for name in ints} | {names[name]: "0.25" for name in floats}
+    settings = Settings.from_env(env(**values))
+    for name in ints:
+        assert type(getattr(settings, name)) is int and getattr(settings, name) == 7, name
+    for name in floats:
+        assert type(getattr(settings, name)) is float and getattr(settings, name) == 0.25, name
+
+
+def test_every_default_read_back_from_the_environment_keeps_its_type() -> None:
+    names = Settings.env_names()
+    defaults = Settings(token=TOKEN)
+    for name, field in Settings.model_fields.items():
+        if name == "token" or field.default in (None, frozenset()):
+            continue
+        settings = Settings.from_env(env(**{names[name]: str(field.default)}))
+        value = getattr(settings, name)
+        assert value == getattr(defaults, name) and type(value) is type(field.default), name
+
+
+def test_direct_values_are_checked_and_converted_like_the_environment() -> None:
+    settings = Settings(token=TOKEN, model_path="models/x", allowed_channel_ids=[1, 2])  # type: ignore[arg-type]
+    assert settings.model_path == Path("models/x")
+    assert settings.allowed_channel_ids == frozenset({1, 2})
+    with pytest.raises(
+        SettingsError, match=r"^COOLDOWN_RATE='x' is not valid: expected a whole number$"
+    ):
+        Settings(token=TOKEN, cooldown_rate="x")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("key", "raw", "message"),
+    [
+        ("COOLDOWN_RATE", "x", "COOLDOWN_RATE='x' is not valid: expected a whole number"),
+        ("MAX_IMAGES", "0", "MAX_IMAGES='0' is not valid: must be at least 1"),
+        ("BATCH_WAIT_MS", "-1", "BATCH_WAIT_MS='-1' is not valid: must be at least 0"),
+        ("RELOAD_INTERVAL", "inf", "RELOAD_INTERVAL='inf' is not valid: expected a finite number"),
+        ("UNCERTAIN_BAND", "0.5", "UNCERTAIN_BAND='0.5' is not valid: must be below 0.5"),
+        ("SYNC_COMMANDS", "maybe", "SYNC_COMMANDS='maybe' is not valid: expected true or false"),
+        (
+            "ALLOWED_CHANNEL_IDS",
+            "123,general",
+            "ALLOWED_CHANNEL_IDS='123,general' is not valid: "
+            "expected a whole number, not 'general'",
+        ),
+        (
+            "OOD_POLICY",
+            "ignore",
+            "OOD_POLICY='ignore' is not valid: expected one of refuse, warn, off",
+        ),
+    ],
+)
+def test_error_messages_read_well(key: str, raw: str, message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env(**{key: raw}))
+    assert str(caught.value) == message
+
+
+def test_the_token_is_a_secret_everywhere() -> None:
+    for settings in (Settings.from_env(env()), Settings(token=TOKEN)):
+        assert isinstance(settings.token, SecretStr)
+        assert settings.token.get_secret_value() == TOKEN
+        for shown in (repr(settings), str(settings), repr(settings.token), str(settings.token)):
+            assert TOKEN not in shown
+        assert TOKEN not in str(settings.model_dump())
+
+
+def test_a_bad_token_value_is_never_echoed() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings(token=" " * 3, max_images=0)
+    assert "DISCORD_TOKEN" in str(caught.value)
+
+
+def test_from_environment_reads_env_file_then_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("DISCORD_TOKEN=from-file\nMAX_IMAGES=3\nQUEUE_SIZE=9\nHISTORY_LIMIT=4\n")
+    monkeypatch.setenv("QUEUE_SIZE", "12")
+    monkeypatch.setenv("HISTORY_LIMIT", "")  # blank: the default, as if unset everywhere
+    monkeypatch.setenv("API_URL", "http://elsewhere")  # not one of ours: ignored
+    settings = Settings.from_environment(env_file, {"MAX_IMAGES": "5"})
+    assert settings.token.get_secret_value() == "from-file"
+    assert (settings.max_images, settings.queue_size, settings.history_limit) == (5, 12, 25)
+    assert settings.api_url is None
+    monkeypatch.setenv("DISCORD_TOKEN", "from-env")
+    assert Settings.from_environment(tmp_path / "absent.env").token.get_secret_value() == "from-env"
+
+
+def test_direct_construction_reads_no_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("MAX_IMAGES=3\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAX_IMAGES", "4")
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    settings = Settings(token=TOKEN)
+    assert (settings.max_images, settings.log_level) == (10, "INFO")

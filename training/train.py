@@ -376,6 +376,14 @@ def _write_metrics_csv(path: Path, values: dict[str, float]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
+    try:  # training needs the `train` extra; the bot and the jedisith command do not
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] not in ("tensorflow", "keras"):
+            raise
+        print("jedisith-train needs TensorFlow: pip install 'jedisith[train]'", file=sys.stderr)
+        return 1
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from training.data import DatasetError
     from training.export import ExportError

@@ -178,9 +178,33 @@ def test_missing_and_broken_model_folders(tmp_path: Path, trained_model: Path) -
 def test_backend_names() -> None:
     assert resolve_backend("litert") == "litert"
     assert resolve_backend("tensorflow") == "tensorflow"
-    assert resolve_backend("auto") in ("litert", "tensorflow")
     with pytest.raises(ValueError, match="unknown backend"):
         resolve_backend("onnx")
+
+
+@pytest.mark.parametrize(
+    ("driver", "installed", "gpu", "expected"),
+    [
+        (False, True, True, "litert"),  # no NVIDIA driver: TensorFlow is never even imported
+        (True, False, True, "litert"),  # a GPU but no TensorFlow extra
+        (True, True, False, "litert"),  # a driver, but TensorFlow sees no GPU
+        (True, True, True, "tensorflow"),
+    ],
+)
+def test_auto_picks_tensorflow_only_for_a_usable_gpu(
+    monkeypatch, driver: bool, installed: bool, gpu: bool, expected: str
+) -> None:
+    import model.runtime as runtime
+
+    monkeypatch.setattr(runtime, "_has_gpu_driver", lambda: driver)
+    monkeypatch.setattr(runtime, "tensorflow_installed", lambda: installed)
+
+    def gpu_available() -> bool:
+        assert driver and installed, "TensorFlow was asked about a GPU it cannot use"
+        return gpu
+
+    monkeypatch.setattr(runtime, "gpu_available", gpu_available)
+    assert resolve_backend("auto") == expected
 
 
 def test_prediction_confidence() -> None:

@@ -12,6 +12,8 @@ give it with a `warn`ing, or ignore the detector (`off`)."""
 
 UNLIKE = "this doesn't look like what I learned from"
 
+RESTARTING = "I'm restarting. Try again in a moment."
+
 
 def confidence_words(confidence: float) -> str:
     if confidence >= 0.9:

@@ -13,6 +13,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
+from bot._replies import RESTARTING
 from bot.settings import Settings
 from model.worker import ModelWorker
 
@@ -63,13 +64,39 @@ class JediSithBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if self.settings.sync_commands:
-            synced = await self.tree.sync()
-            log.info("synced %d application commands with Discord", len(synced))
+            await self.sync_commands()
         # Everything made at start-up (modules, the model, discord.py's state) lives as long as
         # the bot: move it out of the collector's sight, so a full collection during a burst
         # does not scan it while the event loop waits (benchmarks/RESULTS.md, event-loop lag).
         gc.collect()
         gc.freeze()
+
+    async def sync_commands(self) -> bool:
+        """Register the slash commands and the message menu with Discord.
+
+        A refusal does not stop the bot: it is logged in one line (which command and field
+        Discord refused, or its HTTP answer) and the prefix commands keep serving, as do the
+        application commands of an earlier sync.
+        """
+        try:
+            synced = await self.tree.sync()
+        except discord.app_commands.CommandSyncFailure as error:
+            log.error(
+                "Discord refused the application commands, so the slash commands and the menu "
+                "are not updated (the ! commands work): %s",
+                "; ".join(line.strip() for line in str(error).splitlines() if line.strip()),
+            )
+            return False
+        except discord.HTTPException as error:
+            log.error(
+                "could not register the application commands (HTTP %s: %s); the ! commands "
+                "work; set SYNC_COMMANDS=true again at the next start to retry",
+                error.status,
+                (error.text or "no details")[:300],
+            )
+            return False
+        log.info("synced %d application commands with Discord", len(synced))
+        return True
 
     async def on_ready(self) -> None:
         assert self.user is not None
@@ -81,6 +108,13 @@ class JediSithBot(commands.Bot):
     async def on_message(self, message: discord.Message) -> None:
         if self.accepting:
             await self.process_commands(message)
+            return
+        if message.author.bot:
+            return
+        context = await self.get_context(message)
+        if context.valid:  # one of our commands, while we shut down: say so, as slash ones do
+            with contextlib.suppress(discord.HTTPException):
+                await message.reply(RESTARTING, mention_author=False)
 
     @contextlib.contextmanager
     def working(self) -> Iterator[None]:

@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot._images import UserFacingError
+from bot._replies import RESTARTING
 from model.preprocess import ImageError
 from model.worker import WorkerBusy, WorkerClosed, WorkerTimeout
 
@@ -27,7 +28,7 @@ def user_message(error: BaseException) -> str | None:
     if isinstance(error, USER_ERRORS):
         return str(error)
     if isinstance(error, WorkerClosed):
-        return "I'm restarting. Try again in a moment."
+        return RESTARTING
     return None
 
 

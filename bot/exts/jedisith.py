@@ -83,7 +83,7 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
         if not self.bot.accepting:
-            await interaction.response.send_message("I'm restarting; try again.", ephemeral=True)
+            await interaction.response.send_message(_replies.RESTARTING, ephemeral=True)
             return False
         if not self._allowed(interaction.channel_id):
             await interaction.response.send_message(

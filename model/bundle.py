@@ -10,6 +10,7 @@ two renames, so a reader sees the old folder or the new one, never a mix: the ha
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -141,6 +142,9 @@ def publish_stamp(folder: Path) -> tuple[int, int, int] | None:
 def staging_folder(destination: Path) -> Iterator[Path]:
     """A fresh folder beside `destination` to write a model into; removed if the block fails."""
     destination = Path(destination).resolve()
+    for folder in (destination.parent, *destination.parent.parents):
+        if folder.exists() and not folder.is_dir():  # mkdir would say "File exists"
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(folder))
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.staging-", dir=destination.parent))
     try:

@@ -396,4 +396,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\ninterrupted: nothing was published; {config.out} is unchanged", file=sys.stderr)
         return 130
+    except OSError as error:  # a full disk, an unwritable --out, a folder removed mid-run
+        where = f": {error.filename}" if error.filename else ""
+        print(
+            f"error: {error.strerror or error}{where}; nothing was published, "
+            f"{config.out} is unchanged",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -244,3 +244,38 @@ def test_interrupted_run_leaves_the_previous_model_intact(
     assert code == 130
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no staging folder left behind
+
+
+def test_a_full_disk_is_one_line_and_the_old_model_stays(
+    tmp_path: Path, tiny_dataset: Path, trained_model: Path, monkeypatch, capsys
+) -> None:
+    import errno
+
+    out = tmp_path / "model"
+    shutil.copytree(trained_model, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_write = Path.write_bytes
+
+    def full_disk(self: Path, data: bytes) -> int:
+        if self.name == "model.tflite":
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    code = main([str(tiny_dataset), "--out", str(out), "--epochs", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "No space left on device" in err and "nothing was published" in err
+    assert "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # the staging folder is gone
+
+
+def test_an_unwritable_out_is_one_line(tmp_path: Path, tiny_dataset: Path, capsys) -> None:
+    # Under a regular file no folder can be made, whoever runs the tests (root ignores modes).
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code = main([str(tiny_dataset), "--out", str(blocker / "model"), "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Not a directory" in err and "Traceback" not in err
+    assert blocker.read_text() == "not a folder"

@@ -64,11 +64,22 @@ async def find_target(message: discord.Message, history_limit: int) -> discord.M
         return target
     if history_limit > 0:
         me = message.guild.me if message.guild else None
-        async for earlier in message.channel.history(limit=history_limit, before=message):
-            if me is not None and earlier.author.id == me.id:
-                continue  # never our own feature maps
-            if any(looks_like_image(attachment) for attachment in earlier.attachments):
-                return earlier
+        try:
+            async for earlier in message.channel.history(limit=history_limit, before=message):
+                if me is not None and earlier.author.id == me.id:
+                    continue  # never our own feature maps
+                if any(looks_like_image(attachment) for attachment in earlier.attachments):
+                    return earlier
+        except discord.Forbidden:
+            log.warning(
+                "no Read Message History permission in channel %s: cannot look for the latest "
+                "image (give the bot that permission there)",
+                getattr(message.channel, "id", "?"),
+            )
+            raise NoImageFound(
+                "I can't read this channel's history (I need the Read Message History "
+                "permission). Attach the image to your command, or reply to it."
+            ) from None
     raise NoImageFound(
         "I found no image. Attach one to your command, reply to a message with an image, "
         "or post the image first and then type the command."
@@ -96,7 +107,9 @@ async def download(
             attachment.url, timeout=aiohttp.ClientTimeout(total=timeout)
         ) as response:
             if response.status != 200:
-                log.warning("attachment download: HTTP %s for %s", response.status, attachment.url)
+                log.warning(
+                    "attachment %s: the download answered HTTP %s", attachment.id, response.status
+                )
                 raise DownloadFailed(
                     "I couldn't download that image (Discord answered "
                     f"{response.status}). Try posting it again."
@@ -113,8 +126,13 @@ async def download(
     except TimeoutError:
         raise DownloadFailed("Downloading that image took too long. Try again.") from None
     except aiohttp.ClientError as error:
-        log.warning("attachment download failed: %s", error)
+        log.warning("attachment %s: the download failed: %s", attachment.id, _short(repr(error)))
         raise DownloadFailed("I couldn't download that image. Try posting it again.") from None
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """At most `limit` characters of `text` for a log line (errors can carry whole bodies)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _too_large(size: int, limit: int, at_least: bool = False) -> str:

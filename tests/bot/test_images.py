@@ -227,6 +227,19 @@ async def test_history_stops_at_its_limit() -> None:
     assert await find_target(command, history_limit=4) is channel.messages[0]
 
 
+async def test_no_read_message_history_permission_is_explained(caplog) -> None:
+    channel = FakeChannel()
+    response = mock.create_autospec(aiohttp.ClientResponse, instance=True, spec_set=True)
+    response.status, response.reason = 403, "Forbidden"
+    channel.channel.history.side_effect = discord.Forbidden(response, "Missing Access")
+    command = post(channel, content="!jedisith")
+    with caplog.at_level("WARNING", logger="bot._images"), pytest.raises(NoImageFound) as caught:
+        await find_target(command, 25)
+    assert "Read Message History" in str(caught.value)
+    (record,) = caplog.records
+    assert "Read Message History" in record.getMessage() and record.exc_info is None
+
+
 async def test_a_zero_history_limit_does_not_search() -> None:
     channel = FakeChannel()
     post(channel, attachments=[attachment("old.png")])
@@ -440,11 +453,18 @@ async def test_http_404_is_a_download_failure(
 
 
 async def test_a_server_error_is_a_download_failure(
-    host: FileHost, session: aiohttp.ClientSession
+    host: FileHost, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
-    file = attachment("busy.png", url=host.url("error.png"))
-    with pytest.raises(DownloadFailed, match="503"):
+    signed = host.url("error.png") + "?ex=6767&is=6766&hm=" + "f" * 64  # like Discord's CDN
+    file = attachment("busy.png", url=signed)
+    with (
+        caplog.at_level("WARNING", logger="bot._images"),
+        pytest.raises(DownloadFailed, match="503"),
+    ):
         await download(session, file, max_bytes=1_000_000, timeout=5)
+    (record,) = caplog.records
+    assert str(file.id) in record.getMessage() and "503" in record.getMessage()
+    assert "hm=" not in record.getMessage() and host.base not in record.getMessage()
 
 
 async def test_a_timeout_is_a_download_failure(

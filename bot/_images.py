@@ -9,13 +9,16 @@ fetched, never links typed in message text, and the size is checked before and w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator, Sequence
 from pathlib import PurePosixPath
 
 import aiohttp
 import discord
 
 from model.preprocess import IMAGE_TYPES, ImageError, ImageTooLargeError
+from model.worker import WorkerBusy
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +144,35 @@ def _too_large(size: int, limit: int, at_least: bool = False) -> str:
         f"That file is {prefix}{size / 1048576:.1f} MB; I take images up to "
         f"{limit / 1048576:.1f} MB."
     )
+
+
+class ByteBudget:
+    """The bytes of downloads the whole bot may hold at once (asyncio: one thread, no lock).
+
+    A command reserves what its attachments say they weigh before downloading any; past the
+    limit it is refused at once with the "busy" reply, instead of holding 100 MB per command
+    in a burst. A command alone may always go, whatever it weighs (within MAX_IMAGE_BYTES
+    per file).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    @contextlib.contextmanager
+    def reserve(self, size: int) -> Iterator[None]:
+        if self.held and self.held + size > self.limit:
+            raise WorkerBusy()
+        self.held += size
+        try:
+            yield
+        finally:
+            self.held -= size
+
+
+def declared_bytes(attachments: Sequence[discord.Attachment], max_bytes: int) -> int:
+    """What downloading `attachments` may hold: their sizes, each at most `max_bytes`."""
+    return sum(min(max(attachment.size, 0), max_bytes) for attachment in attachments)
 
 
 async def gather_bytes(

@@ -13,6 +13,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
+from bot._images import ByteBudget
 from bot._replies import RESTARTING
 from bot.settings import Settings
 from model.worker import ModelWorker
@@ -56,6 +57,7 @@ class JediSithBot(commands.Bot):
         self.settings = settings
         self.worker = worker
         self.http_session = http_session
+        self.downloads = ByteBudget(settings.max_bytes_in_flight)
         self.accepting = True
         self.in_flight = 0
         self._invite_logged = False

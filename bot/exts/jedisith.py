@@ -15,6 +15,7 @@ from discord.ext import commands
 from bot import _replies
 from bot._images import (
     NoImageFound,
+    declared_bytes,
     download,
     find_target,
     gather_bytes,
@@ -187,13 +188,15 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
     ) -> str:
         """Download, decode and classify every attachment; one reply line each."""
         settings = self.bot.settings
-        downloads = await gather_bytes(
-            self.bot.http_session,
-            list(attachments),
-            settings.max_image_bytes,
-            settings.download_timeout,
-        )
-        outcomes = await self.bot.worker.classify_bytes(downloads)  # same order, same length
+        weight = declared_bytes(attachments, settings.max_image_bytes)
+        with self.bot.downloads.reserve(weight):  # the busy reply at once, past the budget
+            downloads = await gather_bytes(
+                self.bot.http_session,
+                list(attachments),
+                settings.max_image_bytes,
+                settings.download_timeout,
+            )
+            outcomes = await self.bot.worker.classify_bytes(downloads)  # same order and length
         results = [
             (attachment.filename, outcome)
             for attachment, outcome in zip(attachments, outcomes, strict=True)
@@ -209,11 +212,15 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
         self, attachment: discord.Attachment, layers: list[int] | None
     ) -> tuple[str, list[discord.File]]:
         settings = self.bot.settings
-        blob = await download(
-            self.bot.http_session, attachment, settings.max_image_bytes, settings.download_timeout
-        )
         worker = self.bot.worker
-        image = await worker.decode(blob)
+        with self.bot.downloads.reserve(declared_bytes([attachment], settings.max_image_bytes)):
+            blob = await download(
+                self.bot.http_session,
+                attachment,
+                settings.max_image_bytes,
+                settings.download_timeout,
+            )
+            image = await worker.decode(blob)
         maps = await worker.features(image)
         policy = settings.ood_policy
         title = _replies.features_title(maps.prediction, policy)

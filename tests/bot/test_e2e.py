@@ -34,7 +34,7 @@ from bot._endpoints import use_endpoints
 from bot.settings import Settings
 from model.bundle import METADATA_FILE, publish, staging_folder
 from model.worker import ModelWorker
-from playground.discord_server import FLAG_EPHEMERAL, DiscordServer
+from playground.discord import FLAG_EPHEMERAL, DiscordServer
 
 pytestmark = [
     pytest.mark.slow,

@@ -17,9 +17,11 @@ from aiohttp import web
 from PIL import Image
 
 from bot._images import (
+    ByteBudget,
     DownloadFailed,
     NoImageFound,
     UserFacingError,
+    declared_bytes,
     download,
     find_target,
     gather_bytes,
@@ -27,6 +29,7 @@ from bot._images import (
     target_attachments,
 )
 from model.preprocess import ImageError, ImageTooLargeError
+from model.worker import WorkerBusy
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -507,3 +510,27 @@ async def test_gather_bytes_keeps_failures_in_place(
 
 async def test_gather_bytes_of_nothing(session: aiohttp.ClientSession) -> None:
     assert await gather_bytes(session, [], max_bytes=10, timeout=1) == []
+
+
+# -- the bytes of downloads the whole bot holds ------------------------------------------------
+
+
+def test_the_download_budget_refuses_at_once_past_its_limit() -> None:
+    budget = ByteBudget(limit=100)
+    with budget.reserve(60):
+        with budget.reserve(40):
+            assert budget.held == 100
+            with pytest.raises(WorkerBusy), budget.reserve(1):
+                pass
+        assert budget.held == 60
+    assert budget.held == 0
+    with budget.reserve(500):  # alone, a command always goes
+        assert budget.held == 500
+    with pytest.raises(RuntimeError), budget.reserve(30):
+        raise RuntimeError("a failed download")
+    assert budget.held == 0  # released, whatever happened
+
+
+def test_declared_bytes_counts_each_file_at_most_the_image_limit() -> None:
+    files = [attachment(size=10), attachment(size=5_000), attachment(size=-1)]
+    assert declared_bytes(files, max_bytes=1_000) == 10 + 1_000 + 0

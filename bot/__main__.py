@@ -21,7 +21,7 @@ import aiohttp
 import discord
 
 from bot._endpoints import discover_gateway, use_endpoints
-from bot.client import JediSithBot
+from bot.client import WORKER_GRACE, JediSithBot
 from bot.settings import Settings, SettingsError
 from model.bundle import ModelError
 from model.preprocess import ImageLimits
@@ -122,7 +122,7 @@ async def run(settings: Settings) -> None:
                 signals.bot = bot
                 await _start(bot, settings)
     finally:
-        await worker.aclose()
+        await worker.aclose(timeout=WORKER_GRACE)
 
 
 async def _start(bot: JediSithBot, settings: Settings) -> None:

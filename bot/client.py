@@ -28,6 +28,11 @@ PERMISSIONS = discord.Permissions(
     attach_files=True,
     read_message_history=True,
 )
+# How long a clean stop may take: commands in flight get COMMAND_GRACE, then the worker gets
+# WORKER_GRACE to finish what they left queued. Whoever stops the bot waits at least their sum.
+COMMAND_GRACE = 8.0
+WORKER_GRACE = 2.0
+SHUTDOWN_SECONDS = COMMAND_GRACE + WORKER_GRACE
 DESCRIPTION = (
     "I tell Jedi from Sith. Post an image and type {p}jedisith, or reply to an image with it; "
     "{p}features shows what my network sees."
@@ -127,7 +132,7 @@ class JediSithBot(commands.Bot):
         finally:
             self.in_flight -= 1
 
-    async def shutdown(self, grace: float = 8.0) -> None:
+    async def shutdown(self, grace: float = COMMAND_GRACE) -> None:
         """Stop taking commands, let those in flight finish (up to `grace` s), then close."""
         if not self.accepting:
             return

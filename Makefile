@@ -30,11 +30,14 @@ bot: $(STAMP)
 playground: $(STAMP)
 	$(BIN)/python -m playground
 
-# Rebuild the shipped model from a freshly generated synthetic set (about 20 minutes on 2 cores).
+# Rebuild the shipped model from a freshly generated synthetic set (about 45 minutes on 2 cores).
+# It is published in runs/ (a link to a version folder) and copied into model/default, which git
+# keeps as a plain folder.
 train: $(STAMP)
 	$(BIN)/python -m training.synthetic data/synthetic --seed 0
-	$(BIN)/python -m training data/synthetic --out model/default \
+	$(BIN)/python -m training data/synthetic --out runs/default \
 		--notes "synthetic set: python -m training.synthetic data/synthetic --seed 0"
+	rm -rf model/default && cp -rL runs/default model/default
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

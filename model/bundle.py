@@ -10,6 +10,7 @@ two renames, so a reader sees the old folder or the new one, never a mix: the ha
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -141,7 +142,7 @@ def publish_stamp(folder: Path) -> tuple[int, int, int] | None:
 @contextmanager
 def staging_folder(destination: Path) -> Iterator[Path]:
     """A fresh folder beside `destination` to write a model into; removed if the block fails."""
-    destination = Path(destination).resolve()
+    destination = _beside(destination)
     for folder in (destination.parent, *destination.parent.parents):
         if folder.exists() and not folder.is_dir():  # mkdir would say "File exists"
             raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(folder))
@@ -155,12 +156,16 @@ def staging_folder(destination: Path) -> Iterator[Path]:
 
 
 def publish(staging: Path, destination: Path) -> Path:
-    """Move the complete model folder `staging` to `destination`, replacing what was there.
+    """Make the complete model folder `staging` the one at `destination`, in one step.
 
-    Before the swap, `model.json` is given the SHA-256 of every model file. The old folder is
-    moved aside and removed only once the new one is in place.
+    Before the swap, `model.json` is given the SHA-256 of every model file. `staging` becomes a
+    version folder beside `destination` (`.NAME.v<time>`), and `destination` is a symbolic link
+    to it, replaced with one `rename`: at every instant `destination` is the old model or the
+    new one, whenever the publisher is killed. Older version folders are removed afterwards.
+    A `destination` that is still a real folder (made before versions) is moved aside first:
+    the one instant, once, that nothing is there.
     """
-    staging, destination = Path(staging), Path(destination).resolve()
+    staging, destination = Path(staging), _beside(destination)
     meta_path = staging / METADATA_FILE
     metadata = json.loads(meta_path.read_text(encoding="utf-8"))
     metadata["files"] = {
@@ -174,17 +179,35 @@ def publish(staging: Path, destination: Path) -> Path:
     os.chmod(staging, 0o755)  # mkdtemp made it private; a model folder is read by other users
     _fsync(staging)
 
-    old: Path | None = None
-    if destination.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{destination.name}.old-", dir=destination.parent))
-        old.rmdir()
-        os.rename(destination, old)
-    os.rename(staging, destination)
+    version = destination.parent / f".{destination.name}.v{time.time_ns()}"
+    os.rename(staging, version)
+    link = destination.parent / f".{destination.name}.link-{os.getpid()}-{time.time_ns()}"
+    os.symlink(version.name, link)  # relative: the folder and its versions can move together
+    if destination.is_dir() and not destination.is_symlink():
+        os.rename(destination, destination.parent / f".{destination.name}.v0-unversioned")
+    os.replace(link, destination)
     _fsync(destination.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    _remove_old_versions(destination)
     log.info("published model to %s", destination)
     return destination
+
+
+def _beside(destination: Path) -> Path:
+    """`destination` made absolute without following it: it may be a link to a version."""
+    destination = Path(destination).expanduser()
+    return destination.absolute().parent.resolve() / destination.name
+
+
+def _remove_old_versions(destination: Path) -> None:
+    """Remove the version folders (and stray links) that `destination` no longer points at."""
+    current = os.readlink(destination) if destination.is_symlink() else None
+    for path in destination.parent.glob(f".{destination.name}.*"):
+        kind = path.name[len(destination.name) + 2 :]
+        if kind.startswith("v") and path.name != current:
+            shutil.rmtree(path, ignore_errors=True)
+        elif kind.startswith("link-") and path.is_symlink():
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import random
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -37,8 +42,64 @@ def test_publish_replaces_the_folder_and_records_hashes(tmp_path: Path) -> None:
         assert info.raw["version"] == version
         data = (destination / "model.tflite").read_bytes()
         assert info.files["model.tflite"] == sha256(data)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    # `model` is a link to the one version folder left; no staging folder, no stray link.
+    assert destination.is_symlink()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [".model." + os.readlink(destination).split(".model.", 1)[1], "model"]
     assert (destination.stat().st_mode & 0o777) == 0o755
+
+
+def test_publishing_over_a_folder_made_before_versions(tmp_path: Path) -> None:
+    destination = tmp_path / "model"
+    write_model(destination, "old-style")  # a real folder, as the shipped model is
+    with staging_folder(destination) as staging:
+        write_model(staging, "new")
+        publish(staging, destination)
+    assert destination.is_symlink() and read_info(destination).raw["version"] == "new"
+    assert len(list(tmp_path.iterdir())) == 2  # the link and its version; the old one went
+
+
+PUBLISHER = """
+import json, sys
+from pathlib import Path
+from model.bundle import publish, staging_folder
+
+destination = Path(sys.argv[1])
+for n in range(10_000):
+    with staging_folder(destination) as staging:
+        (staging / "model.tflite").write_bytes(b"tflite %d" % n * 5000)
+        meta = {"class_names": ["jedi", "sith"], "image_size": [200, 200], "parameters": n}
+        (staging / "model.json").write_text(json.dumps(meta))
+        publish(staging, destination)
+    print(n, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_the_folder_is_servable_whenever_the_publisher_is_killed(tmp_path: Path) -> None:
+    """Kill a publisher at random instants, many times: the folder always reads whole."""
+    destination = tmp_path / "model"
+    rng = random.Random(7)
+    published = 0
+    for _ in range(40):
+        process = subprocess.Popen(
+            [sys.executable, "-c", PUBLISHER, str(destination)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        assert process.stdout is not None
+        process.stdout.readline()  # it has published at least once: now kill it at random
+        time.sleep(rng.uniform(0.0, 0.05))
+        process.kill()
+        process.wait()
+        process.stdout.close()
+        info, data = read_model_file(destination, "model.tflite", attempts=1)
+        assert data == b"tflite %d" % info.parameters * 5000
+        published += 1
+    assert published == 40
+    leftovers = [p.name for p in tmp_path.iterdir() if ".staging-" not in p.name]
+    assert len(leftovers) <= 3  # the link, its version, at most one not yet cleared
 
 
 def test_a_failed_block_removes_the_staging_folder(tmp_path: Path) -> None:
@@ -111,3 +172,58 @@ def test_bad_metadata_is_a_model_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ModelError, match="two classes"):
         read_info(tmp_path)
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: the publisher stops between two file-system operations."""
+
+
+PUBLISH_STEPS = 4  # model.json's replace, staging -> version, the new link, link -> destination
+
+
+def test_a_publish_takes_the_steps_the_next_test_stops_at(tmp_path: Path, monkeypatch) -> None:
+    destination = tmp_path / "model"
+    with staging_folder(destination) as staging:
+        write_model(staging, "v1")
+        publish(staging, destination)
+    calls: list[str] = []
+    for name in ("rename", "replace", "symlink"):
+        real = getattr(os, name)
+        monkeypatch.setattr(
+            os, name, lambda *a, _r=real, _n=name, **k: (calls.append(_n), _r(*a, **k))[1]
+        )
+    with staging_folder(destination) as staging:
+        write_model(staging, "v2")
+        publish(staging, destination)
+    assert len(calls) == PUBLISH_STEPS, calls
+
+
+@pytest.mark.parametrize("survives", range(PUBLISH_STEPS))
+def test_the_folder_is_servable_after_every_step_of_a_publish(
+    tmp_path: Path, monkeypatch, survives: int
+) -> None:
+    """Stop a publish after each of its renames, replaces and links in turn."""
+    destination = tmp_path / "model"
+    with staging_folder(destination) as staging:
+        write_model(staging, "v1")
+        publish(staging, destination)
+    steps = {"n": 0}
+
+    def step(real):
+        def run(*args, **kwargs):
+            if steps["n"] == survives:
+                raise Killed
+            steps["n"] += 1
+            return real(*args, **kwargs)
+
+        return run
+
+    for name in ("rename", "replace", "symlink"):
+        monkeypatch.setattr(os, name, step(getattr(os, name)))
+    with pytest.raises(Killed), staging_folder(destination) as staging:
+        write_model(staging, "v2")
+        publish(staging, destination)
+    monkeypatch.undo()
+    info, data = read_model_file(destination, "model.tflite", attempts=1)
+    assert data == f"tflite {info.raw['version']}".encode() * 1000
+    assert info.raw["version"] in ("v1", "v2")

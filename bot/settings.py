@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     max_images: Positive = 10
     max_bytes_in_flight: Positive = 200 * 1024 * 1024
     queue_size: Positive = 256
-    batch_size: Positive = 32
+    batch_size: Positive = 8
     batch_wait_ms: NonNegativeFinite = 5.0
     cooldown_rate: NonNegative = 3
     cooldown_seconds: NonNegativeFinite = 10.0

@@ -98,7 +98,7 @@ class ModelWorker:
         self,
         loader: Callable[[], Classifier],
         *,
-        max_batch: int = 32,
+        max_batch: int = 8,
         max_wait: float = 0.005,
         queue_size: int = 256,
         limits: ImageLimits | None = None,

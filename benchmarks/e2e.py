@@ -31,7 +31,7 @@ WARMUP = 10
 
 async def measure(args: argparse.Namespace, report: Report, model_dir) -> None:
     from benchmarks._botproc import BotProcess, burst, command, is_verdict, until_answering
-    from playground.discord_server import DiscordServer
+    from playground.discord import DiscordServer
 
     pngs = sample_pngs(64)
     n = args.commands

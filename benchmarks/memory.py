@@ -24,7 +24,7 @@ TARGET_MB = 300.0
 async def serve(model_dir, pngs, args, *, backend: str, module: str, features: int) -> dict:
     """Start a bot, send the commands, return its memory (kB) at each stage."""
     from benchmarks._botproc import BotProcess, burst, command, is_verdict, until_answering
-    from playground.discord_server import DiscordServer
+    from playground.discord import DiscordServer
 
     async with DiscordServer(token=secrets.token_urlsafe(16)) as server:
         name = f"memory-{module.replace('.', '-')}-{backend}"

@@ -1,7 +1,7 @@
 """`python -m playground` (or `jedisith-playground`): try the bot in a browser, no Discord needed.
 
-Starts the Discord look-alike (`playground.discord_server`) with the playground's page on the
-same host and port, then the real bot as a subprocess (`python -m bot`) pointed at it with a
+Starts the Discord look-alike (`playground.discord`) with the playground's page (`playground.web`)
+on the same host and port, then the real bot as a subprocess (`python -m bot`) pointed at it with a
 random token, and prints ``Playground ready: open http://127.0.0.1:8080`` once the bot has
 connected. The bot's logs are forwarded, prefixed with ``bot |``. Ctrl-C or SIGTERM stops the
 bot (SIGTERM, then waits) and the server, exit 0; if the bot dies, the playground says so and

@@ -1,7 +1,9 @@
 """The playground in headless Chromium, with the real bot attached (python -m playground).
 
 Skipped when Playwright or Chromium is missing, unless JEDISITH_REQUIRE_BROWSER=1 (CI), which
-turns that into a failure. Screenshots and the playground's log go to test-artifacts/.
+turns that into a failure. Screenshots and the playground's log go to test-artifacts/. Each test
+passes alone and in any order: it looks only at the messages it posted (by id, or counted from
+where it started), and a playground that a test stopped is started again for the next one.
 JEDISITH_DOCS_SCREENSHOT=1 also writes docs/playground.png from the first exchange (with the
 shipped model, model/default, when it is there).
 """
@@ -63,11 +65,11 @@ def _require_browser() -> None:
 
 
 class Playground:
-    """`python -m playground` in a subprocess; its log goes to test-artifacts/playground.log."""
+    """`python -m playground` in a subprocess; its log goes to test-artifacts/`log_name`."""
 
-    def __init__(self, model: Path, workdir: Path) -> None:
+    def __init__(self, model: Path, workdir: Path, log_name: str = "playground.log") -> None:
         ARTIFACTS.mkdir(exist_ok=True)
-        self.log_path = ARTIFACTS / "playground.log"
+        self.log_path = ARTIFACTS / log_name
         self._log = self.log_path.open("w")
         env = {
             **os.environ,
@@ -127,21 +129,49 @@ class Playground:
         return self.process.returncode
 
 
+class Playgrounds:
+    """One running playground for the module's tests, started again after a test stopped it."""
+
+    def __init__(self, model: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.model = model
+        self.tmp_path_factory = tmp_path_factory
+        self.started: list[Playground] = []
+
+    def running(self) -> Playground:
+        current = self.started[-1] if self.started else None
+        if current is None or current.process.poll() is not None:
+            n = len(self.started) + 1
+            name = "playground.log" if n == 1 else f"playground-{n}.log"
+            current = Playground(self.model, self.tmp_path_factory.mktemp("playground"), name)
+            self.started.append(current)
+        return current
+
+    def stop(self) -> None:
+        for running in self.started:
+            running.stop()
+            running._log.close()
+
+
 @pytest.fixture(scope="module")
-def playground(
+def playgrounds(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Playground]:
+) -> Iterator[Playgrounds]:
     shipped = REPO / "model" / "default"
     if DOCS_SCREENSHOT and (shipped / "model.json").is_file():
         model = shipped  # the picture in the README shows the real model's verdicts
     else:
         model = request.getfixturevalue("trained_model")
-    running = Playground(model, tmp_path_factory.mktemp("playground"))
+    started = Playgrounds(model, tmp_path_factory)
     try:
-        yield running
+        yield started
     finally:
-        running.stop()
-        running._log.close()
+        started.stop()
+
+
+@pytest.fixture
+def playground(playgrounds: Playgrounds) -> Playground:
+    """The running playground (a fresh one if an earlier test stopped it)."""
+    return playgrounds.running()
 
 
 @pytest.fixture(scope="module")
@@ -341,6 +371,8 @@ def test_html_in_messages_stays_text(page: Any) -> None:
 
 
 def test_slash_commands_and_the_app_menu(page: Any) -> None:
+    posted = send(page, "", SAMPLES / "jedi-3.jpg")  # the app menu's target, below
+    images_loaded(page, f"#message-{posted} .attachment-image", 1)
     page.set_input_files("#file-input", SAMPLES / "sith-2.jpg")
     page.fill("#text", "/feat")
     assert page.locator("#command-popup .popup-name").all_inner_texts() == ["/features"]
@@ -364,7 +396,7 @@ def test_slash_commands_and_the_app_menu(page: Any) -> None:
     response = interaction_reply(page, before)
     assert "score" in response.locator(".content").inner_text()
 
-    target = page.locator(".message[data-author=user]:has(.attachment-image)").last
+    target = page.locator(f"#message-{posted}")
     target.hover()
     target.locator(".action-apps").click()
     before = interaction_count(page)

@@ -18,13 +18,11 @@ import pytest
 from PIL import Image
 
 import playground.__main__ as cli
+from playground.discord import Limits
+from playground.discord.cdn import clean_filename
+from playground.forms import MAX_UPLOAD_BYTES, sniff_content_type
 from playground.samples import PICKS, SAMPLE_DIR, regenerate, sample_names
-from playground.web import (
-    MAX_UPLOAD_BYTES,
-    PlaygroundServer,
-    clean_filename,
-    sniff_content_type,
-)
+from playground.web import PlaygroundServer
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -396,6 +394,39 @@ async def test_websocket_events(server: PlaygroundServer, http: aiohttp.ClientSe
         event = await ws.receive_json(timeout=5)
         assert event["type"] == "status"
         assert {c["name"] for c in event["data"]["commands"]} >= {"jedisith", "Jedi or Sith?"}
+
+
+async def test_a_page_that_falls_behind_starts_again(http: aiohttp.ClientSession) -> None:
+    srv = PlaygroundServer(limits=Limits(queue=2))
+    async with srv, http.ws_connect(f"{srv.base_url}/playground/ws") as ws:
+        assert (await ws.receive_json(timeout=5))["type"] == "hello"
+        for i in range(5):  # no await that yields: the page's queue overflows
+            await srv.post_message(f"burst {i}")
+        event = await ws.receive_json(timeout=5)
+        assert event["type"] == "hello"
+        assert [m["content"] for m in event["data"]["messages"]] == [f"burst {i}" for i in range(5)]
+        await srv.post_message("after")
+        event = await ws.receive_json(timeout=5)
+        assert event["type"] == "message_create" and event["data"]["content"] == "after"
+
+
+async def test_page_shows_only_the_default_channel(
+    server: PlaygroundServer, http: aiohttp.ClientSession
+) -> None:
+    elsewhere = list(server.state.guilds.values())[1].channel_ids[0]
+    other = await server.post_message("in another guild", channel_id=elsewhere)
+    async with http.ws_connect(f"{server.base_url}/playground/ws") as ws:
+        hello = await ws.receive_json(timeout=5)
+        assert hello["data"]["messages"] == []
+        assert hello["data"]["channel"]["id"] == str(server.channel_id)
+        await server.post_message("also elsewhere", channel_id=elsewhere)
+        await server.post_message("here")
+        event = await ws.receive_json(timeout=5)
+        assert event["type"] == "message_create" and event["data"]["content"] == "here"
+    status, body = await post(
+        http, server, "/playground/api/messages", form("hi", reply_to=other["id"])
+    )
+    assert status == 404 and "does not exist" in body["error"]
 
 
 async def test_close_ends_page_sockets(http: aiohttp.ClientSession) -> None:

@@ -1,4 +1,4 @@
-"""End-to-end tests: the real discord.py client against playground.discord_server."""
+"""End-to-end tests: the real discord.py client against playground.discord."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot._endpoints import DEFAULT_API_URL, DEFAULT_GATEWAY_URL, discover_gateway, use_endpoints
-from playground.discord_server import DiscordServer
+from playground.discord import DEFAULT_GUILDS, DiscordError, DiscordServer, Limits
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -376,3 +376,106 @@ async def test_message_content_needs_intent_or_mention(
     await server.post_message(f"<@{server.application_id}> visible")
     shown = await asyncio.wait_for(received.get(), 5)
     assert shown.content.endswith("visible") and client.user in shown.mentions
+
+
+# ------------------------------------------------------------------------------ guilds, bounds
+
+
+async def test_every_guild_and_an_answer_in_a_second_guild(
+    server: DiscordServer, run_client: Runner
+) -> None:
+    client = new_client()
+
+    @client.event
+    async def on_message(message: discord.Message) -> None:
+        if message.content == "!where":
+            assert message.guild is not None
+            await message.reply(f"{message.guild.name} #{message.channel}")
+
+    await run_client(client)
+    guilds = list(server.state.guilds.values())
+    assert [g.name for g in guilds] == [name for name, _ in DEFAULT_GUILDS]
+    assert {g.id for g in client.guilds} == set(server.state.guilds)
+    for guild, (_, channel_names) in zip(guilds, DEFAULT_GUILDS, strict=True):
+        seen = client.get_guild(guild.id)
+        assert seen is not None and seen.member_count == 2
+        assert [c.name for c in seen.text_channels] == list(channel_names)
+    assert guilds[0].id == server.guild_id and guilds[0].channel_ids[0] == server.channel_id
+
+    second = guilds[1]
+    channel_id = second.channel_ids[0]
+    posted = await server.post_message("!where", channel_id=channel_id)
+    assert posted["guild_id"] == str(second.id)
+    reply = await server.wait_for_reply(posted["id"], timeout=5)
+    assert reply["content"] == f"{second.name} #general"
+    assert (reply["channel_id"], reply["guild_id"]) == (str(channel_id), str(second.id))
+    assert [m["id"] for m in server.messages_in(channel_id)] == [posted["id"], reply["id"]]
+    assert server.messages == []  # nothing in the default channel
+    channel = client.get_channel(channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    assert [m.content async for m in channel.history(limit=5)] == [reply["content"], "!where"]
+
+
+async def test_message_lookup_by_id(server: DiscordServer, run_client: Runner) -> None:
+    client = await run_client(new_client())
+    other_id = list(server.state.guilds.values())[2].channel_ids[0]
+    here = [await server.post_message(f"here {i}") for i in range(50)]
+    there = await server.post_message("there", channel_id=other_id)
+    for message in (here[0], here[25], here[-1], there):
+        assert server.get_message(message["id"]) is message
+        channel = client.get_channel(int(message["channel_id"]))
+        assert isinstance(channel, discord.TextChannel)
+        assert (await channel.fetch_message(int(message["id"]))).content == message["content"]
+    default = client.get_channel(server.channel_id)
+    assert isinstance(default, discord.TextChannel)
+    with pytest.raises(discord.NotFound) as caught:
+        await default.fetch_message(int(there["id"]))  # not in this channel
+    assert caught.value.code == 10008
+    with pytest.raises(DiscordError):
+        server.get_message(1)
+    await server.delete_message(int(here[25]["id"]))
+    with pytest.raises(DiscordError):
+        server.get_message(here[25]["id"])
+    assert len(server.messages) == 49
+
+
+async def test_old_messages_files_and_slow_subscribers_are_bounded() -> None:
+    limits = Limits(messages=3, files=4, file_bytes=10_000, queue=2, records=2)
+    async with DiscordServer(token=TOKEN, limits=limits) as srv:
+        events = srv.subscribe()
+        posted = [
+            await srv.post_message(f"m{i}", attachments=[(f"f{i}.bin", bytes([i]) * 100)])
+            for i in range(6)
+        ]
+        assert [m["content"] for m in srv.messages] == ["m3", "m4", "m5"]
+        with pytest.raises(DiscordError):
+            srv.get_message(posted[0]["id"])
+        async with aiohttp.ClientSession() as session:
+            for i, message in enumerate(posted):
+                url = message["attachments"][0]["url"]
+                async with session.get(url) as response:
+                    assert response.status == (200 if i >= 2 else 404), i
+            big = await srv.post_message("big", attachments=[("big.bin", b"x" * 9_990)])
+            async with session.get(big["attachments"][0]["url"]) as response:
+                assert response.status == 200
+            async with session.get(posted[-1]["attachments"][0]["url"]) as response:
+                assert response.status == 404  # over file_bytes: only the newest fits
+        assert srv.state.file_bytes <= limits.file_bytes
+
+        # The subscriber read nothing: it kept the newest two events and counted the rest.
+        assert events.qsize() == 2 and events.dropped == 5
+        assert [events.get_nowait()["data"]["content"] for _ in range(2)] == ["m5", "big"]
+        for _ in range(3):
+            await srv.simulate_typing()
+        assert len(srv.typing_events) == 2
+
+
+async def test_feed_of_one_channel(server: DiscordServer) -> None:
+    other_id = list(server.state.guilds.values())[1].channel_ids[1]
+    default, everything = server.subscribe(server.channel_id), server.subscribe()
+    await server.post_message("elsewhere", channel_id=other_id)
+    await server.simulate_typing(channel_id=other_id)
+    await server.post_message("here")
+    assert [default.get_nowait()["data"]["content"]] == ["here"] and default.empty()
+    kinds = [everything.get_nowait()["type"] for _ in range(everything.qsize())]
+    assert kinds == ["message_create", "typing_start", "message_create"]

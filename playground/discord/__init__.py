@@ -1,0 +1,83 @@
+"""A small, in-process look-alike of Discord's API v10 for tests and the local playground.
+
+``DiscordServer`` is an aiohttp application that speaks just enough of Discord's REST API and
+gateway for the real, unmodified discord.py client to log in, receive messages and
+interactions, and answer them. Point discord.py at it with ``bot._endpoints.use_endpoints``
+(``server.api_url``, ``server.gateway_url``). Several guilds ("Jedi Temple", "Sith Academy",
+"Mos Eisley Cantina", see ``server.DEFAULT_GUILDS``), each with text channels and members; one
+bot user (whose id is also the application id) and one human ("padawan") in all of them. The
+first channel of the first guild ("general" in "Jedi Temple") is the default one.
+
+Modules
+-------
+* ``server``: `DiscordServer`, the facade: builds the guilds, starts and stops, wires routes.
+* ``driver``: what tests and the page do as people (post, delete, type, use commands) and
+  wait for (``wait_for_message``, ``wait_for_reply``), and the event feed (``subscribe``).
+* ``state``: guilds, channels, members, roles, messages (by id, O(1)), files, reactions,
+  commands, interactions; ``Limits`` bounds what is kept.
+* ``payloads``: pure builders of users, members, guilds, messages, embeds, attachments.
+* ``events``: the fan-out of every change to the gateway, the feed and the waiters.
+* ``gateway``: sessions, connections, dispatch filtered by intents, RESUME.
+* ``guilds``, ``channels``, ``commands``, ``interactions``: the REST routes, by resource.
+* ``cdn``: attachment files (one filename rule for every upload) and the route serving them.
+* ``rest``, ``errors``, ``protocol``: request plumbing, Discord's error answers, its numbers.
+
+What it implements
+------------------
+* Auth: every REST call must carry ``Authorization: Bot <token>`` (401 with Discord's error
+  JSON otherwise, which discord.py turns into ``LoginFailure``); ``GET /gateway``, interaction
+  callbacks and webhook-token routes need no token, as on Discord.
+* Gateway (``/gateway``): HELLO, IDENTIFY (token check: close 4004; privileged intents when
+  the server is created with ``privileged_intents=False``: close 4014), READY listing every
+  guild + one GUILD_CREATE each, HEARTBEAT/ACK, RESUME (missed events replayed, then RESUMED;
+  unknown session: INVALID_SESSION), REQUEST_GUILD_MEMBERS (a GUILD_MEMBERS_CHUNK per guild),
+  sequence numbers, ``compress=zlib-stream``. Events are filtered by intents like Discord does
+  (no MESSAGE_CREATE without GUILD_MESSAGES; without MESSAGE_CONTENT the content, embeds,
+  attachments and components of other users' messages are blanked unless the bot is
+  mentioned). The bot's own messages are dispatched back to it.
+* REST: users, application info, gateway, channel + guild reads, members, roles, messages
+  (create with JSON or multipart ``payload_json`` + ``files[n]``, replies, embeds with
+  ``attachment://`` images, edit, delete, get, history with limit/before/after/around),
+  typing, reactions (add/remove own, remove others'), application commands (global and guild;
+  bulk overwrite keeps ids of unchanged names), interaction callbacks (with ``with_response``),
+  webhook followups and ``@original`` get/edit/delete, upload size limit (413, code 40005).
+* CDN: ``GET /attachments/{channel_id}/{attachment_id}/{filename}`` serves uploaded bytes.
+* Driver: ``post_message``, ``delete_message``, ``simulate_typing``, ``invoke_slash_command``,
+  ``invoke_message_command`` (each in the default channel unless told another),
+  ``drop_connections``; recordings (``messages``, ``messages_in``, ``get_message``,
+  ``interaction_responses``, ``typing_events``, ``application_commands``); waiting
+  (``wait_for_message``, ``wait_for_reply``); an event feed for UIs (``subscribe``).
+* Bounds (``Limits``): the newest 1000 messages per channel, 1000 files (256 MB), 1000
+  interactions, records and queued feed events per subscriber are kept; older ones are
+  forgotten.
+
+What it does not implement
+--------------------------
+DMs, threads, voice, presences (PRESENCE_UPDATE is accepted and ignored), rate limits (no
+ratelimit headers are sent), components/modals being *used* (responses are only recorded),
+autocomplete, resolving user, channel, role or mentionable options of invoked commands (their
+values are sent as given), user context-menu commands being invoked, permission checks beyond
+"only the author may edit", audit logs, webhooks other than interaction ones, stickers, polls,
+avatars/icons (the CDN only serves attachments), guilds or channels added after start, member
+join events, gateway payload compression (``"compress": true`` in IDENTIFY) and zstd transport
+compression (clients asking for it get text frames, which discord.py accepts), and sharding
+(``GET /gateway/bot`` says 1 shard). Unknown routes answer 404 with Discord's error JSON and
+log a warning, so gaps are visible.
+"""
+
+from playground.discord.errors import DiscordError
+from playground.discord.events import Subscription
+from playground.discord.protocol import FLAG_EPHEMERAL, FLAG_LOADING, OPT_ATTACHMENT
+from playground.discord.server import DEFAULT_GUILDS, DiscordServer
+from playground.discord.state import Limits
+
+__all__ = [
+    "DEFAULT_GUILDS",
+    "FLAG_EPHEMERAL",
+    "FLAG_LOADING",
+    "OPT_ATTACHMENT",
+    "DiscordError",
+    "DiscordServer",
+    "Limits",
+    "Subscription",
+]

@@ -1,0 +1,237 @@
+"""REST routes of interactions: the callback (with ``with_response``), webhook followups (the
+first after a deferred response fills in its "thinking" message) and the ``@original`` or
+followup messages' get, edit and delete. Every answer is recorded in
+``DiscordServer.interaction_responses``."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from playground.discord import payloads
+from playground.discord.channels import apply_edit, attachments_for, mentions
+from playground.discord.errors import DiscordError, empty_message, unknown
+from playground.discord.protocol import (
+    API_PREFIX,
+    CALLBACK_DEFERRED_MESSAGE,
+    CALLBACK_MESSAGE,
+    COMMAND_CHAT_INPUT,
+    COMMAND_MESSAGE,
+    FLAG_EPHEMERAL,
+    FLAG_LOADING,
+    MESSAGE_CHAT_INPUT_COMMAND,
+    MESSAGE_CONTEXT_MENU_COMMAND,
+    snowflake,
+)
+from playground.discord.rest import (
+    Route,
+    Upload,
+    json_response,
+    no_content,
+    path_id,
+    read_body,
+    wants,
+)
+from playground.discord.state import Interaction, append_bounded
+
+if TYPE_CHECKING:
+    from playground.discord.server import DiscordServer
+
+
+class InteractionRoutes:
+    def __init__(self, server: DiscordServer) -> None:
+        self.server = server
+
+    def routes(self) -> list[Route]:
+        hook = f"{API_PREFIX}/webhooks/{{app_id:\\d+}}/{{token}}"
+        callback = f"{API_PREFIX}/interactions/{{interaction_id:\\d+}}/{{token}}/callback"
+        return [
+            ("POST", callback, self.callback),
+            ("POST", hook, self.followup),
+            ("GET", f"{hook}/messages/{{message_id}}", self.get_message),
+            ("PATCH", f"{hook}/messages/{{message_id}}", self.edit_message),
+            ("DELETE", f"{hook}/messages/{{message_id}}", self.delete_message),
+        ]
+
+    # ----------------------------------------------------------------------------- helpers
+
+    def _message(
+        self,
+        interaction: Interaction,
+        data: Mapping[str, Any],
+        uploads: list[Upload],
+        *,
+        flags: int = 0,
+        original_id: int | None = None,
+    ) -> dict[str, Any]:
+        """A response or followup message of ``interaction``, in its channel."""
+        server = self.server
+        payload = interaction.payload
+        channel = server.state.channel(interaction.channel_id)
+        ephemeral = bool(flags & FLAG_EPHEMERAL)
+        attachments = attachments_for(server, channel.id, data, uploads, [], ephemeral=ephemeral)
+        user = payload["member"]["user"]
+        metadata: dict[str, Any] = {
+            "id": payload["id"],
+            "type": payload["type"],
+            "name": payload["data"]["name"],
+            "command_type": interaction.command_type,
+            "user": copy.deepcopy(user),
+            "authorizing_integration_owners": payload["authorizing_integration_owners"],
+        }
+        if original_id is not None:
+            metadata["original_response_message_id"] = str(original_id)
+        if interaction.command_type == COMMAND_MESSAGE:
+            metadata["target_message_id"] = payload["data"]["target_id"]
+        legacy = {
+            "id": payload["id"],
+            "type": payload["type"],
+            "name": payload["data"]["name"],
+            "user": copy.deepcopy(user),
+        }
+        chat_input = interaction.command_type == COMMAND_CHAT_INPUT
+        content = data.get("content") or ""
+        message = payloads.message(
+            snowflake(),
+            channel.payload,
+            server.bot_user,
+            content=content,
+            mentions=mentions(server, content, None, data.get("allowed_mentions")),
+            attachments=attachments,
+            embeds=data.get("embeds"),
+            message_type=MESSAGE_CHAT_INPUT_COMMAND if chat_input else MESSAGE_CONTEXT_MENU_COMMAND,
+            flags=flags,
+            extra={
+                "webhook_id": str(server.application_id),
+                "application_id": str(server.application_id),
+                "interaction_metadata": metadata,
+                "interaction": legacy,
+                "components": data.get("components") or [],
+            },
+        )
+        payloads.validate_message(message)
+        return message
+
+    def _record(self, kind: str, interaction: Interaction, **fields: Any) -> None:
+        entry = {"kind": kind, "interaction_id": interaction.payload["id"], **fields}
+        records = self.server.interaction_responses
+        append_bounded(records, copy.deepcopy(entry), self.server.state.limits.records)
+
+    def _webhook_interaction(self, request: web.Request) -> Interaction:
+        interaction = self.server.state.interaction(request.match_info["token"])
+        if path_id(request, "app_id") != self.server.application_id:
+            raise unknown("Webhook", 10015)
+        return interaction
+
+    def _target(self, request: web.Request, interaction: Interaction) -> dict[str, Any]:
+        """``@original`` or one of the interaction's followups."""
+        state = self.server.state
+        raw = request.match_info["message_id"]
+        if raw == "@original":
+            if interaction.original_id is None:
+                raise unknown("Message", 10008)
+            return state.message(interaction.original_id)
+        if not raw.isdigit() or int(raw) not in (
+            [interaction.original_id, *interaction.followup_ids]
+        ):
+            raise unknown("Message", 10008)
+        return state.message(int(raw))
+
+    async def _body(self, request: web.Request) -> tuple[dict[str, Any], list[Upload]]:
+        return await read_body(request, self.server.max_upload_bytes)
+
+    # ----------------------------------------------------------------------------- routes
+
+    async def callback(self, request: web.Request) -> web.Response:
+        interaction = self.server.state.interaction(request.match_info["token"])
+        if path_id(request, "interaction_id") != interaction.id:
+            raise unknown("interaction", 10062)
+        body, uploads = await self._body(request)
+        if interaction.acknowledged:
+            raise DiscordError(400, 40060, "Interaction has already been acknowledged.")
+        callback_type = int(body.get("type", 0))
+        data = body.get("data") or {}
+        message = None
+        if callback_type in (CALLBACK_MESSAGE, CALLBACK_DEFERRED_MESSAGE):
+            flags = int(data.get("flags") or 0) & FLAG_EPHEMERAL
+            if callback_type == CALLBACK_DEFERRED_MESSAGE:
+                flags |= FLAG_LOADING
+                data = {}
+            elif payloads.is_empty({**data, "attachments": uploads}):
+                raise empty_message()
+            message = self._message(interaction, data, uploads, flags=flags)
+            interaction.original_id = int(message["id"])
+        interaction.acknowledged = True
+        if message is not None:
+            await self.server.events.message_created(message)
+        self._record("callback", interaction, type=callback_type, payload=body, message=message)
+        if not wants(request, "with_response"):
+            return no_content()
+        response: dict[str, Any] = {
+            "interaction": {
+                "id": interaction.payload["id"],
+                "type": interaction.payload["type"],
+                "response_message_loading": bool(message and message["flags"] & FLAG_LOADING),
+                "response_message_ephemeral": bool(message and message["flags"] & FLAG_EPHEMERAL),
+            }
+        }
+        if message is not None:
+            response["interaction"]["response_message_id"] = message["id"]
+            response["resource"] = {"type": callback_type, "message": message}
+        elif callback_type:
+            response["resource"] = {"type": callback_type}
+        return json_response(response)
+
+    async def followup(self, request: web.Request) -> web.Response:
+        server = self.server
+        interaction = self._webhook_interaction(request)
+        body, uploads = await self._body(request)
+        if not interaction.acknowledged:
+            raise unknown("Webhook", 10015)
+        if payloads.is_empty({**body, "attachments": uploads}):
+            raise empty_message()
+        original = None
+        if interaction.original_id is not None:
+            original = server.state.message(interaction.original_id)
+        if original is not None and original["flags"] & FLAG_LOADING:
+            # The first followup after a deferred response fills in the "thinking" message.
+            original["flags"] &= ~FLAG_LOADING
+            apply_edit(server, original, body, uploads)
+            original["edited_timestamp"] = None
+            message = original
+            await server.events.message_updated(message)
+        else:
+            flags = int(body.get("flags") or 0) & FLAG_EPHEMERAL
+            message = self._message(
+                interaction, body, uploads, flags=flags, original_id=interaction.original_id
+            )
+            interaction.followup_ids.append(int(message["id"]))
+            await server.events.message_created(message)
+        self._record("followup", interaction, payload=body, message=message)
+        if not wants(request, "wait"):
+            return no_content()
+        return json_response(message)
+
+    async def get_message(self, request: web.Request) -> web.Response:
+        interaction = self._webhook_interaction(request)
+        return json_response(self._target(request, interaction))
+
+    async def edit_message(self, request: web.Request) -> web.Response:
+        interaction = self._webhook_interaction(request)
+        message = self._target(request, interaction)
+        body, uploads = await self._body(request)
+        message["flags"] &= ~FLAG_LOADING
+        apply_edit(self.server, message, body, uploads)
+        await self.server.events.message_updated(message)
+        self._record("edit", interaction, payload=body, message=message)
+        return json_response(message)
+
+    async def delete_message(self, request: web.Request) -> web.Response:
+        interaction = self._webhook_interaction(request)
+        message = self._target(request, interaction)
+        await self.server.events.message_deleted(message)
+        self._record("delete", interaction, payload={}, message=message)
+        return no_content()

@@ -1,0 +1,117 @@
+"""Discord's numbers: API version, gateway intents, permission bits, message, command and
+interaction types, and snowflake ids.
+
+Everything here is taken from Discord's documentation (API v10); nothing here holds state
+except the snowflake counter, which only ever increases.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from datetime import UTC, datetime
+
+API_VERSION = 10
+API_PREFIX = f"/api/v{API_VERSION}"
+DISCORD_EPOCH_MS = 1_420_070_400_000
+HEARTBEAT_INTERVAL_MS = 41_250
+
+# Gateway intents (https://discord.com/developers/docs/events/gateway#gateway-intents).
+INTENT_GUILDS = 1 << 0
+INTENT_GUILD_MEMBERS = 1 << 1
+INTENT_GUILD_PRESENCES = 1 << 8
+INTENT_GUILD_MESSAGES = 1 << 9
+INTENT_GUILD_MESSAGE_REACTIONS = 1 << 10
+INTENT_GUILD_MESSAGE_TYPING = 1 << 11
+INTENT_MESSAGE_CONTENT = 1 << 15
+PRIVILEGED_INTENTS = INTENT_GUILD_MEMBERS | INTENT_GUILD_PRESENCES | INTENT_MESSAGE_CONTENT
+
+EVENT_INTENTS = {  # the intent a dispatch needs; events not listed need none
+    "MESSAGE_CREATE": INTENT_GUILD_MESSAGES,
+    "MESSAGE_UPDATE": INTENT_GUILD_MESSAGES,
+    "MESSAGE_DELETE": INTENT_GUILD_MESSAGES,
+    "TYPING_START": INTENT_GUILD_MESSAGE_TYPING,
+    "MESSAGE_REACTION_ADD": INTENT_GUILD_MESSAGE_REACTIONS,
+    "MESSAGE_REACTION_REMOVE": INTENT_GUILD_MESSAGE_REACTIONS,
+}
+
+# Permission bits.
+PERMISSION_BITS = {
+    "create_instant_invite": 0,
+    "add_reactions": 6,
+    "view_channel": 10,
+    "send_messages": 11,
+    "manage_messages": 13,
+    "embed_links": 14,
+    "attach_files": 15,
+    "read_message_history": 16,
+    "use_external_emojis": 18,
+    "change_nickname": 26,
+    "use_application_commands": 31,
+    "create_public_threads": 35,
+    "use_external_stickers": 37,
+    "send_messages_in_threads": 38,
+}
+EVERYONE_PERMISSIONS = sum(
+    1 << bit for name, bit in PERMISSION_BITS.items() if name != "manage_messages"
+)
+BOT_ROLE_PERMISSIONS = EVERYONE_PERMISSIONS | (1 << PERMISSION_BITS["manage_messages"])
+
+# Application flags: the three privileged intents granted, and the command badge.
+APPLICATION_PRIVILEGED_FLAGS = (1 << 12) | (1 << 14) | (1 << 18)
+APPLICATION_COMMAND_BADGE = 1 << 23
+
+# Message types and flags.
+MESSAGE_DEFAULT = 0
+MESSAGE_REPLY = 19
+MESSAGE_CHAT_INPUT_COMMAND = 20
+MESSAGE_CONTEXT_MENU_COMMAND = 23
+FLAG_EPHEMERAL = 1 << 6
+FLAG_LOADING = 1 << 7
+MAX_CONTENT = 2000
+MAX_EMBEDS = 10
+MAX_ATTACHMENTS = 10
+
+# Application command and option types.
+COMMAND_CHAT_INPUT, COMMAND_USER, COMMAND_MESSAGE = 1, 2, 3
+OPT_SUB_COMMAND, OPT_SUB_COMMAND_GROUP = 1, 2
+OPT_ATTACHMENT = 11
+
+# Interaction types, and the callback types that create or edit the original response.
+INTERACTION_APPLICATION_COMMAND = 2
+CALLBACK_MESSAGE = 4
+CALLBACK_DEFERRED_MESSAGE = 5
+
+
+class _Snowflakes:
+    """Time-based, strictly increasing Discord snowflakes."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._increment = itertools.count()
+
+    def next(self) -> int:
+        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        value = (ms << 22) | (1 << 17) | ((os.getpid() & 0x1F) << 12)
+        value |= next(self._increment) & 0xFFF
+        value = max(value, self._last + 1)
+        self._last = value
+        return value
+
+
+_snowflakes = _Snowflakes()
+
+
+def snowflake() -> int:
+    """A new, increasing snowflake id."""
+    return _snowflakes.next()
+
+
+def snowflake_time(value: int) -> datetime:
+    """When a snowflake was created."""
+    return datetime.fromtimestamp(((value >> 22) + DISCORD_EPOCH_MS) / 1000, tz=UTC)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()

@@ -1,0 +1,194 @@
+"""`DiscordServer`: the look-alike's facade. It builds the guilds, owns the state, the
+gateway, the event fan-out and the CDN, serves the REST routes, and is the test driver."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any, Self
+
+from aiohttp import web
+
+from playground.discord import payloads
+from playground.discord.cdn import Cdn
+from playground.discord.channels import ChannelRoutes
+from playground.discord.commands import CommandRoutes
+from playground.discord.driver import Driver
+from playground.discord.events import Events
+from playground.discord.gateway import Gateway
+from playground.discord.guilds import GuildRoutes
+from playground.discord.interactions import InteractionRoutes
+from playground.discord.protocol import (
+    API_PREFIX,
+    BOT_ROLE_PERMISSIONS,
+    EVERYONE_PERMISSIONS,
+    now_iso,
+    snowflake,
+)
+from playground.discord.rest import middleware, unknown_route
+from playground.discord.state import Channel, Guild, Limits, State
+
+log = logging.getLogger(__name__)
+
+GuildSpec = tuple[str, Sequence[str]]  # a guild's name and its text channels' names
+DEFAULT_GUILDS: tuple[GuildSpec, ...] = (
+    ("Jedi Temple", ("general", "archives")),
+    ("Sith Academy", ("general", "holocrons")),
+    ("Mos Eisley Cantina", ("general",)),
+)
+TOPIC = "Is it a Jedi or a Sith? Post a picture."
+
+
+class DiscordServer(Driver):
+    """A local Discord API v10 + gateway for one bot in several guilds.
+
+    ``guilds`` are ``(name, channel names)``; the first channel of the first guild is the
+    default one (``guild_id``, ``channel_id``, ``channel``, ``messages``). The bot (whose user
+    id is also the application id) and the human ("padawan", who owns the guilds) are members
+    of every guild. ``limits`` bound what it keeps (`Limits`).
+    """
+
+    def __init__(
+        self,
+        token: str = "test-token",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_upload_bytes: int = 25 * 1024 * 1024,
+        privileged_intents: bool = True,
+        *,
+        bot_name: str = "JediSith",
+        guilds: Sequence[GuildSpec] = DEFAULT_GUILDS,
+        limits: Limits | None = None,
+    ) -> None:
+        if not guilds or not all(channels for _, channels in guilds):
+            raise ValueError("at least one guild, and at least one channel in each")
+        self.token = token
+        self.host = host
+        self.port = port
+        self.max_upload_bytes = max_upload_bytes
+        self.privileged_intents = privileged_intents
+        self.bot_name = bot_name
+
+        self.state = State(limits)
+        self.application_id = snowflake()  # bots' user id equals their application id
+        bot = payloads.user(self.application_id, bot_name.lower(), bot=True)
+        self.bot_user: dict[str, Any] = self.state.add_user(bot)
+        human = payloads.user(snowflake(), "padawan", global_name="Padawan")
+        self.human: dict[str, Any] = self.state.add_user(human)
+        for name, channel_names in guilds:
+            self._add_guild(name, channel_names)
+        first = next(iter(self.state.guilds.values()))
+        self.guild_id = first.id
+        self.channel_id = first.channel_ids[0]
+
+        self.interaction_responses: list[dict[str, Any]] = []  # every interaction answer
+        self.typing_events: list[tuple[int, float]] = []  # (user id, time), bot's and people's
+        self.events = Events(self)
+        self.gateway = Gateway(self)
+        self.cdn = Cdn(self)
+        self._runner: web.AppRunner | None = None
+
+    def _add_guild(self, name: str, channel_names: Sequence[str]) -> Guild:
+        state = self.state
+        now = now_iso()
+        guild = state.add_guild(Guild(snowflake(), name, int(self.human["id"]), joined_at=now))
+        bot_role = snowflake()
+        guild.roles = [
+            payloads.role(guild.id, "@everyone", EVERYONE_PERMISSIONS, position=0),
+            payloads.role(bot_role, self.bot_name, BOT_ROLE_PERMISSIONS, position=1),
+        ]
+        guild.roles[1].update(managed=True, tags={"bot_id": str(self.application_id)})
+        state.join(guild, self.application_id, [str(bot_role)], at=now)
+        state.join(guild, int(self.human["id"]), at=now)
+        for position, channel_name in enumerate(channel_names):
+            topic = TOPIC if position == 0 else None
+            channel = payloads.text_channel(
+                snowflake(), guild.id, channel_name, position=position, topic=topic
+            )
+            state.add_channel(guild, Channel(channel))
+        return guild
+
+    # ----------------------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Start listening; ``port=0`` picks a free port (see ``base_url``)."""
+        app = web.Application(middlewares=[middleware(self.token)], client_max_size=1024**3)
+        self._add_routes(app)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])  # the real port when port=0
+        log.info("fake Discord listening on %s", self.base_url)
+
+    async def close(self) -> None:
+        """Close every gateway socket (code 1001) and stop the HTTP server."""
+        await self.gateway.close()
+        self.events.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def _add_routes(self, app: web.Application) -> None:
+        routes = [("GET", "/gateway", self.gateway.handle), *self.cdn.routes()]
+        for group in (GuildRoutes, ChannelRoutes, CommandRoutes, InteractionRoutes):
+            routes += group(self).routes()
+        for method, path, handler in routes:
+            app.router.add_route(method, path, handler)
+        app.router.add_route("*", "/{tail:.*}", unknown_route)
+
+    # ----------------------------------------------------------------------------- addresses
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port``; also the CDN base for attachments."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """The REST base, e.g. ``http://127.0.0.1:PORT/api/v10`` (``DISCORD_API_URL``)."""
+        return f"{self.base_url}{API_PREFIX}"
+
+    @property
+    def gateway_url(self) -> str:
+        """The gateway WebSocket URL, e.g. ``ws://127.0.0.1:PORT/gateway``."""
+        return f"ws://{self.host}:{self.port}/gateway"
+
+    # ----------------------------------------------------------------------------- what it holds
+
+    @property
+    def bot_ready(self) -> asyncio.Event:
+        """An ``asyncio.Event`` set once a bot has identified."""
+        return self.gateway.ready
+
+    @property
+    def guild_name(self) -> str:
+        return self.state.guilds[self.guild_id].name
+
+    @property
+    def channel(self) -> dict[str, Any]:
+        """The default channel's payload."""
+        return self.state.channels[self.channel_id].payload
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The default channel's kept messages, oldest first (ephemeral ones included)."""
+        return self.messages_in(self.channel_id)
+
+    @property
+    def application_commands(self) -> list[dict[str, Any]]:
+        """Registered global and guild commands (guild ones carry ``guild_id``)."""
+        return list(self.state.commands.values())
+
+    @property
+    def connected_sessions(self) -> int:
+        """How many identified sessions currently have a live socket."""
+        return self.gateway.connected_sessions

@@ -1,0 +1,115 @@
+"""What the playground's page shows of the look-alike's payloads: users, attachments,
+messages, commands and feed events, as plain JSON (text stays text, never HTML)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from model.preprocess import IMAGE_TYPES
+from playground.discord import FLAG_EPHEMERAL, FLAG_LOADING
+
+IMAGE_MIME_TYPES = frozenset(IMAGE_TYPES.values())  # what the page shows as an <img>
+
+
+def relative(url: str) -> str:
+    """A CDN URL as a path, so the page loads it from its own origin."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def user_view(user: dict[str, Any] | None, bot_name: str | None = None) -> dict[str, Any] | None:
+    """A user as the page shows it; bots (no global name) go by `bot_name` when given."""
+    if not user:
+        return None
+    bot = bool(user.get("bot", False))
+    name = user.get("global_name") or (bot and bot_name) or user.get("username") or "unknown"
+    return {
+        "id": str(user["id"]),
+        "username": str(user.get("username") or ""),
+        "name": str(name),
+        "bot": bot,
+    }
+
+
+def attachment_view(attachment: dict[str, Any]) -> dict[str, Any]:
+    ctype = str(attachment.get("content_type") or "application/octet-stream")
+    return {
+        "id": str(attachment["id"]),
+        "filename": str(attachment.get("filename") or "file"),
+        "url": relative(str(attachment.get("url") or "")),
+        "content_type": ctype,
+        "size": int(attachment.get("size") or 0),
+        "width": attachment.get("width"),
+        "height": attachment.get("height"),
+        "image": ctype in IMAGE_MIME_TYPES,
+    }
+
+
+def message_view(message: dict[str, Any], bot_name: str | None = None) -> dict[str, Any]:
+    """What the page needs of a Discord message payload."""
+    flags = int(message.get("flags") or 0)
+    view: dict[str, Any] = {
+        "id": str(message["id"]),
+        "type": int(message.get("type") or 0),
+        "content": str(message.get("content") or ""),
+        "timestamp": message.get("timestamp"),
+        "edited": bool(message.get("edited_timestamp")),
+        "flags": flags,
+        "ephemeral": bool(flags & FLAG_EPHEMERAL),
+        "loading": bool(flags & FLAG_LOADING),
+        "author": user_view(message.get("author"), bot_name),
+        "attachments": [attachment_view(a) for a in message.get("attachments") or []],
+        "reply_to": None,
+        "interaction": None,
+    }
+    reference = message.get("message_reference") or {}
+    if reference.get("message_id"):
+        referenced = message.get("referenced_message") or {}
+        view["reply_to"] = {
+            "id": str(reference["message_id"]),
+            "author": user_view(referenced.get("author"), bot_name),
+            "content": str(referenced.get("content") or "")[:200],
+            "attachments": len(referenced.get("attachments") or []),
+        }
+    metadata = message.get("interaction_metadata")
+    if metadata:
+        view["interaction"] = {
+            "id": str(metadata.get("id")),
+            "name": str(metadata.get("name") or ""),
+            "command_type": int(metadata.get("command_type") or 1),
+            "user": user_view(metadata.get("user"), bot_name),
+            "target_message_id": metadata.get("target_message_id"),
+        }
+    return view
+
+
+def command_view(command: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": command["name"],
+        "type": int(command.get("type") or 1),
+        "description": command.get("description") or "",
+        "options": [
+            {
+                key: option.get(key)
+                for key in ("name", "type", "description", "required", "min_value", "max_value")
+            }
+            for option in command.get("options") or []
+        ],
+    }
+
+
+def event_view(event: dict[str, Any], bot_name: str | None = None) -> dict[str, Any] | None:
+    """A feed event as the page's socket sends it; None for events the page does not show."""
+    kind, data = event["type"], event["data"]
+    if kind in ("message_create", "message_update"):
+        return {"type": kind, "data": message_view(data, bot_name)}
+    if kind == "message_delete":
+        return {"type": kind, "data": {"id": str(data["id"])}}
+    if kind == "typing_start":
+        user = user_view(data.get("user"), bot_name) or {"name": "Someone", "bot": False}
+        return {
+            "type": kind,
+            "data": {"user_id": str(data["user_id"]), "name": user["name"], "bot": user["bot"]},
+        }
+    return None

@@ -9,33 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks._common import OUT, REPO
+from playground.launch import bot_environment, start_bot
 
 READY_TIMEOUT = 180.0
 STOP_GRACE = 15.0
-# Settings a shell or .env might carry that would change what is measured.
-_BOT_KEYS = (
-    "COMMAND_PREFIX",
-    "MAX_IMAGE_BYTES",
-    "MAX_IMAGE_PIXELS",
-    "MAX_IMAGES",
-    "QUEUE_SIZE",
-    "BATCH_SIZE",
-    "BATCH_WAIT_MS",
-    "COOLDOWN_SECONDS",
-    "UNCERTAIN_BAND",
-    "HISTORY_LIMIT",
-    "DOWNLOAD_TIMEOUT",
-    "RELOAD_INTERVAL",
-)
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -72,37 +56,30 @@ class BotProcess:
         self._log = None
 
     def environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in _BOT_KEYS}
-        env.update(
-            DISCORD_TOKEN=self.server.token,
-            DISCORD_API_URL=self.server.api_url,
-            DISCORD_GATEWAY_URL=self.server.gateway_url,
-            MODEL_PATH=str(self.model_dir),
-            MODEL_BACKEND=self.backend,
-            COOLDOWN_RATE="0",
-            SYNC_COMMANDS="0",
-            ALLOWED_CHANNEL_IDS="",
-            LOG_LEVEL="WARNING",
-            PYTHONUNBUFFERED="1",
-            TF_CPP_MIN_LOG_LEVEL="2",
-            MPLCONFIGDIR=str(OUT / "mplconfig"),
-            PYTHONPATH=os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p),
+        return bot_environment(
+            self.server.api_url,
+            self.server.token,
+            gateway_url=self.server.gateway_url,
+            model=self.model_dir,
+            settings={
+                "MODEL_BACKEND": self.backend,
+                "COOLDOWN_RATE": "0",
+                "SYNC_COMMANDS": "0",
+                "LOG_LEVEL": "WARNING",
+                "MPLCONFIGDIR": str(OUT / "mplconfig"),
+                **self.extra_env,
+            },
         )
-        env.update(self.extra_env)
-        return env
 
     async def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         started = time.perf_counter()
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            self.module,
-            *(["--env-file", str(OUT / "no-such.env")] if self.module == "bot" else []),
-            env=self.environment(),
+        self.process = await start_bot(
+            self.environment(),
+            env_file=OUT / "no-such.env",
+            module=self.module,
             cwd=REPO,
-            stdin=asyncio.subprocess.DEVNULL,
             stdout=self._log,
             stderr=asyncio.subprocess.STDOUT,
         )

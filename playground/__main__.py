@@ -28,6 +28,8 @@ from typing import TextIO
 
 from dotenv import dotenv_values
 
+from playground.launch import bot_environment as bot_environment_for
+from playground.launch import start_bot
 from playground.web import PlaygroundServer
 
 log = logging.getLogger("playground")
@@ -37,8 +39,7 @@ EXIT_BOT_FAILED = 1
 EXIT_LISTEN = 2
 READY_TIMEOUT = 300.0  # importing TensorFlow and loading the model can be slow on small machines
 LOG_LINE_LIMIT = 1024 * 1024
-STOP_GRACE = 15.0  # the bot itself gives commands in flight 8 s
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+STOP_GRACE = 15.0  # a clean stop of the bot takes at most bot.client.SHUTDOWN_SECONDS (10 s)
 
 
 def token_from(env_file: Path) -> str | None:
@@ -60,46 +61,17 @@ def display_url(host: str, port: int) -> str:
 def bot_environment(
     server: PlaygroundServer, tmp: Path, model: Path | None, base: dict[str, str] | None = None
 ) -> dict[str, str]:
-    """The bot's environment: the look-alike's URL and token, caches in `tmp`."""
-    env = dict(os.environ if base is None else base)
-    env.update(
-        DISCORD_TOKEN=server.token,
-        DISCORD_API_URL=server.api_url,
-        DISCORD_GATEWAY_URL="",  # empty overrides a .env value: the bot asks {api}/gateway
-        ALLOWED_CHANNEL_IDS="",  # a .env restricted to real channels would silence the bot
-        SYNC_COMMANDS="1",
-        PYTHONUNBUFFERED="1",
-        TMPDIR=str(tmp),
-        MPLCONFIGDIR=str(tmp / "matplotlib"),
-        XDG_CACHE_HOME=str(tmp / "cache"),
+    """The bot's environment: the look-alike's URL and token, caches in `tmp`; the developer's
+    other settings (from the shell; `.env` is read by the bot) are kept."""
+    return bot_environment_for(
+        server.api_url,
+        server.token,
+        model=model,
+        settings={"SYNC_COMMANDS": "1"},
+        caches=tmp,
+        base=base,
+        keep_settings=True,
     )
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
-    )
-    if model is not None:
-        env["MODEL_PATH"] = str(model.expanduser().resolve())
-    return env
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the bot gets SIGTERM if the playground dies without cleaning up (e.g. SIGKILL)."""
-    if _prctl is not None:
-        _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _load_prctl():  # type: ignore[no-untyped-def]
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_prctl = _load_prctl()
 
 
 class Playground:
@@ -158,18 +130,13 @@ class Playground:
     async def _supervise(self, tmp: Path) -> int:
         env = bot_environment(self.server, tmp, self.model)
         self.say("starting the bot (loading the model can take a few seconds)")
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "--env-file",
-            str(self.env_file),
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
+        self.process = await start_bot(
+            env,
+            env_file=self.env_file,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            die_with_parent=True,
             limit=LOG_LINE_LIMIT,
-            preexec_fn=_die_with_parent if _prctl is not None else None,
         )
         forward = asyncio.create_task(self._forward_logs())
         try:

@@ -17,7 +17,6 @@ import re
 import shutil
 import signal
 import socket
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from bot.settings import Settings
 from model.bundle import METADATA_FILE, publish, staging_folder
 from model.worker import ModelWorker
 from playground.discord import FLAG_EPHEMERAL, DiscordServer
+from playground.launch import bot_setting_keys, start_bot
 
 pytestmark = [
     pytest.mark.slow,
@@ -49,9 +49,6 @@ REPO = Path(__file__).resolve().parents[2]
 VERDICT = re.compile(r"\*\*(Jedi|Sith|Can't tell)\*\* - score [01]\.\d{3} \(")
 REPLY_TIMEOUT = 20.0
 LITERT_BANNER = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
-SETTING_KEYS = {"DISCORD_TOKEN", "DISCORD_API_URL", "DISCORD_GATEWAY_URL"} | {
-    name.upper() for name in Settings.model_fields
-}
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -97,7 +94,7 @@ def replied_to(reply: dict[str, Any]) -> str | None:
 
 def bot_env(**values: str) -> dict[str, str]:
     """The environment for `python -m bot`: this one without any bot setting, plus `values`."""
-    env = {k: v for k, v in os.environ.items() if k not in SETTING_KEYS}
+    env = {k: v for k, v in os.environ.items() if k not in bot_setting_keys()}
     env.update(values)
     return env
 
@@ -130,17 +127,8 @@ async def start_bot_process(folder: Path, env: dict[str, str]) -> Process:
     folder.mkdir(parents=True, exist_ok=True)
     stdout, stderr = folder / "stdout.log", folder / "stderr.log"
     with stdout.open("wb") as out, stderr.open("wb") as err:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "--env-file",
-            str(folder / "absent.env"),
-            cwd=REPO,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
+        proc = await start_bot(
+            env, env_file=folder / "absent.env", stdout=out, stderr=err, cwd=REPO
         )
     return Process(proc, stdout, stderr)
 

@@ -31,13 +31,13 @@ playground: $(STAMP)
 	$(BIN)/python -m playground
 
 # Rebuild the shipped model from a freshly generated synthetic set (about 45 minutes on 2 cores).
-# It is published in runs/ (a link to a version folder) and copied into model/default, which git
-# keeps as a plain folder.
+# It is published in runs/default (numbered versions and CURRENT) and its current version is
+# copied into model/default, which git keeps as a flat folder.
 train: $(STAMP)
 	$(BIN)/python -m training.synthetic data/synthetic --seed 0
 	$(BIN)/python -m training data/synthetic --out runs/default \
 		--notes "synthetic set: python -m training.synthetic data/synthetic --seed 0"
-	rm -rf model/default && cp -rL runs/default model/default
+	rm -rf model/default && cp -r runs/default/$$(cat runs/default/CURRENT) model/default
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -368,14 +368,16 @@ def run_main(report_fn: Callable[[argparse.Namespace], Report], args: argparse.N
 
 def resolve_model(path: Path | None) -> tuple[Path, str]:
     """The model folder to use and a description of where it came from."""
+    from model.bundle import model_dir
+
     if path is not None:
-        if not (Path(path) / "model.json").is_file():
+        if not (model_dir(Path(path)) / "model.json").is_file():
             raise SystemExit(f"--model {path}: no model.json there")
         return Path(path), f"--model {path}"
     if (DEFAULT_MODEL / "model.json").is_file():
         return DEFAULT_MODEL, "the shipped model (model/default)"
     untrained = OUT / "untrained-model"
-    if not (untrained / "model.json").is_file():
+    if not (model_dir(untrained) / "model.json").is_file():
         print(
             "   model/default does not exist yet: building an untrained model (random weights, "
             f"same network) into {untrained.relative_to(REPO)} ...",

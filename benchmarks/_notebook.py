@@ -28,7 +28,9 @@ def load_keras_model(model_dir: Path) -> Any:
     """The training network as the notebook had it in memory: loaded from `model.keras`."""
     import keras
 
-    return keras.saving.load_model(Path(model_dir) / "model.keras")
+    from model.bundle import model_dir as current
+
+    return keras.saving.load_model(current(Path(model_dir)) / "model.keras")
 
 
 def notebook_score(model: Any, png: bytes) -> float:

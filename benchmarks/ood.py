@@ -316,6 +316,7 @@ class DetectorRunner:
 def run(args: argparse.Namespace) -> Report:
     from benchmarks import _ood_data
     from model.bundle import TFLITE_FILE
+    from model.bundle import model_dir as current_dir
     from model.calibration import brier_score, expected_calibration_error, sigmoid
     from model.runtime import Classifier
 
@@ -387,7 +388,7 @@ def run(args: argparse.Namespace) -> Report:
     from model.architecture import build_inference_model
     from model.bundle import KERAS_FILE
 
-    keras_model = keras.saving.load_model(model_dir / KERAS_FILE, compile=False)
+    keras_model = keras.saving.load_model(current_dir(model_dir) / KERAS_FILE, compile=False)
     inference = build_inference_model(keras_model)
     check = np.concatenate(
         [images[:: max(1, len(images) // CHECK_IMAGES)][:CHECK_IMAGES]]
@@ -563,7 +564,7 @@ def run(args: argparse.Namespace) -> Report:
         f"largest score difference {diff:.2g} on {len(burst)} images; outputs "
         f"{', '.join(sorted(without))}",
     )
-    ops_with = graph_ops((model_dir / TFLITE_FILE).read_bytes())
+    ops_with = graph_ops((current_dir(model_dir) / TFLITE_FILE).read_bytes())
     ops_without = graph_ops(plain_bytes)
     if ops_with and ops_without:
         added = {k: ops_with[k] - ops_without.get(k, 0) for k in ops_with}

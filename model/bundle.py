@@ -1,11 +1,17 @@
 """A model folder: what is in it, how to read it consistently, and how to publish one atomically.
 
-A model folder holds `model.keras` (the training network), `model.tflite` (the inference graph,
-with a `classify` and a `features` signature), `detector.npz` (the out-of-distribution detector;
-absent from folders made before it existed) and `model.json` (metadata, including the SHA-256 of
-every model file). Training writes a whole folder next to the destination and swaps it in with
-two renames, so a reader sees the old folder or the new one, never a mix: the hashes in
-`model.json` let a reader detect the instant between the two renames and try again.
+A model is `model.keras` (the training network), `model.tflite` (the inference graph, with a
+`classify` and a `features` signature), `detector.npz` (the out-of-distribution detector; absent
+from models made before it existed) and `model.json` (metadata, including the SHA-256 of every
+model file), with the training run's plots beside them.
+
+A published `MODEL_PATH` holds numbered versions, as TensorFlow Serving's model folders do:
+`MODEL_PATH/1`, `MODEL_PATH/2`, ... (each written once, never changed), and `MODEL_PATH/CURRENT`,
+a small file naming the current one, replaced in one `rename` (after an fsync). A reader resolves
+CURRENT and reads that version, so it never sees a missing or half-written model, and a publisher
+killed at any instant leaves a servable one; the last `KEEP_VERSIONS` are kept, so rolling back is
+rewriting CURRENT. A flat folder (the model files right in it, as the shipped model and folders
+made before versions are) is still read as it is; publishing into it starts its versions.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ KERAS_FILE = "model.keras"
 TFLITE_FILE = "model.tflite"
 DETECTOR_FILE = "detector.npz"
 MODEL_FILES = (KERAS_FILE, TFLITE_FILE, DETECTOR_FILE)  # hashed in model.json when present
+CURRENT_FILE = "CURRENT"  # names the current version of a versioned MODEL_PATH
+KEEP_VERSIONS = 5
 METADATA_FILE = "model.json"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default"
 
@@ -72,9 +80,38 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def model_dir(folder: Path) -> Path:
+    """The folder holding the current model's files: the version CURRENT names, or `folder`
+    itself when it is flat."""
+    folder = Path(folder)
+    try:
+        named = (folder / CURRENT_FILE).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return folder
+    except OSError as error:
+        raise ModelError(f"cannot read {folder / CURRENT_FILE}: {error}") from None
+    if not named.isdigit():
+        raise ModelError(f"{folder / CURRENT_FILE} does not name a version: {named[:40]!r}")
+    return folder / named
+
+
+def versions(folder: Path) -> list[int]:
+    """The version numbers published in `folder`, oldest first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and p.is_dir())
+
+
+def current_version(folder: Path) -> int | None:
+    """The version CURRENT names; None for a flat folder."""
+    resolved = model_dir(folder)
+    return int(resolved.name) if resolved != Path(folder) else None
+
+
 def read_info(folder: Path) -> ModelInfo:
-    """Read and validate `folder/model.json`."""
-    path = Path(folder) / METADATA_FILE
+    """Read and validate the current `model.json` of `folder`."""
+    path = model_dir(folder) / METADATA_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -105,9 +142,10 @@ def read_model_files(
     last_error: Exception | None = None
     for attempt in range(attempts):
         try:
-            info = read_info(folder)
+            version = model_dir(folder)  # a version is never rewritten: read it whole
+            info = read_info(version)
             wanted = [name, *(extra for extra in optional if extra in info.files)]
-            files = {item: (folder / item).read_bytes() for item in wanted}
+            files = {item: (version / item).read_bytes() for item in wanted}
         except (ModelError, OSError) as error:
             last_error = error
         else:
@@ -131,9 +169,11 @@ def read_model_files(
 
 
 def publish_stamp(folder: Path) -> tuple[int, int, int] | None:
-    """A cheap value that changes whenever a new model is published into `folder`."""
+    """A cheap value that changes whenever a model is published into `folder` (or rolled back)."""
+    folder = Path(folder)
     try:
-        st = (Path(folder) / METADATA_FILE).stat()
+        pointer = folder / CURRENT_FILE
+        st = pointer.stat() if pointer.exists() else (folder / METADATA_FILE).stat()
     except OSError:
         return None
     return (st.st_ino, st.st_mtime_ns, st.st_size)
@@ -155,15 +195,13 @@ def staging_folder(destination: Path) -> Iterator[Path]:
         raise
 
 
-def publish(staging: Path, destination: Path) -> Path:
-    """Make the complete model folder `staging` the one at `destination`, in one step.
+def publish(staging: Path, destination: Path, keep: int = KEEP_VERSIONS) -> Path:
+    """Make the complete model folder `staging` the current version of `destination`.
 
-    Before the swap, `model.json` is given the SHA-256 of every model file. `staging` becomes a
-    version folder beside `destination` (`.NAME.v<time>`), and `destination` is a symbolic link
-    to it, replaced with one `rename`: at every instant `destination` is the old model or the
-    new one, whenever the publisher is killed. Older version folders are removed afterwards.
-    A `destination` that is still a real folder (made before versions) is moved aside first:
-    the one instant, once, that nothing is there.
+    Before the swap, `model.json` is given the SHA-256 of every model file. `staging` becomes
+    `destination/<n+1>`; then CURRENT is replaced in one rename. Versions beyond the last
+    `keep` (never the current one) are removed afterwards, and so are the files of a flat
+    folder once CURRENT has replaced them.
     """
     staging, destination = Path(staging), _beside(destination)
     meta_path = staging / METADATA_FILE
@@ -179,41 +217,56 @@ def publish(staging: Path, destination: Path) -> Path:
     os.chmod(staging, 0o755)  # mkdtemp made it private; a model folder is read by other users
     _fsync(staging)
 
-    version = destination.parent / f".{destination.name}.v{time.time_ns()}"
-    os.rename(staging, version)
-    link = destination.parent / f".{destination.name}.link-{os.getpid()}-{time.time_ns()}"
-    os.symlink(version.name, link)  # relative: the folder and its versions can move together
-    if destination.is_dir() and not destination.is_symlink():
-        os.rename(destination, destination.parent / f".{destination.name}.v0-unversioned")
-    os.replace(link, destination)
-    _fsync(destination.parent)
-    _remove_old_versions(destination)
-    log.info("published model to %s", destination)
+    destination.mkdir(parents=True, exist_ok=True)
+    flat = (destination / METADATA_FILE).exists() and not (destination / CURRENT_FILE).exists()
+    number = max(versions(destination), default=0) + 1
+    os.rename(staging, destination / str(number))
+    _fsync(destination)
+    set_current(destination, number)
+    if flat:
+        _remove_flat_files(destination)
+    _remove_old_versions(destination, keep)
+    log.info("published model version %d to %s", number, destination)
     return destination
 
 
+def set_current(folder: Path, number: int) -> None:
+    """Make version `number` of `folder` the current one, in one rename (a rollback, too)."""
+    folder = Path(folder)
+    if not (folder / str(number) / METADATA_FILE).is_file():
+        raise ModelError(f"{folder} has no version {number}")
+    write_text_atomic(folder / CURRENT_FILE, f"{number}\n")
+    _fsync(folder)
+
+
 def _beside(destination: Path) -> Path:
-    """`destination` made absolute without following it: it may be a link to a version."""
     destination = Path(destination).expanduser()
     return destination.absolute().parent.resolve() / destination.name
 
 
-def _remove_old_versions(destination: Path) -> None:
-    """Remove the version folders (and stray links) that `destination` no longer points at."""
-    current = os.readlink(destination) if destination.is_symlink() else None
-    for path in destination.parent.glob(f".{destination.name}.*"):
-        kind = path.name[len(destination.name) + 2 :]
-        if kind.startswith("v") and path.name != current:
-            shutil.rmtree(path, ignore_errors=True)
-        elif kind.startswith("link-") and path.is_symlink():
+def _remove_flat_files(folder: Path) -> None:
+    """The files of a flat model folder, now that CURRENT names a version instead."""
+    for path in folder.iterdir():
+        if path.is_file() and path.name != CURRENT_FILE:
             with contextlib.suppress(OSError):
                 path.unlink()
 
 
+def _remove_old_versions(folder: Path, keep: int) -> None:
+    current = current_version(folder)
+    for number in versions(folder)[: -max(keep, 1)]:
+        if number != current:
+            shutil.rmtree(folder / str(number), ignore_errors=True)
+
+
 def write_text_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` in one rename: readers see the old file or the new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    """Replace `path` with `text` in one rename: readers see the old file or the new one, even
+    after a crash (the new file is on disk before the rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, path)
 
 

@@ -32,16 +32,17 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory, tiny_dataset: Path) 
 
 @pytest.fixture(scope="session")
 def old_model(tmp_path_factory: pytest.TempPathFactory, trained_model: Path) -> Path:
-    """`trained_model` as a folder made before the detector and calibration existed."""
+    """`trained_model` as a flat folder made before versions, the detector and calibration."""
     import json
     import shutil
 
     import keras
 
+    from model.bundle import model_dir
     from training.export import export_tflite
 
     old = tmp_path_factory.mktemp("old") / "model"
-    shutil.copytree(trained_model, old)
+    shutil.copytree(model_dir(trained_model), old)  # flat: the files right in the folder
     network = keras.saving.load_model(old / "model.keras", compile=False)
     (old / "model.tflite").write_bytes(export_tflite(network))  # no detector in the graph
     (old / "detector.npz").unlink()

@@ -156,13 +156,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def record_evaluation(model_dir: Path, description: str, data_dir: Path, result: dict) -> None:
-    """Append an evaluation to `model.json` (written atomically; the model files are untouched)."""
+    """Publish the current model again with this evaluation added to its `model.json`.
+
+    A published version is never rewritten in place (a bot may be reading it): the files are
+    copied into a new version, the same model with one more evaluation, which becomes current.
+    """
+    import shutil
     from datetime import UTC, datetime
 
-    from model.bundle import write_text_atomic
+    from model.bundle import METADATA_FILE, publish, staging_folder
+    from model.bundle import model_dir as current_dir
 
-    path = Path(model_dir) / "model.json"
-    metadata = json.loads(path.read_text(encoding="utf-8"))
+    current = current_dir(model_dir)
+    metadata = json.loads((current / METADATA_FILE).read_text(encoding="utf-8"))
     metadata.setdefault("evaluations", []).append(
         {
             "data": description,
@@ -172,7 +178,12 @@ def record_evaluation(model_dir: Path, description: str, data_dir: Path, result:
             "confusion": result["confusion"],
         }
     )
-    write_text_atomic(path, json.dumps(metadata, indent=2) + "\n")
+    with staging_folder(model_dir) as staging:
+        for path in current.iterdir():
+            if path.is_file() and path.name != METADATA_FILE:
+                shutil.copy2(path, staging / path.name)
+        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+        publish(staging, model_dir)
 
 
 if __name__ == "__main__":

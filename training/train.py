@@ -36,6 +36,8 @@ from model.bundle import (
     KERAS_FILE,
     METADATA_FILE,
     TFLITE_FILE,
+    ModelError,
+    model_dir,
     publish,
     staging_folder,
 )
@@ -321,10 +323,11 @@ def refit(config: TrainConfig) -> Path:
 
     folder = Path(config.out)
     try:
-        metadata = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+        current = model_dir(folder)  # the version to refit (or the flat folder itself)
+        metadata = json.loads((current / METADATA_FILE).read_text(encoding="utf-8"))
         recorded = metadata["training"]
         seed, val_split = int(recorded["seed"]), float(recorded["val_split"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, ModelError) as error:
         raise DatasetError(
             f"--refit needs a model folder made by jedisith-train at {folder}: {error}"
         ) from None
@@ -336,12 +339,12 @@ def refit(config: TrainConfig) -> Path:
             f"on ({metadata['dataset']['counts']}): its validation split would not be held out"
         )
     train_set, val_set = dataset.split(val_split, seed)
-    model = keras.saving.load_model(folder / KERAS_FILE, compile=False)
+    model = keras.saving.load_model(current / KERAS_FILE, compile=False)
     refit_config = TrainConfig(
         config.data_dir, folder, seed=seed, val_split=val_split, ood_keep=config.ood_keep
     )
     with staging_folder(folder) as staging:
-        for path in folder.iterdir():
+        for path in current.iterdir():
             if path.is_file() and path.name not in (TFLITE_FILE, DETECTOR_FILE, METADATA_FILE):
                 shutil.copy2(path, staging / path.name)
         honesty, honest_metadata = _write_honest_parts(

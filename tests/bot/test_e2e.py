@@ -31,7 +31,7 @@ from PIL import Image
 import bot.__main__ as bot_main
 from bot._endpoints import use_endpoints
 from bot.settings import Settings
-from model.bundle import METADATA_FILE, publish, staging_folder
+from model.bundle import METADATA_FILE, model_dir, publish, staging_folder
 from model.worker import ModelWorker
 from playground.discord import FLAG_EPHEMERAL, DiscordServer
 from playground.launch import bot_setting_keys, start_bot
@@ -519,7 +519,7 @@ async def test_a_newly_published_model_is_picked_up(running: Running) -> None:
     worker = running.worker
     before = worker.stats().reloads
     with staging_folder(running.model_path) as staging:
-        for path in running.model_path.iterdir():
+        for path in model_dir(running.model_path).iterdir():
             if path.is_file():
                 shutil.copy2(path, staging / path.name)
         meta = json.loads((staging / METADATA_FILE).read_text())

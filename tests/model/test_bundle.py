@@ -14,13 +14,18 @@ from pathlib import Path
 import pytest
 
 from model.bundle import (
+    KEEP_VERSIONS,
     ModelError,
+    current_version,
+    model_dir,
     publish,
     publish_stamp,
     read_info,
     read_model_file,
+    set_current,
     sha256,
     staging_folder,
+    versions,
 )
 
 
@@ -32,31 +37,62 @@ def write_model(folder: Path, version: str) -> None:
     (folder / "model.json").write_text(json.dumps({**meta, "version": version}))
 
 
-def test_publish_replaces_the_folder_and_records_hashes(tmp_path: Path) -> None:
+def test_publish_adds_a_numbered_version_and_records_hashes(tmp_path: Path) -> None:
     destination = tmp_path / "model"
-    for version in ("one", "two"):
+    for number, version in enumerate(("one", "two"), start=1):
         with staging_folder(destination) as staging:
             write_model(staging, version)
             publish(staging, destination)
         info = read_info(destination)
         assert info.raw["version"] == version
-        data = (destination / "model.tflite").read_bytes()
+        assert current_version(destination) == number
+        assert model_dir(destination) == destination / str(number)
+        data = (model_dir(destination) / "model.tflite").read_bytes()
         assert info.files["model.tflite"] == sha256(data)
-    # `model` is a link to the one version folder left; no staging folder, no stray link.
-    assert destination.is_symlink()
-    names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == [".model." + os.readlink(destination).split(".model.", 1)[1], "model"]
-    assert (destination.stat().st_mode & 0o777) == 0o755
+    assert sorted(p.name for p in destination.iterdir()) == ["1", "2", "CURRENT"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no staging folder left
+    assert (model_dir(destination).stat().st_mode & 0o777) == 0o755
 
 
-def test_publishing_over_a_folder_made_before_versions(tmp_path: Path) -> None:
+def test_only_the_last_versions_are_kept(tmp_path: Path) -> None:
     destination = tmp_path / "model"
-    write_model(destination, "old-style")  # a real folder, as the shipped model is
+    for n in range(7):
+        with staging_folder(destination) as staging:
+            write_model(staging, f"v{n}")
+            publish(staging, destination, keep=3)
+    assert versions(destination) == [5, 6, 7] and current_version(destination) == 7
+
+
+def test_rolling_back_is_naming_another_version(tmp_path: Path) -> None:
+    destination = tmp_path / "model"
+    for version in ("one", "two"):
+        with staging_folder(destination) as staging:
+            write_model(staging, version)
+            publish(staging, destination)
+    before = publish_stamp(destination)
+    set_current(destination, 1)
+    assert read_info(destination).raw["version"] == "one"
+    assert publish_stamp(destination) != before  # a watching bot notices a rollback too
+    with pytest.raises(ModelError, match="no version 9"):
+        set_current(destination, 9)
+
+
+def test_a_flat_folder_is_read_as_it_is_and_publishing_starts_versions(tmp_path: Path) -> None:
+    destination = tmp_path / "model"
+    write_model(destination, "flat")  # the model files right in the folder, as shipped
+    assert read_info(destination).raw["version"] == "flat"
+    assert current_version(destination) is None and model_dir(destination) == destination
     with staging_folder(destination) as staging:
         write_model(staging, "new")
         publish(staging, destination)
-    assert destination.is_symlink() and read_info(destination).raw["version"] == "new"
-    assert len(list(tmp_path.iterdir())) == 2  # the link and its version; the old one went
+    assert read_info(destination).raw["version"] == "new"
+    assert sorted(p.name for p in destination.iterdir()) == ["1", "CURRENT"]
+
+
+def test_a_damaged_pointer_is_a_model_error(tmp_path: Path) -> None:
+    (tmp_path / "CURRENT").write_text("../../etc")
+    with pytest.raises(ModelError, match="does not name a version"):
+        read_info(tmp_path)
 
 
 PUBLISHER = """
@@ -98,8 +134,7 @@ def test_the_folder_is_servable_whenever_the_publisher_is_killed(tmp_path: Path)
         assert data == b"tflite %d" % info.parameters * 5000
         published += 1
     assert published == 40
-    leftovers = [p.name for p in tmp_path.iterdir() if ".staging-" not in p.name]
-    assert len(leftovers) <= 3  # the link, its version, at most one not yet cleared
+    assert len(versions(destination)) <= KEEP_VERSIONS + 1  # at most one not yet pruned
 
 
 def test_a_failed_block_removes_the_staging_folder(tmp_path: Path) -> None:
@@ -178,7 +213,7 @@ class Killed(BaseException):
     """Stands for SIGKILL: the publisher stops between two file-system operations."""
 
 
-PUBLISH_STEPS = 4  # model.json's replace, staging -> version, the new link, link -> destination
+PUBLISH_STEPS = 3  # model.json's replace, staging -> version, CURRENT's replace
 
 
 def test_a_publish_takes_the_steps_the_next_test_stops_at(tmp_path: Path, monkeypatch) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.bundle import ModelError
+from model.bundle import ModelError, model_dir
 from model.runtime import Classifier, Prediction, resolve_backend
 from training.data import load_dataset
 
@@ -78,7 +78,7 @@ def test_litert_distances_match_the_reference_on_keras_maps(
 
     from model.architecture import build_inference_model
 
-    network = keras.saving.load_model(trained_model / "model.keras", compile=False)
+    network = keras.saving.load_model(model_dir(trained_model) / "model.keras", compile=False)
     outputs = build_inference_model(network)(images.astype(np.float32), training=False)
     maps = {name: np.asarray(outputs[name]) for name in litert.detector.layers}
     expected = litert.detector.distances_of_maps(maps)
@@ -147,30 +147,30 @@ def test_missing_and_broken_model_folders(tmp_path: Path, trained_model: Path) -
 
     tampered = tmp_path / "tampered"
     shutil.copytree(trained_model, tampered)
-    data = bytearray((tampered / "model.tflite").read_bytes())
+    data = bytearray((model_dir(tampered) / "model.tflite").read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (tampered / "model.tflite").write_bytes(bytes(data))
+    (model_dir(tampered) / "model.tflite").write_bytes(bytes(data))
     with pytest.raises(ModelError, match="does not match the hash"):
         Classifier.load(tampered, "litert")
 
     garbage = tmp_path / "garbage"
     shutil.copytree(trained_model, garbage)
-    (garbage / "model.tflite").write_bytes(b"not a flatbuffer")
-    meta = json.loads((garbage / "model.json").read_text())
+    (model_dir(garbage) / "model.tflite").write_bytes(b"not a flatbuffer")
+    meta = json.loads((model_dir(garbage) / "model.json").read_text())
     del meta["files"]
-    (garbage / "model.json").write_text(json.dumps(meta))
+    (model_dir(garbage) / "model.json").write_text(json.dumps(meta))
     with pytest.raises(ModelError, match="not a jedisith model"):
         Classifier.load(garbage, "litert")
 
     wrong_detector = tmp_path / "wrong-detector"
     shutil.copytree(trained_model, wrong_detector)
-    (wrong_detector / "detector.npz").write_bytes(b"swapped")
+    (model_dir(wrong_detector) / "detector.npz").write_bytes(b"swapped")
     with pytest.raises(ModelError, match=r"detector\.npz does not match the hash"):
         Classifier.load(wrong_detector, "litert")
 
     bad_meta = tmp_path / "bad-meta"
     shutil.copytree(trained_model, bad_meta)
-    (bad_meta / "model.json").write_text('{"class_names": ["jedi"]}')
+    (model_dir(bad_meta) / "model.json").write_text('{"class_names": ["jedi"]}')
     with pytest.raises(ModelError, match=r"model\.json"):
         Classifier.load(bad_meta, "litert")
 

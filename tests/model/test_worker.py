@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import shutil
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -429,7 +430,7 @@ async def test_a_removed_model_folder_keeps_the_old_model(make_worker, tmp_path:
     publish_fake_model(folder, 0)
     loader = Loader()
     worker = make_worker(loader, watch=folder, reload_interval=0.05)
-    (folder / METADATA_FILE).unlink()
+    shutil.rmtree(folder)
     await checks_pass(worker, 3)
     assert loader.calls == 1
     assert await score_now(worker) == 0.0

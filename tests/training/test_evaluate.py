@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model.bundle import model_dir
 from training.evaluate import confusion, main, metrics, roc_auc
 
 
@@ -40,11 +41,16 @@ def test_evaluate_cli_records_in_model_json(
 ) -> None:
     model = tmp_path / "model"
     shutil.copytree(trained_model, model)
+    live = model_dir(model)
+    live_before = (live / "model.json").read_bytes()
     code = main([str(tiny_dataset), "--model", str(model), "--record", "tiny set, seed 11"])
     assert code == 0
+    # The live version was not rewritten: the evaluation is a new version, now current.
+    assert (live / "model.json").read_bytes() == live_before
+    assert model_dir(model) != live
     printed = json.loads(capsys.readouterr().out)
     assert printed["count"] == 48
-    meta = json.loads((model / "model.json").read_text())
+    meta = json.loads((model_dir(model) / "model.json").read_text())
     [evaluation] = meta["evaluations"]
     assert evaluation["data"] == "tiny set, seed 11"
     assert evaluation["accuracy"] == pytest.approx(printed["accuracy"])

@@ -11,13 +11,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.bundle import read_info
+from model.bundle import model_dir, read_info
 from model.detector import STAT_LAYERS
 from model.runtime import Classifier
 from training.data import DatasetError, find_classes, load_dataset
 from training.train import TrainConfig, main, parse_args, train
 
 pytestmark = pytest.mark.slow
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (its versions and CURRENT too) and its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
 
 OUTPUTS = (
     "model.keras",
@@ -34,18 +40,18 @@ OUTPUTS = (
 
 def test_training_writes_every_output(trained_model: Path) -> None:
     for name in OUTPUTS:
-        assert (trained_model / name).stat().st_size > 0, name
+        assert (model_dir(trained_model) / name).stat().st_size > 0, name
     for name in ("curves.png", "confusion.png", "calibration.png"):
-        with Image.open(trained_model / name) as image:
+        with Image.open(model_dir(trained_model) / name) as image:
             assert image.format == "PNG" and image.width > 200
-    with open(trained_model / "history.csv", newline="") as handle:
+    with open(model_dir(trained_model) / "history.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [int(row["epoch"]) for row in rows] == [0, 1]
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(rows[0])
 
 
 def test_metadata_records_the_run(trained_model: Path, tiny_dataset: Path) -> None:
-    meta = json.loads((trained_model / "model.json").read_text())
+    meta = json.loads((model_dir(trained_model) / "model.json").read_text())
     assert meta["class_names"] == ["jedi", "sith"]
     assert meta["image_size"] == [200, 200]
     assert meta["parameters"] == 622_753
@@ -64,7 +70,7 @@ def test_metadata_records_the_run(trained_model: Path, tiny_dataset: Path) -> No
 
 
 def test_metadata_records_the_calibration_and_the_detector(trained_model: Path) -> None:
-    meta = json.loads((trained_model / "model.json").read_text())
+    meta = json.loads((model_dir(trained_model) / "model.json").read_text())
     calibration = meta["calibration"]
     assert calibration["method"] == "temperature scaling" and calibration["temperature"] > 0
     for key in ("ece_before", "ece_after", "brier_before", "brier_after"):
@@ -86,13 +92,13 @@ def test_refit_gives_an_old_folder_a_detector_and_keeps_its_weights(
 ) -> None:
     out = tmp_path / "model"
     shutil.copytree(old_model, out)
-    weights = (out / "model.keras").read_bytes()
+    weights = (out / "model.keras").read_bytes()  # flat, before the refit
     images = load_dataset(tiny_dataset).images[:6]
     raw_before = Classifier.load(out, "litert").scores(images)
 
     assert main([str(tiny_dataset), "--out", str(out), "--refit", "--quiet"]) == 0
-    assert (out / "model.keras").read_bytes() == weights
-    meta = json.loads((out / "model.json").read_text())
+    assert (model_dir(out) / "model.keras").read_bytes() == weights
+    meta = json.loads((model_dir(out) / "model.json").read_text())
     assert {"calibration", "detector", "refit"} <= set(meta)
     assert set(meta["files"]) == {"model.keras", "model.tflite", "detector.npz"}
     assert meta["metrics"] == json.loads((old_model / "model.json").read_text())["metrics"]
@@ -100,7 +106,7 @@ def test_refit_gives_an_old_folder_a_detector_and_keeps_its_weights(
     predictions = refitted.predict(images)
     assert all(p.distance is not None for p in predictions)
     np.testing.assert_allclose([p.raw_score for p in predictions], raw_before, atol=1e-6)
-    assert (out / "calibration.png").stat().st_size > 0
+    assert (model_dir(out) / "calibration.png").stat().st_size > 0
     from model.cli import main as jedisith
 
     capsys.readouterr()
@@ -117,10 +123,10 @@ def test_refit_refuses_other_data_and_folders_it_did_not_make(
     next(iter(sorted((other / "jedi").iterdir()))).unlink()
     out = tmp_path / "model"
     shutil.copytree(old_model, out)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = snapshot(out)
     assert main([str(other), "--out", str(out), "--refit", "--quiet"]) == 1
     assert "not the images the model was trained on" in capsys.readouterr().err
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert snapshot(out) == before
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main([str(tiny_dataset), "--out", str(empty), "--refit", "--quiet"]) == 1
@@ -137,7 +143,7 @@ def test_published_model_loads_back_and_backends_agree(
     np.testing.assert_allclose(litert.scores(images), tensorflow.scores(images), atol=1e-4)
     import keras
 
-    keras_model = keras.saving.load_model(trained_model / "model.keras")
+    keras_model = keras.saving.load_model(model_dir(trained_model) / "model.keras")
     expected = np.asarray(keras_model(images.astype(np.float32), training=False)).reshape(-1)
     raw = [prediction.raw_score for prediction in litert.predict(images)]
     np.testing.assert_allclose(raw, expected, atol=1e-4)  # the network's own, uncalibrated
@@ -147,8 +153,8 @@ def test_best_epoch_weights_are_kept(tmp_path: Path, tiny_dataset: Path) -> None
     out = train(
         TrainConfig(data_dir=tiny_dataset, out=tmp_path / "m", epochs=3, batch_size=16, verbose=0)
     )
-    meta = json.loads((out / "model.json").read_text())
-    with open(out / "history.csv", newline="") as handle:
+    meta = json.loads((model_dir(out) / "model.json").read_text())
+    with open(model_dir(out) / "history.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     best = max(
         range(len(rows)),
@@ -228,7 +234,7 @@ def test_interrupted_run_leaves_the_previous_model_intact(
 ) -> None:
     out = tmp_path / "model"
     shutil.copytree(trained_model, out)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = snapshot(out)
 
     import keras
 
@@ -242,7 +248,7 @@ def test_interrupted_run_leaves_the_previous_model_intact(
     monkeypatch.setattr(keras.Model, "fit", fit_then_interrupt)
     code = main([str(tiny_dataset), "--out", str(out), "--epochs", "1", "--quiet"])
     assert code == 130
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert snapshot(out) == before
     assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]  # none left behind
 
 
@@ -253,7 +259,7 @@ def test_a_full_disk_is_one_line_and_the_old_model_stays(
 
     out = tmp_path / "model"
     shutil.copytree(trained_model, out)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = snapshot(out)
     real_write = Path.write_bytes
 
     def full_disk(self: Path, data: bytes) -> int:
@@ -267,7 +273,7 @@ def test_a_full_disk_is_one_line_and_the_old_model_stays(
     assert code == 1
     assert "No space left on device" in err and "nothing was published" in err
     assert "Traceback" not in err
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert snapshot(out) == before
     assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]  # the staging is gone
 
 

@@ -20,6 +20,7 @@ Modules
 * ``gateway``: sessions, connections, dispatch filtered by intents, RESUME.
 * ``guilds``, ``channels``, ``commands``, ``interactions``: the REST routes, by resource.
 * ``cdn``: attachment files (one filename rule for every upload) and the route serving them.
+* ``faults``: failures a test stages on purpose (`Faults`, ``server.faults``).
 * ``rest``, ``errors``, ``protocol``: request plumbing, Discord's error answers, its numbers.
 
 What it implements
@@ -37,27 +38,53 @@ What it implements
   mentioned). The bot's own messages are dispatched back to it.
 * REST: users, application info, gateway, channel + guild reads, members, roles, messages
   (create with JSON or multipart ``payload_json`` + ``files[n]``, replies, embeds with
-  ``attachment://`` images, edit, delete, get, history with limit/before/after/around),
+  ``attachment://`` images, ``enforce_nonce`` (a nonce repeated within 5 minutes gets the
+  message already made, so a retried POST does not post twice), edit, delete, get, history
+  with limit/before/after/around),
   typing, reactions (add/remove own, remove others'), application commands (global and guild;
   bulk overwrite keeps ids of unchanged names), interaction callbacks (with ``with_response``),
   webhook followups and ``@original`` get/edit/delete, upload size limit (413, code 40005).
 * CDN: ``GET /attachments/{channel_id}/{attachment_id}/{filename}`` serves uploaded bytes.
 * Driver: ``post_message``, ``delete_message``, ``simulate_typing``, ``invoke_slash_command``,
   ``invoke_message_command`` (each in the default channel unless told another),
-  ``drop_connections``; recordings (``messages``, ``messages_in``, ``get_message``,
+  ``drop_connections``/``drop_gateway``; recordings (``messages``, ``messages_in``, ``get_message``,
   ``interaction_responses``, ``typing_events``, ``application_commands``); waiting
   (``wait_for_message``, ``wait_for_reply``); an event feed for UIs (``subscribe``).
+* Faults (``server.faults``, a `Faults`; none until a test stages one). Routes are
+  ``"METHOD /path"`` below ``/api/v10`` (``*``: one segment; a trailing ``/**``: everything
+  below; method ``*`` or none: any); the first active fault matching a call answers it.
+
+  - ``fail(route, status, times=1, retry_after=1.0, is_global=False, code=, message=,
+    errors=, body=, applied=False)``: the next ``times`` calls (None: all until cleared) get
+    ``status`` without running the route; 429 is Discord's (``retry_after``, ``global``,
+    ``Via``, which discord.py needs to retry), others ``{"message", "code"[, "errors"]}``
+    (400 Invalid Form Body 50035, 403 Missing Access 50001, else ``"<status>: <reason>"``).
+    ``applied``: the route runs, then its answer is replaced (a lost answer).
+  - ``rate_limit(route, limit=, per=, is_global=False)``: ``limit`` calls per ``per``
+    seconds, the rest 429 with the time left in the window; until cleared.
+  - ``cdn(times=None, filename=glob, delay=0, hold=False, status=None, cut_after=None,
+    declared_length=None)``: attachment downloads wait ``delay`` s, wait for ``release()``
+    (``hold``), answer ``status``, say ``Content-Length: declared_length`` (fewer bytes: the
+    file is truncated; more: the connection closes after the file), or stop after
+    ``cut_after`` bytes and close the connection.
+  - Each returns its fault: ``hits``, ``calls`` (method, path, refused body), ``active``,
+    ``await wait_hits(n)``, ``clear()``; CDN ones also ``held``, ``await wait_held(n)``,
+    ``release()``. ``faults.clear()`` ends them all (``close()`` does too).
+  - ``drop_gateway(code=4000, abrupt=False)`` (on the driver): close the bot's gateway
+    sockets with ``code``, or with ``abrupt`` cut the TCP connection without a close frame;
+    sessions stay resumable and what is dispatched meanwhile is replayed on RESUME.
 * Bounds (``Limits``): the newest 1000 messages per channel, 1000 files (256 MB), 1000
   interactions, records and queued feed events per subscriber are kept; older ones are
   forgotten.
 
 What it does not implement
 --------------------------
-DMs, threads, voice, presences (PRESENCE_UPDATE is accepted and ignored), rate limits (no
-ratelimit headers are sent), components/modals being *used* (responses are only recorded),
-autocomplete, resolving user, channel, role or mentionable options of invoked commands (their
-values are sent as given), user context-menu commands being invoked, permission checks beyond
-"only the author may edit", audit logs, webhooks other than interaction ones, stickers, polls,
+DMs, threads, voice, presences (PRESENCE_UPDATE is accepted and ignored), rate limits unless a
+test stages them (``faults``; no ratelimit headers are sent), components/modals being *used*
+(responses are only recorded), autocomplete, resolving user, channel, role or mentionable
+options of invoked commands (their values are sent as given), user context-menu commands being
+invoked, permission checks beyond "only the author may edit" (stage a 403 with ``faults``),
+audit logs, webhooks other than interaction ones, stickers, polls,
 avatars/icons (the CDN only serves attachments), guilds or channels added after start, member
 join events, gateway payload compression (``"compress": true`` in IDENTIFY) and zstd transport
 compression (clients asking for it get text frames, which discord.py accepts), and sharding
@@ -67,6 +94,7 @@ log a warning, so gaps are visible.
 
 from playground.discord.errors import DiscordError
 from playground.discord.events import Subscription
+from playground.discord.faults import CdnFault, Faults, RateLimit, RestFault
 from playground.discord.protocol import FLAG_EPHEMERAL, FLAG_LOADING, OPT_ATTACHMENT
 from playground.discord.server import DEFAULT_GUILDS, DiscordServer
 from playground.discord.state import Limits
@@ -76,8 +104,12 @@ __all__ = [
     "FLAG_EPHEMERAL",
     "FLAG_LOADING",
     "OPT_ATTACHMENT",
+    "CdnFault",
     "DiscordError",
     "DiscordServer",
+    "Faults",
     "Limits",
+    "RateLimit",
+    "RestFault",
     "Subscription",
 ]

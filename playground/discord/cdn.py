@@ -91,10 +91,13 @@ class Cdn:
             ephemeral=ephemeral,
         )
 
-    async def serve(self, request: web.Request) -> web.Response:
+    async def serve(self, request: web.Request) -> web.StreamResponse:
         stored = self.server.state.files.get(path_id(request, "attachment_id"))
         if stored is None or path_id(request, "channel_id") != stored.channel_id:
             return web.Response(status=404, text="404: Not Found")
+        changed = await self.server.faults.serve_file(request, stored)  # a staged CDN fault
+        if changed is not None:
+            return changed
         return web.Response(body=stored.data, content_type=stored.content_type)
 
     def routes(self) -> list[Route]:

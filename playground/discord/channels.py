@@ -6,6 +6,7 @@ and reactions; plus how a request body becomes a message's attachments and edits
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -18,6 +19,7 @@ from playground.discord.protocol import (
     FLAG_LOADING,
     now_iso,
     snowflake,
+    snowflake_time,
 )
 from playground.discord.rest import (
     Route,
@@ -108,6 +110,20 @@ def apply_edit(
     message["edited_timestamp"] = now_iso()
 
 
+NONCE_WINDOW = timedelta(minutes=5)  # how long ``enforce_nonce`` remembers a nonce
+
+
+def same_nonce(channel: Channel, author_id: int, nonce: Any) -> dict[str, Any] | None:
+    """The author's message in ``channel`` created with ``nonce`` in the last few minutes."""
+    since = datetime.now(UTC) - NONCE_WINDOW
+    for message in reversed(channel.messages.values()):
+        if snowflake_time(int(message["id"])) < since:
+            break
+        if str(message.get("nonce")) == str(nonce) and int(message["author"]["id"]) == author_id:
+            return message
+    return None
+
+
 def history(messages: list[dict[str, Any]], query: Mapping[str, str]) -> list[dict[str, Any]]:
     """A page of history, newest first: ``limit`` (1-100) and ``before``/``after``/``around``."""
     limit = max(1, min(100, int(query.get("limit", 50))))
@@ -176,6 +192,11 @@ class ChannelRoutes:
         server = self.server
         channel = self._channel(request)
         payload, uploads = await read_body(request, server.max_upload_bytes)
+        if payload.get("enforce_nonce") and payload.get("nonce") is not None:
+            # Discord answers a repeated nonce with the message it already made (a retry).
+            earlier = same_nonce(channel, server.application_id, payload["nonce"])
+            if earlier is not None:
+                return json_response(earlier)
         reference = payload.get("message_reference")
         reply_to = None
         if isinstance(reference, dict) and reference.get("message_id") is not None:

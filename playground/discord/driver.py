@@ -35,6 +35,7 @@ from playground.discord.state import Channel, Interaction
 if TYPE_CHECKING:
     from playground.discord.cdn import Cdn
     from playground.discord.events import Events
+    from playground.discord.faults import Faults
     from playground.discord.gateway import Gateway
     from playground.discord.state import State
 
@@ -48,6 +49,7 @@ class Driver:
     events: Events
     gateway: Gateway
     cdn: Cdn
+    faults: Faults
     application_id: int
     channel_id: int
     max_upload_bytes: int
@@ -276,6 +278,13 @@ class Driver:
         how many sockets were closed.
         """
         return await self.gateway.drop_connections(code)
+
+    async def drop_gateway(self, code: int = 4000, *, abrupt: bool = False) -> int:
+        """Drop the bot's gateway connections; sessions stay resumable, and what is dispatched
+        meanwhile is replayed on RESUME. ``abrupt``: cut the TCP connection with no close frame
+        (a network failure; events already written may never be read); else close with
+        ``code``. Returns how many connections were dropped."""
+        return await self.gateway.drop_connections(code, abrupt=abrupt)
 
     def subscribe(self, channel_id: int | None = None) -> Subscription:
         """A queue receiving the feed's events (`events`), of one channel or all of them.

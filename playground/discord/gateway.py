@@ -56,8 +56,14 @@ class Session:
 class Connection:
     """One gateway WebSocket, sending JSON text frames or zlib-stream binary frames."""
 
-    def __init__(self, ws: web.WebSocketResponse, compress: bool) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        compress: bool,
+        transport: asyncio.BaseTransport | None = None,
+    ) -> None:
         self.ws = ws
+        self.transport = transport
         self.compressor = zlib.compressobj() if compress else None
         self.session: Session | None = None
         self.closed_by_server = False
@@ -85,6 +91,12 @@ class Connection:
         self.closed_by_server = True
         with contextlib.suppress(Exception):
             await self.ws.close(code=code, message=message.encode())
+
+    def abort(self) -> None:
+        """Cut the TCP connection without a close frame, as a network failure does."""
+        self.closed_by_server = True
+        if self.transport is not None:
+            self.transport.abort()
 
 
 def _op(op: int, data: Any = None) -> dict[str, Any]:
@@ -137,9 +149,13 @@ class Gateway:
             if session.connection is not None:
                 await session.connection.send(payload)
 
-    async def drop_connections(self, code: int = 4000) -> int:
+    async def drop_connections(self, code: int = 4000, *, abrupt: bool = False) -> int:
         connections = list(self.connections)
-        await asyncio.gather(*(c.close(code, "dropped by test server") for c in connections))
+        if abrupt:
+            for connection in connections:
+                connection.abort()
+        else:
+            await asyncio.gather(*(c.close(code, "dropped by test server") for c in connections))
         return len(connections)
 
     async def close(self) -> None:
@@ -155,7 +171,8 @@ class Gateway:
         if self.closing:
             await ws.close(code=1001)
             return ws
-        connection = Connection(ws, request.query.get("compress") == "zlib-stream")
+        compress = request.query.get("compress") == "zlib-stream"
+        connection = Connection(ws, compress, request.transport)
         self.connections.add(connection)
         log.debug("gateway connection from %s (%s)", request.remote, request.query_string)
         try:

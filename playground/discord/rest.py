@@ -9,12 +9,15 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from playground.discord.errors import DiscordError
 from playground.discord.protocol import API_PREFIX
+
+if TYPE_CHECKING:
+    from playground.discord.faults import Faults
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +60,10 @@ def wants(request: web.Request, flag: str) -> bool:
     return request.query.get(flag, "").lower() in ("1", "true")
 
 
-def middleware(token: str) -> Any:
+def middleware(token: str, faults: Faults | None = None) -> Any:
     """Check ``Authorization: Bot <token>`` on REST calls that need it (401 otherwise, which
-    discord.py turns into ``LoginFailure``) and answer `DiscordError` as Discord does."""
+    discord.py turns into ``LoginFailure``), let staged ``faults`` answer the calls they match,
+    and answer `DiscordError` as Discord does."""
 
     @web.middleware
     async def discord_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -67,6 +71,8 @@ def middleware(token: str) -> Any:
             needs_auth = request.path.startswith(API_PREFIX) and not _NO_AUTH.match(request.path)
             if needs_auth and request.headers.get("Authorization") != f"Bot {token}":
                 raise DiscordError(401, 0, "401: Unauthorized")
+            if faults is not None:
+                return await faults.handle(request, handler)
             return await handler(request)
         except DiscordError as exc:
             if exc.status >= 400 and exc.status != 404:

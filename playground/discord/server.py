@@ -16,6 +16,7 @@ from playground.discord.channels import ChannelRoutes
 from playground.discord.commands import CommandRoutes
 from playground.discord.driver import Driver
 from playground.discord.events import Events
+from playground.discord.faults import Faults
 from playground.discord.gateway import Gateway
 from playground.discord.guilds import GuildRoutes
 from playground.discord.interactions import InteractionRoutes
@@ -87,6 +88,7 @@ class DiscordServer(Driver):
         self.events = Events(self)
         self.gateway = Gateway(self)
         self.cdn = Cdn(self)
+        self.faults = Faults()  # staged failures (`faults.Faults`): none until a test asks
         self._runner: web.AppRunner | None = None
 
     def _add_guild(self, name: str, channel_names: Sequence[str]) -> Guild:
@@ -113,7 +115,9 @@ class DiscordServer(Driver):
 
     async def start(self) -> None:
         """Start listening; ``port=0`` picks a free port (see ``base_url``)."""
-        app = web.Application(middlewares=[middleware(self.token)], client_max_size=1024**3)
+        app = web.Application(
+            middlewares=[middleware(self.token, self.faults)], client_max_size=1024**3
+        )
         self._add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -123,7 +127,8 @@ class DiscordServer(Driver):
         log.info("fake Discord listening on %s", self.base_url)
 
     async def close(self) -> None:
-        """Close every gateway socket (code 1001) and stop the HTTP server."""
+        """End every fault, close every gateway socket (code 1001), stop the HTTP server."""
+        self.faults.clear()  # held CDN responses go on, so the server does not wait for them
         await self.gateway.close()
         self.events.close()
         if self._runner is not None:

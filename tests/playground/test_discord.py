@@ -479,3 +479,177 @@ async def test_feed_of_one_channel(server: DiscordServer) -> None:
     assert [default.get_nowait()["data"]["content"]] == ["here"] and default.empty()
     kinds = [everything.get_nowait()["type"] for _ in range(everything.qsize())]
     assert kinds == ["message_create", "typing_start", "message_create"]
+
+
+# -- staged faults (server.faults, server.drop_gateway) ---------------------------------------
+
+
+async def test_a_fault_answers_the_next_calls_of_a_route(server: DiscordServer) -> None:
+    headers = {"Authorization": f"Bot {TOKEN}"}
+    channel = f"{server.api_url}/channels/{server.channel_id}"
+    fault = server.faults.fail(f"GET /channels/{server.channel_id}", 503, times=2)
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for expected in (503, 503, 200, 200):
+            async with session.get(channel) as response:
+                assert response.status == expected
+                if expected == 503:
+                    assert await response.json() == {
+                        "message": "503: Service Unavailable",
+                        "code": 0,
+                    }
+        async with session.get(f"{server.api_url}/users/@me") as response:
+            assert response.status == 200  # other routes were never touched
+        async with session.get(channel, headers={"Authorization": "Bot wrong"}) as response:
+            assert response.status == 401  # the token is checked before any fault
+    assert fault.hits == 2 and not fault.active
+    assert [(c.method, c.path) for c in fault.calls] == [
+        ("GET", f"/channels/{server.channel_id}")
+    ] * 2
+    await fault.wait_hits(2, timeout=0.1)
+    with pytest.raises(TimeoutError):
+        await fault.wait_hits(3, timeout=0.05)
+
+
+def test_fault_routes_match_segments_methods_and_subtrees(server: DiscordServer) -> None:
+    faults = server.faults
+    one = faults.fail("POST /channels/*/messages", 500, times=None)
+    every = faults.fail("* /channels/7/**", 500, times=None)
+    full = faults.fail("/api/v10/users/@me", 500, times=None)  # no method: any
+    assert one.matches("POST", "/channels/123/messages")
+    assert not one.matches("GET", "/channels/123/messages")
+    assert not one.matches("POST", "/channels/123/messages/4")
+    assert every.matches("DELETE", "/channels/7/messages/4/reactions/x/@me")
+    assert every.matches("GET", "/channels/7") and not every.matches("GET", "/channels/70")
+    assert full.matches("GET", "/users/@me") and full.matches("PATCH", "/users/@me")
+    faults.clear()
+    assert not one.active and not one.matches("POST", "/channels/123/messages")
+    with pytest.raises(ValueError):
+        faults.fail("GET channels", 500)
+    with pytest.raises(ValueError):
+        faults.fail("GET /x", 500, times=0)
+
+
+async def test_discord_py_waits_out_a_429_and_sees_403_and_400(
+    server: DiscordServer, run_client: Runner
+) -> None:
+    client = await run_client(new_client())
+    channel = client.get_channel(server.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    route = f"POST /channels/{server.channel_id}/messages"
+    limited = server.faults.fail(route, 429, times=2, retry_after=0.05)
+    sent = await channel.send("after two 429s")
+    assert limited.hits == 2 and [m["content"] for m in server.messages] == ["after two 429s"]
+    assert sent.content == "after two 429s"
+    assert limited.calls[0].json()["content"] == "after two 429s"  # the refused body is kept
+
+    server.faults.fail(f"GET /channels/{server.channel_id}/messages", 403)
+    with pytest.raises(discord.Forbidden) as forbidden:
+        [m async for m in channel.history(limit=5)]
+    assert forbidden.value.code == 50001 and "Missing Access" in str(forbidden.value)
+
+    errors = {"0": {"name": {"_errors": [{"code": "BAD", "message": "no"}]}}}
+    server.faults.fail(route, 400, errors=errors)
+    with pytest.raises(discord.HTTPException) as refused:
+        await channel.send("refused")
+    assert refused.value.status == 400 and refused.value.code == 50035
+    assert "In 0.name: no" in str(refused.value)
+    assert len(server.messages) == 1
+
+
+async def test_an_applied_fault_runs_the_route_and_loses_its_answer(server: DiscordServer) -> None:
+    headers = {"Authorization": f"Bot {TOKEN}"}
+    server.faults.fail(f"POST /channels/{server.channel_id}/messages", 500, applied=True)
+    url = f"{server.api_url}/channels/{server.channel_id}/messages"
+    body = {"content": "made anyway", "nonce": "42", "enforce_nonce": True}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.post(url, json=body) as response:
+            assert response.status == 500
+        assert [m["content"] for m in server.messages] == ["made anyway"]
+        async with session.post(url, json=body) as response:  # the retry, same nonce
+            assert response.status == 200
+            assert (await response.json())["id"] == server.messages[0]["id"]
+        async with session.post(url, json={**body, "enforce_nonce": False}) as response:
+            assert response.status == 200  # without enforce_nonce: a new message
+    assert len(server.messages) == 2
+
+
+async def test_a_rate_limit_lets_a_few_calls_through_per_window(server: DiscordServer) -> None:
+    headers = {"Authorization": f"Bot {TOKEN}"}
+    limit = server.faults.rate_limit("GET /users/@me", limit=2, per=0.3)
+    async with aiohttp.ClientSession(headers=headers) as session:
+        statuses = []
+        for _ in range(3):
+            async with session.get(f"{server.api_url}/users/@me") as response:
+                statuses.append(response.status)
+                body, answered = await response.json(), response.headers
+        assert statuses == [200, 200, 429]
+        assert 0 < body["retry_after"] <= 0.3 and body["global"] is False
+        assert answered["Via"] and answered["X-RateLimit-Scope"] == "user"
+        await asyncio.sleep(body["retry_after"])  # the window is over: calls go through again
+        async with session.get(f"{server.api_url}/users/@me") as response:
+            assert response.status == 200
+    assert limit.hits == 1 and limit.allowed == 3
+
+
+async def test_cdn_faults_hold_delay_fail_cut_and_lie(server: DiscordServer) -> None:
+    data = bytes(range(256)) * 40
+    posted = await server.post_message("", attachments=[("a.bin", data), ("b.png", tiny_png())])
+    url_a, url_b = (a["url"] for a in posted["attachments"])
+    faults = server.faults
+    async with aiohttp.ClientSession() as session:
+
+        async def get(url: str) -> tuple[int, bytes]:
+            async with session.get(url) as response:
+                return response.status, await response.read()
+
+        held = faults.cdn(hold=True, times=2, filename="*.bin")
+        downloads = [asyncio.create_task(get(url_a)) for _ in range(2)]
+        await held.wait_held(2)
+        assert await get(url_b) == (200, tiny_png())  # another file: not held
+        assert not any(d.done() for d in downloads)
+        held.release()
+        assert await asyncio.gather(*downloads) == [(200, data)] * 2
+        assert held.held == 0 and held.hits == 2 and not held.active
+
+        faults.cdn(times=1, delay=0.05, status=500)
+        assert (await get(url_a))[0] == 500
+        assert await get(url_a) == (200, data)  # times=1: over
+
+        faults.cdn(times=1, declared_length=100)  # says 100 bytes: the client stops there
+        assert await get(url_a) == (200, data[:100])
+
+        for lie in ({"declared_length": len(data) * 2}, {"cut_after": 1000}):
+            faults.cdn(times=1, **lie)
+            async with session.get(url_a) as response:
+                assert response.status == 200
+                assert response.content_length == len(data) * (2 if "declared_length" in lie else 1)
+                with pytest.raises(aiohttp.ClientPayloadError):
+                    await response.read()
+        assert await get(url_a) == (200, data)  # the server is fine afterwards
+
+        forever = faults.cdn(hold=True)
+        stuck = asyncio.create_task(get(url_b))
+        await forever.wait_held(1)
+        faults.clear()  # releases what was held
+        assert await stuck == (200, tiny_png())
+
+
+async def test_an_abrupt_gateway_drop_is_resumed(server: DiscordServer, run_client: Runner) -> None:
+    received: asyncio.Queue[str] = asyncio.Queue()
+    resumed = asyncio.Event()
+    client = new_client()
+
+    @client.event
+    async def on_message(message: discord.Message) -> None:
+        await received.put(message.content)
+
+    @client.event
+    async def on_resumed() -> None:
+        resumed.set()
+
+    await run_client(client)
+    assert await server.drop_gateway(abrupt=True) == 1
+    await server.post_message("sent into the void")
+    await asyncio.wait_for(resumed.wait(), 10)
+    assert await asyncio.wait_for(received.get(), 5) == "sent into the void"
+    assert server.connected_sessions == 1 and len(server.gateway.sessions) == 1

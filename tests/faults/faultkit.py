@@ -1,0 +1,364 @@
+"""Helpers of the fault tests: the real bot against the Discord look-alike while something
+goes wrong. (A module of its own, not conftest.py: test modules import these by name, and
+pytest keeps several modules called ``conftest``.)
+
+Each scenario stages its failure with the look-alike's fault hooks (``server.faults``,
+``server.drop_gateway``, see ``playground.discord.faults``) and checks the targets of the
+reliability issue: every command is answered exactly once (counted by the replies'
+``message_reference``) or refused with a clear line, no traceback for what users cause, and
+no command left hanging.
+
+The bot runs in this process (``bot.__main__.run(settings)``, as ``python -m bot`` runs it)
+for most scenarios, and as ``python -m bot`` for SIGTERM. It serves the shipped model
+(``model/default``, LiteRT), which judges the playground's sample drawings and refuses
+anything unlike them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import io
+import logging
+import re
+import shutil
+import signal
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+import bot.__main__ as bot_main
+from bot._endpoints import use_endpoints
+from bot.client import JediSithBot
+from bot.settings import Settings
+from model.bundle import DEFAULT_MODEL_DIR
+from model.worker import ModelWorker
+from playground.discord import DiscordServer
+from playground.launch import bot_environment, start_bot
+from playground.samples import SAMPLE_DIR
+
+TOKEN = "MTk4NjIy.jedisith-faults.Qx7Rp-secret-token"
+REPO = Path(__file__).resolve().parents[2]
+VERDICT = re.compile(r"\*\*(Jedi|Sith|Can't tell)\*\* - score [01]\.\d{3} \(")
+REPLY_TIMEOUT = 20.0
+SAMPLES = ("jedi-1", "sith-1", "jedi-2", "sith-2", "jedi-3", "sith-3")  # all get a verdict
+BUSY = "I'm busy with a lot of images right now. Try again in a few seconds."
+
+
+# -- images ------------------------------------------------------------------------------------
+
+
+def sample(name: str) -> tuple[str, bytes]:
+    """A playground sample drawing (``"sith-1"``): the shipped model judges every one."""
+    return f"{name}.jpg", (SAMPLE_DIR / f"{name}.jpg").read_bytes()
+
+
+def as_png(name: str) -> bytes:
+    with Image.open(SAMPLE_DIR / f"{name}.jpg") as image:
+        out = io.BytesIO()
+        image.convert("RGB").save(out, "PNG")
+        return out.getvalue()
+
+
+def expected_label(filename: str) -> str:
+    return "Jedi" if filename.startswith("jedi") else "Sith"
+
+
+# -- replies -----------------------------------------------------------------------------------
+
+
+def verdict_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if VERDICT.search(line)]
+
+
+def replies_to(server: DiscordServer, message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every message of the bot replying to ``message`` (by ``message_reference``)."""
+    bot_id = str(server.application_id)
+    return [
+        m
+        for m in server.messages_in(int(message["channel_id"]))
+        if m["author"]["id"] == bot_id
+        and (m.get("message_reference") or {}).get("message_id") == message["id"]
+    ]
+
+
+async def answers(
+    server: DiscordServer, messages: Iterable[dict[str, Any]], timeout: float = REPLY_TIMEOUT
+) -> list[dict[str, Any]]:
+    """The bot's first reply to each message, waiting for all of them."""
+    return list(
+        await asyncio.gather(*(server.wait_for_reply(m["id"], timeout=timeout) for m in messages))
+    )
+
+
+async def wait_until(done: Callable[[], bool], timeout: float = REPLY_TIMEOUT) -> None:
+    """Until ``done()`` is true (a count reached, a state entered); fails after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"not done within {timeout} s"
+        await asyncio.sleep(0.01)
+
+
+def assert_answered_once(server: DiscordServer, messages: Iterable[dict[str, Any]]) -> None:
+    counts = {m["id"]: len(replies_to(server, m)) for m in messages}
+    wrong = {mid: n for mid, n in counts.items() if n != 1}
+    assert not wrong, f"replies per command (expected 1 each): {wrong}"
+
+
+# -- logs --------------------------------------------------------------------------------------
+
+
+class LogRecorder(logging.Handler):
+    """Every log record of this process from the moment it is installed (INFO and up)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def mark(self) -> int:
+        """A position to look from (``since``)."""
+        return len(self.records)
+
+    def since(self, mark: int = 0) -> list[logging.LogRecord]:
+        return self.records[mark:]
+
+    def tracebacks(self, mark: int = 0) -> list[str]:
+        """Records since ``mark`` that carry a traceback, as text (with the traceback)."""
+        formatter = logging.Formatter("%(levelname)s %(name)s: %(message)s")
+        return [formatter.format(r) for r in self.since(mark) if r.exc_info or r.exc_text]
+
+    def lines(self, mark: int = 0, level: int = logging.WARNING, name: str = "") -> list[str]:
+        """The messages since ``mark`` at ``level`` or above from loggers under ``name``."""
+        return [
+            r.getMessage()
+            for r in self.since(mark)
+            if r.levelno >= level and (r.name == name or r.name.startswith(name + ".") or not name)
+        ]
+
+    async def wait_for(
+        self, predicate: Callable[[str], bool], mark: int = 0, timeout: float = 10.0
+    ) -> str:
+        """The first message since ``mark`` matching ``predicate`` (logged from any thread)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for record in self.since(mark):
+                if predicate(record.getMessage()):
+                    return record.getMessage()
+            assert time.monotonic() < deadline, f"no such log line within {timeout} s"
+            await asyncio.sleep(0.02)
+
+
+@contextlib.contextmanager
+def recording_logs() -> Iterator[LogRecorder]:
+    root = logging.getLogger()
+    recorder = LogRecorder()
+    level = root.level
+    root.addHandler(recorder)
+    root.setLevel(min(level or logging.INFO, logging.INFO))
+    try:
+        yield recorder
+    finally:
+        root.removeHandler(recorder)
+        root.setLevel(level)
+
+
+# -- the bot in this process -------------------------------------------------------------------
+
+
+@dataclass
+class Running:
+    """The bot serving ``server``, with its worker, its client and the log of the process."""
+
+    server: DiscordServer
+    bot: JediSithBot
+    worker: ModelWorker
+    logs: LogRecorder
+    settings: Settings
+    posted: list[dict[str, Any]] = field(default_factory=list)
+
+    async def post(
+        self,
+        content: str = "!jedisith",
+        attachments: list[Any] | tuple[Any, ...] = (),
+        *,
+        author: str = "padawan",
+        channel_id: int | None = None,
+    ) -> dict[str, Any]:
+        message = await self.server.post_message(
+            content,
+            attachments=list(attachments),
+            author=None if author == "padawan" else {"username": author},
+            channel_id=channel_id,
+        )
+        self.posted.append(message)
+        return message
+
+    async def command(self, *attachments: Any, content: str = "!jedisith", **kwargs: Any) -> dict:
+        """Post a command and return the bot's reply to it (checked to be the only one)."""
+        message = await self.post(content, attachments, **kwargs)
+        reply = await self.server.wait_for_reply(message["id"], timeout=REPLY_TIMEOUT)
+        await self.settle()
+        assert_answered_once(self.server, [message])
+        return reply
+
+    async def settle(self, timeout: float = REPLY_TIMEOUT) -> None:
+        """Until every command the bot took has been answered: a last command (one the bot
+        refuses at once) is answered and nothing is in flight, in the bot or in its worker.
+        A command dispatched twice (or an answer sent twice) shows up by then, since the
+        gateway delivers in order."""
+        sentinel = await self.server.post_message("!features 9", author={"username": "sentinel"})
+        await self.server.wait_for_reply(sentinel["id"], timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while self.bot.in_flight or self.worker.pending:
+            assert time.monotonic() < deadline, "the bot never became idle"
+            await asyncio.sleep(0.01)
+
+    async def assert_still_serves(self) -> None:
+        name = SAMPLES[len(self.posted) % len(SAMPLES)]
+        reply = await self.command(sample(name))
+        lines = verdict_lines(reply["content"])
+        assert len(lines) == 1 and lines[0].startswith(f"**{expected_label(name)}**"), lines
+
+
+def copy_shipped_model(folder: Path) -> Path:
+    target = folder / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, target)
+    return target
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    server: DiscordServer,
+    model_path: Path = DEFAULT_MODEL_DIR,
+    *,
+    ready_timeout: float = 30.0,
+    **settings: Any,
+) -> AsyncIterator[Running]:
+    """The bot, started as `python -m bot` starts it, once it has connected to ``server``
+    (within ``ready_timeout`` seconds); ``settings`` are `Settings` fields."""
+    values: dict[str, Any] = {
+        "token": TOKEN,
+        "api_url": server.api_url,
+        "model_path": model_path,
+        "model_backend": "litert",
+        "cooldown_rate": 0,
+        "sync_commands": False,
+        "history_limit": 5,
+        **settings,
+    }
+    config = Settings(**values)
+    workers: list[ModelWorker] = []
+    bots: list[JediSithBot] = []
+    make_worker, bot_class = bot_main.make_worker, bot_main.JediSithBot
+
+    def recording_make_worker(settings: Settings) -> ModelWorker:
+        workers.append(make_worker(settings))
+        return workers[-1]
+
+    def recording_bot(*args: Any, **kwargs: Any) -> JediSithBot:
+        bots.append(bot_class(*args, **kwargs))
+        return bots[-1]
+
+    bot_main.make_worker = recording_make_worker  # type: ignore[assignment]
+    bot_main.JediSithBot = recording_bot  # type: ignore[assignment,misc]
+    gc.unfreeze()  # the bot freezes what it made at start-up; earlier freezes are not ours
+    loop = asyncio.get_running_loop()
+    with recording_logs() as logs:
+        task = loop.create_task(bot_main.run(config))
+        try:
+            ready = asyncio.ensure_future(server.bot_ready.wait())
+            done, _ = await asyncio.wait(
+                {task, ready}, timeout=ready_timeout, return_when="FIRST_COMPLETED"
+            )
+            if ready not in done:
+                ready.cancel()
+                if task.done():
+                    task.result()
+                raise AssertionError(f"the bot did not connect within {ready_timeout} s")
+            yield Running(server, bots[0], workers[0], logs, config)
+        finally:
+            bot_main.make_worker, bot_main.JediSithBot = make_worker, bot_class  # type: ignore[misc]
+            if bots and server.bot_ready.is_set() and not task.done():
+                # discord.py dispatches on_ready some 2 s after connecting; closed before that,
+                # its on_ready coroutine is never awaited (a RuntimeWarning in a later test).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(bots[0].wait_until_ready(), 5)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 15)
+            for sig in (signal.SIGINT, signal.SIGTERM):  # run() handled them on this loop
+                loop.remove_signal_handler(sig)
+            use_endpoints(None, None)
+
+
+# -- the bot as `python -m bot` ------------------------------------------------------------------
+
+
+@dataclass
+class Process:
+    proc: asyncio.subprocess.Process
+    stdout: Path
+    stderr: Path
+
+    async def wait(self, timeout: float) -> int:
+        try:
+            return await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            self.kill()
+            await self.proc.wait()
+            raise
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+
+    def output(self) -> tuple[str, str]:
+        return self.stdout.read_text(errors="replace"), self.stderr.read_text(errors="replace")
+
+    async def wait_for_log(self, text: str, timeout: float = REPLY_TIMEOUT) -> None:
+        """Until ``text`` shows in the bot's stderr (its log); fails if it exits first."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output()[1]:
+            assert self.proc.returncode is None, f"the bot exited: {self.output()}"
+            assert time.monotonic() < deadline, f"{text!r} never logged: {self.output()}"
+            await asyncio.sleep(0.02)
+
+
+async def start_bot_process(
+    server: DiscordServer, folder: Path, settings: dict[str, str] | None = None
+) -> Process:
+    """`python -m bot` against ``server``, never reading a developer's `.env`; it serves the
+    shipped model on LiteRT; its output goes to files in ``folder``. Returns once it is
+    connected."""
+    folder.mkdir(parents=True, exist_ok=True)
+    env = bot_environment(
+        server.api_url,
+        TOKEN,
+        caches=folder,
+        settings={"MODEL_BACKEND": "litert", "COOLDOWN_RATE": "0", **(settings or {})},
+    )
+    stdout, stderr = folder / "stdout.log", folder / "stderr.log"
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        proc = await start_bot(
+            env, env_file=folder / "absent.env", stdout=out, stderr=err, cwd=REPO
+        )
+    process = Process(proc, stdout, stderr)
+    ready = asyncio.ensure_future(server.bot_ready.wait())
+    exited = asyncio.ensure_future(proc.wait())
+    done, _ = await asyncio.wait({ready, exited}, timeout=30, return_when="FIRST_COMPLETED")
+    ready.cancel()
+    exited.cancel()
+    if ready not in done:
+        process.kill()
+        await proc.wait()
+        raise AssertionError(f"the bot never connected: {process.output()}")
+    return process

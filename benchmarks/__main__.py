@@ -21,8 +21,18 @@ from pathlib import Path
 from benchmarks._common import OUT, describe_machine, resolve_model
 
 # Cheapest first; the ones that start bots or train last.
-BENCHMARKS = ("costs", "latency", "throughput", "render", "ood", "memory", "e2e", "training")
-USES_MODEL = {"costs", "latency", "throughput", "render", "ood", "memory", "e2e"}
+BENCHMARKS = (
+    "costs",
+    "latency",
+    "throughput",
+    "render",
+    "ood",
+    "memory",
+    "e2e",
+    "soak",
+    "training",
+)
+USES_MODEL = {"costs", "latency", "throughput", "render", "ood", "memory", "e2e", "soak"}
 
 
 def main(argv: list[str] | None = None) -> int:

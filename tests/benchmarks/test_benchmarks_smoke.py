@@ -338,3 +338,63 @@ def test_ood_scores_thresholds_and_buckets() -> None:
     assert row["sure"] == 50.0 and row["median_distance"] == pytest.approx(3.75)
     pooled = Scored.pooled([held_out, Scored.pooled([]), group])
     assert len(pooled) == 6 and list(pooled.distances[-2:]) == [5.0, 2.5]
+
+
+def test_soak_waves_add_up_and_end_at_the_warm_up() -> None:
+    from benchmarks.soak import plan_waves
+
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        sizes = plan_waves(3000, 100, 300, [300], rng, first=300)
+        assert sum(sizes) == 3000 and sizes[0] == 300
+        assert all(100 <= s <= 300 for s in sizes)
+        ends = np.cumsum(plan_waves(3000, 100, 300, [300, 1000], np.random.default_rng(seed)))
+        assert {300, 1000, 3000} <= set(ends.tolist())
+    assert plan_waves(600, 50, 150, [200], np.random.default_rng(0), first=150)[:2] == [150, 50]
+    with pytest.raises(ValueError):
+        plan_waves(10, 5, 4, [], np.random.default_rng(0))
+
+
+def test_soak_counts_each_commands_replies() -> None:
+    from benchmarks.soak import ReplyLog, reply_kind, tally
+
+    def bot_message(replying_to: str | None, content: str = "**Sith** - score 0.9") -> dict:
+        reference = {"message_id": replying_to} if replying_to else None
+        data = {"author": {"id": "42"}, "content": content, "message_reference": reference}
+        return {"type": "message_create", "data": data}
+
+    log = ReplyLog("42", waiting={"1", "2", "3"})
+    log.feed(bot_message("1"), 1.0)
+    log.feed(bot_message("2", "I'm busy with a lot of images right now."), 2.0)
+    log.feed(bot_message("2"), 3.0)  # answered twice
+    log.feed({"type": "message_update", "data": bot_message("3")["data"]}, 4.0)  # an edit
+    log.feed({"type": "message_create", "data": {"author": {"id": "7"}, "content": "hi"}}, 5.0)
+    log.feed(bot_message(None), 6.0)  # said something to nobody
+    log.feed(bot_message("99"), 7.0)  # replied to something that is not a command
+    assert log.waiting == {"3"} and log.arrived == {"1": 1.0, "2": 2.0, "99": 7.0}
+    result = tally(["1", "2", "3"], log)
+    assert result.missing == ["3"] and result.doubled == {"2": 2} and result.stray == 2
+    assert not result.ok
+    clean = ReplyLog("42")
+    clean.feed(bot_message("1"), 1.0)
+    assert tally(["1"], clean).ok
+
+    assert reply_kind(log.contents["1"]) == "verdict"
+    assert reply_kind(log.contents["2"]) == "busy"
+    refused = "**Not a Jedi or a Sith?** - this doesn't look like what I learned from (it would"
+    assert reply_kind(refused) == "refused"
+    mixed = f"1. `a.png`: {refused}\n2. `b.png`: **Can't tell** - score 0.55 (too close)"
+    assert reply_kind(mixed) == "verdict"
+    note = "-# The score is the network's probability of **Sith**: 0 is Jedi, 1 is Sith."
+    assert reply_kind(f"`x.txt`: That file is not an image I can read.\n{note}") == "other"
+
+
+def test_soak_settings_parse_and_reject() -> None:
+    import argparse
+
+    from benchmarks.soak import parse_setting
+
+    assert parse_setting("BATCH_SIZE=8, MAX_IMAGES=4") == {"BATCH_SIZE": "8", "MAX_IMAGES": "4"}
+    assert parse_setting("") == {}
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_setting("BATCH_SIZE")

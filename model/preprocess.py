@@ -142,7 +142,7 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
             warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
             image.seek(0)  # the first frame of an animation
             image.load()
-            image = ImageOps.exif_transpose(image) or image
+            ImageOps.exif_transpose(image, in_place=True)  # no copy when already upright
             return _to_rgb(image)
     except Image.DecompressionBombError:
         raise ImageTooLargeError("The image has too many pixels.") from None

@@ -112,6 +112,10 @@ class ModelWorker:
                 "max_batch, queue_size and request_timeout must be positive, max_wait not negative"
             )
         self.request_timeout = request_timeout
+        self.max_ahead = 4 * max_batch  # decoded images waiting for the model, at most
+        self._ahead = 0
+        self._held_back = 0  # decode threads waiting for room (for tests and debugging)
+        self._room = threading.Condition()
         self._max_decoding = queue_size  # classify_bytes requests waiting for a decode thread
         self._loader = loader
         self.max_batch = max_batch
@@ -153,6 +157,8 @@ class ModelWorker:
         """Stop taking requests, finish those queued (up to `timeout`), stop the threads."""
         with self._queue_lock:
             self._closed = True
+        with self._room:
+            self._room.notify_all()  # decode threads waiting for room: stop waiting
         if self._thread is not None:
             await asyncio.to_thread(self._stop_thread, timeout)
         self._decode_pool.shutdown(wait=False, cancel_futures=True)
@@ -263,17 +269,20 @@ class ModelWorker:
             if not good:
                 _deliver(_Outcome(future, loop, decoded))
                 return
-            job = _Job(
-                _Kind.CLASSIFY,
-                np.stack(good),
-                future,
-                loop,
-                finish=partial(self._merge, decoded),
-            )
-            with self._queue_lock:
-                if self._closed:
-                    raise WorkerClosed("the model worker is not running")
-                self._queue.put_nowait(job)
+            images = np.stack(good)
+            # Keep only the errors for the merge: the decoded arrays live on in `images` alone.
+            slots = [item if isinstance(item, Exception) else None for item in decoded]
+            del decoded, good
+            job = _Job(_Kind.CLASSIFY, images, future, loop, finish=partial(self._merge, slots))
+            self._wait_for_room(len(images))
+            try:
+                with self._queue_lock:
+                    if self._closed:
+                        raise WorkerClosed("the model worker is not running")
+                    self._queue.put_nowait(job)
+            except BaseException:
+                self._free_room(len(images))
+                raise
         except queue.Full:
             _deliver(_Outcome(future, loop, error=WorkerBusy()))
         except Exception as error:
@@ -287,11 +296,26 @@ class ModelWorker:
 
     @staticmethod
     def _merge(
-        decoded: list[np.ndarray | Exception], predictions: list[Prediction]
+        slots: list[Exception | None], predictions: list[Prediction]
     ) -> list[Prediction | Exception]:
-        """Predictions for the decoded images, each error left in its place."""
+        """Predictions for the decoded images (None in `slots`), each error left in its place."""
         left = iter(predictions)
-        return [item if isinstance(item, Exception) else next(left) for item in decoded]
+        return [item if item is not None else next(left) for item in slots]
+
+    def _wait_for_room(self, count: int) -> None:
+        """In a decode thread: hold decoded images back while `max_ahead` already wait for the
+        model, so a burst of large files keeps a few batches of pixels in memory, not all."""
+        with self._room:
+            while self._ahead and self._ahead + count > self.max_ahead and not self._closed:
+                self._held_back += 1
+                self._room.wait(0.5)
+                self._held_back -= 1
+            self._ahead += count
+
+    def _free_room(self, count: int) -> None:
+        with self._room:
+            self._ahead -= count
+            self._room.notify_all()
 
     async def features(self, image: np.ndarray) -> FeatureMaps:
         """The score and five feature maps of one preprocessed image."""
@@ -407,6 +431,9 @@ class ModelWorker:
         others = [job for job in batch if job.kind is not _Kind.CLASSIFY]
         classifier = self.classifier
         outcomes: list[_Outcome] = []
+        decoded_here = sum(len(job.images) for job in classify if job.finish is not None)
+        if decoded_here:
+            self._free_room(decoded_here)  # their pixels are in this batch now
         if classify:
             try:
                 images = np.concatenate([job.images for job in classify])

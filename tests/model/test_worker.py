@@ -540,3 +540,22 @@ async def test_an_unexpected_decoding_failure_stays_that_images_line(
     results = await worker.classify_bytes([png(51), b"exotic", png(204)])
     assert isinstance(results[0], Prediction) and isinstance(results[2], Prediction)
     assert isinstance(results[1], CorruptImageError)
+
+
+async def test_decoded_images_wait_for_the_model_a_few_batches_at_most(make_worker) -> None:
+    fake = FakeClassifier(size=200, gate=threading.Event())
+    worker = make_worker(fake, max_batch=2, decode_threads=2)  # at most 8 images ahead
+    first = asyncio.create_task(worker.classify_bytes([png(1)]))
+    await wait_for(fake.entered)  # the model is busy (held) with `first`
+    later = [
+        asyncio.create_task(worker.classify_bytes([png(n), png(n + 1), png(n + 2)]))
+        for n in range(10, 40, 3)
+    ]  # 30 images for a model that is not taking any
+    # While the model is held: both decode threads end up blocked on room, with two requests
+    # (6 images) queued and the other eight held back. Without the cap, all 30 would queue.
+    await eventually(lambda: worker._held_back == 2)
+    assert worker._ahead == 6 and worker._decoding == 8
+    fake.gate.set()
+    results = await asyncio.gather(first, *later)
+    assert all(isinstance(p, Prediction) for result in results for p in result)
+    assert worker._ahead == 0

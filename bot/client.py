@@ -65,13 +65,16 @@ class JediSithBot(commands.Bot):
         self.downloads = ByteBudget(settings.max_bytes_in_flight)
         self.accepting = True
         self.in_flight = 0
+        self._sync_task: asyncio.Task[bool] | None = None
         self._invite_logged = False
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if self.settings.sync_commands:
-            await self.sync_commands()
+            # In the background: a rate-limited sync (discord.py waits out each 429) must not
+            # keep the bot from connecting and answering its ! commands meanwhile.
+            self._sync_task = asyncio.create_task(self.sync_commands(), name="sync-commands")
         # Everything made at start-up (modules, the model, discord.py's state) lives as long as
         # the bot: move it out of the collector's sight, so a full collection during a burst
         # does not scan it while the event loop waits (benchmarks/RESULTS.md, event-loop lag).
@@ -100,6 +103,13 @@ class JediSithBot(commands.Bot):
                 "work; set SYNC_COMMANDS=true again at the next start to retry",
                 error.status,
                 (error.text or "no details")[:300],
+            )
+            return False
+        except discord.RateLimited as error:
+            log.error(
+                "Discord rate-limits registering the application commands (retry after %.0f s); "
+                "the ! commands work; set SYNC_COMMANDS=true again at the next start to retry",
+                error.retry_after,
             )
             return False
         log.info("synced %d application commands with Discord", len(synced))
@@ -143,4 +153,6 @@ class JediSithBot(commands.Bot):
             await asyncio.sleep(0.05)
         if self.in_flight:
             log.warning("closing with %d commands unfinished", self.in_flight)
+        if self._sync_task is not None and not self._sync_task.done():
+            self._sync_task.cancel()
         await self.close()

@@ -245,8 +245,14 @@ async def running(
 
 
 async def test_commands_were_registered(running: Running) -> None:
-    commands = {(c["name"], c.get("type", 1)) for c in running.server.application_commands}
-    assert {("jedisith", 1), ("features", 1), ("Jedi or Sith?", 3)} <= commands
+    def registered() -> set[tuple[str, int]]:
+        return {(c["name"], c.get("type", 1)) for c in running.server.application_commands}
+
+    for _ in range(250):  # the sync runs in the background of start-up: give it 5 s
+        if registered():
+            break
+        await asyncio.sleep(0.02)
+    assert {("jedisith", 1), ("features", 1), ("Jedi or Sith?", 3)} <= registered()
 
 
 async def test_the_start_up_heap_is_frozen(running: Running) -> None:

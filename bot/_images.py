@@ -67,6 +67,9 @@ async def find_target(message: discord.Message, history_limit: int) -> discord.M
         return target
     if history_limit > 0:
         me = message.guild.me if message.guild else None
+        if me is not None and not message.channel.permissions_for(me).read_message_history:
+            # Discord answers an empty history then, not an error: ask, do not guess.
+            raise _no_history(message)
         try:
             async for earlier in message.channel.history(limit=history_limit, before=message):
                 if me is not None and earlier.author.id == me.id:
@@ -74,18 +77,22 @@ async def find_target(message: discord.Message, history_limit: int) -> discord.M
                 if any(looks_like_image(attachment) for attachment in earlier.attachments):
                     return earlier
         except discord.Forbidden:
-            log.warning(
-                "no Read Message History permission in channel %s: cannot look for the latest "
-                "image (give the bot that permission there)",
-                getattr(message.channel, "id", "?"),
-            )
-            raise NoImageFound(
-                "I can't read this channel's history (I need the Read Message History "
-                "permission). Attach the image to your command, or reply to it."
-            ) from None
+            raise _no_history(message) from None
     raise NoImageFound(
         "I found no image. Attach one to your command, reply to a message with an image, "
         "or post the image first and then type the command."
+    )
+
+
+def _no_history(message: discord.Message) -> NoImageFound:
+    log.warning(
+        "no Read Message History permission in channel %s: cannot look for the latest image "
+        "(give the bot that permission there)",
+        getattr(message.channel, "id", "?"),
+    )
+    return NoImageFound(
+        "I can't read this channel's history (I need the Read Message History permission). "
+        "Attach the image to your command, or reply to it."
     )
 
 

@@ -243,6 +243,20 @@ async def test_no_read_message_history_permission_is_explained(caplog) -> None:
     assert "Read Message History" in record.getMessage() and record.exc_info is None
 
 
+async def test_a_channel_without_history_permission_is_not_searched(caplog) -> None:
+    """Discord answers an empty history when the permission is missing: the bot asks first."""
+    channel = FakeChannel()
+    post(channel, attachments=[attachment("old.png")])
+    command = post(channel, content="!jedisith")
+    channel.channel.permissions_for.return_value = discord.Permissions(read_message_history=False)
+    with caplog.at_level("WARNING", logger="bot._images"), pytest.raises(NoImageFound) as caught:
+        await find_target(command, 25)
+    assert "Read Message History" in str(caught.value)
+    assert channel.history_calls == 0 and len(caplog.records) == 1
+    channel.channel.permissions_for.return_value = discord.Permissions(read_message_history=True)
+    assert await find_target(command, 25) is channel.messages[0]
+
+
 async def test_a_zero_history_limit_does_not_search() -> None:
     channel = FakeChannel()
     post(channel, attachments=[attachment("old.png")])

@@ -7,7 +7,8 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import aiohttp
 import discord
@@ -20,6 +21,8 @@ from model.worker import ModelWorker
 
 log = logging.getLogger(__name__)
 
+Reply = Callable[[str], Awaitable[Any]]  # sends one line to the user of a command
+
 EXTENSIONS = ("bot.exts.errors", "bot.exts.jedisith")
 PERMISSIONS = discord.Permissions(
     view_channel=True,
@@ -28,11 +31,13 @@ PERMISSIONS = discord.Permissions(
     attach_files=True,
     read_message_history=True,
 )
-# How long a clean stop may take: commands in flight get COMMAND_GRACE, then the worker gets
-# WORKER_GRACE to finish what they left queued. Whoever stops the bot waits at least their sum.
+# How long a clean stop may take: commands in flight get COMMAND_GRACE, those still running are
+# told to retry within REPLY_GRACE, then the worker gets WORKER_GRACE to finish what they left
+# queued. Whoever stops the bot waits at least their sum.
 COMMAND_GRACE = 8.0
+REPLY_GRACE = 2.0
 WORKER_GRACE = 2.0
-SHUTDOWN_SECONDS = COMMAND_GRACE + WORKER_GRACE
+SHUTDOWN_SECONDS = COMMAND_GRACE + REPLY_GRACE + WORKER_GRACE
 DESCRIPTION = (
     "I tell Jedi from Sith. Post an image and type {p}jedisith, or reply to an image with it; "
     "{p}features shows what my network sees."
@@ -66,6 +71,7 @@ class JediSithBot(commands.Bot):
         self.accepting = True
         self.in_flight = 0
         self._sync_task: asyncio.Task[bool] | None = None
+        self._working: list[tuple[asyncio.Task[Any] | None, Reply | None]] = []
         self._invite_logged = False
 
     async def setup_hook(self) -> None:
@@ -80,6 +86,23 @@ class JediSithBot(commands.Bot):
         # does not scan it while the event loop waits (benchmarks/RESULTS.md, event-loop lag).
         gc.collect()
         gc.freeze()
+
+    async def _stop_unfinished(self) -> None:
+        unfinished = list(self._working)
+        for task, _ in unfinished:
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()  # it cannot answer twice: only the retry line goes out
+        replies = [reply(RESTARTING) for _, reply in unfinished if reply is not None]
+        try:
+            results = await asyncio.wait_for(
+                asyncio.gather(*replies, return_exceptions=True), timeout=REPLY_GRACE
+            )
+        except TimeoutError:
+            log.warning("Discord did not take the retry lines within %.0f s", REPLY_GRACE)
+            return
+        for result in results:
+            if isinstance(result, BaseException):
+                log.warning("could not tell an unfinished command to retry: %r", result)
 
     async def sync_commands(self) -> bool:
         """Register the slash commands and the message menu with Discord.
@@ -134,16 +157,24 @@ class JediSithBot(commands.Bot):
                 await message.reply(RESTARTING, mention_author=False)
 
     @contextlib.contextmanager
-    def working(self) -> Iterator[None]:
-        """Count a command as in flight, so shutdown waits for it."""
+    def working(self, reply: Reply | None = None) -> Iterator[None]:
+        """Count a command as in flight, so shutdown waits for it; `reply` tells its user to
+        retry if shutdown cannot wait any longer."""
+        entry = (asyncio.current_task(), reply)
+        self._working.append(entry)
         self.in_flight += 1
         try:
             yield
         finally:
             self.in_flight -= 1
+            with contextlib.suppress(ValueError):
+                self._working.remove(entry)
 
     async def shutdown(self, grace: float = COMMAND_GRACE) -> None:
-        """Stop taking commands, let those in flight finish (up to `grace` s), then close."""
+        """Stop taking commands, let those in flight finish (up to `grace` s), then close.
+
+        A command still running after `grace` is stopped and its user told to retry, so that
+        every command gets an answer."""
         if not self.accepting:
             return
         self.accepting = False
@@ -152,7 +183,10 @@ class JediSithBot(commands.Bot):
         while self.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         if self.in_flight:
-            log.warning("closing with %d commands unfinished", self.in_flight)
+            log.warning(
+                "closing with %d commands unfinished: telling them to retry", self.in_flight
+            )
+            await self._stop_unfinished()
         if self._sync_task is not None and not self._sync_task.done():
             self._sync_task.cancel()
         await self.close()

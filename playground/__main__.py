@@ -39,7 +39,7 @@ EXIT_BOT_FAILED = 1
 EXIT_LISTEN = 2
 READY_TIMEOUT = 300.0  # importing TensorFlow and loading the model can be slow on small machines
 LOG_LINE_LIMIT = 1024 * 1024
-STOP_GRACE = 15.0  # a clean stop of the bot takes at most bot.client.SHUTDOWN_SECONDS (10 s)
+STOP_GRACE = 15.0  # a clean stop of the bot takes at most bot.client.SHUTDOWN_SECONDS (12 s)
 
 
 def token_from(env_file: Path) -> str | None:

@@ -108,7 +108,7 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
 
         The score is the network's probability of Sith (0 = Jedi, 1 = Sith).
         """
-        with self.bot.working():
+        with self.bot.working(_reply_to(ctx)):
             async with ctx.typing():
                 target = await find_target(ctx.message, self.bot.settings.history_limit)
                 attachments = target_attachments(ctx.message, target, self.bot.settings.max_images)
@@ -125,7 +125,7 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
         image (found as for !jedisith). Give a layer, 1 to 5, to see only that one.
         """
         layers = _check_layer(layer)
-        with self.bot.working():
+        with self.bot.working(_reply_to(ctx)):
             async with ctx.typing():
                 target = await find_target(ctx.message, self.bot.settings.history_limit)
                 attachments = target_attachments(ctx.message, target, 1)
@@ -144,7 +144,7 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
     async def slash_jedisith(
         self, interaction: discord.Interaction, image: discord.Attachment
     ) -> None:
-        with self.bot.working():
+        with self.bot.working(interaction.followup.send):
             await interaction.response.defer(thinking=True)
             text = await self.classify_attachments([image], 1)
             await interaction.followup.send(text)
@@ -157,7 +157,7 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
         image: discord.Attachment,
         layer: app_commands.Range[int, 1, LAYERS] | None = None,
     ) -> None:
-        with self.bot.working():
+        with self.bot.working(interaction.followup.send):
             await interaction.response.defer(thinking=True)
             text, files = await self.feature_files(image, [layer] if layer else None)
             limit = interaction.filesize_limit
@@ -175,7 +175,7 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
                 "That message has no image to judge.", ephemeral=True
             )
             return
-        with self.bot.working():
+        with self.bot.working(interaction.followup.send):
             await interaction.response.defer(thinking=True)
             attachments = message.attachments[: self.bot.settings.max_images]
             text = await self.classify_attachments(attachments, len(message.attachments))
@@ -228,6 +228,13 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
         files = [discord.File(io.BytesIO(data), filename=name) for name, data in rendered]
         caption = _replies.features_caption(attachment.filename, maps.prediction, layers, policy)
         return caption, files
+
+
+def _reply_to(ctx: commands.Context):
+    async def reply(text: str) -> None:
+        await ctx.reply(text, mention_author=False)
+
+    return reply
 
 
 def _user_id(user: discord.abc.User) -> int:

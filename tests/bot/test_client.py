@@ -93,8 +93,8 @@ async def test_a_command_during_shutdown_is_told_to_retry(bot: JediSithBot) -> N
 
 def test_the_grace_periods_add_up() -> None:
     """Whoever stops the bot waits longer than a clean stop can take."""
-    from bot.client import COMMAND_GRACE, SHUTDOWN_SECONDS, WORKER_GRACE
+    from bot.client import COMMAND_GRACE, REPLY_GRACE, SHUTDOWN_SECONDS, WORKER_GRACE
     from playground.__main__ import STOP_GRACE
 
-    assert SHUTDOWN_SECONDS == COMMAND_GRACE + WORKER_GRACE
+    assert SHUTDOWN_SECONDS == COMMAND_GRACE + REPLY_GRACE + WORKER_GRACE
     assert STOP_GRACE >= SHUTDOWN_SECONDS + 3  # the close itself, and a loaded machine

@@ -124,10 +124,7 @@ def test_sigterm_with_a_command_past_the_grace_exits_in_time(overdue: Overdue) -
     assert "closing with 1 commands unfinished" in overdue.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="JediSithBot.shutdown closes after COMMAND_GRACE without answering the commands "
-    "still in flight: their users get no reply at all",
-)
 def test_sigterm_with_a_command_past_the_grace_answers_it(overdue: Overdue) -> None:
     assert len(overdue.replies) == 1, "the command in flight was never answered"
+    assert overdue.replies[0]["content"] == RESTARTING  # stopped, and told to retry
+    assert "Traceback" not in overdue.stderr

@@ -183,6 +183,17 @@ def mb(kb: float) -> float:
 # -- the images -------------------------------------------------------------------------------
 
 
+def noise_png(megabytes: float, seed: int) -> bytes:
+    """A PNG of RGB noise weighing about `megabytes` (noise does not compress)."""
+    from PIL import Image
+
+    side = max(16, int((megabytes * 1e6 / 3) ** 0.5))
+    pixels = np.random.default_rng(seed).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
 def photo_jpeg(width: int, height: int, seed: int) -> bytes:
     """A photo-like JPEG: soft light, a few blurred blobs, grain (quality 90)."""
     from PIL import Image, ImageFilter
@@ -486,6 +497,9 @@ async def bursts(args: argparse.Namespace, report: Report, model_dir: Path) -> N
         f"per setting, {args.burst_rounds} round(s) interleaved"
     )
     pngs = sample_pngs(16)
+    if args.burst_file_mb > 0:  # the warm-up command keeps a small one
+        pngs = [pngs[0], *(noise_png(args.burst_file_mb, seed) for seed in range(10))]
+        report.note(f"attachments: noise PNGs of {len(pngs[1]) / 1e6:.1f} MB")
     runs: dict[str, list[dict]] = {label(env): [] for env in settings}
     for round_ in range(args.burst_rounds):
         order = settings if round_ % 2 == 0 else settings[::-1]
@@ -598,6 +612,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--burst-rounds", type=int, default=3, help="rounds of bursts (default 3)")
     p.add_argument(
         "--burst-images", type=int, default=1, help="attachments per burst command (default 1)"
+    )
+    p.add_argument(
+        "--burst-file-mb",
+        type=float,
+        default=0.0,
+        help="attach noise PNGs of about this many MB instead of 200x200 ones (e.g. 10)",
     )
     p.add_argument(
         "--burst-settings",

@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     max_image_bytes: Positive = DEFAULT_MAX_BYTES
     max_image_pixels: Positive = DEFAULT_MAX_PIXELS
     max_images: Positive = 10
-    max_bytes_in_flight: Positive = 200 * 1024 * 1024
+    max_bytes_in_flight: Positive = 100 * 1024 * 1024
     queue_size: Positive = 256
     batch_size: Positive = 8
     batch_wait_ms: NonNegativeFinite = 5.0

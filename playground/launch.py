@@ -8,10 +8,13 @@ URL and token, a `.env` that cannot change what is tested, caches in a folder of
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -98,6 +101,66 @@ async def start_bot(
         limit=limit,
         preexec_fn=_die_with_parent if die_with_parent and _prctl is not None else None,
     )
+
+
+@dataclass
+class LoggedBot:
+    """A bot process whose stdout and stderr (its log) go to files."""
+
+    proc: asyncio.subprocess.Process
+    stdout: Path
+    stderr: Path
+
+    async def wait(self, timeout: float) -> int:
+        """Its exit code; killed (and the timeout raised) if it takes longer."""
+        try:
+            return await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            self.kill()
+            await self.proc.wait()
+            raise
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+
+    def output(self) -> tuple[str, str]:
+        return self.stdout.read_text(errors="replace"), self.stderr.read_text(errors="replace")
+
+    async def wait_connected(self, ready: asyncio.Event, timeout: float = 30) -> None:
+        """Until `ready` (the look-alike's "bot identified"); fails early if the bot exits."""
+        connected = asyncio.ensure_future(ready.wait())
+        exited = asyncio.ensure_future(self.proc.wait())
+        done, _ = await asyncio.wait(
+            {connected, exited}, timeout=timeout, return_when="FIRST_COMPLETED"
+        )
+        connected.cancel()
+        exited.cancel()
+        if connected not in done:
+            self.kill()
+            await self.proc.wait()
+            raise AssertionError(f"the bot never connected: {self.output()}")
+
+    async def wait_for_log(self, text: str, timeout: float = 20.0) -> None:
+        """Until `text` shows in the bot's stderr (its log); fails if it exits first."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output()[1]:
+            assert self.proc.returncode is None, f"the bot exited: {self.output()}"
+            assert time.monotonic() < deadline, f"{text!r} never logged: {self.output()}"
+            await asyncio.sleep(0.02)
+
+
+async def start_logged_bot(env: Mapping[str, str], folder: Path) -> LoggedBot:
+    """`python -m bot` with `env`, never reading a developer's `.env` (one that does not exist
+    in `folder` is named), its output in `folder`/stdout.log and stderr.log."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stdout, stderr = folder / "stdout.log", folder / "stderr.log"
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        proc = await start_bot(
+            env, env_file=folder / "absent.env", stdout=out, stderr=err, cwd=PROJECT_ROOT
+        )
+    return LoggedBot(proc, stdout, stderr)
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec

@@ -34,7 +34,7 @@ from bot.settings import Settings
 from model.bundle import METADATA_FILE, model_dir, publish, staging_folder
 from model.worker import ModelWorker
 from playground.discord import FLAG_EPHEMERAL, DiscordServer
-from playground.launch import bot_setting_keys, start_bot
+from playground.launch import bot_setting_keys, start_logged_bot
 
 pytestmark = [
     pytest.mark.slow,
@@ -45,7 +45,6 @@ pytestmark = [
 ]
 
 TOKEN = "MTk4NjIy.jedisith-e2e.Gx7Qp-secret-token"
-REPO = Path(__file__).resolve().parents[2]
 VERDICT = re.compile(r"\*\*(Jedi|Sith|Can't tell)\*\* - score [01]\.\d{3} \(")
 REPLY_TIMEOUT = 20.0
 LITERT_BANNER = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
@@ -97,52 +96,6 @@ def bot_env(**values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in bot_setting_keys()}
     env.update(values)
     return env
-
-
-@dataclass
-class Process:
-    proc: asyncio.subprocess.Process
-    stdout: Path
-    stderr: Path
-
-    async def wait(self, timeout: float) -> int:
-        try:
-            return await asyncio.wait_for(self.proc.wait(), timeout)
-        except TimeoutError:
-            self.kill()
-            await self.proc.wait()
-            raise
-
-    def kill(self) -> None:
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-
-    def output(self) -> tuple[str, str]:
-        return self.stdout.read_text(errors="replace"), self.stderr.read_text(errors="replace")
-
-
-async def start_bot_process(folder: Path, env: dict[str, str]) -> Process:
-    """`python -m bot` with `env`, never reading a developer's `.env`; output goes to files."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stdout, stderr = folder / "stdout.log", folder / "stderr.log"
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        proc = await start_bot(
-            env, env_file=folder / "absent.env", stdout=out, stderr=err, cwd=REPO
-        )
-    return Process(proc, stdout, stderr)
-
-
-async def wait_ready(server: DiscordServer, process: Process, timeout: float = 30) -> None:
-    """Until the bot identified with the server; fails early if the process exits."""
-    ready = asyncio.ensure_future(server.bot_ready.wait())
-    exited = asyncio.ensure_future(process.proc.wait())
-    done, _ = await asyncio.wait({ready, exited}, timeout=timeout, return_when="FIRST_COMPLETED")
-    ready.cancel()
-    exited.cancel()
-    if ready not in done:
-        process.kill()
-        raise AssertionError(f"the bot never connected: {process.output()}")
 
 
 # -- the in-process bot ------------------------------------------------------------------------
@@ -617,7 +570,7 @@ async def startup_failures(
             ),
         }
         processes = {
-            name: await start_bot_process(root / name.replace(" ", "-"), env)
+            name: await start_logged_bot(env, root / name.replace(" ", "-"))
             for name, env in cases.items()
         }
         codes = await asyncio.gather(*(p.wait(timeout=45) for p in processes.values()))
@@ -669,9 +622,9 @@ async def test_a_bot_process_rate_limits_then_stops_cleanly_on_sigterm(
             SYNC_COMMANDS="1",
             LOG_LEVEL="DEBUG",
         )
-        process = await start_bot_process(tmp_path, env)
+        process = await start_logged_bot(env, tmp_path)
         try:
-            await wait_ready(server, process)
+            await process.wait_connected(server.bot_ready)
 
             async def command(author: str) -> dict[str, Any]:
                 message = await server.post_message(
@@ -726,7 +679,7 @@ async def test_sigterm_while_the_model_loads_exits_cleanly(tmp_path: Path) -> No
             MODEL_BACKEND="tensorflow",
             LOG_LEVEL="INFO",
         )
-        process = await start_bot_process(tmp_path, env)
+        process = await start_logged_bot(env, tmp_path)
         try:
             deadline = asyncio.get_running_loop().time() + 30
             while "loading the model" not in process.output()[1]:

@@ -39,11 +39,10 @@ from bot.settings import Settings
 from model.bundle import DEFAULT_MODEL_DIR
 from model.worker import ModelWorker
 from playground.discord import DiscordServer
-from playground.launch import bot_environment, start_bot
+from playground.launch import LoggedBot, bot_environment, start_logged_bot
 from playground.samples import SAMPLE_DIR
 
 TOKEN = "MTk4NjIy.jedisith-faults.Qx7Rp-secret-token"
-REPO = Path(__file__).resolve().parents[2]
 VERDICT = re.compile(r"\*\*(Jedi|Sith|Can't tell)\*\* - score [01]\.\d{3} \(")
 REPLY_TIMEOUT = 20.0
 SAMPLES = ("jedi-1", "sith-1", "jedi-2", "sith-2", "jedi-3", "sith-3")  # all get a verdict
@@ -302,63 +301,18 @@ async def running_bot(
 # -- the bot as `python -m bot` ------------------------------------------------------------------
 
 
-@dataclass
-class Process:
-    proc: asyncio.subprocess.Process
-    stdout: Path
-    stderr: Path
-
-    async def wait(self, timeout: float) -> int:
-        try:
-            return await asyncio.wait_for(self.proc.wait(), timeout)
-        except TimeoutError:
-            self.kill()
-            await self.proc.wait()
-            raise
-
-    def kill(self) -> None:
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-
-    def output(self) -> tuple[str, str]:
-        return self.stdout.read_text(errors="replace"), self.stderr.read_text(errors="replace")
-
-    async def wait_for_log(self, text: str, timeout: float = REPLY_TIMEOUT) -> None:
-        """Until ``text`` shows in the bot's stderr (its log); fails if it exits first."""
-        deadline = time.monotonic() + timeout
-        while text not in self.output()[1]:
-            assert self.proc.returncode is None, f"the bot exited: {self.output()}"
-            assert time.monotonic() < deadline, f"{text!r} never logged: {self.output()}"
-            await asyncio.sleep(0.02)
-
-
 async def start_bot_process(
     server: DiscordServer, folder: Path, settings: dict[str, str] | None = None
-) -> Process:
+) -> LoggedBot:
     """`python -m bot` against ``server``, never reading a developer's `.env`; it serves the
     shipped model on LiteRT; its output goes to files in ``folder``. Returns once it is
     connected."""
-    folder.mkdir(parents=True, exist_ok=True)
     env = bot_environment(
         server.api_url,
         TOKEN,
         caches=folder,
         settings={"MODEL_BACKEND": "litert", "COOLDOWN_RATE": "0", **(settings or {})},
     )
-    stdout, stderr = folder / "stdout.log", folder / "stderr.log"
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        proc = await start_bot(
-            env, env_file=folder / "absent.env", stdout=out, stderr=err, cwd=REPO
-        )
-    process = Process(proc, stdout, stderr)
-    ready = asyncio.ensure_future(server.bot_ready.wait())
-    exited = asyncio.ensure_future(proc.wait())
-    done, _ = await asyncio.wait({ready, exited}, timeout=30, return_when="FIRST_COMPLETED")
-    ready.cancel()
-    exited.cancel()
-    if ready not in done:
-        process.kill()
-        await proc.wait()
-        raise AssertionError(f"the bot never connected: {process.output()}")
+    process = await start_logged_bot(env, folder)
+    await process.wait_connected(server.bot_ready)
     return process

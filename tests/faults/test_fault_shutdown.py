@@ -13,7 +13,6 @@ import pytest
 from faultkit import (
     SAMPLES,
     TOKEN,
-    Process,
     answers,
     expected_label,
     replies_to,
@@ -25,13 +24,14 @@ from faultkit import (
 from bot._replies import RESTARTING
 from bot.client import COMMAND_GRACE, SHUTDOWN_SECONDS
 from playground.discord import DiscordServer
+from playground.launch import LoggedBot
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60, func_only=True)]
 
 MARGIN = 5.0  # seconds past SHUTDOWN_SECONDS for the process to stop (closing sockets, threads)
 
 
-def assert_clean_log(process: Process) -> str:
+def assert_clean_log(process: LoggedBot) -> str:
     stdout, stderr = process.output()
     assert "Traceback" not in stdout + stderr, stderr
     assert "received SIGTERM" in stderr and "stopped" in stderr, stderr

@@ -69,7 +69,6 @@ class JediSithBot(commands.Bot):
         self.http_session = http_session
         self.downloads = ByteBudget(settings.max_bytes_in_flight)
         self.accepting = True
-        self.in_flight = 0
         self._sync_task: asyncio.Task[bool] | None = None
         self._working: list[tuple[asyncio.Task[Any] | None, Reply | None]] = []
         self._invite_logged = False
@@ -162,13 +161,15 @@ class JediSithBot(commands.Bot):
         retry if shutdown cannot wait any longer."""
         entry = (asyncio.current_task(), reply)
         self._working.append(entry)
-        self.in_flight += 1
         try:
             yield
         finally:
-            self.in_flight -= 1
-            with contextlib.suppress(ValueError):
-                self._working.remove(entry)
+            self._working.remove(entry)
+
+    @property
+    def in_flight(self) -> int:
+        """Commands running now."""
+        return len(self._working)
 
     async def shutdown(self, grace: float = COMMAND_GRACE) -> None:
         """Stop taking commands, let those in flight finish (up to `grace` s), then close.

@@ -257,3 +257,13 @@ def distance_graph(detector: Detector, maps: Mapping[str, object]):
     )
     nearest = -tf.math.top_k(-squared, k=detector.k).values
     return tf.sqrt(tf.maximum(nearest[:, detector.k - 1], 0.0))
+
+
+def heads_graph(outputs: Mapping[str, object], detector: Detector | None) -> dict[str, object]:
+    """The per-image outputs of the served graph, from the inference network's: `score`,
+    `logit` and, with a detector, its `distance` (what LiteRT's signatures and the TensorFlow
+    backend both give)."""
+    heads = {"score": outputs["score"], "logit": outputs["logit"]}
+    if detector is not None:
+        heads["distance"] = distance_graph(detector, outputs)
+    return heads

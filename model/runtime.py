@@ -35,7 +35,7 @@ from model.bundle import (
     read_model_files,
 )
 from model.calibration import Calibration
-from model.detector import Detector, DetectorError
+from model.detector import Detector, DetectorError, heads_graph
 
 log = logging.getLogger(__name__)
 
@@ -160,22 +160,14 @@ class TensorFlowBackend:
                 raise ModelError(f"model.keras cannot be loaded: {error}") from None
         spec = [tf.TensorSpec([None, None, None, 3], tf.uint8)]
 
-        def heads(outputs) -> dict:
-            out = {"score": outputs["score"], "logit": outputs["logit"]}
-            if detector is not None:
-                from model.detector import distance_graph
-
-                out["distance"] = distance_graph(detector, outputs)
-            return out
-
         @tf.function(input_signature=spec)
         def run_all(images):
             outputs = inference(tf.cast(images, tf.float32), training=False)
-            return heads(outputs), [outputs[name] for name in CONV_LAYERS]
+            return heads_graph(outputs, detector), [outputs[name] for name in CONV_LAYERS]
 
         @tf.function(input_signature=spec)
         def run_heads(images):
-            return heads(inference(tf.cast(images, tf.float32), training=False))
+            return heads_graph(inference(tf.cast(images, tf.float32), training=False), detector)
 
         self._all = run_all
         self._heads = run_heads

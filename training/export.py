@@ -16,7 +16,7 @@ import tempfile
 import numpy as np
 
 from model.architecture import CONV_LAYERS, IMAGE_SIZE, build_inference_model
-from model.detector import Detector, distance_graph
+from model.detector import Detector, heads_graph
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +38,12 @@ def export_tflite(
     inference = build_inference_model(model)
     spec = [tf.TensorSpec([None, *IMAGE_SIZE, 3], tf.uint8, name="image")]
 
-    def heads(outputs) -> dict:
-        out = {"score": outputs["score"], "logit": outputs["logit"]}
-        if detector is not None:
-            out["distance"] = distance_graph(detector, outputs)
-        return out
-
     def classify(image):
-        return heads(inference(tf.cast(image, tf.float32), training=False))
+        return heads_graph(inference(tf.cast(image, tf.float32), training=False), detector)
 
     def features(image):
         outputs = inference(tf.cast(image, tf.float32), training=False)
-        return {**heads(outputs), **{name: outputs[name] for name in CONV_LAYERS}}
+        return {**heads_graph(outputs, detector), **{name: outputs[name] for name in CONV_LAYERS}}
 
     archive = keras.export.ExportArchive()
     archive.track(inference)

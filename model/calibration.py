@@ -24,12 +24,6 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return np.exp(-np.logaddexp(0.0, -logits))
 
 
-def logit_of(scores: np.ndarray, eps: float = 1e-7) -> np.ndarray:
-    """The logit of probabilities (clipped: float32 sigmoids saturate near +-17)."""
-    p = np.clip(np.asarray(scores, dtype=np.float64), eps, 1.0 - eps)
-    return np.log(p) - np.log1p(-p)
-
-
 @dataclass(frozen=True)
 class Calibration:
     """`score = sigmoid(logit / temperature)`; temperature 1 leaves scores as they are."""

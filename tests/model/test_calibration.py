@@ -9,7 +9,6 @@ from model.calibration import (
     Calibration,
     brier_score,
     expected_calibration_error,
-    logit_of,
     reliability,
     sigmoid,
 )
@@ -62,8 +61,7 @@ def test_ece_of_known_bins() -> None:
     assert brier_score(scores, labels) == pytest.approx((0.04 * 3 + 0.64) / 4)
 
 
-def test_sigmoid_and_logit_are_inverse_and_stable() -> None:
+def test_sigmoid_inverts_the_logit_and_is_stable() -> None:
     p = np.array([1e-6, 0.1, 0.5, 0.9, 1 - 1e-6])
-    np.testing.assert_allclose(sigmoid(logit_of(p)), p, rtol=1e-6)
-    assert np.isfinite(logit_of(np.array([0.0, 1.0]))).all()
+    np.testing.assert_allclose(sigmoid(np.log(p) - np.log1p(-p)), p, rtol=1e-6)
     assert sigmoid(np.array([-1000.0, 1000.0])).tolist() == [0.0, 1.0]

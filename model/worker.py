@@ -469,25 +469,39 @@ class ModelWorker:
             for prediction in classifier.predict(images[start : start + self.max_batch])
         ]
 
+    def follow(self, folder: Path, loader: Callable[[], Classifier]) -> None:
+        """Serve from `folder` from now on: its current model is loaded (by `loader`) at the
+        next check, and its later publishes are picked up as before. A model that does not
+        load is refused as any bad publish is, and the old one keeps serving."""
+        with self._lock:
+            self._watch, self._loader = Path(folder), loader
+            self._stamp = self._refused = None
+            self._next_check = 0.0
+
+    @property
+    def folder(self) -> Path | None:
+        """The model folder watched for new publishes."""
+        return self._watch
+
     def _maybe_reload(self) -> None:
-        if self._watch is None or time.monotonic() < self._next_check:
+        with self._lock:  # `follow` changes both at once
+            watch, loader = self._watch, self._loader
+        if watch is None or time.monotonic() < self._next_check:
             return
         self._next_check = time.monotonic() + self._reload_interval
         self._checks += 1
-        current = publish_stamp(self._watch)
+        current = publish_stamp(watch)
         if current is None or current in (self._stamp, self._refused):
             return
         try:
-            classifier = self._loader()
+            classifier = loader()
         except Exception as error:  # any failure: keep serving the old model
             self._refused = current
-            log.error(
-                "refused the new model in %s, still serving the old one: %s", self._watch, error
-            )
+            log.error("refused the new model in %s, still serving the old one: %s", watch, error)
             return
         self._classifier, self._stamp = classifier, current
         self._reloads += 1
-        log.info("reloaded the model from %s", self._watch)
+        log.info("reloaded the model from %s", watch)
 
 
 def _deliver(*outcomes: _Outcome) -> None:

@@ -436,6 +436,28 @@ async def test_a_removed_model_folder_keeps_the_old_model(make_worker, tmp_path:
     assert await score_now(worker) == 0.0
 
 
+async def test_follow_serves_another_folder_and_its_later_publishes(
+    make_worker, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "shipped", tmp_path / "retrained"
+    publish_fake_model(first, 0)
+    publish_fake_model(second, 0)
+    loader = Loader()
+    worker = make_worker(loader, watch=first, reload_interval=0.05)
+    other = Loader()
+    other.made.extend([None] * 4)  # type: ignore[list-item]  # its models score 4 x 0.25 = 1.0
+    worker.follow(second, other)
+    assert worker.folder == second
+    await eventually(lambda: other.calls == 1)
+    assert await score_now(worker) == 1.0
+    publish_fake_model(first, 1)  # the old folder is no longer watched
+    await checks_pass(worker, 3)
+    assert loader.calls == 1
+    publish_fake_model(second, 1)
+    await eventually(lambda: other.calls == 2)
+    assert worker.stats().reloads == 2
+
+
 async def test_no_watch_folder_means_no_reload(make_worker) -> None:
     loader = Loader()
     worker = make_worker(loader, reload_interval=0.01)

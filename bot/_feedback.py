@@ -1,0 +1,177 @@
+"""The feedback buttons under a verdict: "Right", "It's a Jedi", "It's a Sith".
+
+They are persistent: everything a click needs is in the button's `custom_id`, and the button
+class is registered with discord.py at start-up (`add_dynamic_items`), so a button keeps working
+after a restart, on a message posted days before. A `custom_id` names the vote, the message
+that holds the image and its index among that message's attachments, and the first 16 hex digits
+of the image's SHA-256, so a click on an image that was since replaced is refused rather than
+labelling another picture:
+
+    jedisith:vote:<label>:<r: "Right", c: a correction>:<message id, 0: none>:<index>:<sha16>
+
+An image judged by a slash command lives in no message (its attachment URL expires), so its
+buttons carry message 0 and the click finds the bytes in `RecentImages`, the bot's short memory
+of what it judged lately (in memory only, never on disk: nothing is kept without a vote).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot import _replies
+from model.runtime import Prediction
+
+if TYPE_CHECKING:
+    from bot.client import JediSithBot
+
+PREFIX = "jedisith:vote"
+TEMPLATE = (
+    rf"{PREFIX}:(?P<label>[a-z0-9_-]{{1,20}}):(?P<kind>[rc]):(?P<message>\d{{1,20}}):"
+    r"(?P<index>\d{1,2}):(?P<sha>[0-9a-f]{16})"
+)
+MAX_ROWS = 5  # Discord allows five rows of buttons: one image per row
+RECENT_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Vote:
+    """What a click says: `label` for the image `sha16` (attachment `index` of `message_id`)."""
+
+    label: str
+    right: bool  # the "Right" button: agreeing with the verdict
+    message_id: int  # 0: a slash command's image, in no message
+    index: int
+    sha16: str
+
+    @property
+    def custom_id(self) -> str:
+        kind = "r" if self.right else "c"
+        return f"{PREFIX}:{self.label}:{kind}:{self.message_id}:{self.index}:{self.sha16}"
+
+    @classmethod
+    def parse(cls, match: re.Match[str]) -> Vote:
+        return cls(
+            label=match["label"],
+            right=match["kind"] == "r",
+            message_id=int(match["message"]),
+            index=int(match["index"]),
+            sha16=match["sha"],
+        )
+
+
+def sha16(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One image a verdict reply is about, as the buttons need it."""
+
+    index: int  # among the message's attachments
+    data: bytes
+    prediction: Prediction
+
+
+def votes_for(
+    judged: Judged, message_id: int, class_names: Sequence[str], band: float, policy: str
+) -> list[tuple[Vote, str]]:
+    """The buttons of one image: (vote, label). "Right" only when there is a verdict to agree
+    with: not for "Can't tell", nor for an image the detector refused."""
+    digest = sha16(judged.data)
+    prediction = judged.prediction
+    buttons: list[tuple[Vote, str]] = []
+    refused = _replies.is_unlike(prediction, policy) and policy == "refuse"
+    if not refused and not _replies.is_uncertain(prediction, band):
+        buttons.append((Vote(prediction.label, True, message_id, judged.index, digest), "Right"))
+    for name in class_names:
+        buttons.append(
+            (Vote(name, False, message_id, judged.index, digest), f"It's a {name.capitalize()}")
+        )
+    return buttons
+
+
+def feedback_view(
+    judged: Sequence[Judged],
+    message_id: int,
+    class_names: Sequence[str],
+    band: float,
+    policy: str,
+) -> discord.ui.View | None:
+    """The buttons under a verdict reply: a row per judged image (the first five)."""
+    if not judged:
+        return None
+    view = discord.ui.View(timeout=None)
+    many = len(judged) > 1
+    for row, item in enumerate(judged[:MAX_ROWS]):
+        for vote, label in votes_for(item, message_id, class_names, band, policy):
+            style = discord.ButtonStyle.success if vote.right else discord.ButtonStyle.secondary
+            text = f"{item.index + 1}. {label}" if many else label
+            button = discord.ui.Button(style=style, label=text, custom_id=vote.custom_id, row=row)
+            view.add_item(VoteButton(button))
+    return view
+
+
+class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
+    """A feedback button, rebuilt from its `custom_id` at every click."""
+
+    def __init__(self, button: discord.ui.Button) -> None:
+        super().__init__(button)
+
+    @property
+    def vote(self) -> Vote:
+        match = self.template.match(self.custom_id)
+        assert match is not None  # DynamicItem checked it
+        return Vote.parse(match)
+
+    @classmethod
+    async def from_custom_id(  # type: ignore[override]
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+    ) -> VoteButton:
+        return cls(item)
+
+    async def callback(self, interaction: discord.Interaction[JediSithBot]) -> Any:  # type: ignore[override]
+        cog = interaction.client.get_cog("Learning")
+        if cog is None:  # pragma: no cover - the cog is always loaded with the button
+            await interaction.response.send_message("Feedback is not enabled.", ephemeral=True)
+            return
+        await cog.record_click(interaction, self.vote)  # type: ignore[attr-defined]
+
+
+class RecentImages:
+    """The bytes of images judged lately, by `sha16`, at most `limit` bytes (oldest go first).
+
+    A click soon after a verdict needs no second download, and a slash command's image (which no
+    message keeps) can be labelled at all. In memory only: a restart forgets it.
+    """
+
+    def __init__(self, limit: int = RECENT_BYTES) -> None:
+        self.limit = limit
+        self.size = 0
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+
+    def add(self, data: bytes) -> str:
+        key = sha16(data)
+        if key in self._items:
+            self._items.move_to_end(key)
+            return key
+        if len(data) > self.limit:
+            return key
+        self._items[key] = data
+        self.size += len(data)
+        while self.size > self.limit:
+            _, old = self._items.popitem(last=False)
+            self.size -= len(old)
+        return key
+
+    def get(self, key: str) -> bytes | None:
+        return self._items.get(key)
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -4,18 +4,23 @@
 gateway for the real, unmodified discord.py client to log in, receive messages and
 interactions, and answer them. Point discord.py at it with ``bot._endpoints.use_endpoints``
 (``server.api_url``, ``server.gateway_url``). Several guilds ("Jedi Temple", "Sith Academy",
-"Mos Eisley Cantina", see ``server.DEFAULT_GUILDS``), each with text channels and members; one
-bot user (whose id is also the application id) and one human ("padawan") in all of them. The
+"Mos Eisley Cantina", see ``server.DEFAULT_GUILDS``), each with text channels, members and the
+roles "Moderators" (Manage Messages) and "Admins" (Manage Server + Manage Messages); one bot
+user (whose id is also the application id), the human "padawan" (``server.human``, who owns
+the guilds: every permission) and "master" (``server.moderator``, Admins) in all of them. The
 first channel of the first guild ("general" in "Jedi Temple") is the default one.
 
 Modules
 -------
 * ``server``: `DiscordServer`, the facade: builds the guilds, starts and stops, wires routes.
-* ``driver``: what tests and the page do as people (post, delete, type, use commands) and
-  wait for (``wait_for_message``, ``wait_for_reply``), and the event feed (``subscribe``).
+* ``driver``: what tests and the page do as people (post, delete, type) and wait for
+  (``wait_for_message``, ``wait_for_reply``), and the event feed (``subscribe``); built on
+  ``invocations`` (commands, button clicks, ``wait_for_interaction_response``,
+  ``wait_for_ack``) and ``people`` (author dicts, ``add_member``, roles by name).
 * ``state``: guilds, channels, members, roles, messages (by id, O(1)), files, reactions,
   commands, interactions; ``Limits`` bounds what is kept.
 * ``payloads``: pure builders of users, members, guilds, messages, embeds, attachments.
+* ``components``: Discord's rules for message components (action rows, buttons, selects).
 * ``events``: the fan-out of every change to the gateway, the feed and the waiters.
 * ``gateway``: sessions, connections, dispatch filtered by intents, RESUME.
 * ``guilds``, ``channels``, ``commands``, ``interactions``: the REST routes, by resource.
@@ -38,18 +43,24 @@ What it implements
   mentioned). The bot's own messages are dispatched back to it.
 * REST: users, application info, gateway, channel + guild reads, members, roles, messages
   (create with JSON or multipart ``payload_json`` + ``files[n]``, replies, embeds with
-  ``attachment://`` images, ``enforce_nonce`` (a nonce repeated within 5 minutes gets the
-  message already made, so a retried POST does not post twice), edit, delete, get, history
-  with limit/before/after/around),
+  ``attachment://`` images, components checked as Discord does (400 50035 naming each broken
+  rule; an edit leaving them out keeps them, ``[]`` removes them), ``enforce_nonce`` (a nonce
+  repeated within 5 minutes gets the message already made, so a retried POST does not post
+  twice), edit, delete, get, history with limit/before/after/around),
   typing, reactions (add/remove own, remove others'), application commands (global and guild;
-  bulk overwrite keeps ids of unchanged names), interaction callbacks (with ``with_response``),
-  webhook followups and ``@original`` get/edit/delete, upload size limit (413, code 40005).
+  bulk overwrite keeps ids of unchanged names), interaction callbacks (types 4 and 5; 6 and 7
+  for clicks; ``with_response``), webhook followups and ``@original`` get/edit/delete, upload
+  size limit (413, code 40005).
 * CDN: ``GET /attachments/{channel_id}/{attachment_id}/{filename}`` serves uploaded bytes.
 * Driver: ``post_message``, ``delete_message``, ``simulate_typing``, ``invoke_slash_command``,
   ``invoke_message_command`` (each in the default channel unless told another),
-  ``drop_connections``/``drop_gateway``; recordings (``messages``, ``messages_in``, ``get_message``,
-  ``interaction_responses``, ``typing_events``, ``application_commands``); waiting
-  (``wait_for_message``, ``wait_for_reply``); an event feed for UIs (``subscribe``).
+  ``click_button`` (a MESSAGE_COMPONENT interaction on a message's button), ``add_member``,
+  ``role_names``, ``drop_connections``/``drop_gateway``; recordings (``messages``,
+  ``messages_in``, ``get_message``, ``interaction_responses``, ``typing_events``,
+  ``application_commands``); waiting (``wait_for_message``, ``wait_for_reply``,
+  ``wait_for_interaction_response``, ``wait_for_ack``); an event feed for UIs
+  (``subscribe``). Authors and users are dicts (``{"username": "visitor"}``; with
+  ``"roles": ["Moderators"]`` to set theirs).
 * Faults (``server.faults``, a `Faults`; none until a test stages one). Routes are
   ``"METHOD /path"`` below ``/api/v10`` (``*``: one segment; a trailing ``/**``: everything
   below; method ``*`` or none: any); the first active fault matching a call answers it.
@@ -80,29 +91,34 @@ What it implements
 What it does not implement
 --------------------------
 DMs, threads, voice, presences (PRESENCE_UPDATE is accepted and ignored), rate limits unless a
-test stages them (``faults``; no ratelimit headers are sent), components/modals being *used*
-(responses are only recorded), autocomplete, resolving user, channel, role or mentionable
-options of invoked commands (their values are sent as given), user context-menu commands being
-invoked, permission checks beyond "only the author may edit" (stage a 403 with ``faults``),
-audit logs, webhooks other than interaction ones, stickers, polls,
-avatars/icons (the CDN only serves attachments), guilds or channels added after start, member
-join events, gateway payload compression (``"compress": true`` in IDENTIFY) and zstd transport
-compression (clients asking for it get text frames, which discord.py accepts), and sharding
-(``GET /gateway/bot`` says 1 shard). Unknown routes answer 404 with Discord's error JSON and
-log a warning, so gaps are visible.
+test stages them (``faults``; no ratelimit headers are sent), select menus being used (they are
+checked and stored; only buttons can be clicked), "V2" layout components, modals (a type 9
+answer is only recorded), autocomplete, resolving user, channel, role or mentionable options
+of invoked commands (their values are sent as given), user context-menu commands being
+invoked, permission checks of the bot's own calls beyond "only the author may edit" (stage a
+403 with ``faults``), channel permission overwrites, audit logs, webhooks other than
+interaction ones, stickers, polls, avatars/icons (the CDN only serves attachments), guilds or
+channels added after start, member join and update events (a member's roles reach the bot
+with their next message or interaction), gateway payload compression (``"compress": true``
+in IDENTIFY) and zstd transport compression (clients asking for it get text frames, which
+discord.py accepts), and sharding (``GET /gateway/bot`` says 1 shard). Unknown routes answer
+404 with Discord's error JSON and log a warning, so gaps are visible.
 """
 
 from playground.discord.errors import DiscordError
 from playground.discord.events import Subscription
 from playground.discord.faults import CdnFault, Faults, RateLimit, RestFault
+from playground.discord.people import ADMINS, MODERATORS
 from playground.discord.protocol import FLAG_EPHEMERAL, FLAG_LOADING, OPT_ATTACHMENT
 from playground.discord.server import DEFAULT_GUILDS, DiscordServer
 from playground.discord.state import Limits
 
 __all__ = [
+    "ADMINS",
     "DEFAULT_GUILDS",
     "FLAG_EPHEMERAL",
     "FLAG_LOADING",
+    "MODERATORS",
     "OPT_ATTACHMENT",
     "CdnFault",
     "DiscordError",

@@ -1,5 +1,6 @@
 """REST routes of channels: the channel, its history and pins, messages (create with JSON or
-multipart uploads, replies, embeds with ``attachment://`` images, edit, delete, get), typing,
+multipart uploads, replies, embeds with ``attachment://`` images, components (checked by
+`components.normalise`), edit, delete, get), typing,
 and reactions; plus how a request body becomes a message's attachments and edits.
 """
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from playground.discord import payloads
+from playground.discord import components, payloads
 from playground.discord.errors import DiscordError, empty_message, form_error, unknown
 from playground.discord.protocol import (
     API_PREFIX,
@@ -88,9 +89,18 @@ def attachments_for(
 
 
 def apply_edit(
-    server: DiscordServer, message: dict[str, Any], payload: dict[str, Any], uploads: list[Upload]
+    server: DiscordServer,
+    message: dict[str, Any],
+    payload: dict[str, Any],
+    uploads: list[Upload],
+    *,
+    path: str = "",
 ) -> None:
-    """Change a message as a PATCH (or a deferred response's first followup) asks."""
+    """Change a message as a PATCH (or a deferred response's first followup, or an
+    UPDATE_MESSAGE callback, whose fields are under ``path`` "data.") asks. Fields left out
+    are kept; ``components: []`` (or null) removes the components."""
+    if "components" in payload:  # checked before anything changes
+        new_components = components.normalise(payload["components"], f"{path}components")
     if "content" in payload:
         message["content"] = payload["content"] or ""
         message["mentions"] = mentions(server, message["content"])
@@ -102,7 +112,7 @@ def apply_edit(
     if "embeds" in payload:
         message["embeds"] = payloads.resolve_embeds(payload["embeds"] or [], message["attachments"])
     if "components" in payload:
-        message["components"] = payload["components"] or []
+        message["components"] = new_components
     if "flags" in payload and payload["flags"] is not None:
         keep = message["flags"] & (FLAG_EPHEMERAL | FLAG_LOADING)
         message["flags"] = keep | int(payload["flags"])
@@ -207,6 +217,7 @@ class ChannelRoutes:
                     raise form_error(
                         "message_reference", "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message"
                     ) from None
+        rows = components.normalise(payload.get("components"))
         attachments = attachments_for(server, channel.id, payload, uploads, [])
         draft = {**payload, "attachments": attachments}
         payloads.validate_message(draft)
@@ -214,9 +225,8 @@ class ChannelRoutes:
             raise empty_message()
         content = payload.get("content") or ""
         allowed = payload.get("allowed_mentions")
-        extra = {
-            k: payload[k] for k in ("components", "tts", "nonce") if payload.get(k) is not None
-        }
+        extra = {k: payload[k] for k in ("tts", "nonce") if payload.get(k) is not None}
+        extra["components"] = rows
         message = payloads.message(
             snowflake(),
             channel.payload,

@@ -1,85 +1,32 @@
 """The test driver: what tests and the playground's page do as people in the guilds (post,
-delete, type, use commands), what they wait for (the bot's messages and replies), and the
-event feed (`subscribe`). `DiscordServer` is a `Driver`.
+delete, type; use commands and buttons: `invocations`), what they wait for (the bot's
+messages and replies), and the event feed (`subscribe`). `DiscordServer` is a `Driver`.
 
 Everything happens in the default channel unless a ``channel_id`` is given; people are given
-as user dicts (at least ``username``; unknown users join the channel's guild), by default the
-human, "padawan".
+as user dicts (at least ``username``; unknown users join the channel's guild; ``roles`` sets
+theirs, see `people`), by default the human, "padawan".
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
-import itertools
-import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from playground.discord import payloads
 from playground.discord.channels import mentions
 from playground.discord.events import Predicate, Subscription
-from playground.discord.protocol import (
-    COMMAND_CHAT_INPUT,
-    COMMAND_MESSAGE,
-    FLAG_LOADING,
-    INTERACTION_APPLICATION_COMMAND,
-    OPT_ATTACHMENT,
-    OPT_SUB_COMMAND,
-    OPT_SUB_COMMAND_GROUP,
-    now_iso,
-    snowflake,
-)
-from playground.discord.state import Channel, Interaction
+from playground.discord.invocations import File, Invocations, file_content_type
+from playground.discord.protocol import FLAG_LOADING, snowflake
 
 if TYPE_CHECKING:
-    from playground.discord.cdn import Cdn
-    from playground.discord.events import Events
     from playground.discord.faults import Faults
-    from playground.discord.gateway import Gateway
-    from playground.discord.state import State
-
-File = tuple[str, bytes] | tuple[str, bytes, str]  # (filename, data[, content_type])
 
 
-class Driver:
+class Driver(Invocations):
     """Acting as the guilds' people, and watching what the bot does."""
 
-    state: State
-    events: Events
-    gateway: Gateway
-    cdn: Cdn
     faults: Faults
-    application_id: int
-    channel_id: int
-    max_upload_bytes: int
-    human: dict[str, Any]
-
-    # ----------------------------------------------------------------------------- people
-
-    def _channel(self, channel_id: int | None) -> Channel:
-        return self.state.channel(self.channel_id if channel_id is None else int(channel_id))
-
-    def _author(self, author: Mapping[str, Any] | None, channel: Channel) -> dict[str, Any]:
-        """The user for an author dict (default: the human), a member of the channel's guild."""
-        state = self.state
-        user = None
-        if author is None:
-            user = self.human
-        elif author.get("id") is None:
-            user = state.user_named(str(author.get("username", "visitor")))
-        if user is None:
-            assert author is not None
-            user = payloads.user(
-                int(author.get("id") or snowflake()),
-                str(author.get("username", "visitor")),
-                bot=bool(author.get("bot", False)),
-                global_name=author.get("global_name"),
-            )
-            user.update({k: v for k, v in author.items() if k != "id"})
-            user = state.add_user(user)
-        state.join(state.guild_of(channel), int(user["id"]), at=now_iso())
-        return user
 
     # ----------------------------------------------------------------------------- messages
 
@@ -100,7 +47,7 @@ class Driver:
         channel = self._channel(channel_id)
         user = self._author(author, channel)
         stored = [
-            self.cdn.store(channel.id, item[0], item[1], content_type=_content_type(item))
+            self.cdn.store(channel.id, item[0], item[1], content_type=file_content_type(item))
             for item in attachments
         ]
         referenced = self.state.message(int(reply_to), channel) if reply_to is not None else None
@@ -136,138 +83,6 @@ class Driver:
         data = self.events.typing(user_id, channel)
         member = self.state.member(self.state.guild_of(channel), user_id)
         await self.gateway.dispatch("TYPING_START", {**data, "member": member})
-
-    # ----------------------------------------------------------------------------- commands
-
-    def _interaction(
-        self,
-        command: dict[str, Any],
-        data: dict[str, Any],
-        user: dict[str, Any],
-        channel: Channel,
-    ) -> Interaction:
-        state = self.state
-        guild = state.guild_of(channel)
-        data = {"id": command["id"], "name": command["name"], "type": command["type"], **data}
-        if "guild_id" in command:
-            data["guild_id"] = command["guild_id"]
-        payload = {
-            "id": str(snowflake()),
-            "application_id": str(self.application_id),
-            "type": INTERACTION_APPLICATION_COMMAND,
-            "data": data,
-            "guild_id": str(guild.id),
-            "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
-            "channel_id": str(channel.id),
-            "channel": copy.deepcopy(channel.payload),
-            "member": state.member(guild, int(user["id"]), permissions=True),
-            "token": secrets.token_urlsafe(48),
-            "version": 1,
-            "app_permissions": str(state.permissions(guild, self.application_id)),
-            "locale": "en-US",
-            "guild_locale": "en-US",
-            "entitlements": [],
-            "authorizing_integration_owners": {"0": str(guild.id)},
-            "context": 0,
-            "attachment_size_limit": self.max_upload_bytes,
-        }
-        interaction = Interaction(payload=payload, command_type=command["type"])
-        state.add_interaction(interaction)
-        return interaction
-
-    def _options(
-        self,
-        definitions: list[dict[str, Any]],
-        values: Mapping[str, Any],
-        attachments: Sequence[File],
-        resolved: dict[str, dict[str, Any]],
-        channel: Channel,
-    ) -> list[dict[str, Any]]:
-        """The options of an invocation; attachment ones are stored and resolved."""
-        by_name = {o["name"]: o for o in definitions}
-        unknown = set(values) - set(by_name)
-        if unknown:
-            raise ValueError(f"unknown options {sorted(unknown)}; known: {sorted(by_name)}")
-        free = list(range(len(attachments)))
-        for name, value in values.items():
-            if by_name[name]["type"] == OPT_ATTACHMENT and value in free:
-                free.remove(value)
-        options = []
-        for definition in definitions:
-            name = definition["name"]
-            if name in values:
-                value = values[name]
-            elif definition["type"] == OPT_ATTACHMENT and free:
-                value = free.pop(0)
-            elif definition.get("required"):
-                raise ValueError(f"missing required option {name!r}")
-            else:
-                continue
-            if definition["type"] == OPT_ATTACHMENT:
-                item = attachments[value] if isinstance(value, int) else value
-                stored = self.cdn.store(
-                    channel.id, item[0], item[1], content_type=_content_type(item), ephemeral=True
-                )
-                resolved.setdefault("attachments", {})[stored["id"]] = stored
-                value = stored["id"]
-            options.append({"name": name, "type": definition["type"], "value": value})
-        return options
-
-    async def invoke_slash_command(
-        self,
-        name: str,
-        options: Mapping[str, Any] | None = None,
-        attachments: Sequence[File] = (),
-        *,
-        user: dict[str, Any] | None = None,
-        channel_id: int | None = None,
-    ) -> dict[str, Any]:
-        """Invoke a registered slash command as a person; returns the interaction payload.
-
-        ``name`` may be ``"command sub"`` or ``"command group sub"`` for subcommands. An
-        attachment option's value is ``(filename, bytes[, content_type])`` or an index into
-        ``attachments``; attachment options left out take ``attachments`` in order. Other
-        options are sent as given. Wait for the answer with ``wait_for_reply(id)``.
-        """
-        channel = self._channel(channel_id)
-        root, *path = name.split()
-        command = self.state.find_command(root, COMMAND_CHAT_INPUT, channel.guild_id)
-        resolved: dict[str, dict[str, Any]] = {}
-        definitions = command.get("options") or []
-        chain: list[dict[str, Any]] = []
-        for part in path:
-            sub = next((o for o in definitions if o["name"] == part), None)
-            if sub is None or sub["type"] not in (OPT_SUB_COMMAND, OPT_SUB_COMMAND_GROUP):
-                raise LookupError(f"{root!r} has no subcommand {part!r}")
-            chain.append({"name": part, "type": sub["type"], "options": []})
-            definitions = sub.get("options") or []
-        leaf = self._options(definitions, options or {}, attachments, resolved, channel)
-        if chain:
-            for outer, inner in itertools.pairwise(chain):
-                outer["options"] = [inner]
-            chain[-1]["options"] = leaf
-            leaf = [chain[0]]
-        data: dict[str, Any] = {"options": leaf}
-        if resolved:
-            data["resolved"] = resolved
-        interaction = self._interaction(command, data, self._author(user, channel), channel)
-        await self.gateway.dispatch("INTERACTION_CREATE", interaction.payload)
-        return interaction.payload
-
-    async def invoke_message_command(
-        self, name: str, target_message_id: int, *, user: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """Invoke a registered message context-menu command on a message (in its channel)."""
-        target = self.state.message(int(target_message_id))
-        channel = self.state.channel(int(target["channel_id"]))
-        command = self.state.find_command(name, COMMAND_MESSAGE, channel.guild_id)
-        data = {
-            "target_id": target["id"],
-            "resolved": {"messages": {target["id"]: copy.deepcopy(target)}},
-        }
-        interaction = self._interaction(command, data, self._author(user, channel), channel)
-        await self.gateway.dispatch("INTERACTION_CREATE", interaction.payload)
-        return interaction.payload
 
     # ----------------------------------------------------------------------------- the bot
 
@@ -311,9 +126,10 @@ class Driver:
     async def wait_for_reply(self, message_id: int | str, *, timeout: float = 10.0) -> dict:
         """The bot's answer to a message or an interaction, by that message/interaction id.
 
-        Matches a bot message replying to ``message_id`` (``message_reference``) or
-        responding to the interaction ``message_id`` (``interaction_metadata.id``; a deferred
-        "thinking" message only counts once it has been filled in).
+        Matches a bot message replying to ``message_id`` (``message_reference``) or made
+        for the interaction ``message_id`` (``interaction_metadata.id``: a response, once a
+        deferred "thinking" one is filled in, or a followup; ephemeral ones too). A click
+        answered with type 6 or 7 makes no message: see ``wait_for_interaction_response``.
         """
         wanted = str(message_id)
 
@@ -324,7 +140,3 @@ class Driver:
             return metadata.get("id") == wanted and not message["flags"] & FLAG_LOADING
 
         return await self.wait_for_message(is_reply, timeout=timeout)
-
-
-def _content_type(item: Sequence[Any]) -> str | None:
-    return item[2] if len(item) > 2 else None

@@ -24,11 +24,23 @@ class DiscordError(Exception):
         return body
 
 
+FieldError = tuple[str, str, str]  # (dotted path, code, message)
+
+
 def form_error(path: str, code: str, message: str) -> DiscordError:
     """A 400 'Invalid Form Body' error (code 50035) for one field, dotted path allowed."""
-    errors: dict[str, Any] = {"_errors": [{"code": code, "message": message}]}
-    for key in reversed(path.split(".")):
-        errors = {key: errors}
+    return form_errors([(path, code, message)])
+
+
+def form_errors(problems: list[FieldError]) -> DiscordError:
+    """A 400 'Invalid Form Body' (50035) naming every field in ``problems``, in one tree:
+    ``{"components": {"0": {"components": {"1": {"custom_id": {"_errors": [...]}}}}}}``."""
+    errors: dict[str, Any] = {}
+    for path, code, message in problems:
+        node = errors
+        for key in path.split("."):
+            node = node.setdefault(key, {})
+        node.setdefault("_errors", []).append({"code": code, "message": message})
     return DiscordError(400, 50035, "Invalid Form Body", errors)
 
 

@@ -51,6 +51,12 @@ class _Waiter:
     future: asyncio.Future[dict[str, Any]]
 
 
+@dataclass
+class _Condition:
+    check: Callable[[], Any]  # the awaited result, or None while it is not there yet
+    future: asyncio.Future[Any]
+
+
 class Events:
     """The server's fan-out of message and typing events."""
 
@@ -58,6 +64,7 @@ class Events:
         self.server = server
         self._subscribers: list[Subscription] = []
         self._waiters: list[_Waiter] = []
+        self._conditions: list[_Condition] = []
 
     # ----------------------------------------------------------------------------- the feed
 
@@ -89,6 +96,7 @@ class Events:
     async def _message_event(self, kind: str, message: dict[str, Any]) -> None:
         self._publish(f"message_{kind}", message)
         self._check_waiters(message)
+        self.check_conditions()
         if not message["flags"] & FLAG_EPHEMERAL:
             data = self._gateway_message(message)
             await self.server.gateway.dispatch(f"MESSAGE_{kind.upper()}", data)
@@ -106,6 +114,7 @@ class Events:
         self.server.state.remove_message(message)
         data = {"id": message["id"], "channel_id": message["channel_id"]}
         self._publish("message_delete", data)
+        self.check_conditions()
         if not message["flags"] & FLAG_EPHEMERAL:
             event = {**data, "guild_id": message["guild_id"]}
             await self.server.gateway.dispatch("MESSAGE_DELETE", event)
@@ -164,8 +173,41 @@ class Events:
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
 
+    def check_conditions(self) -> None:
+        """Look again at what `wait_until` waits for (after a message or an interaction
+        changed)."""
+        for condition in list(self._conditions):
+            if condition.future.done():
+                self._conditions.remove(condition)
+                continue
+            try:
+                result = condition.check()
+            except Exception as exc:
+                condition.future.set_exception(exc)
+                self._conditions.remove(condition)
+                continue
+            if result is not None:
+                condition.future.set_result(result)
+                self._conditions.remove(condition)
+
+    async def wait_until(self, check: Callable[[], Any], timeout: float) -> Any:
+        """``check()``'s first result that is not None, looked at now and after each change;
+        raises ``asyncio.TimeoutError`` (or whatever ``check`` raises)."""
+        result = check()
+        if result is not None:
+            return result
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        condition = _Condition(check, future)
+        self._conditions.append(condition)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            with contextlib.suppress(ValueError):
+                self._conditions.remove(condition)
+
     def close(self) -> None:
-        for waiter in self._waiters:
+        for waiter in [*self._waiters, *self._conditions]:
             if not waiter.future.done():
                 waiter.future.cancel()
         self._waiters.clear()
+        self._conditions.clear()

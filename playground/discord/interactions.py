@@ -1,29 +1,41 @@
 """REST routes of interactions: the callback (with ``with_response``), webhook followups (the
 first after a deferred response fills in its "thinking" message) and the ``@original`` or
 followup messages' get, edit and delete. Every answer is recorded in
-``DiscordServer.interaction_responses``."""
+``DiscordServer.interaction_responses``.
+
+Callback types: 4 (a message, ephemeral with flag 64), 5 (a "thinking" message, filled in by
+the first followup or an ``@original`` edit); for clicks only (else 400), 6 (an ack: the
+clicked message stays as it is) and 7 (the clicked message is edited: content, components,
+embeds, attachments). After a 6 or 7, ``@original`` is the clicked message. Answers to a
+click reply to the clicked message, and their ``interaction_metadata`` carries
+``interacted_message_id`` and no command name."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from playground.discord import payloads
+from playground.discord import components, payloads
 from playground.discord.channels import apply_edit, attachments_for, mentions
-from playground.discord.errors import DiscordError, empty_message, unknown
+from playground.discord.errors import DiscordError, empty_message, form_error, unknown
 from playground.discord.protocol import (
     API_PREFIX,
     CALLBACK_DEFERRED_MESSAGE,
+    CALLBACK_DEFERRED_UPDATE,
     CALLBACK_MESSAGE,
+    CALLBACK_UPDATE_MESSAGE,
     COMMAND_CHAT_INPUT,
     COMMAND_MESSAGE,
     FLAG_EPHEMERAL,
     FLAG_LOADING,
     MESSAGE_CHAT_INPUT_COMMAND,
     MESSAGE_CONTEXT_MENU_COMMAND,
+    MESSAGE_DEFAULT,
+    MESSAGE_REPLY,
     snowflake,
 )
 from playground.discord.rest import (
@@ -39,6 +51,8 @@ from playground.discord.state import Interaction, append_bounded
 
 if TYPE_CHECKING:
     from playground.discord.server import DiscordServer
+
+_UPDATES = (CALLBACK_DEFERRED_UPDATE, CALLBACK_UPDATE_MESSAGE)  # answers to clicks only
 
 
 class InteractionRoutes:
@@ -66,10 +80,13 @@ class InteractionRoutes:
         *,
         flags: int = 0,
         original_id: int | None = None,
+        path: str = "",
     ) -> dict[str, Any]:
-        """A response or followup message of ``interaction``, in its channel."""
+        """A response or followup message of ``interaction``, in its channel (``path``:
+        where the request holds its fields, for errors: "data." in a callback)."""
         server = self.server
         payload = interaction.payload
+        rows = components.normalise(data.get("components"), f"{path}components")
         channel = server.state.channel(interaction.channel_id)
         ephemeral = bool(flags & FLAG_EPHEMERAL)
         attachments = attachments_for(server, channel.id, data, uploads, [], ephemeral=ephemeral)
@@ -77,22 +94,38 @@ class InteractionRoutes:
         metadata: dict[str, Any] = {
             "id": payload["id"],
             "type": payload["type"],
-            "name": payload["data"]["name"],
-            "command_type": interaction.command_type,
             "user": copy.deepcopy(user),
             "authorizing_integration_owners": payload["authorizing_integration_owners"],
         }
         if original_id is not None:
             metadata["original_response_message_id"] = str(original_id)
-        if interaction.command_type == COMMAND_MESSAGE:
-            metadata["target_message_id"] = payload["data"]["target_id"]
-        legacy = {
-            "id": payload["id"],
-            "type": payload["type"],
-            "name": payload["data"]["name"],
-            "user": copy.deepcopy(user),
+        extra: dict[str, Any] = {
+            "webhook_id": str(server.application_id),
+            "application_id": str(server.application_id),
+            "interaction_metadata": metadata,
+            "components": rows,
         }
-        chat_input = interaction.command_type == COMMAND_CHAT_INPUT
+        reply_to = None
+        if interaction.message_id is not None:
+            # A click's answers reply to the clicked message and carry no command.
+            metadata["interacted_message_id"] = str(interaction.message_id)
+            with contextlib.suppress(DiscordError):
+                reply_to = server.state.message(interaction.message_id)
+            message_type = MESSAGE_REPLY if reply_to is not None else MESSAGE_DEFAULT
+        else:
+            name = payload["data"]["name"]
+            metadata.update(name=name, command_type=interaction.command_type)
+            if interaction.command_type == COMMAND_MESSAGE:
+                metadata["target_message_id"] = payload["data"]["target_id"]
+            extra["interaction"] = {  # the deprecated field, still sent for commands
+                "id": payload["id"],
+                "type": payload["type"],
+                "name": name,
+                "user": copy.deepcopy(user),
+            }
+            message_type = MESSAGE_CONTEXT_MENU_COMMAND
+            if interaction.command_type == COMMAND_CHAT_INPUT:
+                message_type = MESSAGE_CHAT_INPUT_COMMAND
         content = data.get("content") or ""
         message = payloads.message(
             snowflake(),
@@ -102,15 +135,10 @@ class InteractionRoutes:
             mentions=mentions(server, content, None, data.get("allowed_mentions")),
             attachments=attachments,
             embeds=data.get("embeds"),
-            message_type=MESSAGE_CHAT_INPUT_COMMAND if chat_input else MESSAGE_CONTEXT_MENU_COMMAND,
+            reply_to=reply_to,
+            message_type=message_type,
             flags=flags,
-            extra={
-                "webhook_id": str(server.application_id),
-                "application_id": str(server.application_id),
-                "interaction_metadata": metadata,
-                "interaction": legacy,
-                "components": data.get("components") or [],
-            },
+            extra=extra,
         )
         payloads.validate_message(message)
         return message
@@ -146,7 +174,8 @@ class InteractionRoutes:
     # ----------------------------------------------------------------------------- routes
 
     async def callback(self, request: web.Request) -> web.Response:
-        interaction = self.server.state.interaction(request.match_info["token"])
+        server = self.server
+        interaction = server.state.interaction(request.match_info["token"])
         if path_id(request, "interaction_id") != interaction.id:
             raise unknown("interaction", 10062)
         body, uploads = await self._body(request)
@@ -154,6 +183,9 @@ class InteractionRoutes:
             raise DiscordError(400, 40060, "Interaction has already been acknowledged.")
         callback_type = int(body.get("type", 0))
         data = body.get("data") or {}
+        clicked = interaction.message_id is not None
+        if callback_type in _UPDATES and not clicked:
+            raise form_error("type", "BASE_TYPE_CHOICES", "Value must be one of {4, 5, 9, 12}.")
         message = None
         if callback_type in (CALLBACK_MESSAGE, CALLBACK_DEFERRED_MESSAGE):
             flags = int(data.get("flags") or 0) & FLAG_EPHEMERAL
@@ -162,11 +194,21 @@ class InteractionRoutes:
                 data = {}
             elif payloads.is_empty({**data, "attachments": uploads}):
                 raise empty_message()
-            message = self._message(interaction, data, uploads, flags=flags)
+            message = self._message(interaction, data, uploads, flags=flags, path="data.")
             interaction.original_id = int(message["id"])
-        interaction.acknowledged = True
-        if message is not None:
-            await self.server.events.message_created(message)
+        elif callback_type in _UPDATES:
+            # The clicked message is the response: 7 edits it now, 6 leaves it for later.
+            clicked_message = server.state.message(int(interaction.message_id or 0))
+            if callback_type == CALLBACK_UPDATE_MESSAGE:
+                apply_edit(server, clicked_message, data, uploads, path="data.")
+                message = clicked_message
+            interaction.original_id = int(clicked_message["id"])
+        interaction.response_type = callback_type
+        if message is not None and callback_type == CALLBACK_UPDATE_MESSAGE:
+            await server.events.message_updated(message)
+        elif message is not None:
+            await server.events.message_created(message)
+        server.events.check_conditions()  # a type 6 (or any other) makes no message event
         self._record("callback", interaction, type=callback_type, payload=body, message=message)
         if not wants(request, "with_response"):
             return no_content()
@@ -178,8 +220,9 @@ class InteractionRoutes:
                 "response_message_ephemeral": bool(message and message["flags"] & FLAG_EPHEMERAL),
             }
         }
+        if interaction.original_id is not None:
+            response["interaction"]["response_message_id"] = str(interaction.original_id)
         if message is not None:
-            response["interaction"]["response_message_id"] = message["id"]
             response["resource"] = {"type": callback_type, "message": message}
         elif callback_type:
             response["resource"] = {"type": callback_type}

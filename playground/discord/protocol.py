@@ -1,5 +1,5 @@
-"""Discord's numbers: API version, gateway intents, permission bits, message, command and
-interaction types, and snowflake ids.
+"""Discord's numbers: API version, gateway intents, permission bits, message, command,
+component and interaction types, and snowflake ids.
 
 Everything here is taken from Discord's documentation (API v10); nothing here holds state
 except the snowflake counter, which only ever increases.
@@ -39,6 +39,7 @@ EVENT_INTENTS = {  # the intent a dispatch needs; events not listed need none
 # Permission bits.
 PERMISSION_BITS = {
     "create_instant_invite": 0,
+    "manage_guild": 5,
     "add_reactions": 6,
     "view_channel": 10,
     "send_messages": 11,
@@ -53,10 +54,17 @@ PERMISSION_BITS = {
     "use_external_stickers": 37,
     "send_messages_in_threads": 38,
 }
-EVERYONE_PERMISSIONS = sum(
-    1 << bit for name, bit in PERMISSION_BITS.items() if name != "manage_messages"
+MANAGE_GUILD = 1 << PERMISSION_BITS["manage_guild"]
+MANAGE_MESSAGES = 1 << PERMISSION_BITS["manage_messages"]
+EVERYONE_PERMISSIONS = sum(1 << bit for bit in PERMISSION_BITS.values()) & ~(
+    MANAGE_GUILD | MANAGE_MESSAGES
 )
-BOT_ROLE_PERMISSIONS = EVERYONE_PERMISSIONS | (1 << PERMISSION_BITS["manage_messages"])
+BOT_ROLE_PERMISSIONS = EVERYONE_PERMISSIONS | MANAGE_MESSAGES
+MODERATOR_PERMISSIONS = MANAGE_MESSAGES  # the "Moderators" role every guild has
+ADMIN_PERMISSIONS = MANAGE_GUILD | MANAGE_MESSAGES  # the "Admins" role
+# Every permission Discord defines (what discord.py's Permissions.all() holds): what an
+# interaction's member.permissions says for a guild's owner, who has them all.
+ALL_PERMISSIONS = 8_866_461_766_385_663
 
 # Application flags: the three privileged intents granted, and the command badge.
 APPLICATION_PRIVILEGED_FLAGS = (1 << 12) | (1 << 14) | (1 << 18)
@@ -78,10 +86,25 @@ COMMAND_CHAT_INPUT, COMMAND_USER, COMMAND_MESSAGE = 1, 2, 3
 OPT_SUB_COMMAND, OPT_SUB_COMMAND_GROUP = 1, 2
 OPT_ATTACHMENT = 11
 
-# Interaction types, and the callback types that create or edit the original response.
+# Message components (https://discord.com/developers/docs/components/reference).
+COMPONENT_ACTION_ROW = 1
+COMPONENT_BUTTON = 2
+COMPONENT_SELECTS = frozenset({3, 5, 6, 7, 8})  # string, user, role, mentionable, channel
+BUTTON_STYLES = range(1, 6)  # primary, secondary, success, danger, link
+BUTTON_LINK = 5
+MAX_ACTION_ROWS = 5
+MAX_ROW_BUTTONS = 5
+MAX_BUTTON_LABEL = 80
+MAX_CUSTOM_ID = 100
+MAX_BUTTON_URL = 512
+
+# Interaction types, and the callback types.
 INTERACTION_APPLICATION_COMMAND = 2
-CALLBACK_MESSAGE = 4
-CALLBACK_DEFERRED_MESSAGE = 5
+INTERACTION_MESSAGE_COMPONENT = 3
+CALLBACK_MESSAGE = 4  # CHANNEL_MESSAGE_WITH_SOURCE
+CALLBACK_DEFERRED_MESSAGE = 5  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE ("thinking")
+CALLBACK_DEFERRED_UPDATE = 6  # DEFERRED_UPDATE_MESSAGE: components only, an ack
+CALLBACK_UPDATE_MESSAGE = 7  # UPDATE_MESSAGE: components only, edits the clicked message
 
 
 class _Snowflakes:

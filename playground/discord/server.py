@@ -20,6 +20,7 @@ from playground.discord.faults import Faults
 from playground.discord.gateway import Gateway
 from playground.discord.guilds import GuildRoutes
 from playground.discord.interactions import InteractionRoutes
+from playground.discord.people import ADMINS, seed_roles
 from playground.discord.protocol import (
     API_PREFIX,
     BOT_ROLE_PERMISSIONS,
@@ -46,8 +47,10 @@ class DiscordServer(Driver):
 
     ``guilds`` are ``(name, channel names)``; the first channel of the first guild is the
     default one (``guild_id``, ``channel_id``, ``channel``, ``messages``). The bot (whose user
-    id is also the application id) and the human ("padawan", who owns the guilds) are members
-    of every guild. ``limits`` bound what it keeps (`Limits`).
+    id is also the application id), the human (``human``: "padawan", who owns the guilds)
+    and a moderator (``moderator``: "master", with the "Admins" role) are members of every
+    guild, whose roles are @everyone, the bot's, "Moderators" and "Admins". ``limits``
+    bound what it keeps (`Limits`).
     """
 
     def __init__(
@@ -76,7 +79,9 @@ class DiscordServer(Driver):
         bot = payloads.user(self.application_id, bot_name.lower(), bot=True)
         self.bot_user: dict[str, Any] = self.state.add_user(bot)
         human = payloads.user(snowflake(), "padawan", global_name="Padawan")
-        self.human: dict[str, Any] = self.state.add_user(human)
+        self.human: dict[str, Any] = self.state.add_user(human)  # owns every guild
+        master = payloads.user(snowflake(), "master", global_name="Master")
+        self.moderator: dict[str, Any] = self.state.add_user(master)  # "Admins" everywhere
         for name, channel_names in guilds:
             self._add_guild(name, channel_names)
         first = next(iter(self.state.guilds.values()))
@@ -101,8 +106,10 @@ class DiscordServer(Driver):
             payloads.role(bot_role, self.bot_name, BOT_ROLE_PERMISSIONS, position=1),
         ]
         guild.roles[1].update(managed=True, tags={"bot_id": str(self.application_id)})
+        seed_roles(guild, position=2)
         state.join(guild, self.application_id, [str(bot_role)], at=now)
         state.join(guild, int(self.human["id"]), at=now)
+        state.join(guild, int(self.moderator["id"]), state.role_ids(guild, [ADMINS]), at=now)
         for position, channel_name in enumerate(channel_names):
             topic = TOPIC if position == 0 else None
             channel = payloads.text_channel(

@@ -17,7 +17,7 @@ from typing import Any
 
 from playground.discord import payloads
 from playground.discord.errors import unknown
-from playground.discord.protocol import EVERYONE_PERMISSIONS, FLAG_EPHEMERAL
+from playground.discord.protocol import ALL_PERMISSIONS, EVERYONE_PERMISSIONS, FLAG_EPHEMERAL
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,21 @@ class StoredFile:
 
 @dataclass
 class Interaction:
+    """An interaction and its answers so far. ``command_type`` is the application command's
+    type (None for a click); ``message_id`` the clicked message of a component interaction;
+    ``response_type`` the callback type once acknowledged; ``original_id`` the message
+    ``@original`` names (the response, or the clicked message after a type 6 or 7)."""
+
     payload: dict[str, Any]
-    command_type: int
-    acknowledged: bool = False
+    command_type: int | None = None
+    message_id: int | None = None
+    response_type: int | None = None
     original_id: int | None = None
     followup_ids: list[int] = field(default_factory=list)
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.response_type is not None
 
     @property
     def id(self) -> int:
@@ -127,6 +137,17 @@ class State:
         """Make a stored user a member of ``guild`` (no-op when already one)."""
         guild.members.setdefault(user_id, payloads.member(list(roles), at))
 
+    def role_ids(self, guild: Guild, names: Iterable[str]) -> list[str]:
+        """The ids of ``guild``'s roles by name (`LookupError` for a name it has not)."""
+        by_name = {role["name"]: role["id"] for role in guild.roles}
+        ids = []
+        for name in names:
+            if name not in by_name or name == "@everyone":
+                known = sorted(n for n in by_name if n != "@everyone")
+                raise LookupError(f"{guild.name!r} has no role {name!r}; it has {known}")
+            ids.append(by_name[name])
+        return ids
+
     def member(
         self, guild: Guild, user_id: int, *, with_user: bool = True, permissions: bool = False
     ) -> dict[str, Any]:
@@ -138,6 +159,10 @@ class State:
         return member
 
     def permissions(self, guild: Guild, user_id: int) -> int:
+        """A member's guild permissions: the owner has them all, others @everyone's and
+        their roles'."""
+        if user_id == guild.owner_id:
+            return ALL_PERMISSIONS
         value = EVERYONE_PERMISSIONS
         roles = guild.members.get(user_id, {}).get("roles", [])
         for role in guild.roles:
@@ -249,6 +274,13 @@ class State:
         self.interactions[interaction.token] = interaction
         while len(self.interactions) > self.limits.interactions:
             self.interactions.popitem(last=False)
+
+    def interaction_by_id(self, interaction_id: int) -> Interaction:
+        """A kept interaction by id (`LookupError` when unknown or forgotten)."""
+        for interaction in reversed(self.interactions.values()):
+            if interaction.id == interaction_id:
+                return interaction
+        raise LookupError(f"no interaction {interaction_id} (unknown, or forgotten)")
 
     def interaction(self, token: str) -> Interaction:
         interaction = self.interactions.get(token)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import struct
-import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -14,80 +11,12 @@ import discord
 import pytest
 from discord import app_commands
 from discord.ext import commands
+from discordkit import TOKEN, Runner, make_intents, new_client, tiny_png
 
-from bot._endpoints import DEFAULT_API_URL, DEFAULT_GATEWAY_URL, discover_gateway, use_endpoints
+from bot._endpoints import discover_gateway, use_endpoints
 from playground.discord import DEFAULT_GUILDS, DiscordError, DiscordServer, Limits
 
 pytestmark = pytest.mark.timeout(20)
-
-TOKEN = "test-token"
-
-
-def tiny_png(width: int = 3, height: int = 2) -> bytes:
-    """A valid RGB PNG without needing Pillow."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    rows = b"".join(b"\x00" + b"\x10\x20\x30" * width for _ in range(height))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[DiscordServer]:
-    async with DiscordServer(token=TOKEN, max_upload_bytes=64 * 1024) as srv:
-        use_endpoints(srv.api_url, srv.gateway_url)
-        try:
-            yield srv
-        finally:
-            use_endpoints(None, None)
-    assert discord.http.Route.BASE == DEFAULT_API_URL
-    assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == DEFAULT_GATEWAY_URL
-
-
-def make_intents() -> discord.Intents:
-    intents = discord.Intents.default()
-    intents.message_content = True
-    return intents
-
-
-Runner = Callable[..., Awaitable[discord.Client]]
-
-
-@pytest.fixture
-async def run_client() -> AsyncIterator[Runner]:
-    """Start clients in the background; wait for on_ready; close them all at the end."""
-    started: list[tuple[discord.Client, asyncio.Task[None]]] = []
-
-    async def run(client: discord.Client, token: str = TOKEN) -> discord.Client:
-        task = asyncio.create_task(client.start(token))
-        started.append((client, task))
-        ready = asyncio.create_task(client.wait_until_ready())
-        done, _ = await asyncio.wait({task, ready}, timeout=5, return_when="FIRST_COMPLETED")
-        if task in done:
-            ready.cancel()
-            task.result()  # re-raises why the client stopped
-            raise AssertionError("client stopped before it was ready")
-        assert ready in done, "client never got ready"
-        return client
-
-    yield run
-    for client, task in started:
-        await client.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-def new_client() -> discord.Client:
-    """A plain client; a short guild_ready_timeout makes on_ready fire quickly (default 2 s)."""
-    return discord.Client(intents=make_intents(), guild_ready_timeout=0.05)
 
 
 async def test_login_ready_and_guild(server: DiscordServer, run_client: Runner) -> None:
@@ -96,7 +25,7 @@ async def test_login_ready_and_guild(server: DiscordServer, run_client: Runner) 
     assert client.user is not None and client.user.id == int(server.bot_user["id"])
     assert client.application_id == server.application_id
     guild = client.get_guild(server.guild_id)
-    assert guild is not None and guild.member_count == 2
+    assert guild is not None and guild.member_count == 3  # the bot, padawan, master
     channel = client.get_channel(server.channel_id)
     assert isinstance(channel, discord.TextChannel) and channel.name == "general"
     assert channel.permissions_for(guild.me).attach_files
@@ -398,7 +327,7 @@ async def test_every_guild_and_an_answer_in_a_second_guild(
     assert {g.id for g in client.guilds} == set(server.state.guilds)
     for guild, (_, channel_names) in zip(guilds, DEFAULT_GUILDS, strict=True):
         seen = client.get_guild(guild.id)
-        assert seen is not None and seen.member_count == 2
+        assert seen is not None and seen.member_count == 3
         assert [c.name for c in seen.text_channels] == list(channel_names)
     assert guilds[0].id == server.guild_id and guilds[0].channel_ids[0] == server.channel_id
 

@@ -1,0 +1,102 @@
+"""Image files on disk, content-addressed: `DATA_DIR/images/<sha[:2]>/<sha256>.<ext>`.
+
+A file's name is the SHA-256 of its bytes, so the same picture is one file however often it is
+posted, and a file is never rewritten: it is written once, atomically (a temporary file beside
+it, fsynced, then renamed), so a reader or a crash never sees half an image. The extension comes
+from the format Pillow detects, not from the name it was posted under.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from dataset.records import DatasetError
+from model.preprocess import ACCEPTED_FORMATS, IMAGE_FORMATS, ImageError, ImageLimits, open_image
+
+IMAGES_FOLDER = "images"
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str  # Pillow's name: JPEG, PNG, GIF, WEBP, BMP
+    width: int  # upright (after the EXIF orientation), as the network sees it
+    height: int
+
+    @property
+    def extension(self) -> str:
+        return IMAGE_FORMATS[self.format][1][0]
+
+
+def inspect(data: bytes, limits: ImageLimits | None = None) -> ImageInfo:
+    """The format and size of `data`, decoded whole exactly as training will decode it; anything
+    that is not a usable image is a `DatasetError` with the reason fit to show."""
+    try:
+        image = open_image(data, limits or ImageLimits())  # the full decode: refuses damaged files
+    except ImageError as error:
+        raise DatasetError(str(error)) from None
+    # open_image returns converted pixels; the format is read again from the header alone.
+    with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as header:
+        detected = header.format
+    if detected not in IMAGE_FORMATS:  # pragma: no cover - open_image accepted it
+        raise DatasetError(f"unsupported image format {detected}")
+    return ImageInfo(detected, *image.size)
+
+
+def image_path(images: Path, sha256: str, image_format: str) -> Path:
+    """Where the image with this hash and format lives under the `images` folder."""
+    return Path(images) / sha256[:2] / f"{sha256}{IMAGE_FORMATS[image_format][1][0]}"
+
+
+def write_once(path: Path, data: bytes) -> bool:
+    """Write `data` to `path` atomically unless a file of that size is already there; True if
+    this call wrote it."""
+    try:
+        if path.stat().st_size == len(data):
+            return False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp made it private; the trainer may run as another user
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_folder(path.parent)
+    return True
+
+
+def remove(path: Path) -> bool:
+    """Delete an image file; True if it was there."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,130 @@
+"""What the store hands back: frozen records (never live database rows) and its errors.
+
+Every method of `DatasetStore` returns these plain values, so a caller in another thread (the
+bot calls the store through `asyncio.to_thread`) never touches a session or a lazy attribute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+VOTE_SOURCES = ("button", "teach", "import")
+RUNNING = "running"
+TRAINING_STATUSES = (RUNNING, "published", "refused", "failed", "cancelled", "interrupted")
+FINAL_STATUSES = TRAINING_STATUSES[1:]
+
+
+class DatasetError(ValueError):
+    """Something a user asked of the dataset that cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """A stored image: `new` is False when the same bytes were already there."""
+
+    sha256: str
+    path: Path
+    size: int
+    new: bool
+    holdout: bool
+
+
+@dataclass(frozen=True)
+class VoteOutcome:
+    """What one vote did.
+
+    `previous` is the voter's earlier label on this image (None for a first vote); `changed` is
+    True only when this vote replaced a different earlier label. `label` is the image's label
+    after the vote (None when tied), `votes` counts everyone's votes per label.
+    """
+
+    changed: bool
+    previous: str | None
+    label: str | None
+    votes: dict[str, int]
+    conflict: bool
+
+
+@dataclass(frozen=True)
+class ImageLabel:
+    """An image's votes and the label they give it (`DatasetStore.label_of`)."""
+
+    sha256: str
+    label: str | None
+    votes: dict[str, int]  # everyone's votes per label
+    moderator_votes: dict[str, int]
+    conflict: bool
+    holdout: bool
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    sha256: str
+    label: str
+    path: Path
+    holdout: bool
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What `forget_user` deleted."""
+
+    votes: int
+    images: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The dataset in figures (`!dataset`, `jedisith dataset info`)."""
+
+    counts: dict[str, dict[str, int]]  # label -> {"train": n, "holdout": n}
+    since_last_training: int  # images first voted on after the last published training started
+    conflicts: list[tuple[str, dict[str, int]]]  # (sha256, everyone's votes per label)
+    unlabelled: int  # images without a label, conflicts included
+    contributors: list[tuple[int, int]]  # (user_id, votes), most first, top 5
+    guild_images: int | None  # images voted on in the guild asked about
+    images: int
+    votes: int
+
+    @property
+    def labelled(self) -> int:
+        return sum(sum(splits.values()) for splits in self.counts.values())
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    added: int  # images new to the store
+    already: int  # images that were already stored (their votes are still cast)
+    skipped: list[tuple[str, str]]  # (path, reason)
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """One row of the trainings table: a training that ran, or runs (status "running")."""
+
+    id: int
+    status: str
+    guild_id: int | None
+    channel_id: int | None
+    message_id: int | None  # the progress message
+    user_id: int | None
+    pid: int | None
+    host: str
+    params: dict[str, Any]
+    result: dict[str, Any]
+    version: int | None  # the model version it published
+    started_at: datetime
+    heartbeat_at: datetime
+    finished_at: datetime | None
+
+
+class TrainingBusy(DatasetError):
+    """A training is already running; `training` is that one."""
+
+    def __init__(self, training: TrainingRecord) -> None:
+        started = training.started_at.strftime("%Y-%m-%d %H:%M UTC")
+        super().__init__(f"training {training.id} is already running (started {started})")
+        self.training = training

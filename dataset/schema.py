@@ -1,0 +1,155 @@
+"""The tables, as SQLAlchemy 2 typed models; `migrations/` creates exactly these.
+
+Portable by construction: plain types, named constraints (one naming convention, so a later
+migration can refer to them on PostgreSQL as on SQLite), and the one partial index written for
+both dialects. Discord ids are `BigInteger` (snowflakes are 64-bit). Times are stored as UTC and
+always read back timezone-aware, SQLite included (`UTCDateTime`).
+
+A test checks that the migrated schema equals this metadata (alembic's `compare_metadata`), so a
+change here without a migration fails the suite.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from dataset.records import TRAINING_STATUSES, VOTE_SOURCES
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+ONE_RUNNING_WHERE = "status = 'running'"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database (SQLite keeps no zone: it is added back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the dataset stores timezone-aware UTC times")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(value) for value in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Image(Base):
+    """One stored picture, by the SHA-256 of its bytes: the file `images/<sha[:2]>/<sha>.<ext>`."""
+
+    __tablename__ = "images"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    format: Mapped[str] = mapped_column(String(8))  # Pillow's name: JPEG, PNG, ...
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Where it was first posted; null for imported images.
+    guild_id: Mapped[int | None] = mapped_column(BigInteger)
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Vote(Base):
+    """One person's label for one image: a second vote by the same person replaces the first."""
+
+    __tablename__ = "votes"
+    __table_args__ = (
+        UniqueConstraint("image_sha256", "user_id"),
+        CheckConstraint(_in("source", VOTE_SOURCES), name="source"),
+        Index(None, "user_id"),
+        Index(None, "guild_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_sha256: Mapped[str] = mapped_column(
+        String(64), ForeignKey("images.sha256", ondelete="CASCADE")
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    guild_id: Mapped[int | None] = mapped_column(BigInteger)  # where the vote was cast
+    label: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
+    moderator: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GuildSetting(Base):
+    """Whether a server consented to collection; absent means no (the default everywhere)."""
+
+    __tablename__ = "guild_settings"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    collecting: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_by: Mapped[int | None] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Training(Base):
+    """A training run; the row with status "running" is the bot-wide training lock."""
+
+    __tablename__ = "trainings"
+    __table_args__ = (
+        CheckConstraint(_in("status", TRAINING_STATUSES), name="status"),
+        # At most one running training: two concurrent starters cannot both insert one.
+        Index(
+            "uq_trainings_one_running",
+            "status",
+            unique=True,
+            sqlite_where=text(ONE_RUNNING_WHERE),
+            postgresql_where=text(ONE_RUNNING_WHERE),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    guild_id: Mapped[int | None] = mapped_column(BigInteger)
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)  # the progress message
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(255))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

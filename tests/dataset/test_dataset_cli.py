@@ -1,0 +1,105 @@
+"""`jedisith dataset info|export|import`: output, the defaults, and one-line errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dataset import DatasetStore
+from model.cli import main
+
+
+@pytest.fixture
+def photos(tmp_path: Path, make_image) -> Path:
+    """A folder of class folders: 3 Jedi, 2 Sith."""
+    folder = tmp_path / "photos"
+    for label, seeds in (("jedi", (1, 2, 3)), ("sith", (4, 5))):
+        (folder / label).mkdir(parents=True)
+        for seed in seeds:
+            (folder / label / f"{seed}.png").write_bytes(make_image(seed))
+    return folder
+
+
+def _one_error(capsys) -> str:
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and captured.err.count("\n") == 1, captured.err
+    return captured.err
+
+
+def test_import_info_and_export(photos: Path, data_dir: Path, tmp_path: Path, capsys) -> None:
+    where = ["--data-dir", str(data_dir)]
+    assert main(["dataset", "import", str(photos), "--user", "42", *where]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"{photos}: 5 images added, 0 already stored, 0 files skipped"
+    )
+    with DatasetStore.open(data_dir) as store:
+        assert store.summary().contributors == [(42, 5)]
+        conflict = store.add_image((photos / "jedi" / "1.png").read_bytes()).sha256
+        store.vote(conflict, user_id=43, guild_id=None, label="sith", source="button")
+        counts = store.summary().counts
+
+    assert main(["dataset", "info", *where]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in lines if line[0] != " ")
+    assert table["data"] == str(data_dir) and table["database"].endswith("dataset.sqlite3")
+    assert table["images"] == "5 (1 without a label)" and table["votes"] == "6"
+    for name in ("jedi", "sith"):
+        assert table[name] == f"{counts[name]['train']} train, {counts[name]['holdout']} holdout"
+    assert table["since last training"] == "4 images labelled"
+    assert table["conflicts"] == "1" and lines[-1] == f"  {conflict[:12]}  jedi 1, sith 1"
+
+    out_dir = tmp_path / "export"
+    assert main(["dataset", "export", str(out_dir), *where]) == 0
+    printed = capsys.readouterr().out
+    exported = {d.name: len(list(d.iterdir())) for d in out_dir.iterdir()}
+    assert printed.strip() == (
+        f"{out_dir}: {exported['jedi']} jedi, {exported['sith']} sith (training split)"
+    )
+    assert exported["sith"] == counts["sith"]["train"]
+
+    assert main(["dataset", "export", str(out_dir), *where]) == 2  # not empty any more
+    assert "not empty" in _one_error(capsys)
+    assert main(["dataset", "export", str(tmp_path / "held"), "--holdout", *where]) == 0
+    assert "(holdout)" in capsys.readouterr().out
+
+
+def test_the_data_folder_and_database_come_from_the_environment(
+    photos: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "from-env"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert main(["dataset", "import", str(photos)]) == 0
+    assert (tmp_path / "from-env" / "dataset.sqlite3").is_file()
+    other = tmp_path / "elsewhere.sqlite3"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{other}")
+    assert main(["dataset", "info"]) == 0
+    out = capsys.readouterr().out
+    assert f"sqlite:///{other}" in out and "0 (0 without a label)" in out
+    assert other.is_file()
+
+
+def test_skipped_files_are_listed(photos: Path, data_dir: Path, capsys) -> None:
+    (photos / "sith" / "notes.txt").write_text("hello")
+    assert main(["dataset", "import", str(photos), "--data-dir", str(data_dir)]) == 0
+    captured = capsys.readouterr()
+    assert "1 files skipped" in captured.out
+    assert captured.err.startswith(f"jedisith: skipped {photos / 'sith' / 'notes.txt'}: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["import", "{tmp}/missing"], "is not a folder"),
+        (["import", "{tmp}/bad"], "not classes: yoda"),
+        (["info", "--database-url", "nonsense"], "not a database URL"),
+        (["info", "--database-url", "postgresql://u:secret@db/x"], "driver is not installed"),
+    ],
+)
+def test_errors_are_one_line(args, message, tmp_path: Path, data_dir: Path, capsys) -> None:
+    (tmp_path / "bad" / "yoda").mkdir(parents=True)
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
+    assert main(["dataset", *args, "--data-dir", str(data_dir)]) == 2
+    error = _one_error(capsys)
+    assert error.startswith("jedisith: ") and message in error and "secret" not in error

@@ -1,5 +1,6 @@
 """What the playground's page shows of the look-alike's payloads: users, attachments,
-messages, commands and feed events, as plain JSON (text stays text, never HTML)."""
+messages (with their buttons), commands and feed events, as plain JSON (text stays text,
+never HTML; only http(s) links)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from model.preprocess import IMAGE_TYPES
 from playground.discord import FLAG_EPHEMERAL, FLAG_LOADING
 
 IMAGE_MIME_TYPES = frozenset(IMAGE_TYPES.values())  # what the page shows as an <img>
+BUTTON_STYLES = {1: "primary", 2: "secondary", 3: "success", 4: "danger", 5: "link"}
 
 
 def relative(url: str) -> str:
@@ -46,6 +48,35 @@ def attachment_view(attachment: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def button_view(component: dict[str, Any]) -> dict[str, Any]:
+    """A button (or, shown as a disabled one, a select menu) as the page draws it."""
+    if component.get("type") != 2:
+        label = component.get("placeholder") or "Select menus are not shown here"
+        return {
+            "style": "secondary",
+            "label": str(label),
+            "emoji": "",
+            "custom_id": None,
+            "url": None,
+            "disabled": True,
+        }
+    emoji = component.get("emoji") or {}
+    url = str(component.get("url") or "")
+    return {
+        "style": BUTTON_STYLES.get(int(component.get("style") or 2), "secondary"),
+        "label": str(component.get("label") or ""),
+        "emoji": str(emoji.get("name") or "") if not emoji.get("id") else "",
+        "custom_id": component.get("custom_id"),
+        "url": url if url.startswith(("https://", "http://")) else None,
+        "disabled": bool(component.get("disabled")),
+    }
+
+
+def components_view(rows: list[dict[str, Any]] | None) -> list[list[dict[str, Any]]]:
+    """A message's action rows, each a list of buttons."""
+    return [[button_view(c) for c in row.get("components") or []] for row in rows or []]
+
+
 def message_view(message: dict[str, Any], bot_name: str | None = None) -> dict[str, Any]:
     """What the page needs of a Discord message payload."""
     flags = int(message.get("flags") or 0)
@@ -60,6 +91,7 @@ def message_view(message: dict[str, Any], bot_name: str | None = None) -> dict[s
         "loading": bool(flags & FLAG_LOADING),
         "author": user_view(message.get("author"), bot_name),
         "attachments": [attachment_view(a) for a in message.get("attachments") or []],
+        "components": components_view(message.get("components")),
         "reply_to": None,
         "interaction": None,
     }
@@ -76,10 +108,12 @@ def message_view(message: dict[str, Any], bot_name: str | None = None) -> dict[s
     if metadata:
         view["interaction"] = {
             "id": str(metadata.get("id")),
+            "type": int(metadata.get("type") or 2),  # 3: a click, answered as a reply
             "name": str(metadata.get("name") or ""),
             "command_type": int(metadata.get("command_type") or 1),
             "user": user_view(metadata.get("user"), bot_name),
             "target_message_id": metadata.get("target_message_id"),
+            "interacted_message_id": metadata.get("interacted_message_id"),
         }
     return view
 

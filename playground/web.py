@@ -8,16 +8,20 @@ in "Jedi Temple"); the other guilds and channels are there for the bot, not show
 Routes (all under the server's base URL):
 
 * ``GET /``: the page; ``GET /playground/web/{app.js,style.css}``: its script and style.
-* ``GET /playground/api/state``: the channel, the two users, every message kept in it (as
-  "views", `playground.views`), the sample images, the bot's registered commands and the
-  upload limits.
-* ``POST /playground/api/messages``: post as the human; multipart with ``content``,
-  optional ``reply_to`` (a message id) and any number of file parts (at most 10); 201
-  ``{"message": view}``.
+* ``GET /playground/api/state``: the channel, the human (``me``), the bot, the people the
+  page can act as (``people``: padawan the owner, master the moderator, youngling a member,
+  with their roles), every message kept in the channel (as "views", `playground.views`,
+  buttons included), the sample images, the bot's registered commands and the upload limits.
+* ``POST /playground/api/messages``: post; multipart with ``content``, optional ``as`` (a
+  username of ``people``; default padawan), ``reply_to`` (a message id) and any number of
+  file parts (at most 10); 201 ``{"message": view}``.
 * ``POST /playground/api/interactions``: use an application command; multipart or JSON with
-  ``kind`` (``slash`` or ``message``), ``name``, for ``slash`` ``options`` (a JSON object of
-  the non-attachment options) and file parts for the attachment options, for ``message``
-  ``target_id``; 202 ``{"interaction_id": ...}``.
+  ``kind`` (``slash`` or ``message``), ``name``, optional ``as``, for ``slash`` ``options`` (a
+  JSON object of the non-attachment options) and file parts for the attachment options, for
+  ``message`` ``target_id``; 202 ``{"interaction_id": ...}``.
+* ``POST /playground/api/click``: click a button; JSON or form with ``message_id``,
+  ``custom_id`` and optional ``as``; 200 ``{"interaction_id", "response_type"}`` once the bot
+  has acknowledged it (``response_type`` null after 3 s: "This interaction failed").
 * ``GET /playground/ws``: a WebSocket sending ``{"type": "hello", "data": state}`` first,
   then ``message_create``/``message_update`` (data: a view), ``message_delete``
   (``{"id"}``), ``typing_start`` (``{"user_id", "name", "bot"}``) and ``status``
@@ -37,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import weakref
 from pathlib import Path
 from typing import Any
@@ -45,21 +48,15 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from playground.discord import OPT_ATTACHMENT, DiscordError, DiscordServer, Subscription
-from playground.forms import (
-    MAX_FILES,
-    MAX_UPLOAD_BYTES,
-    ApiError,
-    read_form,
-    slash_options,
-)
+from playground.actions import MAX_CONTENT, PageActions, people_view, seed_people
+from playground.discord import DiscordServer, Subscription
+from playground.forms import MAX_FILES, MAX_UPLOAD_BYTES, ApiError
 from playground.samples import sample_names, sample_path
 from playground.views import IMAGE_MIME_TYPES, command_view, event_view, message_view, user_view
 
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
-MAX_CONTENT = 2000
 STATUS_INTERVAL = 1.0
 
 _STATIC = {
@@ -73,7 +70,6 @@ _CSP = (
 )
 _ATTACHMENT_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
 _LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-_ID = re.compile(r"^\d{1,20}$")
 
 
 def _hostname(host: str | None) -> str:
@@ -98,6 +94,8 @@ class PlaygroundWeb:
         self.max_upload_bytes = max_upload_bytes
         self.bot_name = bot_name
         self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        self.actions = PageActions(server, max_upload_bytes=max_upload_bytes, bot_name=bot_name)
+        seed_people(server)
 
     # --------------------------------------------------------------------------------- wiring
 
@@ -107,8 +105,9 @@ class PlaygroundWeb:
             ("GET", "/", self._index),
             ("GET", "/playground/web/{name}", self._static),
             ("GET", "/playground/api/state", self._state),
-            ("POST", "/playground/api/messages", self._post_message),
-            ("POST", "/playground/api/interactions", self._post_interaction),
+            ("POST", "/playground/api/messages", self.actions.post_message),
+            ("POST", "/playground/api/interactions", self.actions.post_interaction),
+            ("POST", "/playground/api/click", self.actions.click),
             ("GET", "/playground/ws", self._ws),
             ("GET", "/playground/samples/{name}", self._sample),
         ]
@@ -189,6 +188,7 @@ class PlaygroundWeb:
                 "topic": server.channel.get("topic") or "",
             },
             "me": user_view(server.human),
+            "people": people_view(server),
             "bot": {**bot, "online": self.bot_online()},
             "messages": [message_view(m, self.bot_name) for m in server.messages],
             "samples": [
@@ -205,76 +205,6 @@ class PlaygroundWeb:
 
     async def _state(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self.state())
-
-    # --------------------------------------------------------------------------------- messages
-
-    def _message_id(self, raw: str | None, what: str) -> str | None:
-        """A message of the page's channel, by id; None when not given."""
-        raw = (raw or "").strip()
-        if not raw:
-            return None
-        gone = ApiError(404, f"The {what} message does not exist (any more).")
-        if not _ID.match(raw):
-            raise gone
-        try:
-            message = self.server.get_message(raw)
-        except DiscordError:
-            raise gone from None
-        if message["channel_id"] != self.server.channel["id"]:
-            raise gone
-        return raw
-
-    async def _post_message(self, request: web.Request) -> web.StreamResponse:
-        fields, files = await read_form(request, self.max_upload_bytes)
-        content = fields.get("content", "")
-        if len(content) > MAX_CONTENT:
-            raise ApiError(400, f"Messages are at most {MAX_CONTENT} characters.")
-        if not content.strip() and not files:
-            raise ApiError(400, "Type something or attach a file.")
-        reply_to = self._message_id(fields.get("reply_to"), "replied-to")
-        message = await self.server.post_message(
-            content, attachments=files, reply_to=int(reply_to) if reply_to else None
-        )
-        return web.json_response({"message": message_view(message, self.bot_name)}, status=201)
-
-    # --------------------------------------------------------------------------- interactions
-
-    def _command(self, name: str, command_type: int) -> dict[str, Any]:
-        for command in self.server.application_commands:
-            if command["name"] == name and int(command.get("type") or 1) == command_type:
-                return command
-        kind = "/" if command_type == 1 else "the app command "
-        raise ApiError(409, f"The bot has not registered {kind}{name} (yet). Is it running?")
-
-    async def _post_interaction(self, request: web.Request) -> web.StreamResponse:
-        fields, files = await read_form(request, self.max_upload_bytes)
-        kind = fields.get("kind", "slash")
-        name = fields.get("name", "").strip().lstrip("/")
-        try:
-            if kind == "slash":
-                command = self._command(name, 1)
-                options = slash_options(command, fields.get("options"))
-                wanted = [o for o in command.get("options") or [] if o["type"] == OPT_ATTACHMENT]
-                required = [o for o in wanted if o.get("required")]
-                if len(files) < len(required):
-                    noun = required[0]["name"]
-                    raise ApiError(400, f"/{name} needs an attachment for {noun!r}.")
-                if len(files) > len(wanted):
-                    raise ApiError(400, f"/{name} takes at most {len(wanted)} attachments.")
-                payload = await self.server.invoke_slash_command(name, options, files)
-            elif kind == "message":
-                self._command(name, 3)
-                target = self._message_id(fields.get("target_id"), "target")
-                if target is None:
-                    raise ApiError(400, "target_id is required.")
-                payload = await self.server.invoke_message_command(name, int(target))
-            else:
-                raise ApiError(400, "kind must be 'slash' or 'message'.")
-        except (LookupError, ValueError) as error:
-            raise ApiError(400, str(error)) from None
-        except DiscordError as error:
-            raise ApiError(error.status, error.message) from None
-        return web.json_response({"interaction_id": payload["id"]}, status=202)
 
     # --------------------------------------------------------------------------------- events
 

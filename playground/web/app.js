@@ -29,10 +29,15 @@
     dropOverlay: $("drop-overlay"),
     memberBot: $("member-bot"),
     onlineCount: $("online-count"),
+    people: $("people"),
+    postingAs: $("posting-as"),
+    meAvatar: $("me-avatar"),
   };
 
   const state = {
-    me: null,
+    me: null, // the person the page acts as (one of people)
+    as: "padawan", // their username
+    people: [], // who the page can act as: {id, username, name, title, roles}
     bot: null,
     commands: [],
     limits: { max_upload_bytes: 10 * 1024 * 1024, max_files: 10, max_content: 2000 },
@@ -74,8 +79,16 @@
     return (user.name || user.username || "?").slice(0, 1).toUpperCase();
   }
 
+  function avatarClass(user) {
+    if (user && user.bot) return "avatar-bot";
+    if (user && (user.username === "master" || user.username === "youngling")) {
+      return `avatar-${user.username}`;
+    }
+    return "avatar-me";
+  }
+
   function avatar(user, small) {
-    const node = el("div", `avatar ${user && user.bot ? "avatar-bot" : "avatar-me"}`, initials(user));
+    const node = el("div", `avatar ${avatarClass(user)}`, initials(user));
     if (small) node.classList.add("tiny");
     node.setAttribute("aria-hidden", "true");
     return node;
@@ -115,7 +128,7 @@
       if (m[1] !== undefined) {
         node = el("code", "inline-code", m[1]);
       } else if (m[7] !== undefined) {
-        const user = [state.me, state.bot].find((u) => u && u.id === m[7]);
+        const user = [...state.people, state.bot].find((u) => u && u.id === m[7]);
         node = el("span", "mention", `@${user ? user.name : "unknown-user"}`);
       } else {
         const tag = m[2] !== undefined ? "strong" : m[3] !== undefined ? "u" : m[4] !== undefined ? "s" : "em";
@@ -160,7 +173,7 @@
   }
 
   function renderReference(view) {
-    if (view.interaction) {
+    if (view.interaction && view.interaction.type !== 3) {
       const box = el("div", "reference interaction-ref");
       const user = view.interaction.user;
       box.appendChild(avatar(user, true));
@@ -228,6 +241,62 @@
     return wrap;
   }
 
+  // Buttons, styled like Discord's; a click goes to the bot as whoever the page posts as.
+  function renderComponents(view) {
+    const wrap = el("div", "components");
+    for (const row of view.components) {
+      const bar = el("div", "action-row");
+      for (const b of row) {
+        let node;
+        if (b.url) {
+          node = el("a", "button button-link");
+          node.href = b.url;
+          node.target = "_blank";
+          node.rel = "noopener noreferrer";
+        } else {
+          node = el("button", `button button-${b.style}`);
+          node.type = "button";
+          node.disabled = b.disabled || !b.custom_id;
+          if (b.custom_id) node.dataset.customId = b.custom_id;
+          node.addEventListener("click", () => clickButton(view.id, b.custom_id, node));
+        }
+        if (b.emoji) node.appendChild(el("span", "button-emoji", b.emoji));
+        if (b.label) node.appendChild(el("span", "button-label", b.label));
+        if (b.url) node.appendChild(el("span", "button-external", "↗"));
+        bar.appendChild(node);
+      }
+      wrap.appendChild(bar);
+    }
+    return wrap;
+  }
+
+  async function clickButton(messageId, customId, node) {
+    node.classList.add("loading");
+    node.disabled = true;
+    const form = new FormData();
+    form.append("message_id", messageId);
+    form.append("custom_id", customId);
+    form.append("as", state.as);
+    const li = document.getElementById(`message-${messageId}`);
+    li?.querySelector(".interaction-failed")?.remove();
+    try {
+      const answer = await postForm("/playground/api/click", form);
+      if (answer.response_type === null) {
+        const current = document.getElementById(`message-${messageId}`);
+        current?.querySelector(".message-body")?.appendChild(
+          el("div", "interaction-failed", "This interaction failed"),
+        );
+      }
+    } catch (error) {
+      showError(error.message);
+    } finally {
+      if (node.isConnected) {
+        node.classList.remove("loading");
+        node.disabled = false;
+      }
+    }
+  }
+
   function renderActions(view) {
     const bar = el("div", "actions");
     const reply = el("button", "action action-reply", "↩ Reply");
@@ -293,10 +362,13 @@
       body.appendChild(content);
     }
     if (view.attachments.length) body.appendChild(renderAttachments(view));
+    if (view.components && view.components.length) body.appendChild(renderComponents(view));
     if (view.ephemeral) {
       const note = el("div", "ephemeral-note");
       note.appendChild(el("span", "eye", "◉"));
-      note.appendChild(document.createTextNode(" Only you can see this • "));
+      const shownTo = view.interaction && view.interaction.user;
+      const who = !shownTo || !state.me || shownTo.id === state.me.id ? "you" : shownTo.name;
+      note.appendChild(document.createTextNode(` Only ${who} can see this • `));
       const dismiss = el("button", "link-button", "Dismiss message");
       dismiss.type = "button";
       dismiss.addEventListener("click", () => removeMessage(view.id));
@@ -616,6 +688,7 @@
         form.append("content", text);
         if (state.replyTo) form.append("reply_to", state.replyTo.id);
       }
+      form.append("as", state.as);
     } catch (error) {
       showError(error.message);
       return queue;
@@ -651,6 +724,7 @@
     form.append("kind", "message");
     form.append("name", name);
     form.append("target_id", targetId);
+    form.append("as", state.as);
     try {
       await postForm("/playground/api/interactions", form);
     } catch (error) {
@@ -709,11 +783,62 @@
     if (commands) state.commands = commands;
     if (state.bot) state.bot.online = online;
     els.memberBot.dataset.online = String(Boolean(online));
-    els.onlineCount.textContent = online ? "2" : "1";
+    els.onlineCount.textContent = String(state.people.length + (online ? 1 : 0));
+  }
+
+  // ----------------------------------------------------------------------------- people
+
+  function renderPeople() {
+    els.people.replaceChildren();
+    for (const person of state.people) {
+      const row = el("div", "member");
+      row.dataset.online = "true";
+      row.dataset.username = person.username;
+      const face = avatar(person, false);
+      face.classList.add("small");
+      face.appendChild(el("span", "presence"));
+      row.appendChild(face);
+      row.appendChild(el("span", "member-name", person.name));
+      row.appendChild(el("span", `role-tag role-${person.title}`, person.title));
+      els.people.appendChild(row);
+    }
+    els.postingAs.replaceChildren();
+    for (const person of state.people) {
+      const option = el("option", null, person.name);
+      option.value = person.username;
+      option.title = `${person.name}, ${person.title}`;
+      option.selected = person.username === state.as;
+      els.postingAs.appendChild(option);
+    }
+  }
+
+  // Acting as someone else: what they post, use and click is theirs, and the notes on
+  // ephemeral messages say whom each is for.
+  function postAs(username) {
+    const person = state.people.find((p) => p.username === username) || state.people[0];
+    if (!person) return;
+    state.as = person.username;
+    state.me = person;
+    $("me-name").textContent = person.name;
+    els.meAvatar.className = `avatar ${avatarClass(person)} small`;
+    els.meAvatar.textContent = initials(person);
+    els.postingAs.value = person.username;
+    for (const view of state.messages.values()) rerender(view);
+  }
+
+  function rerender(view) {
+    const node = document.getElementById(`message-${view.id}`);
+    if (!node) return;
+    const li = renderMessage(view);
+    if (node.classList.contains("replying")) li.classList.add("replying");
+    node.replaceWith(li);
+    groupWith(li, li.previousElementSibling);
   }
 
   function applyState(data) {
-    state.me = data.me;
+    state.people = data.people && data.people.length ? data.people : [data.me];
+    state.me = state.people.find((p) => p.username === state.as) || state.people[0];
+    state.as = state.me.username;
     state.bot = data.bot;
     state.limits = data.limits || state.limits;
     $("guild-name").textContent = data.guild.name;
@@ -723,8 +848,10 @@
     }
     $("channel-topic").textContent = data.channel.topic;
     els.text.placeholder = `Message #${data.channel.name}`;
-    $("me-name").textContent = data.me.name;
-    $("member-me").textContent = data.me.name;
+    renderPeople();
+    $("me-name").textContent = state.me.name;
+    els.meAvatar.className = `avatar ${avatarClass(state.me)} small`;
+    els.meAvatar.textContent = initials(state.me);
     $("bot-name").textContent = data.bot.name;
     document.title = `#${data.channel.name} · ${data.guild.name} · JediSith playground`;
     applyStatus(data.bot.online, data.commands);
@@ -830,6 +957,7 @@
     els.fileInput.value = "";
   });
   els.replyCancel.addEventListener("click", cancelReply);
+  els.postingAs.addEventListener("change", () => postAs(els.postingAs.value));
 
   document.addEventListener("paste", (event) => {
     const files = [...(event.clipboardData?.files || [])];

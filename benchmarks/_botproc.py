@@ -67,6 +67,7 @@ class BotProcess:
                 "SYNC_COMMANDS": "0",
                 "LOG_LEVEL": "WARNING",
                 "MPLCONFIGDIR": str(OUT / "mplconfig"),
+                "DATA_DIR": str(OUT / "data" / self.log_path.stem),
                 **self.extra_env,
             },
         )

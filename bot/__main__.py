@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import signal
@@ -21,11 +20,12 @@ import aiohttp
 import discord
 
 from bot._endpoints import discover_gateway, use_endpoints
+from bot._models import loader_for, serving_folder
 from bot.client import WORKER_GRACE, JediSithBot
 from bot.settings import Settings, SettingsError
+from dataset import DatasetStore
 from model.bundle import ModelError
 from model.preprocess import ImageLimits
-from model.runtime import Classifier
 from model.worker import ModelWorker
 
 log = logging.getLogger("bot")
@@ -58,15 +58,28 @@ def configure_logging(level: str) -> None:
 
 
 def make_worker(settings: Settings) -> ModelWorker:
+    folder = serving_folder(settings.model_path, settings.data_dir)
     return ModelWorker(
-        functools.partial(Classifier.load, settings.model_path, settings.model_backend),
+        loader_for(folder, settings.model_backend),
         max_batch=settings.batch_size,
         max_wait=settings.batch_wait_ms / 1000,
         queue_size=settings.queue_size,
         limits=ImageLimits(settings.max_image_bytes, settings.max_image_pixels),
-        watch=settings.model_path,
+        watch=folder,
         reload_interval=settings.reload_interval,
     )
+
+
+def open_dataset(settings: Settings) -> DatasetStore:
+    """The labelled-image store in DATA_DIR (or DATABASE_URL), migrated to this version."""
+    try:
+        return DatasetStore.open(settings.data_dir, settings.database_url)
+    except Exception as error:  # SQLAlchemy, Alembic and OS errors alike: one line
+        where = settings.database_url or settings.data_dir
+        raise StartupError(
+            f"cannot open the dataset at {where}: {str(error).splitlines()[0][:300]}. "
+            "Set DATA_DIR to a folder the bot can write, or DATABASE_URL to a reachable database."
+        ) from None
 
 
 def honesty_summary(classifier, policy: str) -> str:
@@ -84,7 +97,7 @@ async def run(settings: Settings) -> None:
     """Run until closed by a signal or Discord; raises `StartupError` for fixable failures."""
     signals = _Signals()
     worker = make_worker(settings)
-    log.info("loading the model from %s (%s backend)", settings.model_path, settings.model_backend)
+    log.info("loading the model from %s (%s backend)", worker.folder, settings.model_backend)
     try:
         classifier = await asyncio.to_thread(worker.start)
     except (ModelError, ValueError) as error:
@@ -99,7 +112,7 @@ async def run(settings: Settings) -> None:
         ) from None
     log.info(
         "model %s loaded (%s backend, classes %s; %s)",
-        settings.model_path,
+        worker.folder,
         classifier.backend_name,
         "/".join(classifier.info.class_names),
         honesty_summary(classifier, settings.ood_policy),
@@ -118,9 +131,13 @@ async def run(settings: Settings) -> None:
                         "set DISCORD_GATEWAY_URL"
                     ) from None
             use_endpoints(settings.api_url, gateway)
-            async with JediSithBot(settings, worker, session) as bot:
-                signals.bot = bot
-                await _start(bot, settings)
+            dataset = await asyncio.to_thread(open_dataset, settings)
+            try:
+                async with JediSithBot(settings, worker, session, dataset) as bot:
+                    signals.bot = bot
+                    await _start(bot, settings)
+            finally:
+                dataset.close()
     finally:
         await worker.aclose(timeout=WORKER_GRACE)
 

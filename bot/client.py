@@ -16,14 +16,16 @@ from discord.ext import commands
 
 from bot._images import ByteBudget
 from bot._replies import RESTARTING
+from bot._training import Retrainer
 from bot.settings import Settings
+from dataset import DatasetStore
 from model.worker import ModelWorker
 
 log = logging.getLogger(__name__)
 
 Reply = Callable[[str], Awaitable[Any]]  # sends one line to the user of a command
 
-EXTENSIONS = ("bot.exts.errors", "bot.exts.jedisith")
+EXTENSIONS = ("bot.exts.errors", "bot.exts.jedisith", "bot.exts.learning", "bot.exts.models")
 PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
@@ -53,7 +55,11 @@ def invite_url(application_id: int) -> str:
 
 class JediSithBot(commands.Bot):
     def __init__(
-        self, settings: Settings, worker: ModelWorker, http_session: aiohttp.ClientSession
+        self,
+        settings: Settings,
+        worker: ModelWorker,
+        http_session: aiohttp.ClientSession,
+        dataset: DatasetStore | None = None,
     ) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: the prefix commands need to read messages
@@ -67,6 +73,9 @@ class JediSithBot(commands.Bot):
         self.settings = settings
         self.worker = worker
         self.http_session = http_session
+        self.dataset = dataset  # None: no learning (`!teach` and the buttons say so)
+        self.retrainer = Retrainer(self)
+        self._recovered = False
         self.downloads = ByteBudget(settings.max_bytes_in_flight)
         self.accepting = True
         self._sync_task: asyncio.Task[bool] | None = None
@@ -143,6 +152,9 @@ class JediSithBot(commands.Bot):
         if not self._invite_logged and self.application_id is not None:
             log.info("invite me with: %s", invite_url(self.application_id))
             self._invite_logged = True
+        if not self._recovered and self.dataset is not None:
+            self._recovered = True  # once: trainings a previous run left behind
+            await self.retrainer.recover()
 
     async def on_message(self, message: discord.Message) -> None:
         if self.accepting:
@@ -180,6 +192,8 @@ class JediSithBot(commands.Bot):
             return
         self.accepting = False
         log.info("shutting down: finishing %d commands in flight", self.in_flight)
+        # A training stops beside the commands' grace (its trainer gets STOP_GRACE < it).
+        training = asyncio.create_task(self.retrainer.shutdown(), name="stop-training")
         deadline = time.monotonic() + grace
         while self.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -188,6 +202,7 @@ class JediSithBot(commands.Bot):
                 "closing with %d commands unfinished: telling them to retry", self.in_flight
             )
             await self._stop_unfinished()
+        await training
         if self._sync_task is not None and not self._sync_task.done():
             self._sync_task.cancel()
         await self.close()

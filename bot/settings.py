@@ -135,6 +135,11 @@ class Settings(BaseSettings):
     reload_interval: Seconds = 2.0
     allowed_channel_ids: Annotated[frozenset[int], BeforeValidator(_channel_ids)] = frozenset()
     sync_commands: Annotated[bool, BeforeValidator(_switch)] = False
+    data_dir: Annotated[Path, AfterValidator(Path.expanduser)] = Path("data/bot")
+    database_url: str | None = None
+    base_data_dir: Annotated[Path, AfterValidator(Path.expanduser)] | None = None
+    retrain_min_images: Positive = 20
+    retrain_max_epochs: Positive = 100
     log_level: Annotated[str, AfterValidator(_log_level)] = "INFO"
 
     def __init__(self, **values: Any) -> None:

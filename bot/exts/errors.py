@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from bot._images import UserFacingError
 from bot._replies import RESTARTING
+from dataset import DatasetError
 from model.preprocess import ImageError
 from model.worker import WorkerBusy, WorkerClosed, WorkerTimeout
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
-USER_ERRORS = (UserFacingError, ImageError, WorkerBusy, WorkerTimeout)
+USER_ERRORS = (UserFacingError, ImageError, WorkerBusy, WorkerTimeout, DatasetError)
 
 
 def user_message(error: BaseException) -> str | None:

@@ -13,6 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import _replies
+from bot._feedback import Judged
 from bot._images import (
     NoImageFound,
     declared_bytes,
@@ -23,6 +24,7 @@ from bot._images import (
     target_attachments,
 )
 from model.architecture import CONV_LAYERS
+from model.runtime import Prediction
 
 if TYPE_CHECKING:
     from bot.client import JediSithBot
@@ -112,8 +114,8 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
             async with ctx.typing():
                 target = await find_target(ctx.message, self.bot.settings.history_limit)
                 attachments = target_attachments(ctx.message, target, self.bot.settings.max_images)
-                text = await self.classify_attachments(attachments, len(target.attachments))
-            await ctx.reply(text, mention_author=False)
+                text, view = await self.verdict(attachments, target, ctx.guild)
+            await ctx.reply(text, mention_author=False, **_with(view))
 
     @commands.command(name="features", aliases=["maps"])
     async def features(
@@ -146,8 +148,8 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
     ) -> None:
         with self.bot.working(interaction.followup.send):
             await interaction.response.defer(thinking=True)
-            text = await self.classify_attachments([image], 1)
-            await interaction.followup.send(text)
+            text, view = await self.verdict([image], None, interaction.guild)
+            await interaction.followup.send(text, **_with(view))
 
     @app_commands.command(name="features", description="Show what the network sees in an image.")
     @app_commands.describe(image="The image to look at", layer="Only this convolution (1-5)")
@@ -178,15 +180,37 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
         with self.bot.working(interaction.followup.send):
             await interaction.response.defer(thinking=True)
             attachments = message.attachments[: self.bot.settings.max_images]
-            text = await self.classify_attachments(attachments, len(message.attachments))
-            await interaction.followup.send(text)
+            text, view = await self.verdict(attachments, message, interaction.guild)
+            await interaction.followup.send(text, **_with(view))
 
     # -- the work ------------------------------------------------------------------------------
 
+    async def verdict(
+        self,
+        attachments: Sequence[discord.Attachment],
+        message: discord.Message | None,
+        guild: discord.Guild | None,
+    ) -> tuple[str, discord.ui.View | None]:
+        """The verdict reply on `attachments` (of `message`; None: a slash command's) and,
+        where the server collects feedback, its buttons."""
+        total = len(message.attachments) if message is not None else len(attachments)
+        text, judged = await self.classify_attachments(attachments, total, message)
+        learning = self.bot.get_cog("Learning")
+        if learning is None:
+            return text, None
+        note, view = await learning.verdict_extras(  # type: ignore[attr-defined]
+            guild, judged, message.id if message is not None else 0
+        )
+        return (f"{text}\n{note}" if note else text), view
+
     async def classify_attachments(
-        self, attachments: Sequence[discord.Attachment], total: int
-    ) -> str:
-        """Download, decode and classify every attachment; one reply line each."""
+        self,
+        attachments: Sequence[discord.Attachment],
+        total: int,
+        message: discord.Message | None = None,
+    ) -> tuple[str, list[Judged]]:
+        """Download, decode and classify every attachment; one reply line each, and the images
+        that got a verdict (their index among `message`'s attachments)."""
         settings = self.bot.settings
         weight = declared_bytes(attachments, settings.max_image_bytes)
         with self.bot.downloads.reserve(weight):  # the busy reply at once, past the budget
@@ -201,12 +225,21 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
             (attachment.filename, outcome)
             for attachment, outcome in zip(attachments, outcomes, strict=True)
         ]
-        return _replies.classify_reply(
+        text = _replies.classify_reply(
             results,
             settings.uncertain_band,
             skipped=total - len(attachments),
             policy=settings.ood_policy,
         )
+        positions = {a.id: i for i, a in enumerate(message.attachments)} if message else {}
+        judged = [
+            Judged(positions.get(attachment.id, index), data, outcome)
+            for index, (attachment, data, outcome) in enumerate(
+                zip(attachments, downloads, outcomes, strict=True)
+            )
+            if isinstance(outcome, Prediction) and isinstance(data, bytes)
+        ]
+        return text, judged
 
     async def feature_files(
         self, attachment: discord.Attachment, layers: list[int] | None
@@ -228,6 +261,11 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
         files = [discord.File(io.BytesIO(data), filename=name) for name, data in rendered]
         caption = _replies.features_caption(attachment.filename, maps.prediction, layers, policy)
         return caption, files
+
+
+def _with(view: discord.ui.View | None) -> dict[str, discord.ui.View]:
+    """`view=` for a send, or nothing: discord.py refuses `view=None` on some sends."""
+    return {"view": view} if view is not None else {}
 
 
 def _reply_to(ctx: commands.Context):

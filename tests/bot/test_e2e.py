@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,7 @@ def replied_to(reply: dict[str, Any]) -> str | None:
 def bot_env(**values: str) -> dict[str, str]:
     """The environment for `python -m bot`: this one without any bot setting, plus `values`."""
     env = {k: v for k, v in os.environ.items() if k not in bot_setting_keys()}
+    env["DATA_DIR"] = tempfile.mkdtemp(prefix="jedisith-e2e-data-")  # never the project's
     env.update(values)
     return env
 
@@ -162,6 +164,7 @@ async def running(
         sync_commands=True,
         history_limit=5,
         reload_interval=0.2,
+        data_dir=tmp_path_factory.mktemp("data"),
     )
     workers: list[ModelWorker] = []
     make_worker = bot_main.make_worker

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from faultkit import (
+from botkit import (
     BUSY,
     TOKEN,
     Running,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from faultkit import (
+from botkit import (
     SAMPLES,
     TOKEN,
     Running,

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from faultkit import (
+from botkit import (
     SAMPLES,
     TOKEN,
     Running,

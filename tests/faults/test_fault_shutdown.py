@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from faultkit import (
+from botkit import (
     SAMPLES,
     TOKEN,
     answers,

@@ -1,17 +1,18 @@
-"""Helpers of the fault tests: the real bot against the Discord look-alike while something
-goes wrong. (A module of its own, not conftest.py: test modules import these by name, and
-pytest keeps several modules called ``conftest``.)
+"""The real bot against the Discord look-alike, for the fault tests and the learning tests. (A
+module of its own in `tests/`, not conftest.py: test modules import these by name, and pytest
+keeps several modules called ``conftest``.)
 
-Each scenario stages its failure with the look-alike's fault hooks (``server.faults``,
-``server.drop_gateway``, see ``playground.discord.faults``) and checks the targets of the
+The fault tests stage a failure with the look-alike's fault hooks (``server.faults``,
+``server.drop_gateway``, see ``playground.discord.faults``) and check the targets of the
 reliability issue: every command is answered exactly once (counted by the replies'
 ``message_reference``) or refused with a clear line, no traceback for what users cause, and
 no command left hanging.
 
 The bot runs in this process (``bot.__main__.run(settings)``, as ``python -m bot`` runs it)
-for most scenarios, and as ``python -m bot`` for SIGTERM. It serves the shipped model
-(``model/default``, LiteRT), which judges the playground's sample drawings and refuses
-anything unlike them.
+for most scenarios, and as ``python -m bot`` for SIGTERM and crashes. It serves the shipped
+model (``model/default``, LiteRT) unless told otherwise, which judges the playground's sample
+drawings and refuses anything unlike them. Its DATA_DIR (the dataset, retrained models) is a
+fresh temporary folder unless one is given.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import logging
 import re
 import shutil
 import signal
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -188,13 +190,16 @@ class Running:
         content: str = "!jedisith",
         attachments: list[Any] | tuple[Any, ...] = (),
         *,
-        author: str = "padawan",
+        author: str | dict[str, Any] = "padawan",
         channel_id: int | None = None,
     ) -> dict[str, Any]:
+        """Post as ``author``: a username, or a user dict (``{"username": .., "roles": [..]}``)."""
+        if isinstance(author, str):
+            author = {"username": author}
         message = await self.server.post_message(
             content,
             attachments=list(attachments),
-            author=None if author == "padawan" else {"username": author},
+            author=None if author.get("username") == "padawan" else author,
             channel_id=channel_id,
         )
         self.posted.append(message)
@@ -243,6 +248,10 @@ async def running_bot(
 ) -> AsyncIterator[Running]:
     """The bot, started as `python -m bot` starts it, once it has connected to ``server``
     (within ``ready_timeout`` seconds); ``settings`` are `Settings` fields."""
+    scratch = None
+    if "data_dir" not in settings:
+        scratch = Path(tempfile.mkdtemp(prefix="jedisith-data-"))
+        settings["data_dir"] = scratch
     values: dict[str, Any] = {
         "token": TOKEN,
         "api_url": server.api_url,
@@ -296,6 +305,8 @@ async def running_bot(
             for sig in (signal.SIGINT, signal.SIGTERM):  # run() handled them on this loop
                 loop.remove_signal_handler(sig)
             use_endpoints(None, None)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
 
 
 # -- the bot as `python -m bot` ------------------------------------------------------------------
@@ -311,7 +322,12 @@ async def start_bot_process(
         server.api_url,
         TOKEN,
         caches=folder,
-        settings={"MODEL_BACKEND": "litert", "COOLDOWN_RATE": "0", **(settings or {})},
+        settings={
+            "MODEL_BACKEND": "litert",
+            "COOLDOWN_RATE": "0",
+            "DATA_DIR": str(folder / "data"),
+            **(settings or {}),
+        },
     )
     process = await start_logged_bot(env, folder)
     await process.wait_connected(server.bot_ready)

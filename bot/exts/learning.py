@@ -1,0 +1,440 @@
+"""Learning from the server: the feedback buttons, `!teach`, `!dataset` and `!forget`.
+
+Nothing is kept in a server until someone with Manage Server types `!dataset collect on` there;
+until then no buttons are shown and `!teach` says how to turn collection on. What is kept: the
+image (once, by its SHA-256, under DATA_DIR), and per vote who gave which label, where and when.
+`!forget` deletes a person's votes everywhere, and the images nobody else voted on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot._feedback import Judged, RecentImages, Vote, VoteButton, feedback_view, sha16
+from bot._images import (
+    NoImageFound,
+    UserFacingError,
+    download,
+    find_target,
+    gather_bytes,
+    target_attachments,
+)
+from bot._replies import RESTARTING
+from bot.exts.errors import user_message
+from dataset import DatasetError, DatasetStore, VoteOutcome
+
+if TYPE_CHECKING:
+    from bot.client import JediSithBot
+
+log = logging.getLogger(__name__)
+
+COLLECTING_NOTE = (
+    "-# Am I right? Your answer and the image are kept to train me "
+    "(`{p}dataset` says what is kept; `{p}forget` deletes what you gave)."
+)
+NOT_COLLECTING = (
+    "Collection is off in this server, so I keep no images or labels here. Someone with the "
+    "Manage Server permission can turn it on with `{p}dataset collect on`."
+)
+NO_DM = "I learn only from servers, where a moderator can turn collection on."
+
+
+class NotAllowed(UserFacingError):
+    """The user lacks the permission a command needs."""
+
+
+def is_moderator(user: discord.abc.User) -> bool:
+    """Members with Manage Messages outvote others."""
+    return isinstance(user, discord.Member) and user.guild_permissions.manage_messages
+
+
+async def require_manager(bot: JediSithBot, user: discord.abc.User, what: str) -> None:
+    """Manage Server in this server, or the bot's owner; else `NotAllowed`."""
+    if isinstance(user, discord.Member) and user.guild_permissions.manage_guild:
+        return
+    if await bot.is_owner(user):  # type: ignore[arg-type]
+        return
+    raise NotAllowed(f"Only members with the Manage Server permission can {what}.")
+
+
+class Learning(commands.Cog, name="Learning"):
+    """Teach me: label images, see what I have learned from, and take your part back."""
+
+    def __init__(self, bot: JediSithBot) -> None:
+        self.bot = bot
+        self.recent = RecentImages()
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(VoteButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(VoteButton)
+
+    async def cog_check(self, ctx: commands.Context) -> bool:  # type: ignore[override]
+        allowed = self.bot.settings.allowed_channel_ids
+        return not allowed or ctx.channel.id in allowed
+
+    @property
+    def store(self) -> DatasetStore:
+        store = self.bot.dataset
+        if store is None:
+            raise UserFacingError("Learning is not set up on this bot (it has no dataset).")
+        return store
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The labels people can give, in one order everywhere (the model's may differ)."""
+        return tuple(sorted(self.bot.worker.classifier.info.class_names))
+
+    async def collecting(self, guild: discord.Guild | None) -> bool:
+        if guild is None or self.bot.dataset is None:
+            return False
+        return await asyncio.to_thread(self.bot.dataset.collecting, guild.id)
+
+    # -- the buttons under a verdict -----------------------------------------------------------
+
+    async def verdict_extras(
+        self, guild: discord.Guild | None, judged: Sequence[Judged], message_id: int
+    ) -> tuple[str, discord.ui.View | None]:
+        """The note and the buttons a verdict reply gets: none where collection is off."""
+        if not judged or not await self.collecting(guild):
+            return "", None
+        for item in judged:
+            self.recent.add(item.data)
+        settings = self.bot.settings
+        view = feedback_view(
+            judged, message_id, self.class_names, settings.uncertain_band, settings.ood_policy
+        )
+        return COLLECTING_NOTE.format(p=settings.command_prefix), view
+
+    async def record_click(self, interaction: discord.Interaction, vote: Vote) -> None:
+        prefix = self.bot.settings.command_prefix
+        if not self.bot.accepting:
+            await interaction.response.send_message(RESTARTING, ephemeral=True)
+            return
+        if interaction.guild is None or not await self.collecting(interaction.guild):
+            await interaction.response.send_message(NOT_COLLECTING.format(p=prefix), ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            data = await self._clicked_image(interaction, vote)
+            record = await asyncio.to_thread(
+                self.store.add_image,
+                data,
+                guild_id=interaction.guild.id,
+                channel_id=interaction.channel_id,
+                message_id=vote.message_id or None,
+                filename="",
+            )
+            outcome = await asyncio.to_thread(
+                self.store.vote,
+                record.sha256,
+                user_id=interaction.user.id,
+                guild_id=interaction.guild.id,
+                label=vote.label,
+                source="button",
+                moderator=is_moderator(interaction.user),
+            )
+        except (UserFacingError, DatasetError) as error:
+            await interaction.followup.send(str(error), ephemeral=True)
+            return
+        await interaction.followup.send(thanks(outcome, vote.label, prefix), ephemeral=True)
+
+    async def _clicked_image(self, interaction: discord.Interaction, vote: Vote) -> bytes:
+        """The bytes of the image a button is about, checked against its hash."""
+        data = self.recent.get(vote.sha16)
+        if data is not None:
+            return data
+        gone = UserFacingError(
+            "I no longer have that image. Post it again and use `"
+            f"{self.bot.settings.command_prefix}teach`."
+        )
+        channel = interaction.channel
+        if not vote.message_id or not isinstance(channel, discord.abc.Messageable):
+            raise gone
+        try:
+            message = await channel.fetch_message(vote.message_id)
+        except (discord.NotFound, discord.Forbidden):
+            raise gone from None
+        if vote.index >= len(message.attachments):
+            raise gone
+        settings = self.bot.settings
+        data = await download(
+            self.bot.http_session,
+            message.attachments[vote.index],
+            settings.max_image_bytes,
+            settings.download_timeout,
+        )
+        if sha16(data) != vote.sha16:
+            raise gone
+        self.recent.add(data)
+        return data
+
+    # -- !teach -----------------------------------------------------------------------------------
+
+    @commands.command(name="teach")
+    async def teach(self, ctx: commands.Context, label: str) -> None:
+        """Teach me what an image shows: `!teach jedi` or `!teach sith` on your attachments, on
+        the message you reply to, or on the last image posted. Every image of that message gets
+        your label. Collection must be on in the server (`!dataset collect on`).
+        """
+        label = self._label(label)
+        with self.bot.working(_reply_to(ctx)):
+            if not await self._may_collect(ctx.guild):
+                await ctx.reply(self._not_collecting(ctx.guild), mention_author=False)
+                return
+            async with ctx.typing():
+                target = await find_target(ctx.message, self.bot.settings.history_limit)
+                attachments = target_attachments(ctx.message, target, self.bot.settings.max_images)
+                lines = await self.teach_attachments(
+                    attachments, target, label, ctx.author, ctx.guild
+                )
+            await ctx.reply("\n".join(lines), mention_author=False)
+
+    @app_commands.command(name="teach", description="Teach me what an image shows.")
+    @app_commands.describe(label="What the image shows", image="The image")
+    @app_commands.choices(
+        label=[
+            app_commands.Choice(name="Jedi", value="jedi"),
+            app_commands.Choice(name="Sith", value="sith"),
+        ]
+    )
+    async def slash_teach(
+        self,
+        interaction: discord.Interaction,
+        label: app_commands.Choice[str],
+        image: discord.Attachment,
+    ) -> None:
+        with self.bot.working(interaction.followup.send):
+            if not await self._may_collect(interaction.guild):
+                await interaction.response.send_message(
+                    self._not_collecting(interaction.guild), ephemeral=True
+                )
+                return
+            await interaction.response.defer(thinking=True)
+            lines = await self.teach_attachments(
+                [image], None, self._label(label.value), interaction.user, interaction.guild
+            )
+            await interaction.followup.send("\n".join(lines))
+
+    async def teach_attachments(
+        self,
+        attachments: Sequence[discord.Attachment],
+        message: discord.Message | None,
+        label: str,
+        user: discord.abc.User,
+        guild: discord.Guild | None,
+    ) -> list[str]:
+        """Download, check and keep every attachment (of `message`, None for a slash command's)
+        with `label`: one line each."""
+        if not attachments:
+            raise NoImageFound("I found no image to learn from.")
+        settings = self.bot.settings
+        downloads = await gather_bytes(
+            self.bot.http_session,
+            list(attachments),
+            settings.max_image_bytes,
+            settings.download_timeout,
+        )
+        lines = []
+        many = len(attachments) > 1
+        for number, (attachment, data) in enumerate(
+            zip(attachments, downloads, strict=True), start=1
+        ):
+            prefix = f"{number}. " if many else ""
+            name = f"`{attachment.filename.replace('`', chr(39))[:80]}`"
+            if isinstance(data, Exception):
+                lines.append(f"{prefix}{name}: {data}")
+                continue
+            try:
+                await self.bot.worker.decode(data)  # only what the bot could judge is kept
+                record = await asyncio.to_thread(
+                    self.store.add_image,
+                    data,
+                    guild_id=guild.id if guild else None,
+                    channel_id=message.channel.id if message else None,
+                    message_id=message.id if message else None,
+                    filename=attachment.filename,
+                )
+                outcome = await asyncio.to_thread(
+                    self.store.vote,
+                    record.sha256,
+                    user_id=user.id,
+                    guild_id=guild.id if guild else None,
+                    label=label,
+                    source="teach",
+                    moderator=is_moderator(user),
+                )
+            except Exception as error:
+                message = _user_message(error)
+                if message is None:
+                    raise
+                lines.append(f"{prefix}{name}: {message}")
+                continue
+            self.recent.add(data)
+            lines.append(f"{prefix}{name}: {learned(outcome, label, record.new)}")
+        return lines
+
+    # -- !dataset, !forget ----------------------------------------------------------------------
+
+    @commands.group(name="dataset", invoke_without_command=True)
+    async def dataset(self, ctx: commands.Context) -> None:
+        """What I have learned from: images per class, the holdout, conflicts, contributors.
+        `!dataset collect on|off` (Manage Server) turns collection on or off in this server.
+        """
+        guild_id = ctx.guild.id if ctx.guild else None
+        summary = await asyncio.to_thread(self.store.summary, guild_id)
+        collecting = await self.collecting(ctx.guild)
+        await ctx.reply(
+            describe_summary(summary, collecting, self.class_names, ctx.clean_prefix),
+            mention_author=False,
+        )
+
+    @dataset.command(name="collect")
+    async def collect(self, ctx: commands.Context, switch: str) -> None:
+        """Turn collection on or off in this server (Manage Server): `!dataset collect on`."""
+        if ctx.guild is None:
+            raise UserFacingError(NO_DM)
+        on = _switch(switch)
+        await require_manager(self.bot, ctx.author, "turn collection on or off")
+        await asyncio.to_thread(self.store.set_collecting, ctx.guild.id, on, by=ctx.author.id)
+        p = ctx.clean_prefix
+        text = (
+            "Collection is **on** in this server: verdicts get feedback buttons, and the images "
+            f"people label (buttons or `{p}teach`) are kept with their labels to train me. "
+            f"`{p}forget` deletes what a person gave; `{p}dataset collect off` stops collecting."
+            if on
+            else "Collection is **off** in this server: I keep no new images or labels here. "
+            f"What was given stays until its givers use `{p}forget`."
+        )
+        await ctx.reply(text, mention_author=False)
+
+    @commands.command(name="forget")
+    async def forget(self, ctx: commands.Context) -> None:
+        """Delete everything you gave me: your votes in every server, and the images nobody
+        else labelled."""
+        forgotten = await asyncio.to_thread(self.store.forget_user, ctx.author.id)
+        if not forgotten.votes:
+            await ctx.reply(
+                "You have given me no labels: there is nothing to delete.", mention_author=False
+            )
+            return
+        await ctx.reply(
+            f"Deleted your {_plural(forgotten.votes, 'label')} and "
+            f"{_plural(forgotten.images, 'image')} nobody else labelled. Models trained before "
+            "keep what they learned until the next retrain.",
+            mention_author=False,
+        )
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _label(self, label: str) -> str:
+        value = label.strip().lower()
+        if value not in self.class_names:
+            names = " or ".join(f"`{name}`" for name in self.class_names)
+            raise commands.BadArgument(f"The label must be {names}.")
+        return value
+
+    async def _may_collect(self, guild: discord.Guild | None) -> bool:
+        self.store  # noqa: B018 - raises the clear error when there is no dataset
+        return await self.collecting(guild)
+
+    def _not_collecting(self, guild: discord.Guild | None) -> str:
+        if guild is None:
+            return NO_DM
+        return NOT_COLLECTING.format(p=self.bot.settings.command_prefix)
+
+
+def thanks(outcome: VoteOutcome, label: str, prefix: str) -> str:
+    """The ephemeral answer to a click."""
+    said = label.capitalize()
+    if outcome.changed and outcome.previous:
+        first = f"Changed your label from {outcome.previous.capitalize()} to **{said}**."
+    elif outcome.previous == label:
+        first = f"You had already said **{said}**: nothing changed."
+    else:
+        first = f"Thanks! Kept with your label, **{said}**."
+    return f"{first} {standing(outcome)} `{prefix}forget` deletes what you gave."
+
+
+def learned(outcome: VoteOutcome, label: str, new: bool) -> str:
+    """A `!teach` line."""
+    kept = "kept" if new else "already known"
+    return f"{kept}, your label **{label.capitalize()}**. {standing(outcome)}"
+
+
+def standing(outcome: VoteOutcome) -> str:
+    """Where the image's votes stand."""
+    counts = ", ".join(f"{n} {name.capitalize()}" for name, n in sorted(outcome.votes.items()) if n)
+    if outcome.label is None:
+        return f"Its votes disagree ({counts}): it waits for a moderator."
+    return f"Its label: {outcome.label.capitalize()} ({counts})."
+
+
+def describe_summary(summary, collecting: bool, class_names: Sequence[str], prefix: str) -> str:
+    lines = ["**What I learn from**"]
+    for name in class_names:
+        counts = summary.counts.get(name, {})
+        train, holdout = counts.get("train", 0), counts.get("holdout", 0)
+        lines.append(
+            f"- {name.capitalize()}: {train + holdout} ({train} to train, {holdout} held out)"
+        )
+    holdout = sum(c.get("holdout", 0) for c in summary.counts.values())
+    lines.append(
+        f"- {summary.since_last_training} labelled since the last training; {holdout} held out "
+        "to judge new models (never trained on)"
+    )
+    if summary.conflicts:
+        shown = ", ".join(
+            f"`{sha[:8]}` ({', '.join(f'{n} {k}' for k, n in votes.items())})"
+            for sha, votes in summary.conflicts[:5]
+        )
+        lines.append(f"- {len(summary.conflicts)} with disagreeing votes: {shown}")
+    if summary.contributors:
+        lines.append(
+            "- Top contributors here: "
+            + ", ".join(f"<@{user}> ({n})" for user, n in summary.contributors)
+        )
+    state = "on" if collecting else "off"
+    lines.append(
+        f"-# Collection is {state} in this server. Kept: each labelled image once, and who "
+        f"labelled it how. `{prefix}forget` deletes yours."
+    )
+    return "\n".join(lines)
+
+
+def _user_message(error: BaseException) -> str | None:
+    if isinstance(error, DatasetError):
+        return str(error)
+    return user_message(error)
+
+
+def _switch(value: str) -> bool:
+    word = value.strip().lower()
+    if word in ("on", "yes", "true", "1"):
+        return True
+    if word in ("off", "no", "false", "0"):
+        return False
+    raise commands.BadArgument("Say `on` or `off`.")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def _reply_to(ctx: commands.Context):
+    async def reply(text: str) -> None:
+        await ctx.reply(text, mention_author=False)
+
+    return reply
+
+
+async def setup(bot: JediSithBot) -> None:
+    await bot.add_cog(Learning(bot))

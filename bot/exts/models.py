@@ -1,0 +1,144 @@
+"""The model's versions, for moderators: `!retrain`, `!model` and `!rollback`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot._images import UserFacingError
+from bot._models import history, rollback_target
+from bot._training import RetrainOptions, parse_options
+from bot.exts.learning import require_manager
+from model.bundle import ModelError, current_version, set_current
+
+if TYPE_CHECKING:
+    from bot.client import JediSithBot
+
+
+class Models(commands.Cog, name="Models"):
+    """Retrain me on what the server taught me, and choose which version serves."""
+
+    def __init__(self, bot: JediSithBot) -> None:
+        self.bot = bot
+
+    async def cog_check(self, ctx: commands.Context) -> bool:  # type: ignore[override]
+        allowed = self.bot.settings.allowed_channel_ids
+        return not allowed or ctx.channel.id in allowed
+
+    # -- !retrain -------------------------------------------------------------------------------
+
+    @commands.command(name="retrain")
+    async def retrain(self, ctx: commands.Context, *options: str) -> None:
+        """Train a new model on the labelled images (Manage Server). It is published only if it
+        is not worse than the current one on the held-out images. `!retrain epochs=10`,
+        `!retrain force` (publish even if worse), `!retrain cancel`.
+        """
+        words = [word for word in options if word]
+        if words and words[0].lower() == "cancel":
+            await self._cancel(ctx.author, ctx.reply)
+            return
+        await require_manager(self.bot, ctx.author, "retrain me")
+        settings = self.bot.settings
+        choice = parse_options(words, settings.retrain_max_epochs)
+
+        async def send(text: str) -> discord.Message:
+            return await ctx.reply(text, mention_author=False)
+
+        await self.bot.retrainer.start(choice, ctx.author, ctx.channel, ctx.guild, send)
+
+    @app_commands.command(name="retrain", description="Train a new model on the labelled images.")
+    @app_commands.describe(
+        epochs="Epochs to train (default: the notebook's 29)",
+        force="Publish it even if it is worse on the holdout",
+        cancel="Stop the training that is running",
+    )
+    async def slash_retrain(
+        self,
+        interaction: discord.Interaction,
+        epochs: app_commands.Range[int, 1, 1000] | None = None,
+        force: bool = False,
+        cancel: bool = False,
+    ) -> None:
+        if cancel:
+            await self._cancel(interaction.user, _ephemeral(interaction))
+            return
+        await require_manager(self.bot, interaction.user, "retrain me")
+        maximum = self.bot.settings.retrain_max_epochs
+        if epochs is not None and epochs > maximum:
+            raise UserFacingError(f"`epochs` takes a whole number from 1 to {maximum}.")
+        choice = RetrainOptions(epochs or RetrainOptions().epochs, force)
+        await interaction.response.defer(thinking=True)
+
+        async def send(text: str) -> discord.Message:
+            return await interaction.followup.send(text, wait=True)
+
+        await self.bot.retrainer.start(
+            choice,
+            interaction.user,
+            interaction.channel,
+            interaction.guild,
+            send,  # type: ignore[arg-type]
+        )
+
+    async def _cancel(self, user: discord.abc.User, reply) -> None:
+        job = self.bot.retrainer.job
+        if job is None:
+            await reply("No training is running.")
+            return
+        if job.user.id != user.id:
+            await require_manager(self.bot, user, "cancel someone else's training")
+        await self.bot.retrainer.cancel(user)
+        await reply("Stopping the training; its message says when it has stopped.")
+
+    # -- !model, !rollback ----------------------------------------------------------------------
+
+    @commands.command(name="model")
+    async def model(self, ctx: commands.Context) -> None:
+        """Which model version serves, what it learned from and how it did, and the last few."""
+        folder = self.bot.worker.folder
+        assert folder is not None
+        versions = await asyncio.to_thread(history, folder)
+        lines = [version.line() for version in versions]
+        if len(versions) == 1 and versions[0].number is None:
+            lines.append(f"-# No versions yet: `{ctx.clean_prefix}retrain` publishes the first.")
+        job = self.bot.retrainer.job
+        if job is not None:
+            lines.append(f"-# A training is running, started by {job.user.mention}.")
+        else:
+            lines.append(f"-# `{ctx.clean_prefix}rollback [N]` makes an earlier version current.")
+        await ctx.reply("\n".join(lines), mention_author=False)
+
+    @commands.command(name="rollback")
+    async def rollback(self, ctx: commands.Context, version: int | None = None) -> None:
+        """Make an earlier model version current again (Manage Server): the one before the
+        current one, or version N. `!model` lists them."""
+        await require_manager(self.bot, ctx.author, "roll the model back")
+        folder = self.bot.worker.folder
+        assert folder is not None
+        try:
+            target = await asyncio.to_thread(rollback_target, folder, version)
+            was = await asyncio.to_thread(current_version, folder)
+            await asyncio.to_thread(set_current, folder, target)
+        except ModelError as error:
+            raise UserFacingError(f"I can't roll back: {error}.") from None
+        seconds = self.bot.settings.reload_interval
+        await ctx.reply(
+            f"Version {target} is current again (it was version {was}); it serves within "
+            f"{seconds:g} s. `{ctx.clean_prefix}rollback {was}` undoes this.",
+            mention_author=False,
+        )
+
+
+def _ephemeral(interaction: discord.Interaction):
+    async def reply(text: str) -> None:
+        await interaction.response.send_message(text, ephemeral=True)
+
+    return reply
+
+
+async def setup(bot: JediSithBot) -> None:
+    await bot.add_cog(Models(bot))

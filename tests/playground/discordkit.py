@@ -74,3 +74,26 @@ async def eventually(check: Callable[[], bool], timeout: float = 5) -> None:
     async with asyncio.timeout(timeout):
         while not check():
             await asyncio.sleep(0.01)
+
+
+# Components as a request carries them.
+
+
+def button(custom_id: str = "b", **fields: Any) -> dict[str, Any]:
+    return {"type": 2, "style": 1, "label": "B", "custom_id": custom_id, **fields}
+
+
+def link(**fields: Any) -> dict[str, Any]:
+    return {"type": 2, "style": 5, "label": "Docs", **fields}
+
+
+def row(*children: dict[str, Any]) -> dict[str, Any]:
+    return {"type": 1, "components": list(children)}
+
+
+def codes_at(errors: dict[str, Any], path: str) -> list[str]:
+    """The error codes Discord's ``errors`` tree gives for a dotted path."""
+    node = errors
+    for key in path.split("."):
+        node = node[key]
+    return [e["code"] for e in node["_errors"]]

@@ -62,12 +62,18 @@ def bot_environment(
     server: PlaygroundServer, tmp: Path, model: Path | None, base: dict[str, str] | None = None
 ) -> dict[str, str]:
     """The bot's environment: the look-alike's URL and token, caches in `tmp`; the developer's
-    other settings (from the shell; `.env` is read by the bot) are kept."""
+    other settings (from the shell; `.env` is read by the bot) are kept. What people teach the
+    bot here lives in `tmp` as long as the playground does, as its messages do, unless the
+    shell names a DATA_DIR."""
+    shell = os.environ if base is None else base
+    ours = {"SYNC_COMMANDS": "1"}
+    if not shell.get("DATA_DIR"):
+        ours["DATA_DIR"] = str(tmp / "data")
     return bot_environment_for(
         server.api_url,
         server.token,
         model=model,
-        settings={"SYNC_COMMANDS": "1"},
+        settings=ours,
         caches=tmp,
         base=base,
         keep_settings=True,

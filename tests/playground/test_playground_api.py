@@ -490,6 +490,9 @@ def test_bot_environment_points_at_the_look_alike(tmp_path: Path) -> None:
     assert env["MODEL_PATH"] == str(Path("some/model").resolve())
     assert env["TMPDIR"] == str(tmp_path) and env["MPLCONFIGDIR"].startswith(str(tmp_path))
     assert "MODEL_PATH" not in cli.bot_environment(srv, tmp_path, None, base)
+    assert env["DATA_DIR"] == str(tmp_path / "data")  # the playground's lessons end with it
+    own = cli.bot_environment(srv, tmp_path, None, {**base, "DATA_DIR": "/srv/jedisith"})
+    assert own["DATA_DIR"] == "/srv/jedisith"
 
 
 @pytest.mark.slow

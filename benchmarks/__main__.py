@@ -4,6 +4,9 @@ print a summary of every outcome against its target.
     python -m benchmarks [--quick] [--model PATH] [--only NAME ...] [--skip NAME ...]
                          [--json-dir DIR]
 
+`learning` (the learning curve: about 20 minutes of training) runs only when named in
+`--only`: `python -m benchmarks --only learning`, or `python -m benchmarks.learning`.
+
 Each benchmark runs as `python -m benchmarks.NAME` so imports, thread pools and memory of one
 do not leak into the next. Exit code 1 if a benchmark failed (a correctness check or a crash);
 targets not met are reported, not errors: timings on a shared machine move.
@@ -31,8 +34,21 @@ BENCHMARKS = (
     "e2e",
     "soak",
     "training",
+    "training_beside",
+    "learning",
 )
-USES_MODEL = {"costs", "latency", "throughput", "render", "ood", "memory", "e2e", "soak"}
+USES_MODEL = {
+    "costs",
+    "latency",
+    "throughput",
+    "render",
+    "ood",
+    "memory",
+    "e2e",
+    "soak",
+    "training_beside",
+}
+ONLY_WHEN_NAMED = {"learning"}  # too long for every run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         help="where each benchmark's figures go as NAME.json (default benchmarks/out/results)",
     )
     args = p.parse_args(argv)
-    chosen = [b for b in (args.only or BENCHMARKS) if b not in args.skip]
+    default = [b for b in BENCHMARKS if b not in ONLY_WHEN_NAMED]
+    chosen = [b for b in (args.only or default) if b not in args.skip]
 
     print(f"== python -m benchmarks{' --quick' if args.quick else ''}: {', '.join(chosen)}")
     print(describe_machine(), flush=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.architecture import IMAGE_SIZE
 from model.preprocess import ImageError, ImageLimits, load_image
 
 log = logging.getLogger(__name__)
@@ -76,12 +77,7 @@ def find_classes(data_dir: Path) -> tuple[tuple[str, ...], dict[str, list[Path]]
         raise DatasetError(
             f"{data_dir} must hold exactly two class folders (jedi/ and sith/); found {names}"
         )
-    files = {
-        folder.name: sorted(
-            p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
-        )
-        for folder in folders
-    }
+    files = {folder.name: files_under(folder) for folder in folders}
     for name, paths in files.items():
         if not paths:
             raise DatasetError(f"the class folder {data_dir / name} is empty")
@@ -96,6 +92,69 @@ def load_dataset(
 ) -> Dataset:
     """Decode every file of every class with the serving preprocessing; skip unusable ones."""
     class_names, files = find_classes(data_dir)
+    dataset = _decode(files, class_names, limits, workers, on_skip)
+    for index, name in enumerate(class_names):
+        if index not in dataset.labels:
+            raise DatasetError(f"no usable image in {Path(data_dir) / name}")
+    return dataset
+
+
+def load_labelled(
+    data_dir: Path,
+    class_names: tuple[str, ...],
+    limits: ImageLimits | None = None,
+    workers: int | None = None,
+    on_skip: Callable[[Skipped], None] | None = None,
+) -> Dataset:
+    """Decode the images of `data_dir/<class>` for the given classes, as `load_dataset` does,
+    but accept what a held-out set may be: no folder at all, a class folder missing or empty,
+    no usable image. A folder that is not one of `class_names` is a `DatasetError`."""
+    data_dir = Path(data_dir)
+    if data_dir.exists() and not data_dir.is_dir():
+        raise DatasetError(f"{data_dir} is not a folder; it should hold jedi/ and sith/ folders")
+    if data_dir.is_dir():
+        others = sorted(
+            p.name
+            for p in data_dir.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and p.name not in class_names
+        )
+        if others:
+            raise DatasetError(
+                f"{data_dir} holds folders that are not classes of the model "
+                f"({', '.join(class_names)}): {', '.join(others)}"
+            )
+    files = {
+        name: files_under(data_dir / name) if (data_dir / name).is_dir() else []
+        for name in class_names
+    }
+    return _decode(files, class_names, limits, workers, on_skip)
+
+
+def files_under(folder: Path) -> list[Path]:
+    """Every file in `folder` and its sub-folders, sorted, hidden ones left out. Links are
+    followed, into folders too (each real folder once); a broken link is listed, so that it
+    is reported as unreadable rather than silently missing."""
+    found, seen = [], set()
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:  # a link back up the tree
+            dirs.clear()
+            continue
+        seen.add(real)
+        for name in names:
+            path = Path(root) / name
+            if not name.startswith(".") and (path.is_file() or path.is_symlink()):
+                found.append(path)
+    return sorted(found)
+
+
+def _decode(
+    files: dict[str, list[Path]],
+    class_names: tuple[str, ...],
+    limits: ImageLimits | None,
+    workers: int | None,
+    on_skip: Callable[[Skipped], None] | None,
+) -> Dataset:
     jobs = [(path, label) for label, name in enumerate(class_names) for path in files[name]]
 
     def decode(job: tuple[Path, int]) -> np.ndarray | Skipped:
@@ -121,12 +180,8 @@ def load_dataset(
         images.append(result)
         labels.append(label)
         paths.append(path)
-    for index, name in enumerate(class_names):
-        if index not in labels:
-            raise DatasetError(f"no usable image in {Path(data_dir) / name}")
-    return Dataset(
-        np.stack(images), np.asarray(labels, dtype=np.int32), paths, class_names, skipped
-    )
+    stacked = np.stack(images) if images else np.zeros((0, *IMAGE_SIZE, 3), dtype=np.uint8)
+    return Dataset(stacked, np.asarray(labels, dtype=np.int32), paths, class_names, skipped)
 
 
 def to_tf_dataset(dataset: Dataset, batch_size: int, shuffle: bool, seed: int):

@@ -69,7 +69,12 @@ def confusion(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) ->
     return matrix
 
 
-def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: Path) -> None:
+def plot_confusion(
+    matrix: np.ndarray,
+    class_names: Sequence[str],
+    path: Path,
+    title: str = "Validation confusion matrix",
+) -> None:
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(4, 4), dpi=100, layout="constrained")
@@ -82,7 +87,7 @@ def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: Path) -
     ax.set_yticks([0, 1], labels=list(class_names))
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title("Validation confusion matrix")
+    ax.set_title(title)
     figure.savefig(path)
 
 

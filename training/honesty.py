@@ -10,13 +10,21 @@ data:
   are reported by 5-fold cross-validation on the validation split: each fold is scored with a
   temperature fitted on the other four, so no image is scored by a temperature it helped fit.
 
+Small validation splits (a retrain from 20 images per class validates on about 8) get honest
+fallbacks, recorded in `model.json`: the detector's bound cannot be met below 45 validation
+images, so the threshold is then the largest validation distance and the figures say what that
+does promise; and a temperature fitted on fewer than `MIN_SHARPEN_IMAGES` images may soften the
+scores but never sharpen them (a handful of images the network gets right would otherwise drive
+the temperature to its floor and make every answer "100% sure").
+
 `fit_honesty` returns the detector, the calibration and the figures `model.json` records;
 `plot_reliability` draws `calibration.png`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,10 +43,12 @@ from model.detector import (
     STAT_LAYERS,
     Detector,
     channel_statistics,
+    covering_rank,
 )
 
 BATCH = 32
 FOLDS = 5
+MIN_SHARPEN_IMAGES = 50  # fewer validation images than this: the temperature is at least 1
 
 
 @dataclass(frozen=True)
@@ -60,11 +70,18 @@ class Honesty:
 
 
 def network_outputs(
-    inference, images: np.ndarray, layers: Sequence[str] = STAT_LAYERS
+    inference,
+    images: np.ndarray,
+    layers: Sequence[str] = STAT_LAYERS,
+    check: Callable[[], None] | None = None,
 ) -> NetworkOutputs:
-    """Run the Keras inference network over `images` in batches (maps are large: 2.5 MB each)."""
+    """Run the Keras inference network over `images` in batches (maps are large: 2.5 MB each).
+
+    `check` is called before each batch (a cancellation raises from it)."""
     logits, statistics = [], []
     for start in range(0, len(images), BATCH):
+        if check is not None:
+            check()
         outputs = inference(images[start : start + BATCH].astype(np.float32), training=False)
         logits.append(np.asarray(outputs["logit"], dtype=np.float64).reshape(-1))
         maps = {name: np.asarray(outputs[name]) for name in layers}
@@ -93,7 +110,7 @@ def fit_honesty(
     validation_distances = detector.distances(validation.statistics)
     detector = detector.with_threshold(validation_distances, keep, DEFAULT_CONFIDENCE)
 
-    calibration = Calibration.fit(validation.logits, labels)
+    calibration = fit_temperature(validation.logits, labels)
     raw = sigmoid(validation.logits)
     held_out = _cross_validated_scores(validation.logits, labels, seed)
     refused = {
@@ -112,10 +129,12 @@ def fit_honesty(
             "ece_after": expected_calibration_error(held_out, labels),
             "brier_before": brier_score(raw, labels),
             "brier_after": brier_score(held_out, labels),
+            **_calibration_caveat(len(labels)),
         },
         "detector": {
             **detector.describe(),
             "confidence": DEFAULT_CONFIDENCE,
+            **threshold_rule(len(validation_distances), keep, DEFAULT_CONFIDENCE),
             "validation": {
                 "images": len(validation_distances),
                 "refused": float(np.mean(validation_distances > detector.threshold)),
@@ -134,6 +153,54 @@ def fit_honesty(
     )
 
 
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> Calibration:
+    """`Calibration.fit`, except that on fewer than `MIN_SHARPEN_IMAGES` images the temperature
+    is never below 1: so few images may say the network is too sure, not that it is too shy."""
+    fitted = Calibration.fit(logits, labels)
+    if len(logits) < MIN_SHARPEN_IMAGES and fitted.temperature < 1.0:
+        return Calibration(1.0)
+    return fitted
+
+
+def _calibration_caveat(images: int) -> dict[str, str]:
+    if images >= MIN_SHARPEN_IMAGES:
+        return {}
+    return {
+        "note": f"fitted and scored on only {images} validation images: rough figures, and the "
+        f"temperature is kept at 1 or above (below {MIN_SHARPEN_IMAGES} images it may soften "
+        "the scores, never sharpen them)"
+    }
+
+
+def threshold_rule(n: int, keep: float, confidence: float) -> dict[str, object]:
+    """What the threshold chosen from `n` validation distances promises (`model.json`).
+
+    With enough images it is the coverage bound: at least `keep` of new images like them kept,
+    with `confidence`. With too few, `Detector.with_threshold` falls back to the largest
+    distance, which keeps n / (n + 1) of new images on average and at least
+    (1 - confidence) ** (1 / n) of them with `confidence`; that is what is recorded then.
+    """
+    needed = math.ceil(math.log(1.0 - confidence) / math.log(keep)) if 0.0 < keep < 1.0 else None
+    rank = covering_rank(n, keep, confidence) if n else 0
+    met = needed is not None and n >= needed
+    if met:
+        return {
+            "threshold_rule": "coverage bound",
+            "guarantee": {"keep": keep, "confidence": confidence},
+            "expected_keep": rank / (n + 1),
+        }
+    floor = (1.0 - confidence) ** (1.0 / n) if n else 0.0
+    needs = f"; the {keep:.0%} bound needs {needed}" if needed else ""
+    return {
+        "threshold_rule": "largest validation distance",
+        "guarantee": {"keep": floor, "confidence": confidence},
+        "expected_keep": n / (n + 1) if n else 0.0,
+        "note": f"only {n} validation images{needs}: the threshold is the largest validation "
+        f"distance, which keeps about {n / (n + 1):.0%} of new images like the training ones "
+        f"on average and at least {floor:.0%} of them with {confidence:.0%} confidence",
+    }
+
+
 def _cross_validated_scores(logits: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
     """Each image's calibrated score from a temperature fitted on the other folds."""
     folds = np.random.default_rng(seed).permutation(len(logits)) % FOLDS
@@ -142,7 +209,7 @@ def _cross_validated_scores(logits: np.ndarray, labels: np.ndarray, seed: int) -
         inside = folds == fold
         if not inside.any():
             continue
-        fitted = Calibration.fit(logits[~inside], labels[~inside])
+        fitted = fit_temperature(logits[~inside], labels[~inside])
         scores[inside] = fitted.apply(logits[inside])
     return scores
 

@@ -13,6 +13,12 @@ anyone reading `--out`, sees the previous model or the new one, never half of on
 `--refit` keeps the weights already in MODEL_DIR and fits only the detector and the calibration,
 on the same split of DATA_DIR as the training run recorded in its `model.json`: the way to give
 an older model folder honest answers without training it again.
+
+`train()` is `load_training_data()`, then `build_model_folder()` into a staging folder, then
+`publish()`. `build_model_folder()` alone writes a complete model folder without publishing it
+(`training.retrain` scores it against the current model first); with `TrainConfig.progress` it
+appends stage and epoch events to that file (`training.progress`), and with
+`TrainConfig.cancellation` it stops at the next batch once asked, raising `Cancelled`.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ import logging
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,6 +50,11 @@ from model.bundle import (
     staging_folder,
 )
 from model.detector import DEFAULT_KEEP
+from training.progress import Cancellation, ProgressLog, keras_callbacks
+
+if TYPE_CHECKING:
+    from training.data import Dataset
+    from training.honesty import Honesty
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +75,8 @@ class TrainConfig:
     refit: bool = False
     verbose: int | str = "auto"
     command: str = ""  # the command line, as model.json records it
+    progress: Path | None = None  # append stage and epoch events here (training.progress)
+    cancellation: Cancellation | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -157,28 +172,93 @@ def _keep_best_callback():
 
 def train(config: TrainConfig) -> Path:
     """Run the whole pipeline and publish the model folder; returns its path."""
-    from training.data import load_dataset, to_tf_dataset
-
     started = time.monotonic()
-    print(f"Checking the images in {config.data_dir} ...", flush=True)
+    dataset = load_training_data(config)
+    with staging_folder(config.out) as staging:
+        built = build_model_folder(config, dataset, staging, started=started)
+        published = publish(staging, config.out)
+
+    val_metrics = built.val_metrics
+    print(
+        f"Validation: accuracy {val_metrics['accuracy']:.4f}, precision "
+        f"{val_metrics['precision']:.4f}, recall {val_metrics['recall']:.4f}, ROC AUC "
+        f"{val_metrics['roc_auc']:.4f}"
+    )
+    _print_honesty(built.honesty)
+    print(f"Published the model to {published}")
+    return published
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def load_training_data(config: TrainConfig, report: Callable[[str], None] = _say) -> Dataset:
+    """Decode `config.data_dir`, reporting what was skipped and what is left."""
+    from training.data import load_dataset
+
+    report(f"Checking the images in {config.data_dir} ...")
     dataset = load_dataset(
-        config.data_dir, on_skip=lambda s: print(f"  skipped {s.path}: {s.reason}", flush=True)
+        config.data_dir, on_skip=lambda s: report(f"  skipped {s.path}: {s.reason}")
     )
     counts = dataset.counts()
-    print(
+    report(
         f"{len(dataset.labels)} usable images ("
         + ", ".join(f"{n} {name}" for name, n in counts.items())
-        + f"), {len(dataset.skipped)} skipped",
-        flush=True,
+        + f"), {len(dataset.skipped)} skipped"
     )
+    return dataset
+
+
+@dataclass(frozen=True)
+class BuiltModel:
+    """A complete model folder written by `build_model_folder`, and what went into it."""
+
+    folder: Path
+    metadata: dict
+    train_set: Dataset
+    val_set: Dataset
+    honesty: Honesty
+    val_metrics: dict[str, float]
+    epochs_run: int
+    best_epoch: int  # 1-based
+
+
+def build_model_folder(
+    config: TrainConfig,
+    dataset: Dataset,
+    staging: Path,
+    *,
+    report: Callable[[str], None] = _say,
+    started: float | None = None,
+) -> BuiltModel:
+    """Train on `dataset` and write a whole model folder into `staging`, without publishing it:
+    weights, the LiteRT export (checked against Keras), the detector, the calibration, the
+    plots and `model.json` (its file hashes are added by `publish`).
+
+    Stages `training`, `fitting` and `exporting` are written to `config.progress`, and an epoch
+    event after each epoch; `config.cancellation` is polled at every batch and between stages.
+    """
+    started = time.monotonic() if started is None else started
+    progress = ProgressLog(config.progress) if config.progress is not None else None
+    cancellation = config.cancellation
+
+    def stage(name: str) -> None:
+        if cancellation is not None:
+            cancellation.check()
+        if progress is not None:
+            progress.stage(name)
+
+    counts = dataset.counts()
     train_set, val_set = dataset.split(config.val_split, config.seed)
-    print(f"Using {len(train_set.labels)} for training, {len(val_set.labels)} for validation.")
+    report(f"Using {len(train_set.labels)} for training, {len(val_set.labels)} for validation.")
 
     import keras
 
     from model.architecture import build_model
     from training.evaluate import confusion, metrics, plot_confusion, plot_history
 
+    stage("training")
     keras.utils.set_random_seed(config.seed)
     model = build_model(seed=config.seed)
     model.compile(
@@ -186,81 +266,86 @@ def train(config: TrainConfig) -> Path:
         optimizer=keras.optimizers.RMSprop(learning_rate=config.learning_rate),
         metrics=["accuracy"],
     )
+    from training.data import to_tf_dataset
+
     train_ds = to_tf_dataset(train_set, config.batch_size, shuffle=True, seed=config.seed)
     val_ds = to_tf_dataset(val_set, config.batch_size, shuffle=False, seed=config.seed)
 
-    with staging_folder(config.out) as staging:
-        history_csv = staging / "history.csv"
-        keep_best = _keep_best_callback()
-        model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=config.epochs,
-            verbose=config.verbose,
-            callbacks=[keep_best, keras.callbacks.CSVLogger(str(history_csv))],
-            shuffle=False,  # train_ds is already shuffled each epoch by tf.data
-        )
-        print(
-            f"Keeping epoch {keep_best.best_epoch + 1}: "
-            f"val_accuracy {keep_best.best_logs.get('val_accuracy', float('nan')):.4f}, "
-            f"val_loss {keep_best.best_logs.get('val_loss', float('nan')):.4f}",
-            flush=True,
-        )
-
-        honesty, honest_metadata = _write_honest_parts(staging, model, train_set, val_set, config)
-        scores = honesty.validation_scores  # the network's own: calibration keeps verdicts
-        val_metrics = metrics(val_set.labels, scores)
-        matrix = confusion(val_set.labels, scores)
-
-        model.save(staging / KERAS_FILE)
-        plot_history(history_csv, staging / "curves.png")
-        plot_confusion(matrix, dataset.class_names, staging / "confusion.png")
-        metadata = {
-            "name": "jedisith",
-            "class_names": list(dataset.class_names),
-            "image_size": list(IMAGE_SIZE),
-            "parameters": int(model.count_params()),
-            "dataset": {
-                "path": str(config.data_dir),
-                "counts": counts,
-                "train": len(train_set.labels),
-                "validation": len(val_set.labels),
-                "skipped": [{"file": str(s.path), "reason": s.reason} for s in dataset.skipped],
-                "notes": config.notes,
-            },
-            "training": {
-                "epochs": config.epochs,
-                "batch_size": config.batch_size,
-                "val_split": config.val_split,
-                "seed": config.seed,
-                "learning_rate": config.learning_rate,
-                "optimizer": "RMSprop",
-                "loss": "binary_crossentropy",
-                "best_epoch": keep_best.best_epoch + 1,
-                "seconds": round(time.monotonic() - started, 1),
-            },
-            "metrics": {"validation": val_metrics, "confusion": matrix.tolist()},
-            **honest_metadata,
-            "command": config.command or "jedisith-train " + shlex.join(sys.argv[1:]),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "versions": {"keras": keras.__version__, "tensorflow": _tf_version()},
-        }
-        if metadata["parameters"] != PARAMETER_COUNT:
-            log.warning(
-                "the network has %d parameters, not %d", metadata["parameters"], PARAMETER_COUNT
-            )
-        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
-        _write_metrics_csv(staging / "metrics.csv", val_metrics)
-        published = publish(staging, config.out)
-
-    print(
-        f"Validation: accuracy {val_metrics['accuracy']:.4f}, precision "
-        f"{val_metrics['precision']:.4f}, recall {val_metrics['recall']:.4f}, ROC AUC "
-        f"{val_metrics['roc_auc']:.4f}"
+    history_csv = staging / "history.csv"
+    keep_best = _keep_best_callback()
+    watchers = keras_callbacks(progress, config.epochs, cancellation)
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.epochs,
+        verbose=config.verbose,
+        callbacks=[keep_best, keras.callbacks.CSVLogger(str(history_csv)), *watchers],
+        shuffle=False,  # train_ds is already shuffled each epoch by tf.data
     )
-    _print_honesty(honesty)
-    print(f"Published the model to {published}")
-    return published
+    report(
+        f"Keeping epoch {keep_best.best_epoch + 1}: "
+        f"val_accuracy {keep_best.best_logs.get('val_accuracy', float('nan')):.4f}, "
+        f"val_loss {keep_best.best_logs.get('val_loss', float('nan')):.4f}"
+    )
+
+    stage("fitting")
+    check = cancellation.check if cancellation is not None else None
+    honesty = _fit_honesty(model, train_set, val_set, config, report, check)
+    stage("exporting")
+    honest_metadata = _write_honest_files(staging, model, val_set, honesty)
+    scores = honesty.validation_scores  # the network's own: calibration keeps verdicts
+    val_metrics = metrics(val_set.labels, scores)
+    matrix = confusion(val_set.labels, scores)
+
+    model.save(staging / KERAS_FILE)
+    plot_history(history_csv, staging / "curves.png")
+    plot_confusion(matrix, dataset.class_names, staging / "confusion.png")
+    metadata = {
+        "name": "jedisith",
+        "class_names": list(dataset.class_names),
+        "image_size": list(IMAGE_SIZE),
+        "parameters": int(model.count_params()),
+        "dataset": {
+            "path": str(config.data_dir),
+            "counts": counts,
+            "train": len(train_set.labels),
+            "validation": len(val_set.labels),
+            "skipped": [{"file": str(s.path), "reason": s.reason} for s in dataset.skipped],
+            "notes": config.notes,
+        },
+        "training": {
+            "epochs": config.epochs,
+            "batch_size": config.batch_size,
+            "val_split": config.val_split,
+            "seed": config.seed,
+            "learning_rate": config.learning_rate,
+            "optimizer": "RMSprop",
+            "loss": "binary_crossentropy",
+            "best_epoch": keep_best.best_epoch + 1,
+            "seconds": round(time.monotonic() - started, 1),
+        },
+        "metrics": {"validation": val_metrics, "confusion": matrix.tolist()},
+        **honest_metadata,
+        "command": config.command or "jedisith-train " + shlex.join(sys.argv[1:]),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": {"keras": keras.__version__, "tensorflow": _tf_version()},
+    }
+    if metadata["parameters"] != PARAMETER_COUNT:
+        log.warning(
+            "the network has %d parameters, not %d", metadata["parameters"], PARAMETER_COUNT
+        )
+    (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    _write_metrics_csv(staging / "metrics.csv", val_metrics)
+    return BuiltModel(
+        folder=staging,
+        metadata=metadata,
+        train_set=train_set,
+        val_set=val_set,
+        honesty=honesty,
+        val_metrics=val_metrics,
+        epochs_run=watchers[0].epochs_done,
+        best_epoch=keep_best.best_epoch + 1,
+    )
 
 
 def _write_honest_parts(staging: Path, model, train_set, val_set, config: TrainConfig):
@@ -269,28 +354,48 @@ def _write_honest_parts(staging: Path, model, train_set, val_set, config: TrainC
 
     Returns the fit and the `calibration` and `detector` entries of `model.json`.
     """
-    from model.architecture import build_inference_model
-    from training.export import export_tflite
-    from training.honesty import fit_honesty, network_outputs, plot_reliability, unlike_images
+    honesty = _fit_honesty(model, train_set, val_set, config)
+    return honesty, _write_honest_files(staging, model, val_set, honesty)
 
-    print("Fitting the out-of-distribution detector and the calibration ...", flush=True)
+
+def _fit_honesty(
+    model,
+    train_set,
+    val_set,
+    config: TrainConfig,
+    report: Callable[[str], None] = _say,
+    check: Callable[[], None] | None = None,
+) -> Honesty:
+    """Fit the detector and the calibration from the network's outputs on the run's images."""
+    from model.architecture import build_inference_model
+    from training.honesty import fit_honesty, network_outputs, unlike_images
+
+    report("Fitting the out-of-distribution detector and the calibration ...")
     inference = build_inference_model(model)
-    honesty = fit_honesty(
-        network_outputs(inference, train_set.images),
-        network_outputs(inference, val_set.images),
+    return fit_honesty(
+        network_outputs(inference, train_set.images, check=check),
+        network_outputs(inference, val_set.images, check=check),
         val_set.labels,
         keep=config.ood_keep,
         unlike={
-            name: network_outputs(inference, images)
+            name: network_outputs(inference, images, check=check)
             for name, images in unlike_images(config.seed).items()
         },
         seed=config.seed,
     )
+
+
+def _write_honest_files(staging: Path, model, val_set, honesty: Honesty) -> dict:
+    """Write `model.tflite` (with the detector in its graph), `detector.npz` and
+    `calibration.png`; returns the `calibration` and `detector` entries of `model.json`."""
+    from training.export import export_tflite
+    from training.honesty import plot_reliability
+
     check = val_set.images[:16]
     (staging / TFLITE_FILE).write_bytes(export_tflite(model, check, honesty.detector))
     (staging / DETECTOR_FILE).write_bytes(honesty.detector.to_bytes())
     plot_reliability(honesty, staging / "calibration.png")
-    return honesty, dict(honesty.figures)
+    return dict(honesty.figures)
 
 
 def _print_honesty(honesty) -> None:

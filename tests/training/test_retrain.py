@@ -1,0 +1,360 @@
+"""`python -m training.retrain`: train beside the bot, publish only what is not worse."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from model.bundle import DEFAULT_MODEL_DIR, model_dir, versions
+from model.runtime import Classifier
+from training.progress import STAGES
+from training.retrain import EXIT_CANCELLED, EXIT_REFUSED, RetrainOptions, main, retrain
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (its versions and CURRENT too) and its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def events(work: Path) -> list[dict]:
+    return [json.loads(line) for line in (work / "progress.jsonl").read_text().splitlines()]
+
+
+def stages(work: Path) -> list[str]:
+    return [event["stage"] for event in events(work) if event["event"] == "stage"]
+
+
+def staging_left(folder: Path) -> list[Path]:
+    return [p for p in folder.parent.iterdir() if ".staging-" in p.name]
+
+
+def is_png(path: str | Path) -> bool:
+    with Image.open(path) as image:
+        return image.format == "PNG" and image.width > 100
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The least a retrain takes: 20 synthetic images per class."""
+    from training.synthetic import generate_dataset
+
+    root = tmp_path_factory.mktemp("small")
+    generate_dataset(root, jedi=20, sith=20, seed=13)
+    return root
+
+
+@pytest.fixture(scope="module")
+def holdout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from training.synthetic import generate_dataset
+
+    root = tmp_path_factory.mktemp("holdout")
+    generate_dataset(root, jedi=8, sith=8, seed=7)
+    return root
+
+
+@pytest.fixture(scope="module")
+def sith_holdout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A holdout with no jedi/ folder at all."""
+    from training.synthetic import generate_dataset
+
+    root = tmp_path_factory.mktemp("sith-holdout")
+    generate_dataset(root, jedi=0, sith=10, seed=8)
+    (root / "jedi").rmdir()
+    return root
+
+
+@pytest.fixture(scope="module")
+def always_jedi(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A flat model folder (no detector, no calibration) whose network says Jedi to anything."""
+    from model.architecture import build_model
+    from training.export import export_tflite
+
+    folder = tmp_path_factory.mktemp("always-jedi") / "model"
+    folder.mkdir()
+    network = build_model(seed=0)
+    score = network.get_layer("score")
+    kernel, bias = score.get_weights()
+    score.set_weights([np.zeros_like(kernel), np.full_like(bias, -8.0)])
+    network.save(folder / "model.keras")
+    (folder / "model.tflite").write_bytes(export_tflite(network))
+    meta = {"class_names": ["jedi", "sith"], "image_size": [200, 200], "parameters": 622_753}
+    (folder / "model.json").write_text(json.dumps(meta))
+    return folder
+
+
+@pytest.fixture
+def shipped(tmp_path: Path) -> Path:
+    """The shipped model as version 1 of a versioned folder, as a bot would serve it."""
+    folder = tmp_path / "served"
+    shutil.copytree(DEFAULT_MODEL_DIR, folder / "1")
+    (folder / "CURRENT").write_text("1\n")
+    return folder
+
+
+def test_a_candidate_not_worse_is_published_as_a_new_version(
+    tmp_path: Path, tiny_dataset: Path, sith_holdout: Path, always_jedi: Path
+) -> None:
+    model, work = tmp_path / "model", tmp_path / "work"
+    shutil.copytree(always_jedi, model)  # flat: publishing keeps it as version 1
+    data = tmp_path / "data"  # links to the images, as a content-addressed export makes
+    for path in tiny_dataset.rglob("*.*"):
+        (data / path.parent.name).mkdir(parents=True, exist_ok=True)
+        (data / path.parent.name / path.name).symlink_to(path)
+    held_out = tmp_path / "holdout"
+    shutil.copytree(sith_holdout, held_out)
+    leaked = next((tiny_dataset / "sith").iterdir())
+    shutil.copy(leaked, held_out / "sith" / "leaked.png")  # also in the training data
+    options = RetrainOptions(data, model, work, holdout=held_out, epochs=2, batch_size=16)
+    result = retrain(options)
+
+    assert result["status"] == "published", result["reason"]
+    assert json.loads((work / "result.json").read_text()) == result
+    assert result["version"] == 2 and (model / "CURRENT").read_text().strip() == "2"
+    assert versions(model) == [1, 2]
+    assert (model / "1" / "model.keras").read_bytes() == (always_jedi / "model.keras").read_bytes()
+    assert result["reason"].startswith("published version 2: right on")
+    # The current model says Jedi to everything and the holdout has only Sith: 0 right.
+    before, after = result["before"], result["after"]
+    assert before["accuracy"] == 0.0 and before["version"] == 1 and before["images"] == 10
+    assert before["per_class"]["jedi"] == {"images": 0, "correct": 0, "accuracy": None}
+    assert after["version"] == 2 and after["images"] == 10
+    assert after["accuracy"] == pytest.approx(after["correct"] / 10)
+    assert after["per_class"]["sith"]["correct"] == after["correct"]
+    assert result["images"]["train"] + result["images"]["val"] == 48
+    assert result["images"]["holdout"] == 10 and not result["forced"]
+    assert result["images"]["holdout_in_data"] == 1  # left out of the comparison
+    assert result["epochs_run"] == 2 and result["confusion_on"] == "holdout"
+
+    lines = events(work)
+    epochs = [event for event in lines if event["event"] == "epoch"]
+    assert [event["epoch"] for event in epochs] == [1, 2]
+    for event in epochs:
+        assert event["epochs"] == 2 and 0.0 <= event["val_accuracy"] <= 1.0
+        assert event["loss"] > 0 and event["elapsed_s"] > 0 and event["eta_s"] >= 0
+    assert epochs[-1]["eta_s"] == 0
+    assert stages(work) == list(STAGES)
+    assert all(isinstance(event["time"], float) for event in lines)
+    assert is_png(result["plots"]["curves"]) and is_png(result["plots"]["confusion"])
+
+    served = Classifier.load(model, "litert")  # what the bot's hot reload will load
+    meta = served.info.raw
+    assert served.detector.threshold == pytest.approx(result["ood"]["threshold"])
+    assert served.calibration.temperature == pytest.approx(result["calibration"]["temperature"])
+    assert meta["metrics"]["validation"]["accuracy"] == pytest.approx(result["val_accuracy"])
+    assert meta["dataset"]["counts"] == {"jedi": 24, "sith": 24}
+    assert meta["training"]["epochs"] == 2
+    assert not staging_left(model)
+    assert "stage: publishing" in (work / "train.log").read_text()
+
+
+def test_a_worse_candidate_is_refused_and_the_model_is_unchanged(
+    tmp_path: Path, small_data: Path, holdout: Path, shipped: Path, capsys
+) -> None:
+    before = snapshot(shipped)
+    work = tmp_path / "work"
+    code = main(
+        [
+            "--data", str(small_data), "--holdout", str(holdout), "--model", str(shipped),
+            "--work", str(work), "--epochs", "1", "--nice", "0",
+        ]
+    )  # fmt: skip
+    result = json.loads((work / "result.json").read_text())
+    assert code == EXIT_REFUSED and result["status"] == "refused"
+    assert snapshot(shipped) == before
+    assert not staging_left(shipped)
+    assert result["version"] is None and not result["forced"]
+    assert result["before"]["version"] == 1 and result["after"]["version"] is None
+    assert result["before"]["accuracy"] > result["after"]["accuracy"]
+    assert result["before"]["images"] == result["after"]["images"] == 16
+    assert result["reason"].startswith("not published: the candidate is right on")
+    assert "publishing" not in stages(work) and result["epochs_run"] == 1
+    assert is_png(work / "confusion.png") and is_png(work / "curves.png")
+    # Twenty images per class: a validation split of 8, and the fallbacks say so.
+    assert result["images"] == {
+        "train": 32, "val": 8, "holdout": 16, "data": {"jedi": 20, "sith": 20},
+        "holdout_in_data": 0,
+    }  # fmt: skip
+    assert result["ood"]["threshold_rule"] == "largest validation distance"
+    assert "45" in result["ood"]["note"] and result["ood"]["validation_images"] == 8
+    assert result["calibration"]["temperature"] >= 1.0 and "8 validation" in result["notes"][0]
+    out = capsys.readouterr()
+    assert out.out.startswith("refused: not published") and out.out.count("\n") == 1
+
+
+def test_force_publishes_what_the_gate_refuses(
+    tmp_path: Path, small_data: Path, holdout: Path, shipped: Path
+) -> None:
+    version_one = snapshot(shipped / "1")
+    options = RetrainOptions(
+        small_data, shipped, tmp_path / "work", holdout=holdout, epochs=1, force=True
+    )
+    result = retrain(options)
+    assert result["status"] == "published" and result["forced"]
+    assert "because it was forced" in result["reason"]
+    assert result["after"]["accuracy"] < result["before"]["accuracy"]
+    assert versions(shipped) == [1, 2] and model_dir(shipped) == shipped / "2"
+    assert snapshot(shipped / "1") == version_one  # a rollback can go back to it
+    assert not staging_left(shipped)
+
+
+def test_an_empty_holdout_is_refused_before_training_unless_forced(
+    tmp_path: Path, small_data: Path, shipped: Path
+) -> None:
+    before = snapshot(shipped)
+    empty = tmp_path / "holdout"
+    (empty / "jedi").mkdir(parents=True)
+    (empty / "sith").mkdir()
+    result = retrain(RetrainOptions(small_data, shipped, tmp_path / "w1", holdout=empty))
+    assert result["status"] == "refused"
+    assert "no holdout images to compare on" in result["reason"]
+    assert stages(tmp_path / "w1") == ["loading"]  # no time spent training
+    assert snapshot(shipped) == before
+
+    forced = retrain(
+        RetrainOptions(small_data, shipped, tmp_path / "w2", epochs=1, force=True)
+    )  # no --holdout at all
+    assert forced["status"] == "published" and forced["forced"]
+    assert "the holdout is empty" in forced["reason"]
+    assert forced["confusion_on"].startswith("validation split")
+    assert forced["after"]["images"] == 0 and forced["before"]["accuracy"] is None
+    assert is_png(forced["plots"]["confusion"])
+    assert versions(shipped) == [1, 2]
+
+
+def test_too_few_images_fail_with_how_many_more_are_needed(tmp_path: Path) -> None:
+    from training.synthetic import generate_dataset
+
+    data = tmp_path / "data"
+    generate_dataset(data, jedi=12, sith=25, seed=3)
+    model = tmp_path / "model"
+    result = retrain(RetrainOptions(data, model, tmp_path / "work"))
+    assert result["status"] == "failed"
+    assert result["reason"] == (
+        "too few images to train: jedi has 12 and sith has 25; at least 20 of each are "
+        "needed (8 more jedi)"
+    )
+    assert stages(tmp_path / "work") == ["loading"] and not model.exists()
+    assert result["images"]["data"] == {"jedi": 12, "sith": 25}
+
+
+def test_bad_input_fails_in_one_line_with_the_traceback_in_the_log(
+    tmp_path: Path, tiny_dataset: Path, holdout: Path, monkeypatch
+) -> None:
+    model = tmp_path / "model"
+
+    def failure(**changes) -> str:
+        work = tmp_path / f"work{len(list(tmp_path.iterdir()))}"
+        fields = {"data": tiny_dataset, "model": model, "work": work, **changes}
+        result = retrain(RetrainOptions(**fields))
+        assert result["status"] == "failed" and "\n" not in result["reason"]
+        assert "Traceback" not in json.dumps(result)
+        assert json.loads((fields["work"] / "result.json").read_text()) == result
+        return result["reason"]
+
+    assert "is not a folder" in failure(data=tmp_path / "missing")
+    assert "--epochs must be at least 1" in failure(epochs=0)
+    assert "the shipped model" in failure(model=DEFAULT_MODEL_DIR)
+    odd = tmp_path / "odd-holdout"
+    shutil.copytree(holdout, odd)
+    (odd / "yoda").mkdir()
+    reason = failure(holdout=odd)
+    assert "not classes of the model" in reason and "yoda" in reason
+
+    unreadable = tmp_path / "unreadable"
+    for name in ("jedi", "sith"):
+        (unreadable / name).mkdir(parents=True)
+        for i in range(25):
+            (unreadable / name / f"{i}.png").write_bytes(b"not an image")
+    assert failure(data=unreadable).startswith("no usable image in")
+
+    import training.train
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("the GPU caught fire")
+
+    monkeypatch.setattr(training.train, "build_model_folder", boom)
+    work = tmp_path / "boom"
+    reason = failure(work=work, holdout=holdout)
+    assert "the GPU caught fire" in reason and "train.log" in reason
+    assert "Traceback" in (work / "train.log").read_text()
+    assert not model.exists() and not staging_left(model)
+
+
+def start(args: list[str], work: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "training.retrain", *args, "--work", str(work)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_stage(work: Path, stage: str, process: subprocess.Popen, timeout: float = 90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (work / "progress.jsonl").exists() and stage in stages(work):
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    raise AssertionError(f"no {stage} stage in {timeout} s")
+
+
+def test_sigterm_stops_the_run_cleanly(
+    tmp_path: Path, tiny_dataset: Path, holdout: Path, shipped: Path
+) -> None:
+    before = snapshot(shipped)
+    work = tmp_path / "work"
+    args = ["--data", str(tiny_dataset), "--holdout", str(holdout), "--model", str(shipped)]
+    process = start(args, work)  # the notebook's 29 epochs: minutes, unless stopped
+    wait_for_stage(work, "training", process)
+    process.send_signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    out, err = process.communicate(timeout=60)
+    assert time.monotonic() - stopped < 20  # at the next batch, not at the end of the run
+    result = json.loads((work / "result.json").read_text())
+    assert process.returncode == EXIT_CANCELLED, (out, err)
+    assert result["status"] == "cancelled" and result["stage"] == "training"
+    assert result["reason"].startswith("cancelled (SIGTERM) during training")
+    assert result["epochs_run"] < 29 and result["version"] is None
+    assert snapshot(shipped) == before and not staging_left(shipped)
+    assert out.startswith("cancelled: ") and err == ""  # TensorFlow's noise is in train.log
+
+
+def test_the_run_stops_when_the_bot_is_gone(
+    tmp_path: Path, tiny_dataset: Path, holdout: Path, shipped: Path
+) -> None:
+    before = snapshot(shipped)
+    bot = subprocess.Popen(["sleep", "600"])
+    work = tmp_path / "work"
+    args = ["--data", str(tiny_dataset), "--holdout", str(holdout), "--model", str(shipped)]
+    process = start([*args, "--parent-pid", str(bot.pid)], work)
+    try:
+        wait_for_stage(work, "training", process)
+        bot.kill()
+        bot.wait()
+        process.communicate(timeout=60)
+    finally:
+        bot.kill()
+        process.kill()
+    result = json.loads((work / "result.json").read_text())
+    assert process.returncode == EXIT_CANCELLED
+    assert result["status"] == "cancelled"
+    assert result["reason"].startswith(f"the bot stopped (process {bot.pid} is gone)")
+    assert snapshot(shipped) == before and not staging_left(shipped)

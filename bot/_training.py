@@ -230,6 +230,8 @@ class Retrainer:
             str(job.options.epochs),
             "--parent-pid",
             str(os.getpid()),
+            "--min-images",
+            str(self.bot.settings.retrain_min_images),
             "--notes",
             f"retrained from Discord by {job.user} (training {job.record.id})",
             *(["--force"] if job.options.force else []),

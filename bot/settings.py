@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     data_dir: Annotated[Path, AfterValidator(Path.expanduser)] = Path("data/bot")
     database_url: str | None = None
     base_data_dir: Annotated[Path, AfterValidator(Path.expanduser)] | None = None
-    retrain_min_images: Positive = 20
+    retrain_min_images: Annotated[int, Field(ge=5)] = 20  # a validation split needs a few
     retrain_max_epochs: Positive = 100
     log_level: Annotated[str, AfterValidator(_log_level)] = "INFO"
 

@@ -119,6 +119,7 @@ class RetrainOptions:
     force: bool = False
     parent_pid: int | None = None
     threads: int | None = None  # LiteRT threads for the gate (TensorFlow's are set by main)
+    min_images: int = MIN_IMAGES_PER_CLASS  # per class in DATA, below which nothing is trained
     command: str = ""  # recorded in model.json
 
 
@@ -314,17 +315,15 @@ class Run:
                 self.notes.append(f"the current model cannot be read: {error}")
 
     def check_enough(self, counts: dict[str, int]) -> None:
-        short = {
-            name: MIN_IMAGES_PER_CLASS - n for name, n in counts.items() if n < MIN_IMAGES_PER_CLASS
-        }
+        least = self.options.min_images
+        short = {name: least - n for name, n in counts.items() if n < least}
         self.images["data"] = counts
         if not short:
             return
         have = " and ".join(f"{name} has {n}" for name, n in counts.items())
         more = ", ".join(f"{n} more {name}" for name, n in short.items())
         raise RetrainError(
-            f"too few images to train: {have}; at least {MIN_IMAGES_PER_CLASS} of each are "
-            f"needed ({more})"
+            f"too few images to train: {have}; at least {least} of each are needed ({more})"
         )
 
     def without_training_images(self, holdout, training_paths):
@@ -399,7 +398,7 @@ class Run:
                     ) from None
                 self.notes.append(f"the current model cannot be loaded: {error}")
             else:
-                if tuple(current.info.class_names) != tuple(class_names):
+                if set(current.info.class_names) != set(class_names):
                     self.notes.append(
                         f"the current model's classes {list(current.info.class_names)} are not "
                         f"the data's {list(class_names)}: it cannot be compared"
@@ -558,7 +557,11 @@ def _score(classifier, holdout, cancellation: Cancellation) -> tuple[dict, np.nd
         predictions += classifier.predict(holdout.images[start : start + SCORE_BATCH])
     scores = np.array([p.score for p in predictions], dtype=np.float64)
     labels = np.asarray(holdout.labels, dtype=int)
-    correct = (scores >= 0.5).astype(int) == labels
+    # By name: a model whose classes are in another order is still judged on what it says.
+    names = holdout.class_names
+    correct = np.array(
+        [p.label == names[label] for p, label in zip(predictions, labels, strict=True)], dtype=bool
+    )
     per_class = {}
     for index, name in enumerate(holdout.class_names):
         inside = labels == index
@@ -841,6 +844,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="publish even if it is worse")
     parser.add_argument("--parent-pid", type=int, help="stop when this process ends")
     parser.add_argument(
+        "--min-images",
+        type=int,
+        default=MIN_IMAGES_PER_CLASS,
+        help="images per class in DATA needed to train (default: %(default)s)",
+    )
+    parser.add_argument(
         "--threads", type=int, default=0, help="cap TensorFlow's and LiteRT's threads (0: all)"
     )
     parser.add_argument(
@@ -888,6 +897,7 @@ def main(argv: list[str] | None = None) -> int:
         force=args.force,
         parent_pid=args.parent_pid,
         threads=args.threads or None,
+        min_images=max(args.min_images, 1),
         command="python -m training.retrain " + shlex.join(argv),
     )
     try:

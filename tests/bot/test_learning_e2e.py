@@ -1,0 +1,379 @@
+"""The bot learning from its server, end to end: the real bot against the look-alike, clicked
+and taught by several members, retraining in a real trainer process, versions and rollback.
+
+The served model at the start is the shipped one with its class names swapped: a model that
+gets nearly every image wrong, so the first retrain is certainly not worse on the holdout and is
+published. The shipped model itself (99.5% right on such drawings) is then published beside it by
+hand, so the next retrain, one epoch long, is certainly worse and refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from botkit import TOKEN, Running, running_bot, start_bot_process, verdict_lines
+
+from bot._feedback import TEMPLATE
+from dataset import DatasetStore
+from model.bundle import (
+    DEFAULT_MODEL_DIR,
+    METADATA_FILE,
+    current_version,
+    model_dir,
+    publish,
+    staging_folder,
+    versions,
+)
+from playground.discord import DiscordServer
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.timeout(300, func_only=True),
+]
+
+REPLY = 20.0
+TRAINING = 240.0  # a two-epoch retrain on 48 images, with export and checks, on 2 slow cores
+MODERATOR = {"username": "mace", "roles": ["Moderators"]}
+VISITORS = [{"username": "ahsoka"}, {"username": "kylo"}]
+
+
+def images_of(folder: Path, label: str, count: int | None = None) -> list[tuple[str, bytes]]:
+    files = sorted((folder / label).iterdir())[:count]
+    return [(path.name, path.read_bytes()) for path in files]
+
+
+def publish_copy(source: Path, target: Path, *, swap_classes: bool = False) -> None:
+    """Publish the current model of `source` as a new version of `target`."""
+    with staging_folder(target / "next") as staging:
+        for path in model_dir(source).iterdir():
+            if path.is_file():
+                shutil.copy2(path, staging / path.name)
+        if swap_classes:
+            meta = json.loads((staging / METADATA_FILE).read_text())
+            meta["class_names"] = list(reversed(meta["class_names"]))
+            (staging / METADATA_FILE).write_text(json.dumps(meta))
+        publish(staging, target)
+
+
+def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return [b for row in message.get("components") or [] for b in row["components"]]
+
+
+def button(message: dict[str, Any], label: str) -> dict[str, Any]:
+    return next(b for b in buttons(message) if b["label"] == label)
+
+
+async def click(running: Running, message: dict[str, Any], label: str, user=None) -> str:
+    """Click `label` under `message` as `user`; the bot's (ephemeral) answer."""
+    server = running.server
+    interaction = await server.click_button(
+        message["id"], button(message, label)["custom_id"], user=user
+    )
+    answer = await server.wait_for_reply(interaction["id"], timeout=REPLY)
+    assert answer["flags"] & 64, "answers to clicks are ephemeral"
+    return answer["content"]
+
+
+async def final(server: DiscordServer, message_id: str, timeout: float = TRAINING) -> str:
+    """The progress message's text once the training has ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        content = server.get_message(message_id)["content"]
+        if not content.startswith("**Training** a new model"):
+            return content
+        assert time.monotonic() < deadline, f"the training did not end: {content!r}"
+        await asyncio.sleep(0.2)
+
+
+async def until_progress(server: DiscordServer, message_id: str, pattern: str) -> str:
+    """The progress message once it matches `pattern` (fails at once if the training ended)."""
+    deadline = time.monotonic() + TRAINING
+    while not re.search(pattern, content := server.get_message(message_id)["content"]):
+        assert content.startswith("**Training** a new model"), content
+        assert time.monotonic() < deadline, f"no {pattern!r} in {content!r}"
+        await asyncio.sleep(0.2)
+    return content
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server() -> AsyncIterator[DiscordServer]:
+    async with DiscordServer(token=TOKEN) as srv:
+        yield srv
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def running(
+    server: DiscordServer, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Running]:
+    model_path = tmp_path_factory.mktemp("learning") / "models"
+    publish_copy(DEFAULT_MODEL_DIR, model_path, swap_classes=True)
+    async with running_bot(
+        server,
+        model_path,
+        data_dir=tmp_path_factory.mktemp("learning-data"),
+        retrain_min_images=10,
+        reload_interval=0.2,
+    ) as bot:
+        yield bot
+
+
+@pytest.fixture(scope="module")
+def store(running: Running) -> DatasetStore:
+    assert running.bot.dataset is not None
+    return running.bot.dataset
+
+
+# -- consent ---------------------------------------------------------------------------------
+
+
+async def test_nothing_is_kept_until_a_manager_turns_collection_on(
+    running: Running, tiny_dataset: Path, store: DatasetStore
+) -> None:
+    image = images_of(tiny_dataset, "sith", 1)
+    reply = await running.command(*image)
+    assert verdict_lines(reply["content"]) and not buttons(reply)  # no buttons while off
+    reply = await running.command(*image, content="!teach sith")
+    assert "Collection is off in this server" in reply["content"]
+    assert store.summary().images == 0
+
+    reply = await running.command(content="!dataset collect on", author=VISITORS[0])
+    assert "Only members with the Manage Server permission" in reply["content"]
+    assert not store.collecting(running.server.guild_id)
+    reply = await running.command(content="!dataset collect on")  # padawan owns the server
+    assert "Collection is **on**" in reply["content"]
+    assert store.collecting(running.server.guild_id)
+
+
+async def test_a_verdict_gets_feedback_buttons(running: Running, tiny_dataset: Path) -> None:
+    reply = await running.command(*images_of(tiny_dataset, "jedi", 1))
+    labels = [b["label"] for b in buttons(reply)]
+    assert labels[-2:] == ["It's a Jedi", "It's a Sith"]
+    assert all(re.fullmatch(TEMPLATE, b["custom_id"]) for b in buttons(reply))
+    assert "your answer and the image are kept" in reply["content"].lower()
+
+
+async def test_several_members_vote_and_a_moderator_decides(
+    running: Running, tiny_dataset: Path, store: DatasetStore
+) -> None:
+    reply = await running.command(*images_of(tiny_dataset, "jedi", 3)[2:])
+    first = await click(running, reply, "It's a Jedi", VISITORS[0])
+    assert first.startswith("Thanks! Kept with your label, **Jedi**.")
+    second = await click(running, reply, "It's a Sith", VISITORS[1])
+    assert "Its votes disagree (1 Jedi, 1 Sith)" in second
+    sha = next(s for s, _ in store.summary().conflicts)
+    decided = await click(running, reply, "It's a Jedi", MODERATOR)
+    assert "Its label: Jedi" in decided
+    assert store.label_of(sha).label == "jedi"
+    changed = await click(running, reply, "It's a Sith", VISITORS[0])
+    assert changed.startswith("Changed your label from Jedi to **Sith**.")
+    assert store.label_of(sha).label == "jedi"  # the moderator still outvotes both
+
+
+async def test_buttons_keep_working_when_the_image_must_be_fetched_again(
+    running: Running, tiny_dataset: Path, store: DatasetStore
+) -> None:
+    reply = await running.command(*images_of(tiny_dataset, "sith", 2)[-1:])
+    learning = running.bot.get_cog("Learning")
+    learning.recent = type(learning.recent)()  # as after a restart: nothing in memory
+    answer = await click(running, reply, "It's a Sith", VISITORS[0])
+    assert answer.startswith("Thanks! Kept with your label, **Sith**.")
+
+
+async def test_teach_keeps_every_image_once(
+    running: Running, tiny_dataset: Path, store: DatasetStore
+) -> None:
+    before = store.summary().images
+    three = images_of(tiny_dataset, "sith", 6)[3:]
+    reply = await running.command(*three, content="!teach sith")
+    lines = reply["content"].splitlines()
+    assert len(lines) == 3 and all(": kept, your label **Sith**." in line for line in lines)
+    again = await running.command(*three, content="!teach sith", author=VISITORS[1])
+    assert all("already known" in line for line in again["content"].splitlines())
+    assert store.summary().images == before + 3
+
+
+async def test_teach_refuses_what_is_not_an_image(running: Running, store: DatasetStore) -> None:
+    before = store.summary().images
+    reply = await running.command(
+        ("notes.txt", b"not an image", "text/plain"), content="!teach jedi"
+    )
+    assert "`notes.txt`:" in reply["content"] and "kept" not in reply["content"]
+    bad = await running.command(content="!teach wookiee")
+    assert "The label must be `jedi` or `sith`." in bad["content"]
+    assert store.summary().images == before
+
+
+async def test_dataset_shows_counts_and_contributors(running: Running) -> None:
+    reply = await running.command(content="!dataset")
+    text = reply["content"]
+    assert text.startswith("**What I learn from**")
+    assert re.search(r"- Sith: \d+ \(\d+ to train, \d+ held out\)", text)
+    assert "Top contributors here:" in text and "Collection is on" in text
+
+
+async def test_forget_deletes_a_persons_votes_and_their_images(
+    running: Running, tiny_dataset: Path, store: DatasetStore
+) -> None:
+    mine = images_of(tiny_dataset, "jedi", 12)[10:]
+    await running.command(*mine, content="!teach jedi", author={"username": "leaver"})
+    before = store.summary()
+    reply = await running.command(content="!forget", author={"username": "leaver"})
+    assert reply["content"].startswith("Deleted your 2 labels and 2 images nobody else labelled.")
+    after = store.summary()
+    assert after.images == before.images - 2 and after.votes == before.votes - 2
+    again = await running.command(content="!forget", author={"username": "leaver"})
+    assert "nothing to delete" in again["content"]
+
+
+# -- retraining --------------------------------------------------------------------------------
+
+
+async def test_a_retrain_needs_enough_images_and_a_manager(running: Running) -> None:
+    reply = await running.command(content="!retrain", author=VISITORS[0])
+    assert "Only members with the Manage Server permission can retrain me." in reply["content"]
+    reply = await running.command(content="!retrain")
+    assert "I need at least 10 labelled images of each class" in reply["content"]
+    assert "more Jedi needed" in reply["content"] or "more Sith needed" in reply["content"]
+    reply = await running.command(content="!retrain epochs=0")
+    assert "from 1 to 100" in reply["content"]
+
+
+async def teach_all(running: Running, tiny_dataset: Path) -> None:
+    for label in ("jedi", "sith"):
+        files = images_of(tiny_dataset, label)
+        for start in range(0, len(files), 10):
+            await running.command(*files[start : start + 10], content=f"!teach {label}")
+
+
+async def test_a_retrain_that_is_better_is_published_and_served(
+    running: Running, tiny_dataset: Path, store: DatasetStore
+) -> None:
+    await teach_all(running, tiny_dataset)
+    folder = running.worker.folder
+    assert folder is not None and versions(folder) == [1]
+    progress = await running.command(content="!retrain epochs=2")
+    assert progress["content"].startswith("**Training** a new model")
+    busy = await running.command(content="!retrain")
+    assert "A training is already running" in busy["content"]
+    # The bot keeps answering while the trainer runs beside it.
+    await until_progress(running.server, progress["id"], r"epoch \d/2|detector|export|holdout")
+    during = await running.command(*images_of(tiny_dataset, "sith", 1))
+    assert verdict_lines(during["content"])
+
+    text = await final(running.server, progress["id"])
+    assert text.startswith("**New model published: version 2.**"), text
+    assert re.search(r"Holdout accuracy \d+\.\d% → \d+\.\d%", text)
+    assert versions(folder) == [1, 2] and current_version(folder) == 2
+    plots = await running.server.wait_for_reply(progress["id"], timeout=REPLY)
+    assert {a["filename"] for a in plots["attachments"]} >= {"curves.png", "confusion.png"}
+    await _until(lambda: running.worker.stats().reloads >= 1)
+    assert store.trainings(1)[0].status == "published"
+
+
+async def test_a_worse_retrain_is_refused_and_nothing_changes(
+    running: Running, store: DatasetStore
+) -> None:
+    folder = running.worker.folder
+    assert folder is not None
+    publish_copy(DEFAULT_MODEL_DIR, folder)  # a good model becomes current: version 3
+    assert current_version(folder) == 3
+    progress = await running.command(content="!retrain epochs=1")
+    text = await final(running.server, progress["id"])
+    assert text.startswith("**Not published**"), text
+    assert "`!retrain force`" in text
+    assert versions(folder) == [1, 2, 3] and current_version(folder) == 3
+    assert store.trainings(1)[0].status == "refused"
+
+
+async def test_a_training_can_be_cancelled(running: Running, store: DatasetStore) -> None:
+    folder = running.worker.folder
+    assert folder is not None
+    progress = await running.command(content="!retrain epochs=60")
+    await until_progress(running.server, progress["id"], r"epoch \d+/60")
+    reply = await running.command(content="!retrain cancel", author=VISITORS[0])
+    assert "Only members with the Manage Server permission" in reply["content"]
+    reply = await running.command(content="!retrain cancel")
+    assert reply["content"].startswith("Stopping the training")
+    text = await final(running.server, progress["id"], timeout=60)
+    assert text.startswith("**Training cancelled**: cancelled by"), text
+    assert current_version(folder) == 3 and versions(folder) == [1, 2, 3]
+    assert store.trainings(1)[0].status == "cancelled"
+
+
+async def test_model_lists_versions_and_rollback_brings_one_back(running: Running) -> None:
+    folder = running.worker.folder
+    assert folder is not None
+    reply = await running.command(content="!model")
+    assert reply["content"].startswith("**version 3** (current)")
+    assert "**version 2**" in reply["content"] and "**version 1**" in reply["content"]
+    refused = await running.command(content="!rollback", author=VISITORS[1])
+    assert "Only members with the Manage Server permission" in refused["content"]
+    reply = await running.command(content="!rollback")
+    assert reply["content"].startswith("Version 2 is current again (it was version 3)")
+    assert current_version(folder) == 2
+    reloads = running.worker.stats().reloads
+    await _until(lambda: running.worker.stats().reloads > reloads)
+    wrong = await running.command(content="!rollback 9")
+    assert "there is no version 9; the versions kept are 1, 2, 3" in wrong["content"]
+    await running.command(content="!rollback 3")
+    assert current_version(folder) == 3
+
+
+async def _until(done, timeout: float = REPLY) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "not done in time"
+        await asyncio.sleep(0.05)
+
+
+# -- a crash in the middle of a training ------------------------------------------------------
+
+
+@pytest.mark.timeout(240, func_only=True)
+async def test_a_crash_during_a_training_is_recovered_at_the_next_start(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    with DatasetStore.open(data) as store:
+        store.import_folder(tiny_dataset)
+    shipped = data / "models"
+    async with DiscordServer(token=TOKEN) as server:
+        bot = await start_bot_process(server, tmp_path, {"RETRAIN_MIN_IMAGES": "10"})
+        message = await server.post_message("!retrain epochs=60")
+        progress = await server.wait_for_reply(message["id"], timeout=REPLY)
+        assert progress["content"].startswith("**Training** a new model")
+        await until_progress(server, progress["id"], r"epoch \d+/60")
+        bot.proc.send_signal(signal.SIGKILL)
+        await bot.proc.wait()
+        # The trainer notices its bot is gone and stops by itself, publishing nothing.
+        result = data / "trainings" / "1" / "result.json"
+        deadline = time.monotonic() + 60
+        while not result.exists():
+            assert time.monotonic() < deadline, "the orphaned trainer kept running"
+            await asyncio.sleep(0.2)
+        assert json.loads(result.read_text())["status"] == "cancelled"
+        assert versions(shipped) == [1] and current_version(shipped) == 1
+
+        server.bot_ready.clear()
+        (tmp_path / "second").mkdir()
+        again = await start_bot_process(server, tmp_path / "second", {"DATA_DIR": str(data)})
+        try:
+            text = await until_progress(server, progress["id"], r"^\*\*Training interrupted\*\*")
+            assert "The current model and the dataset are unchanged." in text
+            with DatasetStore.open(data) as store:
+                assert store.trainings(1)[0].status == "interrupted"
+                assert store.running_training() is None  # the lock is free again
+        finally:
+            again.proc.send_signal(signal.SIGTERM)
+            await again.proc.wait()

@@ -124,6 +124,7 @@ async def running(
         data_dir=tmp_path_factory.mktemp("learning-data"),
         retrain_min_images=10,
         reload_interval=0.2,
+        sync_commands=True,
     ) as bot:
         yield bot
 
@@ -161,6 +162,31 @@ async def test_a_verdict_gets_feedback_buttons(running: Running, tiny_dataset: P
     assert labels[-2:] == ["It's a Jedi", "It's a Sith"]
     assert all(re.fullmatch(TEMPLATE, b["custom_id"]) for b in buttons(reply))
     assert "your answer and the image are kept" in reply["content"].lower()
+
+
+async def test_slash_and_menu_verdicts_get_buttons_and_teach_is_a_slash_command(
+    running: Running, tiny_dataset: Path
+) -> None:
+    server = running.server
+    await _until(lambda: {"teach", "retrain"} <= {c["name"] for c in server.application_commands})
+    image = images_of(tiny_dataset, "jedi", 5)[4]
+    interaction = await server.invoke_slash_command("jedisith", {"image": image})
+    reply = await server.wait_for_reply(interaction["id"], timeout=REPLY)
+    # No message holds a slash command's image: its buttons carry message 0, and a click finds
+    # the bytes in the bot's memory of what it judged lately.
+    assert buttons(reply) and all(":0:0:" in b["custom_id"] for b in buttons(reply))
+    answer = await click(running, reply, "It's a Jedi", VISITORS[0])
+    assert answer.startswith("Thanks! Kept with your label, **Jedi**.")
+
+    target = await server.post_message("look", attachments=[images_of(tiny_dataset, "sith", 8)[7]])
+    interaction = await server.invoke_message_command("Jedi or Sith?", int(target["id"]))
+    reply = await server.wait_for_reply(interaction["id"], timeout=REPLY)
+    assert buttons(reply) and all(f":{target['id']}:0:" in b["custom_id"] for b in buttons(reply))
+
+    image = images_of(tiny_dataset, "sith", 9)[8]
+    interaction = await server.invoke_slash_command("teach", {"label": "sith", "image": image})
+    reply = await server.wait_for_reply(interaction["id"], timeout=REPLY)
+    assert "kept, your label **Sith**" in reply["content"]
 
 
 async def test_several_members_vote_and_a_moderator_decides(
@@ -337,43 +363,62 @@ async def _until(done, timeout: float = REPLY) -> None:
         await asyncio.sleep(0.05)
 
 
-# -- a crash in the middle of a training ------------------------------------------------------
+# -- a restart or a crash in the middle of a training -----------------------------------------
 
 
-@pytest.mark.timeout(240, func_only=True)
-async def test_a_crash_during_a_training_is_recovered_at_the_next_start(
+@pytest.mark.timeout(300, func_only=True)
+async def test_a_restart_or_a_crash_during_a_training_changes_nothing(
     tiny_dataset: Path, tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
     with DatasetStore.open(data) as store:
         store.import_folder(tiny_dataset)
-    shipped = data / "models"
-    async with DiscordServer(token=TOKEN) as server:
-        bot = await start_bot_process(server, tmp_path, {"RETRAIN_MIN_IMAGES": "10"})
+    models = data / "models"
+    settings = {"RETRAIN_MIN_IMAGES": "10", "DATA_DIR": str(data)}
+
+    async def start_training(server: DiscordServer) -> dict[str, Any]:
         message = await server.post_message("!retrain epochs=60")
         progress = await server.wait_for_reply(message["id"], timeout=REPLY)
         assert progress["content"].startswith("**Training** a new model")
         await until_progress(server, progress["id"], r"epoch \d+/60")
-        bot.proc.send_signal(signal.SIGKILL)
-        await bot.proc.wait()
-        # The trainer notices its bot is gone and stops by itself, publishing nothing.
-        result = data / "trainings" / "1" / "result.json"
+        return progress
+
+    async with DiscordServer(token=TOKEN) as server:
+        # A clean stop (SIGTERM): the bot stops its trainer and says so before it exits.
+        first = await start_bot_process(server, tmp_path, settings)
+        progress = await start_training(server)
+        first.proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(first.proc.wait(), 30) == 0
+        text = server.get_message(progress["id"])["content"]
+        assert text.startswith("**Training interrupted**: the bot restarted"), text
+        assert versions(models) == [1] and current_version(models) == 1
+
+        # A crash (SIGKILL): the trainer notices its bot is gone and stops by itself.
+        server.bot_ready.clear()
+        (tmp_path / "second").mkdir()
+        second = await start_bot_process(server, tmp_path / "second", settings)
+        progress = await start_training(server)
+        second.proc.send_signal(signal.SIGKILL)
+        await second.proc.wait()
+        result = data / "trainings" / "2" / "result.json"
         deadline = time.monotonic() + 60
         while not result.exists():
             assert time.monotonic() < deadline, "the orphaned trainer kept running"
             await asyncio.sleep(0.2)
         assert json.loads(result.read_text())["status"] == "cancelled"
-        assert versions(shipped) == [1] and current_version(shipped) == 1
+        assert versions(models) == [1] and current_version(models) == 1
 
+        # The next start finds the lock the crash left, frees it, and says what happened.
         server.bot_ready.clear()
-        (tmp_path / "second").mkdir()
-        again = await start_bot_process(server, tmp_path / "second", {"DATA_DIR": str(data)})
+        (tmp_path / "third").mkdir()
+        third = await start_bot_process(server, tmp_path / "third", settings)
         try:
             text = await until_progress(server, progress["id"], r"^\*\*Training interrupted\*\*")
             assert "The current model and the dataset are unchanged." in text
             with DatasetStore.open(data) as store:
-                assert store.trainings(1)[0].status == "interrupted"
+                assert [t.status for t in store.trainings(2)] == ["interrupted", "interrupted"]
                 assert store.running_training() is None  # the lock is free again
+                assert store.summary().images == 48  # the dataset is whole
         finally:
-            again.proc.send_signal(signal.SIGTERM)
-            await again.proc.wait()
+            third.proc.send_signal(signal.SIGTERM)
+            await third.proc.wait()

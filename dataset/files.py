@@ -18,6 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from dataset.records import DatasetError
+from model.bundle import fsync
 from model.preprocess import ACCEPTED_FORMATS, IMAGE_FORMATS, ImageError, ImageLimits, open_image
 
 IMAGES_FOLDER = "images"
@@ -75,7 +76,7 @@ def write_once(path: Path, data: bytes) -> bool:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    fsync_folder(path.parent)
+    fsync(path.parent)
     return True
 
 
@@ -86,17 +87,3 @@ def remove(path: Path) -> bool:
     except FileNotFoundError:
         return False
     return True
-
-
-def fsync_folder(folder: Path) -> None:
-    """Make a rename in `folder` durable (a no-op where folders cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

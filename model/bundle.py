@@ -213,15 +213,15 @@ def publish(staging: Path, destination: Path, keep: int = KEEP_VERSIONS) -> Path
     }
     write_text_atomic(meta_path, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
     for path in staging.iterdir():
-        _fsync(path)
+        fsync(path)
     os.chmod(staging, 0o755)  # mkdtemp made it private; a model folder is read by other users
-    _fsync(staging)
+    fsync(staging)
 
     destination.mkdir(parents=True, exist_ok=True)
     flat = (destination / METADATA_FILE).exists() and not (destination / CURRENT_FILE).exists()
     number = max(versions(destination), default=0) + 1
     os.rename(staging, destination / str(number))
-    _fsync(destination)
+    fsync(destination)
     set_current(destination, number)
     if flat:
         _remove_flat_files(destination)
@@ -236,7 +236,7 @@ def set_current(folder: Path, number: int) -> None:
     if not (folder / str(number) / METADATA_FILE).is_file():
         raise ModelError(f"{folder} has no version {number}")
     write_text_atomic(folder / CURRENT_FILE, f"{number}\n")
-    _fsync(folder)
+    fsync(folder)
 
 
 def _beside(destination: Path) -> Path:
@@ -270,7 +270,9 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries (a rename in it), to disk; a no-op where a path
+    cannot be opened."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:

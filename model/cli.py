@@ -335,12 +335,22 @@ def _honesty_lines(raw: dict) -> dict[str, str]:
         ),
         "detector threshold": (
             f"{detector['threshold']:.3f}: keeps {1 - validation.get('refused', 0):.1%} of "
-            f"{validation.get('images', '?')} validation images (for at least "
-            f"{detector.get('keep', 0.95):.0%} of new ones, with "
-            f"{detector.get('confidence', 0.5):.0%} confidence)"
+            f"{validation.get('images', '?')} validation images (" + _guarantee(detector) + ")"
         ),
         "detector refuses": unlike or "-",
     }
+
+
+def _guarantee(detector: dict) -> str:
+    """What the threshold promises for new images like the training ones."""
+    guarantee = detector.get("guarantee") or {}
+    keep = guarantee.get("keep", detector.get("keep", 0.95))
+    confidence = guarantee.get("confidence", detector.get("confidence", 0.5))
+    text = f"for at least {keep:.0%} of new ones, with {confidence:.0%} confidence"
+    if detector.get("threshold_rule") == "largest validation distance":
+        wanted = detector.get("keep", 0.95)
+        text += f"; too few validation images for the {wanted:.0%} bound: the largest distance"
+    return text
 
 
 if __name__ == "__main__":

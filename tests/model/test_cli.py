@@ -115,6 +115,16 @@ def test_model_path_from_the_environment(trained_model: Path, samples, monkeypat
     for key in ("calibration ECE", "calibration Brier", "detector threshold", "detector refuses"):
         assert key in out
     assert "100% of noise" in out
+    # 10 validation images are too few for the detector's bound, and info says so.
+    assert "too few validation images for the 95% bound: the largest distance" in out
+
+
+def test_info_states_the_detectors_bound_for_the_shipped_model(monkeypatch, capsys) -> None:
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "for at least 95% of new ones, with 90% confidence)" in out
+    assert "too few validation images" not in out
 
 
 def test_features_writes_pngs(trained_model: Path, samples, tmp_path: Path, capsys) -> None:

@@ -39,6 +39,8 @@ train: $(STAMP)
 		--notes "synthetic set: python -m training.synthetic data/synthetic --seed 0"
 	rm -rf model/default && cp -r runs/default/$$(cat runs/default/CURRENT) model/default
 
+# Every benchmark, uploads (real-sized photos, screenshots, GIFs through the bot) included;
+# learning and gpu only when named: $(BIN)/python -m benchmarks --only gpu
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 

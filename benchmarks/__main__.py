@@ -4,8 +4,9 @@ print a summary of every outcome against its target.
     python -m benchmarks [--quick] [--model PATH] [--only NAME ...] [--skip NAME ...]
                          [--json-dir DIR]
 
-`learning` (the learning curve: about 20 minutes of training) runs only when named in
-`--only`: `python -m benchmarks --only learning`, or `python -m benchmarks.learning`.
+`learning` (the learning curve: about 20 minutes of training) and `gpu` (for a machine with a
+GPU) run only when named in `--only`: `python -m benchmarks --only learning`, or
+`python -m benchmarks.learning`.
 
 Each benchmark runs as `python -m benchmarks.NAME` so imports, thread pools and memory of one
 do not leak into the next. Exit code 1 if a benchmark failed (a correctness check or a crash);
@@ -33,9 +34,11 @@ BENCHMARKS = (
     "memory",
     "e2e",
     "soak",
+    "uploads",
     "training",
     "training_beside",
     "learning",
+    "gpu",
 )
 USES_MODEL = {
     "costs",
@@ -46,9 +49,11 @@ USES_MODEL = {
     "memory",
     "e2e",
     "soak",
+    "uploads",
     "training_beside",
+    "gpu",
 }
-ONLY_WHEN_NAMED = {"learning"}  # too long for every run
+ONLY_WHEN_NAMED = {"learning", "gpu"}  # too long for every run; gpu: only where a GPU is
 
 
 def main(argv: list[str] | None = None) -> int:

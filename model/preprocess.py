@@ -1,19 +1,22 @@
 """Image bytes -> a 200x200x3 uint8 array: the preprocessing shared by training and serving.
 
 Whatever the bot sees went through exactly the same decode, orientation, colour conversion and
-resize as the images the network was trained on. Everything a user can get wrong (not an image,
-a truncated file, a decompression bomb) is refused with an `ImageError` whose message can be
-shown to them as it is.
+resize as the images the network was trained on; a large image (a phone photo, a screenshot) is
+made smaller first, in the decoder itself for a JPEG, the same way in both. Everything a user
+can get wrong (not an image, a truncated file, a decompression bomb) is refused with an
+`ImageError` whose message can be shown to them as it is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from model.architecture import IMAGE_SIZE
 
@@ -95,30 +98,52 @@ def _damaged(error: BaseException) -> CorruptImageError:
 def load_image(data: bytes, limits: ImageLimits = ImageLimits()) -> np.ndarray:
     """Decode `data` and return the network's input: a (200, 200, 3) uint8 RGB array.
 
-    Raises an `ImageError` subclass for anything that is not a usable image.
+    A large image is made smaller before anything else is done to it: a JPEG is decoded at 1/2,
+    1/4 or 1/8 scale by libjpeg itself (`DRAFT_MARGIN`), any other format is averaged over
+    blocks of pixels (`REDUCE_MARGIN`); the orientation and the colour conversion are applied
+    to the small image, and the final bilinear resize to what is left. An image that is not
+    reduced (each side under 1,200 pixels, and a JPEG's shorter side under 600) gives the same
+    array as `prepare(open_image(data))`, a 200x200 image its own pixels. Raises an
+    `ImageError` subclass for anything that is not a usable image.
     """
-    image = open_image(data, limits)
-    try:
-        return prepare(image)
-    except ImageError:
-        raise
-    except Exception as error:  # any plugin's failure is this image's problem, not a crash
-        raise _damaged(error) from error
+    image = _open(data, limits)
+    with _reading():
+        image.seek(0)  # the first frame of an animation
+        box = _draft(image)
+        image.load()
+        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+        small, box = _reduce(image, box)
+        small, box = _transpose(small, box, orientation)
+        return _resize(_to_rgb(small), box)
 
 
 def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
-    """Decode `data` into an upright RGB Pillow image at its own size (no resize yet)."""
+    """Decode `data` into an upright RGB Pillow image at its own size (no resize yet): the
+    whole file, every pixel (`load_image` decodes a large image smaller)."""
+    image = _open(data, limits)
+    with _reading():
+        image.seek(0)  # the first frame of an animation
+        image.load()
+        ImageOps.exif_transpose(image, in_place=True)  # no copy when already upright
+        return _to_rgb(image)
+
+
+def prepare(image: Image.Image) -> np.ndarray:
+    """Resize an RGB image to the network's input size and return it as a uint8 array."""
+    if image.mode != "RGB":
+        image = _to_rgb(image)
+    return _resize(image, None)
+
+
+def _open(data: bytes, limits: ImageLimits) -> ImageFile.ImageFile:
+    """Read the header of `data` (no pixels yet) and check it against `limits`."""
     if len(data) == 0:
         raise NotAnImageError("The file is empty.")
     if len(data) > limits.max_bytes:
         size, limit = _file_sizes(len(data), limits.max_bytes)
         raise ImageTooLargeError(f"The file is {size}; the limit is {limit}.")
     try:
-        with warnings.catch_warnings():
-            # Pillow warns, then raises, on decompression bombs; we check the size ourselves.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            # Pillow's own warnings (e.g. "Corrupt EXIF data") are about the file, not for stderr.
-            warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
+        with _quiet():
             image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError:
         raise NotAnImageError(f"That file is not an image I can read ({FORMAT_NAMES}).") from None
@@ -135,15 +160,25 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
             f"The image is {width}x{height} ({width * height:,} pixels); the limit is "
             f"{limits.max_pixels:,} pixels."
         )
+    return image
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Pillow's warnings about a file (decompression bombs, which we check ourselves, and e.g.
+    "Corrupt EXIF data") are about that file, not for stderr."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
+        yield
+
+
+@contextlib.contextmanager
+def _reading() -> Iterator[None]:
+    """Decoding an opened image: whatever Pillow raises becomes this image's `ImageError`."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            # Pillow's own warnings (e.g. "Corrupt EXIF data") are about the file, not for stderr.
-            warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
-            image.seek(0)  # the first frame of an animation
-            image.load()
-            ImageOps.exif_transpose(image, in_place=True)  # no copy when already upright
-            return _to_rgb(image)
+        with _quiet():
+            yield
     except Image.DecompressionBombError:
         raise ImageTooLargeError("The image has too many pixels.") from None
     except ImageError:
@@ -152,12 +187,95 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
         raise _damaged(error) from error
 
 
-def prepare(image: Image.Image) -> np.ndarray:
-    """Resize an RGB image to the network's input size and return it as a uint8 array."""
-    if image.mode != "RGB":
-        image = _to_rgb(image)
-    if image.size != IMAGE_SIZE[::-1]:
-        image = image.resize(IMAGE_SIZE[::-1], RESAMPLE)
+# A reduced image keeps at least this many times the network's input in each dimension, so that
+# the final bilinear resize still averages a few of its pixels into each of the network's: the
+# 200x200 arrays then differ from those of the whole image by a fraction of a grey level on
+# photographs (tests/model/test_preprocess_parity.py). A JPEG's margin is the smaller, so that a
+# 12-megapixel photo (4032x3024) is decoded at 1/8 scale (504x378), not 1/4; averaging blocks of
+# other formats costs little beside their decoding, and keeps more.
+DRAFT_MARGIN = 1.5
+REDUCE_MARGIN = 3
+_DRAFT_KEEP = (round(DRAFT_MARGIN * IMAGE_SIZE[1]), round(DRAFT_MARGIN * IMAGE_SIZE[0]))  # w, h
+_REDUCE_KEEP = (round(REDUCE_MARGIN * IMAGE_SIZE[1]), round(REDUCE_MARGIN * IMAGE_SIZE[0]))
+# Modes that can be averaged before they are converted to RGB, with the same result: grey
+# becomes RGB by copying, alpha is averaged premultiplied (then composited on the background),
+# CMYK nearly so. Palettes, colour keys, 1-bit, 16-bit and float images are converted first.
+_REDUCIBLE = ("RGB", "L", "RGBA", "LA", "CMYK")
+
+Box = tuple[float, float, float, float]
+
+
+def _draft(image: ImageFile.ImageFile) -> Box | None:
+    """For a large JPEG, ask libjpeg to decode at 1/2, 1/4 or 1/8 scale, the smallest that keeps
+    `_DRAFT_KEEP` pixels; the whole image's extent in decoded pixels, or None if unchanged."""
+    if image.format not in ("JPEG", "MPO"):
+        return None
+    if image.size[0] < 2 * _DRAFT_KEEP[0] or image.size[1] < 2 * _DRAFT_KEEP[1]:
+        return None  # no scale would apply
+    drafted = image.draft(None, _DRAFT_KEEP)  # decodes nothing yet; keeps the mode (L, RGB, CMYK)
+    return drafted[1] if drafted is not None else None
+
+
+def _reduce(image: Image.Image, box: Box | None) -> tuple[Image.Image, Box | None]:
+    """Average `image` over blocks of pixels, keeping `_REDUCE_KEEP`; `box` follows."""
+    if image.mode not in _REDUCIBLE or "transparency" in image.info:
+        image = _to_rgb(image)  # a palette or a colour key: convert first, as it was
+    width, height = image.size
+    factor = (max(1, width // _REDUCE_KEEP[0]), max(1, height // _REDUCE_KEEP[1]))
+    if factor == (1, 1):
+        return image, box
+    if image.mode in ("RGBA", "LA") and image.getchannel("A").getextrema() == (255, 255):
+        image = image.convert(image.mode[:-1])  # opaque (most screenshots): nothing to composite
+    left, top, right, bottom = box or (0, 0, width, height)
+    reduced = image.reduce(factor)
+    return reduced, (left, top, right / factor[0], bottom / factor[1])
+
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _transpose(
+    image: Image.Image, box: Box | None, orientation: int
+) -> tuple[Image.Image, Box | None]:
+    """Turn `image` upright for its EXIF `orientation` (as `ImageOps.exif_transpose` does), and
+    `box` with it."""
+    method = _TRANSPOSE.get(orientation)
+    if method is None:
+        return image, box
+    width, height = image.size
+    turned = image.transpose(method)
+    if box is None:
+        return turned, None
+    left, top, right, bottom = box
+    if method in (Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.ROTATE_180):
+        left, right = width - right, width - left
+    if method in (Image.Transpose.FLIP_TOP_BOTTOM, Image.Transpose.ROTATE_180):
+        top, bottom = height - bottom, height - top
+    if method is Image.Transpose.TRANSPOSE:  # x <-> y
+        left, top, right, bottom = top, left, bottom, right
+    elif method is Image.Transpose.ROTATE_90:  # anticlockwise: (x, y) -> (y, width - x)
+        left, top, right, bottom = top, width - right, bottom, width - left
+    elif method is Image.Transpose.ROTATE_270:  # clockwise: (x, y) -> (height - y, x)
+        left, top, right, bottom = height - bottom, left, height - top, right
+    elif method is Image.Transpose.TRANSVERSE:  # (x, y) -> (height - y, width - x)
+        left, top, right, bottom = height - bottom, width - right, height - top, width - left
+    return turned, (left, top, right, bottom)
+
+
+def _resize(image: Image.Image, box: Box | None) -> np.ndarray:
+    """The network's input from an RGB image whose extent is `box` (all of it when None)."""
+    if box == (0, 0, *image.size):
+        box = None
+    if image.size != IMAGE_SIZE[::-1] or box is not None:
+        image = image.resize(IMAGE_SIZE[::-1], RESAMPLE, box=box)
     array = np.asarray(image, dtype=np.uint8)
     if array.shape != (*IMAGE_SIZE, 3):  # pragma: no cover - Pillow guarantees it
         raise CorruptImageError("The image could not be converted to RGB.")

@@ -22,7 +22,9 @@ Modules
 * ``payloads``: pure builders of users, members, guilds, messages, embeds, attachments.
 * ``components``: Discord's rules for message components (action rows, buttons, selects).
 * ``events``: the fan-out of every change to the gateway, the feed and the waiters.
-* ``gateway``: sessions, connections, dispatch filtered by intents, RESUME.
+* ``gateway``: sessions, connections, dispatch filtered by intents and shards, RESUME.
+* ``shards``: `Sharding` (guilds per shard, ``max_concurrency``), which shard holds a guild,
+  the session start limit, and the IDENTIFYs refused (4010, 4011, INVALID_SESSION).
 * ``guilds``, ``channels``, ``commands``, ``interactions``: the REST routes, by resource.
 * ``cdn``: attachment files (one filename rule for every upload) and the route serving them.
 * ``faults``: failures a test stages on purpose (`Faults`, ``server.faults``).
@@ -37,10 +39,21 @@ What it implements
   the server is created with ``privileged_intents=False``: close 4014), READY listing every
   guild + one GUILD_CREATE each, HEARTBEAT/ACK, RESUME (missed events replayed, then RESUMED;
   unknown session: INVALID_SESSION), REQUEST_GUILD_MEMBERS (a GUILD_MEMBERS_CHUNK per guild),
-  sequence numbers, ``compress=zlib-stream``. Events are filtered by intents like Discord does
-  (no MESSAGE_CREATE without GUILD_MESSAGES; without MESSAGE_CONTENT the content, embeds,
-  attachments and components of other users' messages are blanked unless the bot is
-  mentioned). The bot's own messages are dispatched back to it.
+  sequence numbers, ``compress=zlib-stream``. Sharding (``sharding=Sharding(...)``): ``GET
+  /gateway/bot`` recommends ``ceil(guilds / guilds_per_shard)`` shards and reports the
+  ``session_start_limit`` (``remaining`` counts the sessions started); an IDENTIFY with
+  ``shard: [i, n]`` gets READY and GUILD_CREATEs for its guilds only (``(guild_id >> 22) % n ==
+  i``) and only their events (events of no guild: shard 0); a shard id not below its count, or a
+  count under 1, is closed with 4010; a connection whose shard (or, unsharded, the whole bot)
+  would hold more than ``max_guilds_per_shard`` guilds with 4011; with ``pace_identify`` an
+  IDENTIFY within 5 s of the last one of its bucket (``shard_id % max_concurrency``) gets
+  INVALID_SESSION. Many connections at once (one per shard, from several processes), each its
+  own session, resumable one by one; a new IDENTIFY of a shard forgets that shard's
+  disconnected sessions. Guild ids have consecutive timestamps in the order the guilds are
+  given (``numbered_guilds(n)`` makes many), so every shard count spreads them evenly. Events
+  are filtered by intents like Discord does (no MESSAGE_CREATE without GUILD_MESSAGES; without
+  MESSAGE_CONTENT the content, embeds, attachments and components of other users' messages are
+  blanked unless the bot is mentioned). The bot's own messages are dispatched back to it.
 * REST: users, application info, gateway, channel + guild reads, members, roles, messages
   (create with JSON or multipart ``payload_json`` + ``files[n]``, replies, embeds with
   ``attachment://`` images, components checked as Discord does (400 50035 naming each broken
@@ -55,7 +68,11 @@ What it implements
 * Driver: ``post_message``, ``delete_message``, ``simulate_typing``, ``invoke_slash_command``,
   ``invoke_message_command`` (each in the default channel unless told another),
   ``click_button`` (a MESSAGE_COMPONENT interaction on a message's button), ``add_member``,
-  ``role_names``, ``drop_connections``/``drop_gateway``; recordings (``messages``,
+  ``role_names``, ``drop_connections``/``drop_gateway``; shards (``drop_shard``,
+  ``shard_sessions``, ``wait_for_shards``, ``delivered_to``: the sessions a message or an
+  interaction was sent to; ``guild_ids``, ``first_channel``, ``shard_of``,
+  ``guilds_of_shard``, ``recommended_shards``, ``gateway.starts``: every IDENTIFY); recordings
+  (``messages``,
   ``messages_in``, ``get_message``, ``interaction_responses``, ``typing_events``,
   ``application_commands``); waiting (``wait_for_message``, ``wait_for_reply``,
   ``wait_for_interaction_response``, ``wait_for_ack``); an event feed for UIs
@@ -101,7 +118,8 @@ interaction ones, stickers, polls, avatars/icons (the CDN only serves attachment
 channels added after start, member join and update events (a member's roles reach the bot
 with their next message or interaction), gateway payload compression (``"compress": true``
 in IDENTIFY) and zstd transport compression (clients asking for it get text frames, which
-discord.py accepts), and sharding (``GET /gateway/bot`` says 1 shard). Unknown routes answer
+discord.py accepts), and the daily session start limit (counted, never enforced). Unknown
+routes answer
 404 with Discord's error JSON and log a warning, so gaps are visible.
 """
 
@@ -110,7 +128,8 @@ from playground.discord.events import Subscription
 from playground.discord.faults import CdnFault, Faults, RateLimit, RestFault
 from playground.discord.people import ADMINS, MODERATORS
 from playground.discord.protocol import FLAG_EPHEMERAL, FLAG_LOADING, OPT_ATTACHMENT
-from playground.discord.server import DEFAULT_GUILDS, DiscordServer
+from playground.discord.server import DEFAULT_GUILDS, DiscordServer, numbered_guilds
+from playground.discord.shards import Sharding
 from playground.discord.state import Limits
 
 __all__ = [
@@ -127,5 +146,7 @@ __all__ = [
     "Limits",
     "RateLimit",
     "RestFault",
+    "Sharding",
     "Subscription",
+    "numbered_guilds",
 ]

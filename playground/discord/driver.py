@@ -10,7 +10,7 @@ theirs, see `people`), by default the human, "padawan".
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from playground.discord import payloads
@@ -100,6 +100,37 @@ class Driver(Invocations):
         (a network failure; events already written may never be read); else close with
         ``code``. Returns how many connections were dropped."""
         return await self.gateway.drop_connections(code, abrupt=abrupt)
+
+    async def drop_shard(self, shard_id: int, code: int = 4000, *, abrupt: bool = False) -> int:
+        """Drop the connection of one shard's session, as ``drop_gateway`` does for all: it
+        stays resumable, and what its guilds see meanwhile is replayed on RESUME. Returns 1, or
+        0 when no session of that shard is connected."""
+        return await self.gateway.drop_shard(shard_id, code, abrupt=abrupt)
+
+    def shard_sessions(self) -> dict[int, str]:
+        """The session id of each connected shard, by shard id (unsharded sessions left out)."""
+        return {shard: s.session_id for shard, s in self.gateway.shard_sessions().items()}
+
+    async def wait_for_shards(
+        self, shard_ids: Iterable[int], *, timeout: float = 30.0
+    ) -> dict[int, str]:
+        """Until each of ``shard_ids`` has a connected session (identified, or resumed);
+        returns their session ids by shard. Raises ``TimeoutError``."""
+        wanted = set(shard_ids)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not wanted <= set(sessions := self.shard_sessions()):
+            if asyncio.get_running_loop().time() > deadline:
+                missing = sorted(wanted - set(sessions))
+                raise TimeoutError(f"shards {missing} not connected within {timeout} s")
+            await asyncio.sleep(0.02)
+        return {shard: sessions[shard] for shard in sorted(wanted)}
+
+    def delivered_to(self, event_id: int | str) -> list[tuple[str, tuple[int, int] | None]]:
+        """The sessions a MESSAGE_CREATE or INTERACTION_CREATE (by message or interaction id)
+        was sent to, as ``(session id, (shard id, shard count) or None)``: one per shard
+        holding its guild (unsharded sessions hold them all). The newest ``Limits.records``
+        are kept."""
+        return list(self.gateway.deliveries.get(str(event_id), []))
 
     def subscribe(self, channel_id: int | None = None) -> Subscription:
         """A queue receiving the feed's events (`events`), of one channel or all of them.

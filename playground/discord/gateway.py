@@ -1,12 +1,15 @@
-"""The gateway: WebSocket connections, identified sessions, dispatch filtered by intents, and
-RESUME with the events a session missed.
+"""The gateway: WebSocket connections, identified sessions, dispatch filtered by intents and
+shards, and RESUME with the events a session missed.
 
 HELLO, IDENTIFY (token check: close 4004; privileged intents the server does not grant: close
-4014), READY + one GUILD_CREATE per guild, HEARTBEAT/ACK, RESUME (missed events replayed, then
-RESUMED; unknown session: INVALID_SESSION), REQUEST_GUILD_MEMBERS (one GUILD_MEMBERS_CHUNK per
-guild), sequence numbers, and ``compress=zlib-stream`` (binary zlib frames; otherwise JSON text
-frames). Without MESSAGE_CONTENT the content, embeds, attachments and components of other
-users' messages are blanked unless the bot is mentioned, as on Discord.
+4014; the shard checked as `shards` says: 4010, 4011, INVALID_SESSION past max_concurrency),
+READY + one GUILD_CREATE per guild of the session's shard, HEARTBEAT/ACK, RESUME (missed events
+replayed, then RESUMED; unknown session: INVALID_SESSION), REQUEST_GUILD_MEMBERS (one
+GUILD_MEMBERS_CHUNK per guild of the shard), sequence numbers, and ``compress=zlib-stream``
+(binary zlib frames; otherwise JSON text frames). A guild's events go to the sessions of its
+shard only (unsharded sessions get them all; events of no guild go to shard 0). Without
+MESSAGE_CONTENT the content, embeds, attachments and components of other users' messages are
+blanked unless the bot is mentioned, as on Discord.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 import logging
 import secrets
 import zlib
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +34,7 @@ from playground.discord.protocol import (
     INTENT_MESSAGE_CONTENT,
     PRIVILEGED_INTENTS,
 )
+from playground.discord.shards import SessionStarts, Shard, holds
 
 if TYPE_CHECKING:
     from playground.discord.server import DiscordServer
@@ -39,6 +43,7 @@ log = logging.getLogger(__name__)
 
 BACKLOG_SIZE = 1000  # events kept per session for RESUME
 _HELLO_TRACE = ["fake-discord"]
+_RECORDED = ("MESSAGE_CREATE", "INTERACTION_CREATE")  # whose deliveries are kept, by id
 
 
 @dataclass
@@ -47,6 +52,7 @@ class Session:
 
     session_id: str
     intents: int
+    shard: Shard | None = None  # (id, count); None: identified without sharding, every guild
     seq: int = 0
     backlog: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=BACKLOG_SIZE))
     connection: Connection | None = None
@@ -104,7 +110,8 @@ def _op(op: int, data: Any = None) -> dict[str, Any]:
 
 
 class Gateway:
-    """Every session and connection of the server's one bot."""
+    """Every session and connection of the server's one bot (one per shard, across
+    processes)."""
 
     def __init__(self, server: DiscordServer) -> None:
         self.server = server
@@ -112,10 +119,21 @@ class Gateway:
         self.connections: set[Connection] = set()
         self.ready = asyncio.Event()  # set once a bot has identified
         self.closing = False
+        self.starts = SessionStarts(server.sharding)
+        # MESSAGE_CREATE / INTERACTION_CREATE id -> the sessions it was sent to (the newest)
+        self.deliveries: OrderedDict[str, list[tuple[str, Shard | None]]] = OrderedDict()
 
     @property
     def connected_sessions(self) -> int:
         return sum(1 for s in self.sessions.values() if s.connection is not None)
+
+    def shard_sessions(self) -> dict[int, Session]:
+        """The connected sharded sessions, by shard id (the newest when there are several)."""
+        found: dict[int, Session] = {}
+        for session in self.sessions.values():
+            if session.shard is not None and session.connection is not None:
+                found[session.shard[0]] = session
+        return found
 
     # ----------------------------------------------------------------------------- dispatch
 
@@ -134,9 +152,19 @@ class Gateway:
         return data
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a DISPATCH to every session (buffered for RESUME when disconnected)."""
-        for session in list(self.sessions.values()):
+        """Send a DISPATCH to every session holding its guild (buffered for RESUME when
+        disconnected): all of them unsharded, else the guild's shard (no guild: shard 0)."""
+        guild_id = data.get("guild_id")
+        targets = [s for s in list(self.sessions.values()) if holds(s.shard, guild_id)]
+        if event in _RECORDED and "id" in data:
+            self._record(str(data["id"]), targets)
+        for session in targets:
             await self._send_event(session, event, data)
+
+    def _record(self, event_id: str, sessions: list[Session]) -> None:
+        self.deliveries[event_id] = [(s.session_id, s.shard) for s in sessions]
+        while len(self.deliveries) > self.server.state.limits.records:
+            self.deliveries.popitem(last=False)
 
     async def _send_event(self, session: Session, event: str, data: dict[str, Any]) -> None:
         visible = self._visible(session, event, data)
@@ -157,6 +185,17 @@ class Gateway:
         else:
             await asyncio.gather(*(c.close(code, "dropped by test server") for c in connections))
         return len(connections)
+
+    async def drop_shard(self, shard_id: int, code: int = 4000, *, abrupt: bool = False) -> int:
+        """Drop the connection of shard ``shard_id``'s session (it stays resumable)."""
+        session = self.shard_sessions().get(shard_id)
+        if session is None or session.connection is None:
+            return 0
+        if abrupt:
+            session.connection.abort()
+        else:
+            await session.connection.close(code, "dropped by test server")
+        return 1
 
     async def close(self) -> None:
         self.closing = True
@@ -238,23 +277,42 @@ class Gateway:
         if intents & PRIVILEGED_INTENTS and not server.privileged_intents:
             await connection.close(4014, "Disallowed intent(s).")
             return
-        session = Session(session_id=secrets.token_hex(16), intents=intents)
+        shard, code, reason = self.starts.check(data.get("shard"), server.state.guilds)
+        if code:
+            self.starts.refuse(shard, str(code))
+            log.info("bot IDENTIFY refused: %s (shard %s)", reason, data.get("shard"))
+            await connection.close(code, reason)
+            return
+        if not self.starts.admit(shard):
+            log.info("bot IDENTIFY of shard %s refused: over max_concurrency", shard)
+            await connection.send(_op(9, False))
+            return
+        if shard is not None:  # a new session of a shard replaces its disconnected ones
+            for old in [s for s in self.sessions.values() if s.shard == shard]:
+                if old.connection is None:
+                    self.sessions.pop(old.session_id, None)
+        session = Session(session_id=secrets.token_hex(16), intents=intents, shard=shard)
         session.connection = connection
         connection.session = session
         self.sessions[session.session_id] = session
-        guilds = list(server.state.guilds.values())
+        guilds = [g for g in server.state.guilds.values() if holds(shard, g.id)]
         ready = payloads.ready(
             server.bot_user,
             [g.id for g in guilds],
             session_id=session.session_id,
             resume_url=server.gateway_url,
             application_flags=payloads.application_flags(server.privileged_intents),
-            shard=data["shard"] if isinstance(data.get("shard"), list) else None,
+            shard=list(shard) if shard is not None else None,
         )
         await self._send_event(session, "READY", ready)
         for guild in guilds:
             await self._send_event(session, "GUILD_CREATE", guild_create(server, guild, intents))
-        log.info("bot identified (session %s, intents %d)", session.session_id, intents)
+        log.info(
+            "bot identified (session %s, intents %d%s)",
+            session.session_id,
+            intents,
+            f", shard {shard[0]} of {shard[1]}: {len(guilds)} guilds" if shard else "",
+        )
         self.ready.set()
 
     async def _resume(self, connection: Connection, data: dict[str, Any]) -> None:
@@ -284,7 +342,7 @@ class Gateway:
         guild_ids = raw if isinstance(raw, list) else [raw]
         for raw_id in guild_ids:
             guild = state.guilds.get(int(raw_id or 0))
-            if guild is None:
+            if guild is None or not holds(session.shard, guild.id):
                 continue
             query = str(data.get("query") or "").lower()
             limit = int(data.get("limit") or 0) or len(guild.members)

@@ -72,9 +72,13 @@ class GuildRoutes:
         return json_response({"url": self.server.gateway_url})
 
     async def get_gateway_bot(self, request: web.Request) -> web.Response:
-        limit = {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}
+        server = self.server
         return json_response(
-            {"url": self.server.gateway_url, "shards": 1, "session_start_limit": limit}
+            {
+                "url": server.gateway_url,
+                "shards": server.recommended_shards,
+                "session_start_limit": server.gateway.starts.limit(),
+            }
         )
 
     async def get_me(self, request: web.Request) -> web.Response:

@@ -114,13 +114,18 @@ class _Snowflakes:
         self._last = 0
         self._increment = itertools.count()
 
-    def next(self) -> int:
-        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+    def next(self, at_ms: int | None = None) -> int:
+        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS if at_ms is None else at_ms
         value = (ms << 22) | (1 << 17) | ((os.getpid() & 0x1F) << 12)
         value |= next(self._increment) & 0xFFF
         value = max(value, self._last + 1)
         self._last = value
         return value
+
+    def in_a_row(self, count: int) -> list[int]:
+        now = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        first = max(now, (self._last >> 22) + 1)
+        return [self.next(first + n) for n in range(count)]
 
 
 _snowflakes = _Snowflakes()
@@ -129,6 +134,13 @@ _snowflakes = _Snowflakes()
 def snowflake() -> int:
     """A new, increasing snowflake id."""
     return _snowflakes.next()
+
+
+def snowflakes_in_a_row(count: int) -> list[int]:
+    """``count`` new, increasing ids whose timestamps (``id >> 22``) are consecutive
+    milliseconds, from now or just past the last id's: guilds with these ids fall on
+    consecutive shards (``(id >> 22) % shard_count``) whatever the count, evenly."""
+    return _snowflakes.in_a_row(count)
 
 
 def snowflake_time(value: int) -> datetime:

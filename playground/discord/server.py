@@ -1,5 +1,6 @@
 """`DiscordServer`: the look-alike's facade. It builds the guilds, owns the state, the
-gateway, the event fan-out and the CDN, serves the REST routes, and is the test driver."""
+gateway (sharded as `Sharding` says), the event fan-out and the CDN, serves the REST routes,
+and is the test driver."""
 
 from __future__ import annotations
 
@@ -27,8 +28,10 @@ from playground.discord.protocol import (
     EVERYONE_PERMISSIONS,
     now_iso,
     snowflake,
+    snowflakes_in_a_row,
 )
 from playground.discord.rest import middleware, unknown_route
+from playground.discord.shards import Sharding, shard_of
 from playground.discord.state import Channel, Guild, Limits, State
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,11 @@ DEFAULT_GUILDS: tuple[GuildSpec, ...] = (
 TOPIC = "Is it a Jedi or a Sith? Post a picture."
 
 
+def numbered_guilds(count: int, channels: Sequence[str] = ("general",)) -> list[GuildSpec]:
+    """``count`` guilds named "Outpost 1".."Outpost N", each with ``channels``."""
+    return [(f"Outpost {n}", tuple(channels)) for n in range(1, count + 1)]
+
+
 class DiscordServer(Driver):
     """A local Discord API v10 + gateway for one bot in several guilds.
 
@@ -50,7 +58,9 @@ class DiscordServer(Driver):
     id is also the application id), the human (``human``: "padawan", who owns the guilds)
     and a moderator (``moderator``: "master", with the "Admins" role) are members of every
     guild, whose roles are @everyone, the bot's, "Moderators" and "Admins". ``limits``
-    bound what it keeps (`Limits`).
+    bound what it keeps (`Limits`). ``sharding`` (`Sharding`) says how many guilds a shard
+    may hold and how fast sessions may start; guild ids fall on consecutive shards in the
+    order given (see `numbered_guilds` for many), so every shard count spreads them evenly.
     """
 
     def __init__(
@@ -64,6 +74,7 @@ class DiscordServer(Driver):
         bot_name: str = "JediSith",
         guilds: Sequence[GuildSpec] = DEFAULT_GUILDS,
         limits: Limits | None = None,
+        sharding: Sharding | None = None,
     ) -> None:
         if not guilds or not all(channels for _, channels in guilds):
             raise ValueError("at least one guild, and at least one channel in each")
@@ -73,6 +84,7 @@ class DiscordServer(Driver):
         self.max_upload_bytes = max_upload_bytes
         self.privileged_intents = privileged_intents
         self.bot_name = bot_name
+        self.sharding = sharding or Sharding()
 
         self.state = State(limits)
         self.application_id = snowflake()  # bots' user id equals their application id
@@ -82,8 +94,10 @@ class DiscordServer(Driver):
         self.human: dict[str, Any] = self.state.add_user(human)  # owns every guild
         master = payloads.user(snowflake(), "master", global_name="Master")
         self.moderator: dict[str, Any] = self.state.add_user(master)  # "Admins" everywhere
-        for name, channel_names in guilds:
-            self._add_guild(name, channel_names)
+        # Made first, in a row: consecutive timestamps spread the guilds over the shards.
+        guild_ids = snowflakes_in_a_row(len(guilds))
+        for guild_id, (name, channel_names) in zip(guild_ids, guilds, strict=True):
+            self._add_guild(guild_id, name, channel_names)
         first = next(iter(self.state.guilds.values()))
         self.guild_id = first.id
         self.channel_id = first.channel_ids[0]
@@ -96,10 +110,10 @@ class DiscordServer(Driver):
         self.faults = Faults()  # staged failures (`faults.Faults`): none until a test asks
         self._runner: web.AppRunner | None = None
 
-    def _add_guild(self, name: str, channel_names: Sequence[str]) -> Guild:
+    def _add_guild(self, guild_id: int, name: str, channel_names: Sequence[str]) -> Guild:
         state = self.state
         now = now_iso()
-        guild = state.add_guild(Guild(snowflake(), name, int(self.human["id"]), joined_at=now))
+        guild = state.add_guild(Guild(guild_id, name, int(self.human["id"]), joined_at=now))
         bot_role = snowflake()
         guild.roles = [
             payloads.role(guild.id, "@everyone", EVERYONE_PERMISSIONS, position=0),
@@ -204,3 +218,25 @@ class DiscordServer(Driver):
     def connected_sessions(self) -> int:
         """How many identified sessions currently have a live socket."""
         return self.gateway.connected_sessions
+
+    @property
+    def guild_ids(self) -> list[int]:
+        """Every guild's id, in the order they were given."""
+        return list(self.state.guilds)
+
+    def first_channel(self, guild_id: int) -> int:
+        """The id of a guild's first text channel ("general" unless named otherwise)."""
+        return self.state.guild(int(guild_id)).channel_ids[0]
+
+    def shard_of(self, guild_id: int, shard_count: int) -> int:
+        """The shard that holds ``guild_id`` among ``shard_count``: ``(id >> 22) % count``."""
+        return shard_of(guild_id, shard_count)
+
+    def guilds_of_shard(self, shard_id: int, shard_count: int) -> list[int]:
+        """The ids of the guilds shard ``shard_id`` of ``shard_count`` holds."""
+        return [g for g in self.state.guilds if shard_of(g, shard_count) == shard_id]
+
+    @property
+    def recommended_shards(self) -> int:
+        """The shard count ``GET /gateway/bot`` recommends for the guilds held."""
+        return self.sharding.recommended_shards(len(self.state.guilds))

@@ -21,7 +21,7 @@ import discord
 
 from bot._endpoints import discover_gateway, use_endpoints
 from bot._models import loader_for, serving_folder
-from bot.client import WORKER_GRACE, JediSithBot
+from bot.client import WORKER_GRACE, JediSith, make_bot
 from bot.settings import Settings, SettingsError
 from dataset import DatasetStore
 from model.bundle import ModelError
@@ -32,6 +32,8 @@ log = logging.getLogger("bot")
 
 EXIT_CONFIG = 2
 EXIT_RUNTIME = 1
+CLOSE_INVALID_SHARD = 4010  # the gateway's close codes for a shard it refuses
+CLOSE_SHARDING_REQUIRED = 4011
 
 
 class StartupError(RuntimeError):
@@ -133,7 +135,7 @@ async def run(settings: Settings) -> None:
             use_endpoints(settings.api_url, gateway)
             dataset = await asyncio.to_thread(open_dataset, settings)
             try:
-                async with JediSithBot(settings, worker, session, dataset) as bot:
+                async with make_bot(settings, worker, session, dataset) as bot:
                     signals.bot = bot
                     await _start(bot, settings)
             finally:
@@ -142,7 +144,7 @@ async def run(settings: Settings) -> None:
         await worker.aclose(timeout=WORKER_GRACE)
 
 
-async def _start(bot: JediSithBot, settings: Settings) -> None:
+async def _start(bot: JediSith, settings: Settings) -> None:
     try:
         await bot.start(settings.token.get_secret_value())
     except discord.LoginFailure:
@@ -158,6 +160,32 @@ async def _start(bot: JediSithBot, settings: Settings) -> None:
     except (aiohttp.ClientConnectorError, discord.GatewayNotFound, OSError) as error:
         target = settings.api_url or "Discord"
         raise StartupError(f"cannot reach {target}: {error}") from None
+    except discord.ConnectionClosed as error:
+        refused = _refused_shard(error, settings)
+        if refused is None:
+            raise
+        raise refused from None
+
+
+def _refused_shard(error: discord.ConnectionClosed, settings: Settings) -> StartupError | None:
+    """The gateway's refusals of a shard (close codes 4010 and 4011) as one line."""
+    if error.code == CLOSE_SHARDING_REQUIRED:
+        if not settings.sharded:
+            return StartupError(
+                "Discord requires sharding for this many servers: set SHARD_COUNT=auto (or a "
+                'number of shards), see the README\'s "Running a cluster"'
+            )
+        return StartupError(
+            f"Discord refused shard {error.shard_id} of SHARD_COUNT={settings.shard_count}: "
+            "it would hold too many servers (4011, sharding required); set SHARD_COUNT=auto "
+            "or a larger number, the same in every process"
+        )
+    if error.code == CLOSE_INVALID_SHARD:
+        return StartupError(
+            f"Discord refused shard {error.shard_id} of SHARD_COUNT={settings.shard_count} "
+            "(4010, invalid shard): SHARD_IDS must be below SHARD_COUNT"
+        )
+    return None
 
 
 class _Signals:
@@ -165,7 +193,7 @@ class _Signals:
 
     def __init__(self) -> None:
         self._task = asyncio.current_task()
-        self.bot: JediSithBot | None = None
+        self.bot: JediSith | None = None
         self._shutdown: asyncio.Task[None] | None = None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

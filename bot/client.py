@@ -1,4 +1,6 @@
-"""The bot: a `commands.Bot` that owns the model worker and an HTTP session for downloads."""
+"""The bot: a `commands.Bot` that owns the model worker and an HTTP session for downloads, or,
+when SHARD_COUNT asks for shards, the same bot as discord.py's `commands.AutoShardedBot`
+(`make_bot` picks)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,7 +18,9 @@ import discord
 from discord.ext import commands
 
 from bot._images import ByteBudget
+from bot._models import loader_for, serving_folder
 from bot._replies import RESTARTING
+from bot._shards import AUTO, IdentifyPacer, describe_latencies, shard_ranges
 from bot._training import Retrainer
 from bot.settings import Settings
 from dataset import DatasetStore
@@ -40,6 +45,8 @@ COMMAND_GRACE = 8.0
 REPLY_GRACE = 2.0
 WORKER_GRACE = 2.0
 SHUTDOWN_SECONDS = COMMAND_GRACE + REPLY_GRACE + WORKER_GRACE
+LATENCY_LOG_SECONDS = 600.0  # how often a sharded bot logs its shards' latency
+IDENTIFY_FOLDER = "gateway"  # in DATA_DIR: the IDENTIFY lock files a cluster's processes share
 DESCRIPTION = (
     "I tell Jedi from Sith. Post an image and type {p}jedisith, or reply to an image with it; "
     "{p}features shows what my network sees."
@@ -53,22 +60,27 @@ def invite_url(application_id: int) -> str:
     )
 
 
-class JediSithBot(commands.Bot):
+class JediSith:
+    """Everything the bot does, on one gateway connection or on shards: mixed into
+    `commands.Bot` (`JediSithBot`) and `commands.AutoShardedBot` (`ShardedJediSithBot`)."""
+
     def __init__(
         self,
         settings: Settings,
         worker: ModelWorker,
         http_session: aiohttp.ClientSession,
         dataset: DatasetStore | None = None,
+        **options: Any,
     ) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: the prefix commands need to read messages
-        super().__init__(
+        super().__init__(  # type: ignore[call-arg]
             command_prefix=commands.when_mentioned_or(settings.command_prefix),
             description=DESCRIPTION.format(p=settings.command_prefix),
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=commands.DefaultHelpCommand(no_category="Other"),
+            **options,
         )
         self.settings = settings
         self.worker = worker
@@ -206,3 +218,171 @@ class JediSithBot(commands.Bot):
         if self._sync_task is not None and not self._sync_task.done():
             self._sync_task.cancel()
         await self.close()
+
+
+class JediSithBot(JediSith, commands.Bot):
+    """The bot on one gateway connection (no SHARD_COUNT): every guild on one session."""
+
+
+def make_bot(
+    settings: Settings,
+    worker: ModelWorker,
+    http_session: aiohttp.ClientSession,
+    dataset: DatasetStore | None = None,
+) -> JediSithBot:
+    """The bot `settings` ask for: sharded (`AutoShardedBot`) when SHARD_COUNT is set, else the
+    plain one; the same cogs and behaviour either way."""
+    if settings.sharded:
+        return ShardedJediSithBot(settings, worker, http_session, dataset)  # type: ignore[return-value]
+    return JediSithBot(settings, worker, http_session, dataset)
+
+
+class ShardedJediSithBot(JediSith, commands.AutoShardedBot):
+    """The bot on shards: discord.py's `AutoShardedBot` runs SHARD_IDS (default: all) of
+    SHARD_COUNT (``auto``: as many as Discord recommends) in this process.
+
+    IDENTIFY is paced by the ``max_concurrency`` Discord announces (`IdentifyPacer`), together
+    with the other processes sharing DATA_DIR; the log says which shards this process holds,
+    when each is ready or resumed, and every `latency_log_seconds` their latency. Serving the
+    shipped model, it also starts serving `DATA_DIR/models` once another process's first
+    `!retrain` publishes there (the process that trained switches at once).
+    """
+
+    latency_log_seconds = LATENCY_LOG_SECONDS
+
+    def __init__(
+        self,
+        settings: Settings,
+        worker: ModelWorker,
+        http_session: aiohttp.ClientSession,
+        dataset: DatasetStore | None = None,
+    ) -> None:
+        count = None if settings.shard_count == AUTO else settings.shard_count
+        ids = list(settings.shard_ids) if settings.shard_ids is not None else None
+        super().__init__(settings, worker, http_session, dataset, shard_count=count, shard_ids=ids)
+        self.pacer = IdentifyPacer(1, settings.data_dir / IDENTIFY_FOLDER)
+        self._latency_task: asyncio.Task[None] | None = None
+        self._follow_task: asyncio.Task[None] | None = None
+        self._launching: set[int | None] = set()  # shards whose IDENTIFY turn is held
+
+    @property
+    def held_shards(self) -> str:
+        """``0-1 of 4``: the shards this process runs, of the bot's."""
+        if self.shard_count is None:
+            return "not yet counted"
+        ids = self.shard_ids if self.shard_ids is not None else range(self.shard_count)
+        return f"{shard_ranges(ids)} of {self.shard_count}"
+
+    def shard_guilds(self, shard_id: int) -> int:
+        """How many of the bot's guilds shard ``shard_id`` holds."""
+        return sum(1 for guild in self.guilds if guild.shard_id == shard_id)
+
+    async def launch_shards(self) -> None:
+        """Ask ``GET /gateway/bot`` once, for the count (``auto``) and the session start limit,
+        then let discord.py launch the shards."""
+        if self.is_closed():
+            return
+        try:
+            recommended, _url, limits = await self.http.get_bot_gateway()
+        except discord.GatewayNotFound:
+            if self.shard_count is None:
+                raise
+            log.warning("Discord did not give its session start limit: one IDENTIFY per 5 s")
+            recommended, limits = None, None
+        if limits is not None:
+            self.pacer = IdentifyPacer(limits["max_concurrency"], self.pacer.folder)
+        if self.shard_count is None:
+            self.shard_count = recommended
+        held = len(self.shard_ids) if self.shard_ids is not None else self.shard_count
+        log.info(
+            "shards %s in this process (Discord recommends %s); IDENTIFY: %d per 5 s%s",
+            self.held_shards,
+            recommended if recommended is not None else "?",
+            self.pacer.max_concurrency,
+            f", {limits['remaining']} of {limits['total']} session starts left" if limits else "",
+        )
+        if recommended is not None and self.shard_count < recommended:
+            log.warning(
+                "Discord recommends %d shards and SHARD_COUNT is %d: it may refuse shards "
+                "that hold too many servers (set SHARD_COUNT=auto or more)",
+                recommended,
+                self.shard_count,
+            )
+        if limits is not None and limits["remaining"] < (held or 0):
+            log.warning(
+                "only %d session starts left for %d shards until Discord resets the count in "
+                "%.0f min",
+                limits["remaining"],
+                held,
+                limits["reset_after"] / 60_000,
+            )
+        await super().launch_shards()
+
+    async def launch_shard(self, gateway: Any, shard_id: int, *, initial: bool = False) -> None:
+        """discord.py's, holding the shard's IDENTIFY turn first: the socket opens once the
+        turn has come, so its first heartbeat is not left unread while it waits."""
+        if shard_id in self._launching:  # discord.py's own retry, inside our turn
+            await super().launch_shard(gateway, shard_id, initial=initial)
+            return
+        async with self.pacer.turn(shard_id):
+            self._launching.add(shard_id)
+            try:
+                await super().launch_shard(gateway, shard_id, initial=initial)
+            finally:
+                self._launching.discard(shard_id)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Replaces discord.py's 5 s sleep before every IDENTIFY but the process's first: wait
+        for the shard's bucket instead, in this process and the others (`IdentifyPacer`).
+        A shard being launched already holds its turn."""
+        if shard_id not in self._launching:
+            await self.pacer.wait(shard_id)
+
+    async def on_ready(self) -> None:
+        await super().on_ready()
+        log.info(
+            "holding shards %s: %d servers; latency %s",
+            self.held_shards,
+            len(self.guilds),
+            describe_latencies(self.latencies),
+        )
+        if self._latency_task is None:
+            self._latency_task = asyncio.create_task(self._report_latency(), name="latency")
+            self._follow_task = asyncio.create_task(self._follow_retrained(), name="follow")
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        log.info(
+            "shard %d of %s ready: %d servers",
+            shard_id,
+            self.shard_count,
+            self.shard_guilds(shard_id),
+        )
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        log.info("shard %d of %s resumed its session", shard_id, self.shard_count)
+
+    async def _report_latency(self) -> None:
+        while not self.is_closed():
+            await asyncio.sleep(self.latency_log_seconds)
+            log.info(
+                "shards %s: %d servers; latency %s",
+                self.held_shards,
+                len(self.guilds),
+                describe_latencies(self.latencies),
+            )
+
+    async def _follow_retrained(self) -> None:
+        settings = self.settings
+        while not self.is_closed():
+            await asyncio.sleep(settings.reload_interval)
+            folder = await asyncio.to_thread(serving_folder, settings.model_path, settings.data_dir)
+            watched = self.worker.folder
+            if watched is not None and Path(watched).resolve() != folder.resolve():
+                log.info("a retrained model was published in %s: serving it", folder)
+                self.worker.follow(folder, loader_for(folder, settings.model_backend))
+
+    async def close(self) -> None:
+        for task in (self._latency_task, self._follow_task):
+            if task is not None:
+                task.cancel()
+        await super().close()

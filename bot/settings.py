@@ -21,14 +21,16 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BeforeValidator,
     Field,
+    PlainValidator,
     SecretStr,
     ValidationError,
+    model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -39,6 +41,7 @@ from pydantic_settings import (
 )
 
 from bot._replies import OOD_POLICIES
+from bot._shards import AUTO, parse_shard_count, parse_shard_ids, shard_ranges
 from model.bundle import DEFAULT_MODEL_DIR
 from model.preprocess import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from model.runtime import BACKENDS
@@ -141,6 +144,10 @@ class Settings(BaseSettings):
     retrain_min_images: Annotated[int, Field(ge=5)] = 20  # a validation split needs a few
     retrain_max_epochs: Positive = 100
     log_level: Annotated[str, AfterValidator(_log_level)] = "INFO"
+    # None: one gateway connection (no sharding); "auto": the count Discord recommends.
+    shard_count: Annotated[int | Literal["auto"] | None, PlainValidator(parse_shard_count)] = None
+    # None: every shard of shard_count; else the shards this process runs, sorted.
+    shard_ids: Annotated[tuple[int, ...] | None, PlainValidator(parse_shard_ids)] = None
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -193,6 +200,32 @@ class Settings(BaseSettings):
     @property
     def cooldown_enabled(self) -> bool:
         return self.cooldown_rate > 0 and self.cooldown_seconds > 0
+
+    @property
+    def sharded(self) -> bool:
+        """Whether the bot runs as `AutoShardedBot` (SHARD_COUNT set), not one connection."""
+        return self.shard_count is not None
+
+    @model_validator(mode="after")
+    def _shards_fit_the_count(self) -> Settings:
+        if self.shard_ids is None:
+            return self
+        ids = shard_ranges(self.shard_ids)
+        if self.shard_count is None:
+            raise ValueError(
+                f"SHARD_IDS={ids} needs SHARD_COUNT, the number of shards of the whole bot"
+            )
+        if self.shard_count == AUTO:
+            raise ValueError(
+                f"SHARD_IDS={ids} needs a number for SHARD_COUNT, not auto: every process must "
+                "use the same count (python -m bot.cluster asks Discord once for all of them)"
+            )
+        if self.shard_ids[-1] >= self.shard_count:
+            raise ValueError(
+                f"SHARD_IDS={ids} is not valid: shards are numbered 0 to "
+                f"{self.shard_count - 1} with SHARD_COUNT={self.shard_count}"
+            )
+        return self
 
 
 class _EnvironmentStrings(PydanticBaseSettingsSource):
@@ -250,6 +283,9 @@ def _one_line(error: ValidationError, values: Mapping[str, Any]) -> str:
         return MISSING_TOKEN
     problems = []
     for given, item in items:
+        if not item["loc"]:  # a check of several settings together: its message says it all
+            problems.append(_reason(item))
+            continue
         name = fields_by_key.get(given)
         key = names[name] if name else given
         raw = next((values[k] for k in (name, key) if k in values), item["input"])

@@ -265,18 +265,18 @@ async def running_bot(
     config = Settings(**values)
     workers: list[ModelWorker] = []
     bots: list[JediSithBot] = []
-    make_worker, bot_class = bot_main.make_worker, bot_main.JediSithBot
+    make_worker, make_bot = bot_main.make_worker, bot_main.make_bot
 
     def recording_make_worker(settings: Settings) -> ModelWorker:
         workers.append(make_worker(settings))
         return workers[-1]
 
     def recording_bot(*args: Any, **kwargs: Any) -> JediSithBot:
-        bots.append(bot_class(*args, **kwargs))
+        bots.append(make_bot(*args, **kwargs))
         return bots[-1]
 
     bot_main.make_worker = recording_make_worker  # type: ignore[assignment]
-    bot_main.JediSithBot = recording_bot  # type: ignore[assignment,misc]
+    bot_main.make_bot = recording_bot  # type: ignore[assignment]
     gc.unfreeze()  # the bot freezes what it made at start-up; earlier freezes are not ours
     loop = asyncio.get_running_loop()
     with recording_logs() as logs:
@@ -293,7 +293,7 @@ async def running_bot(
                 raise AssertionError(f"the bot did not connect within {ready_timeout} s")
             yield Running(server, bots[0], workers[0], logs, config)
         finally:
-            bot_main.make_worker, bot_main.JediSithBot = make_worker, bot_class  # type: ignore[misc]
+            bot_main.make_worker, bot_main.make_bot = make_worker, make_bot  # type: ignore[assignment]
             if bots and server.bot_ready.is_set() and not task.done():
                 # discord.py dispatches on_ready some 2 s after connecting; closed before that,
                 # its on_ready coroutine is never awaited (a RuntimeWarning in a later test).
@@ -332,3 +332,35 @@ async def start_bot_process(
     process = await start_logged_bot(env, folder)
     await process.wait_connected(server.bot_ready)
     return process
+
+
+async def start_shard_process(
+    server: DiscordServer,
+    folder: Path,
+    shard_ids: Iterable[int],
+    shard_count: int,
+    settings: dict[str, str] | None = None,
+) -> LoggedBot:
+    """`python -m bot` running ``shard_ids`` of ``shard_count`` (SHARD_IDS, SHARD_COUNT) against
+    ``server``, as `start_bot_process` starts it; returns at once (see `wait_until_holding`)."""
+    ids = ",".join(str(i) for i in shard_ids)
+    env = bot_environment(
+        server.api_url,
+        TOKEN,
+        caches=folder,
+        settings={
+            "MODEL_BACKEND": "litert",
+            "COOLDOWN_RATE": "0",
+            "DATA_DIR": str(folder / "data"),
+            "SHARD_COUNT": str(shard_count),
+            "SHARD_IDS": ids,
+            **(settings or {}),
+        },
+    )
+    return await start_logged_bot(env, folder)
+
+
+async def wait_until_holding(process: LoggedBot, held: str, timeout: float = 60.0) -> None:
+    """Until ``process`` logs that it holds its shards (``held``: ``"0-1 of 4"``), which it
+    does once every one of them is connected and has its guilds."""
+    await process.wait_for_log(f"holding shards {held}:", timeout=timeout)

@@ -17,12 +17,16 @@ set (there are no real Jedi or Sith photographs on this machine). For each n and
   every holdout image, ECE (15 bins) of the calibrated score, and how many images the
   detector refuses ("Not a Jedi or a Sith?") with the accuracy on those it keeps.
 
+`--data DIR --holdout-data DIR` runs the same on real labelled images (e.g. a server's
+`jedisith dataset export DIR` and `jedisith dataset export HOLD --holdout`); none exist here.
+
 The shipped model (`model/default`, 1,382 images, 29 epochs; or `--model`) is scored on the same
 holdout as a reference. Prints a table, writes every run to a CSV (`benchmarks/out/learning.csv`)
 and draws the curve (`docs/learning-curve.png`; `--quick` draws it under benchmarks/out/).
 
     python -m benchmarks.learning [--quick] [--sizes 10 20 50 100 200] [--repeats 3]
                                   [--repeat-up-to 50] [--epochs 15] [--holdout 100]
+                                  [--data DIR --holdout-data DIR] [--replot] [--also CSV ...]
                                   [--csv PATH] [--plot PATH] [--json PATH]
 """
 
@@ -67,6 +71,8 @@ COLUMNS = (
     "ece",
     "ece_raw",
     "train_seconds",
+    "temperature",
+    "confidence",
 )
 
 
@@ -90,6 +96,11 @@ class Run:
     ece: float
     ece_raw: float
     train_seconds: float
+    temperature: float = float("nan")  # the calibration's, from model.json
+    confidence: float = float("nan")  # mean calibrated confidence on the holdout, 0.5-1
+
+
+_EXAMPLE = Run(0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -127,6 +138,22 @@ def subset_folder(pool: Path, n: int, repeat: int, where: Path) -> Path:
             except OSError:
                 shutil.copy2(path, target)
     return folder
+
+
+def fitting_sizes(
+    sizes: tuple[int, ...], data: Path, report: Report
+) -> tuple[tuple[int, ...], int]:
+    """The sizes a folder of real images holds enough of, and its smallest class's count."""
+    from training.data import find_classes
+
+    _, files = find_classes(data)
+    fewest = min(len(paths) for paths in files.values())
+    kept = tuple(n for n in sizes if n <= fewest)
+    if len(kept) < len(sizes):
+        report.note(f"{data} holds {fewest} images of its smallest class: sizes over it dropped")
+    if not kept:
+        raise SystemExit(f"{data}: {fewest} images in its smallest class, fewer than any size")
+    return kept, fewest
 
 
 def plan(sizes: tuple[int, ...], repeats: int, repeat_up_to: int) -> list[tuple[int, int]]:
@@ -168,6 +195,7 @@ def score(classifier, images: np.ndarray, labels: np.ndarray) -> dict[str, float
         "accuracy_kept": float(right[kept].mean()) if kept.any() else float("nan"),
         "ece": expected_calibration_error(calibrated, labels),
         "ece_raw": expected_calibration_error(raw, labels),
+        "confidence": float(np.maximum(calibrated, 1.0 - calibrated).mean()),
     }
 
 
@@ -207,6 +235,7 @@ def summarise(runs: list[Run]) -> list[dict[str, float]]:
                 "accuracy_min": float(acc.min()),
                 "accuracy_max": float(acc.max()),
                 "accuracy_kept_mean": float(np.nanmean([r.accuracy_kept for r in group])),
+                "confidence_mean": _mean([r.confidence for r in group]),
                 "ece_mean": float(np.mean([r.ece for r in group])),
                 "refused_share_mean": float(np.mean([r.refused_share for r in group])),
                 "train_seconds_mean": float(np.mean([r.train_seconds for r in group])),
@@ -215,12 +244,18 @@ def summarise(runs: list[Run]) -> list[dict[str, float]]:
     return rows
 
 
+def _mean(values: list[float]) -> float:
+    """The mean of the values that are not NaN; NaN if none."""
+    known = [v for v in values if not np.isnan(v)]
+    return float(np.mean(known)) if known else float("nan")
+
+
 def table(rows: list[dict[str, float]]) -> str:
     """The summary as a Markdown table (what RESULTS.md shows)."""
     lines = [
         "| images per class | runs | holdout accuracy, mean (min-max) | accuracy on kept "
-        "| ECE | refused | training |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| ECE | mean confidence | refused | training |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         spread = (
@@ -231,10 +266,15 @@ def table(rows: list[dict[str, float]]) -> str:
         lines.append(
             f"| {row['n_per_class']} | {row['repeats']} | {100 * row['accuracy_mean']:.1f} %"
             f"{spread} | {100 * row['accuracy_kept_mean']:.1f} % | "
-            f"{100 * row['ece_mean']:.1f} % | {100 * row['refused_share_mean']:.1f} % | "
+            f"{100 * row['ece_mean']:.1f} % | {_percent(row['confidence_mean'])} | "
+            f"{100 * row['refused_share_mean']:.1f} % | "
             f"{row['train_seconds_mean']:.0f} s |"
         )
     return "\n".join(lines)
+
+
+def _percent(value: float) -> str:
+    return "-" if np.isnan(value) else f"{100 * value:.1f} %"
 
 
 def write_csv(runs: list[Run], path: Path) -> None:
@@ -250,17 +290,38 @@ def _rounded(value):
     return round(value, 6) if isinstance(value, float) else value
 
 
+def read_csv(path: Path) -> list[Run]:
+    """The runs `write_csv` wrote (columns added since read as NaN)."""
+    types = {name: type(default) for name, default in asdict(_EXAMPLE).items()}
+    runs = []
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            values = {
+                name: kind(row[name])
+                for name, kind in types.items()
+                if row.get(name) not in ("", None)
+            }
+            runs.append(Run(**values))
+    return runs
+
+
+def _epochs_label(runs: list[Run]) -> str:
+    epochs = sorted({r.epochs for r in runs})
+    return "/".join(map(str, epochs)) + (" epoch" if epochs == [1] else " epochs")
+
+
 def plot(
     runs: list[Run],
     rows: list[dict[str, float]],
     path: Path,
     *,
-    epochs: int,
     holdout: int,
     reference: dict[str, float] | None,
+    also: list[list[Run]] = (),
+    source: str = "synthetic set",
 ) -> None:
     """Accuracy against images per class (log x), every run a dot, the mean a line; beside it
-    the refusals and the ECE."""
+    the refusals and the ECE. `also`: other runs (other epochs), drawn as more series."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -276,14 +337,14 @@ def plot(
         color="tab:blue",
         alpha=0.45,
         s=22,
-        label="one training (repeats: other images, other seed)",
+        label=f"{_epochs_label(runs)}: one training (repeats: other images, other seed)",
     )
     left.plot(
         ns,
         [100 * row["accuracy_mean"] for row in rows],
         color="tab:blue",
         marker="o",
-        label="mean, every holdout image",
+        label=f"{_epochs_label(runs)}: mean, every holdout image",
     )
     left.plot(
         ns,
@@ -291,15 +352,33 @@ def plot(
         color="tab:green",
         linestyle=":",
         marker=".",
-        label="mean, images the detector keeps",
+        label=f"{_epochs_label(runs)}: mean, images the detector keeps",
     )
+    for extra, colour in zip(also, ("tab:brown", "tab:olive", "tab:pink"), strict=False):
+        extra_rows = summarise(extra)
+        label = _epochs_label(extra)
+        left.scatter(
+            [r.n_per_class for r in extra],
+            [100 * r.accuracy for r in extra],
+            color=colour,
+            alpha=0.45,
+            s=22,
+            marker="D",
+        )
+        left.plot(
+            [row["n_per_class"] for row in extra_rows],
+            [100 * row["accuracy_mean"] for row in extra_rows],
+            color=colour,
+            marker="D",
+            label=f"{label}: each training and the mean",
+        )
     if reference is not None:
         left.axhline(
             100 * reference["accuracy"],
             color="0.4",
             linestyle="--",
             linewidth=1,
-            label="shipped model (1,382 images, 29 epochs)",
+            label=f"shipped model (1,382 images, 29 epochs): {100 * reference['accuracy']:.1f} %",
         )
     left.axvline(BOT_MINIMUM, color="tab:red", linestyle="--", linewidth=0.8, alpha=0.6)
     left.annotate(
@@ -316,13 +395,10 @@ def plot(
     left.set_xscale("log")
     left.set_xticks(ns, [str(n) for n in ns])
     left.minorticks_off()
-    left.set_ylim(40, 101)
+    left.set_ylim(40, 102)
     left.set_xlabel("labelled images per class (80 % trained on, 20 % validation)")
     left.set_ylabel(f"accuracy on {holdout} held-out images (%)")
-    left.set_title(
-        f"Learning curve, synthetic set, {epochs} epoch{'s' if epochs != 1 else ''}, "
-        "LiteRT serving path"
-    )
+    left.set_title(f"Learning curve, {source}, {_epochs_label(runs)}, LiteRT serving path")
     left.grid(alpha=0.3)
     left.legend(fontsize=8, loc="lower right")
 
@@ -346,7 +422,7 @@ def plot(
     right.set_ylim(bottom=0)
     right.set_xlabel("labelled images per class")
     right.set_ylabel("% of the holdout (means over repeats)")
-    right.set_title("Honesty on the same holdout")
+    right.set_title(f"Honesty on the same holdout ({_epochs_label(runs)})")
     right.grid(alpha=0.3)
     right.legend(fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -362,7 +438,9 @@ def run(args: argparse.Namespace) -> Report:
     from model.runtime import Classifier
     from training.data import load_dataset
 
-    report = Report("learning", "holdout accuracy vs labelled images per class (synthetic)")
+    report = Report("learning", "holdout accuracy vs labelled images per class")
+    if (args.data is None) != (args.holdout_data is None):
+        raise SystemExit("--data and --holdout-data go together (a holdout no training sees)")
     if args.quick:
         args.sizes = args.sizes or list(QUICK_SIZES)
         args.epochs = min(args.epochs, 1)
@@ -373,26 +451,42 @@ def run(args: argparse.Namespace) -> Report:
     sizes = tuple(sorted(set(args.sizes or DEFAULT_SIZES)))
     if min(sizes) < 3:
         raise SystemExit("--sizes: at least 3 images per class (one must go to validation)")
+    fewest = None
+    if args.data is not None:
+        sizes, fewest = fitting_sizes(sizes, args.data, report)
     runs_planned = plan(sizes, args.repeats, args.repeat_up_to)
+    if fewest is not None:  # real images: only the repeats that have images of their own
+        runs_planned = [(n, r) for n, r in runs_planned if (r + 1) * n <= fewest]
     csv_path, plot_path = args.csv or DEFAULT_CSV, args.plot or DEFAULT_PLOT
+    source = (
+        f"training images from {args.data}, holdout {args.holdout_data}"
+        if args.data is not None
+        else f"synthetic: pool seed {args.pool_seed}, holdout {args.holdout} per class from "
+        f"seed {args.holdout_seed}"
+    )
     report.header(
         f"sizes {', '.join(map(str, sizes))} images per class; {args.repeats} repeat(s) up to "
         f"{args.repeat_up_to} per class; {args.epochs} epochs (the notebook's other "
-        f"hyperparameters); pool seed {args.pool_seed}, holdout {args.holdout} per class from "
-        f"seed {args.holdout_seed}; {len(runs_planned)} trainings"
+        f"hyperparameters); {source}; {len(runs_planned)} trainings"
     )
 
     report.section("data")
     start = time.perf_counter()
-    pool = synthetic_pool(pool_size(runs_planned), args.pool_seed)
-    holdout_dir = synthetic_pool(args.holdout, args.holdout_seed)
+    if args.data is not None:
+        pool, holdout_dir = args.data, args.holdout_data
+    else:
+        pool = None if args.replot else synthetic_pool(pool_size(runs_planned), args.pool_seed)
+        holdout_dir = synthetic_pool(args.holdout, args.holdout_seed)
     holdout = load_dataset(holdout_dir)
     report.figure("data_seconds", "pool and holdout ready", time.perf_counter() - start, "s")
-    report.check(
-        "holdout has both classes, as many of each",
-        holdout.counts() == {"jedi": args.holdout, "sith": args.holdout},
-        f"{holdout.counts()}",
-    )
+    if args.data is None:
+        report.check(
+            "holdout has both classes, as many of each",
+            holdout.counts() == {"jedi": args.holdout, "sith": args.holdout},
+            f"{holdout.counts()}",
+        )
+    else:
+        report.figure("holdout_counts", "holdout images per class", str(holdout.counts()))
 
     reference = None
     reference_dir = args.model or DEFAULT_MODEL
@@ -411,8 +505,10 @@ def run(args: argparse.Namespace) -> Report:
         f"{'accuracy':>8} {'kept_acc':>8} {'refused':>7} {'ECE':>6} {'seconds':>7}",
         flush=True,
     )
-    runs: list[Run] = []
-    for n, repeat in runs_planned:
+    runs: list[Run] = read_csv(csv_path) if args.replot else []
+    if args.replot:
+        print(f"   --replot: {len(runs)} runs read back from {csv_path}", flush=True)
+    for n, repeat in [] if args.replot else runs_planned:
         seed = BASE_SEED + repeat
         data = subset_folder(pool, n, repeat, work / "data")
         start = time.perf_counter()
@@ -431,6 +527,7 @@ def run(args: argparse.Namespace) -> Report:
             best_epoch=int(metadata["training"]["best_epoch"]),
             val_accuracy=float(metadata["metrics"]["validation"]["accuracy"]),
             train_seconds=seconds,
+            temperature=float(metadata.get("calibration", {}).get("temperature", "nan")),
             **figures,
         )
         runs.append(result)
@@ -448,7 +545,16 @@ def run(args: argparse.Namespace) -> Report:
     rows = summarise(runs)
     report.section("summary")
     print(table(rows), flush=True)
-    plot(runs, rows, plot_path, epochs=args.epochs, holdout=2 * args.holdout, reference=reference)
+    also = [read_csv(path) for path in args.also or ()]
+    plot(
+        runs,
+        rows,
+        plot_path,
+        holdout=len(holdout.labels),
+        reference=reference,
+        also=also,
+        source="synthetic set" if args.data is None else args.data.name,
+    )
     report.figure("csv", "every run", str(csv_path))
     report.figure("plot", "the curve", str(plot_path))
     report.figures["summary"] = rows
@@ -480,9 +586,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--holdout", type=int, default=100, help="holdout images per class (100)")
     p.add_argument("--pool-seed", type=int, default=0, help="seed of the training images (0)")
     p.add_argument("--holdout-seed", type=int, default=7, help="seed of the holdout (7)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="a folder of real labelled images (jedi/, sith/; e.g. `jedisith dataset export "
+        "DIR`) instead of the synthetic pool: subsets are its files in name order",
+    )
+    p.add_argument(
+        "--holdout-data",
+        type=Path,
+        default=None,
+        help="with --data: the held-out jedi/ and sith/ (e.g. `jedisith dataset export DIR "
+        "--holdout`)",
+    )
     p.add_argument("--csv", type=Path, default=None, help=f"default {DEFAULT_CSV}")
     p.add_argument("--plot", type=Path, default=None, help=f"default {DEFAULT_PLOT}")
     p.add_argument("--keep-models", action="store_true", help="keep the model folders")
+    p.add_argument(
+        "--replot",
+        action="store_true",
+        help="train nothing: read the runs back from --csv and draw the table and the curve",
+    )
+    p.add_argument(
+        "--also",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="CSV",
+        help="other runs' CSVs (e.g. other epochs) drawn as more series on the curve",
+    )
     p.add_argument("--verbose", action="store_true", help="show the trainer's own output")
     args = p.parse_args(argv)
     if args.repeats < 1:

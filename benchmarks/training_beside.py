@@ -17,8 +17,9 @@ Each trainer is started alone and left to finish its first epoch (so TensorFlow 
 step and trains at its steady pace), then stopped. The commands go in blocks of `--block`; for
 each block one trainer is resumed (SIGCONT) a second before the block and stopped after it, the
 conditions taking turns round by round, order alternating, so a burst of load from elsewhere
-hits all of them. Also measured per condition: the CPU the trainer and the bot used (cores,
-from /proc), i.e. how much the training gets done while the bot answers.
+hits all of them. Also measured per condition, from /proc: the CPU the trainer, the bot, this
+process (the local server and its client) and everything else on the machine used while the
+commands ran (cores), and how many of the trainer's threads were busy.
 
     python -m benchmarks.training_beside [--model PATH] [--quick] [--commands 60] [--block 10]
         [--period 0.5] [--images 400] [--no-one-thread]
@@ -93,6 +94,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14, 15)
 
 
+def thread_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread of `pid` so far."""
+    seconds = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/task/{task}/stat").read_text().rsplit(")", 1)[1].split()
+            seconds[int(task)] = (int(fields[11]) + int(fields[12])) / TICKS
+    return seconds
+
+
+def busy_threads(before: dict[int, float], after: dict[int, float], wall: float) -> int:
+    """Threads that used at least a tenth of a core between the two snapshots."""
+    return sum(1 for tid, t in after.items() if (t - before.get(tid, 0.0)) / wall >= 0.1)
+
+
+def machine_seconds() -> float:
+    """CPU seconds every core has spent busy so far (user, nice, system, irq, softirq, steal)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / TICKS
+
+
 def nice_of(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[16])  # field 19
@@ -140,8 +163,8 @@ class Trainer:
                 self.command(), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
             )
 
-    async def until_training(self, timeout: float = READY_TIMEOUT) -> None:
-        """Wait until the first epoch has ended (the log shows `Epoch 2/`)."""
+    async def until_training(self, marker: str = "Epoch 2/", timeout: float = READY_TIMEOUT):
+        """Wait until the log shows `marker`: by default, until the first epoch has ended."""
         assert self.process is not None
         start = time.perf_counter()
         while time.perf_counter() - start < timeout:
@@ -150,7 +173,7 @@ class Trainer:
                     f"the {self.condition.name} trainer exited ({self.process.returncode}):\n"
                     + self.tail()
                 )
-            if "Epoch 2/" in self.log_path.read_text(errors="replace"):
+            if marker in self.log_path.read_text(errors="replace"):
                 self.first_epoch_s = time.perf_counter() - start
                 return
             await asyncio.sleep(0.25)
@@ -181,6 +204,21 @@ class Trainer:
         shutil.rmtree(self.where, ignore_errors=True)
 
 
+CPU_KEYS = ("wall", "trainer", "bot", "machine", "benchmark")
+
+
+def snapshot(trainer_pid: int | None, bot_pid: int) -> tuple[float, ...]:
+    """Wall time and the CPU seconds so far of the trainer, the bot, the whole machine and this
+    process (the local Discord server and the client), in `CPU_KEYS` order."""
+    return (
+        time.perf_counter(),
+        cpu_seconds(trainer_pid) if trainer_pid else 0.0,
+        cpu_seconds(bot_pid),
+        machine_seconds(),
+        cpu_seconds(os.getpid()),
+    )
+
+
 async def paced(server, pngs: list[tuple[str, bytes]], count: int, period: float, first: int):
     """Post `count` commands `period` seconds apart; (latencies, replies)."""
     from benchmarks._botproc import command
@@ -205,7 +243,8 @@ async def measure(args: argparse.Namespace, report: Report, model_dir: Path) -> 
     rounds = -(-args.commands // args.block)
     latencies: dict[str, list[float]] = {c.name: [] for c in chosen}
     wrong = dict.fromkeys(latencies, 0)
-    cpu = {c.name: {"wall": 0.0, "trainer": 0.0, "bot": 0.0} for c in chosen}
+    cpu = {c.name: dict.fromkeys(CPU_KEYS, 0.0) for c in chosen}
+    busy = dict.fromkeys(latencies, 0)
     try:
         async with (
             DiscordServer(token=secrets.token_urlsafe(16)) as server,
@@ -217,15 +256,18 @@ async def measure(args: argparse.Namespace, report: Report, model_dir: Path) -> 
             assert bot.process is not None
             bot_pid = bot.process.pid
 
-            report.section("trainers: each started alone, stopped after its first epoch")
+            report.section(
+                "trainers: each started alone, stopped once its first "
+                + ("epoch begins (--quick)" if args.quick else "epoch has ended")
+            )
             for name, trainer in trainers.items():
                 trainer.start()
-                await trainer.until_training()
+                await trainer.until_training("Epoch 1/" if args.quick else "Epoch 2/")
                 trainer.pause()
                 assert trainer.process is not None
                 report.figure(
                     f"{name}_start_s",
-                    f"{name}: start to end of epoch 1",
+                    f"{name}: start to " + ("epoch 1" if args.quick else "end of epoch 1"),
                     trainer.first_epoch_s,
                     "s",
                 )
@@ -250,24 +292,20 @@ async def measure(args: argparse.Namespace, report: Report, model_dir: Path) -> 
                         trainer.resume()
                     await asyncio.sleep(SETTLE)
                     pid = trainer.process.pid if trainer is not None else None
-                    before = (
-                        time.perf_counter(),
-                        cpu_seconds(pid) if pid else 0.0,
-                        cpu_seconds(bot_pid),
-                    )
+                    threads_before = thread_seconds(pid) if pid else {}
+                    before = snapshot(pid, bot_pid)
                     got, replies = await paced(server, pngs, count, args.period, sent)
-                    after = (
-                        time.perf_counter(),
-                        cpu_seconds(pid) if pid else 0.0,
-                        cpu_seconds(bot_pid),
-                    )
+                    after = snapshot(pid, bot_pid)
+                    threads_after = thread_seconds(pid) if pid else {}
                     if trainer is not None:
                         trainer.pause()
+                    wall = after[0] - before[0]
+                    busy[name] = max(busy[name], busy_threads(threads_before, threads_after, wall))
                     sent += count
                     latencies[name] += got
                     block_ms[name] = 1e3 * Stats.of(got).median
                     wrong[name] += sum(1 for r in replies if not is_verdict(r))
-                    for key, i in (("wall", 0), ("trainer", 1), ("bot", 2)):
+                    for i, key in enumerate(CPU_KEYS):
                         cpu[name][key] += after[i] - before[i]
                 print(
                     f"   round {index + 1}/{rounds}, block medians: "
@@ -295,9 +333,17 @@ async def measure(args: argparse.Namespace, report: Report, model_dir: Path) -> 
         report.figure(f"{c.name}_max_ms", f"{c.label}: max", stats[c.name].maximum, "ms")
     report.section("CPU while the commands ran (cores: CPU seconds per second)")
     for c in chosen:
-        wall = cpu[c.name]["wall"]
-        for who in ("trainer", "bot"):
-            report.figure(f"{c.name}_{who}_cores", f"{c.name}: {who}", cpu[c.name][who] / wall)
+        used = cpu[c.name]
+        wall = used["wall"]
+        used["others"] = used["machine"] - used["trainer"] - used["bot"] - used["benchmark"]
+        for who in ("trainer", "bot", "benchmark", "others"):
+            report.figure(f"{c.name}_{who}_cores", f"{c.name}: {who}", max(0.0, used[who]) / wall)
+        if c.trains:
+            report.figure(
+                f"{c.name}_trainer_busy_threads",
+                f"{c.name}: trainer threads using >= 0.1 core (most in a block)",
+                busy[c.name],
+            )
 
     idle = stats["idle"]
     for c in chosen:
@@ -312,8 +358,9 @@ async def measure(args: argparse.Namespace, report: Report, model_dir: Path) -> 
             report.outcome(
                 f"median latency, {c.label} / idle",
                 stats[c.name].median / idle.median,
-                note=f"p95s: {stats[c.name].p95 / idle.p95:.2f}x, "
-                f"trainer {cpu[c.name]['trainer'] / cpu[c.name]['wall']:.2f} cores",
+                note=f"p95s: {stats[c.name].p95 / idle.p95:.2f}x, trainer "
+                f"{cpu[c.name]['trainer'] / cpu[c.name]['wall']:.2f} cores, others "
+                f"{max(0.0, cpu[c.name]['others']) / cpu[c.name]['wall']:.2f}",
             )
 
 

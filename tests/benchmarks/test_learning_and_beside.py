@@ -42,6 +42,22 @@ def test_subsets_of_one_size_share_no_image(tmp_path) -> None:
         learning.subset_folder(pool, 4, 2, tmp_path / "runs")  # 8..11: only 9 images
 
 
+def test_real_data_sizes_are_cut_to_what_the_folder_holds(tmp_path) -> None:
+    from benchmarks._common import Report
+
+    for label, count in (("jedi", 5), ("sith", 12)):
+        (tmp_path / label).mkdir()
+        for i in range(count):
+            (tmp_path / label / f"{i:064x}.png").write_bytes(b"x")
+    report = Report("learning", "test", info={})
+    assert learning.fitting_sizes((3, 5, 10), tmp_path, report) == ((3, 5), 5)
+    assert report.notes and "5 images of its smallest class" in report.notes[0]
+    with pytest.raises(SystemExit):
+        learning.fitting_sizes((10,), tmp_path, report)
+    with pytest.raises(SystemExit, match="go together"):
+        learning.main(["--data", str(tmp_path)])
+
+
 def test_score_counts_right_refused_and_calibration() -> None:
     from model.runtime import Prediction
 
@@ -60,6 +76,7 @@ def test_score_counts_right_refused_and_calibration() -> None:
     assert figures["holdout_images"] == 4 and figures["accuracy"] == 0.5
     assert figures["refused"] == 0 and figures["accuracy_kept"] == 0.5
     assert 0 <= figures["ece"] <= 1 and figures["ece"] == figures["ece_raw"]
+    assert figures["confidence"] == pytest.approx((0.9 + 0.9 + 0.6 + 0.8) / 4)
 
 
 def test_summary_table_and_csv(tmp_path) -> None:
@@ -78,6 +95,9 @@ def test_summary_table_and_csv(tmp_path) -> None:
     with open(tmp_path / "l.csv") as handle:
         read = list(csv.DictReader(handle))
     assert tuple(read[0]) == learning.COLUMNS and len(read) == 3
+    back = learning.read_csv(tmp_path / "l.csv")
+    assert [r.accuracy for r in back] == [0.6, 0.8, 0.9] and back[0].n_per_class == 10
+    assert np.isnan(back[0].confidence)  # not measured by this made-up run
 
 
 # -- training_beside: the pieces --------------------------------------------------------------
@@ -107,6 +127,15 @@ def test_proc_readers_see_this_process() -> None:
     sum(i * i for i in range(300_000))
     assert training_beside.cpu_seconds(os.getpid()) >= before > 0
     assert training_beside.nice_of(os.getpid()) == os.getpriority(os.PRIO_PROCESS, 0)
+    threads = training_beside.thread_seconds(os.getpid())
+    assert os.getpid() in threads and sum(threads.values()) > 0
+    assert training_beside.machine_seconds() > 0
+
+
+def test_busy_threads_counts_those_over_a_tenth_of_a_core() -> None:
+    before = {1: 0.0, 2: 5.0, 3: 1.0}
+    after = {1: 1.9, 2: 5.05, 3: 1.3, 4: 0.5}  # over 2 s: 0.95, 0.025, 0.15, 0.25 cores
+    assert training_beside.busy_threads(before, after, 2.0) == 3
 
 
 # -- the quick modes, end to end --------------------------------------------------------------
@@ -142,7 +171,9 @@ def test_training_beside_quick_measures_every_condition(tmp_path, capsys) -> Non
         assert figures[f"{name}_ms"]["n"] == 6
         assert figures[f"{name}_ms"]["median"] > 0
         assert figures[f"{name}_bot_cores"]["value"] > 0
+        assert figures[f"{name}_others_cores"]["value"] >= 0
     assert figures["idle_trainer_cores"]["value"] == 0
+    assert figures["nice10_1thread_trainer_busy_threads"]["value"] >= 0
     assert all(check["ok"] for check in saved["checks"])
     ratios = [o for o in saved["outcomes"] if o["unit"] == "x"]
     assert len(ratios) == 3 and all(o["value"] > 0 for o in ratios)

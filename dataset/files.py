@@ -45,6 +45,8 @@ def inspect(data: bytes, limits: ImageLimits | None = None) -> ImageInfo:
     # open_image returns converted pixels; the format is read again from the header alone.
     with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as header:
         detected = header.format
+    if detected == "MPO":  # what some phones write: a JPEG with more frames after the first
+        detected = "JPEG"
     if detected not in IMAGE_FORMATS:  # pragma: no cover - open_image accepted it
         raise DatasetError(f"unsupported image format {detected}")
     return ImageInfo(detected, *image.size)

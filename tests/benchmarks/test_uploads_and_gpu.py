@@ -188,19 +188,27 @@ def test_fidelity_measures_arrays_and_scores(monkeypatch) -> None:
     assert result["score"] == pytest.approx([2 / 255, 2 / 255])
 
 
-def test_time_kind_times_floor_only_for_jpegs() -> None:
+def test_time_kind_floor_is_the_draft_for_jpegs_and_the_decode_for_others(monkeypatch) -> None:
     class Zero:
         def scores(self, batch):
             return np.zeros(len(batch))
 
     data = _jpeg(Image.new("RGB", (64, 48), "red"), quality=90)
     jpeg = _uploads_data._upload("3 MP JPEG", "a.jpg", data)
+    used = []
+    monkeypatch.setattr(uploads, "floor_decode", lambda data: used.append("draft"))
+    monkeypatch.setattr(uploads, "full_decode", lambda data: used.append("full"))
     seconds = uploads.time_kind(Zero(), [jpeg], rounds=2)
     assert set(seconds) == {"today", "new", "floor"} and all(len(v) == 2 for v in seconds.values())
+    assert set(used) == {"draft"}
     buffer = io.BytesIO()
     Image.new("RGB", (64, 48), "red").save(buffer, "PNG")
     png = _uploads_data._upload("1080p PNG screenshot", "a.png", buffer.getvalue())
-    assert set(uploads.time_kind(Zero(), [png], rounds=1)) == {"today", "new"}
+    used.clear()
+    assert set(uploads.time_kind(Zero(), [png], rounds=1)) == {"today", "new", "floor"}
+    assert set(used) == {"full"}
+    monkeypatch.undo()
+    assert uploads.full_decode(buffer.getvalue()).size == (64, 48)
 
 
 def test_cpu_seconds_and_the_new_path_state() -> None:

@@ -1,27 +1,37 @@
 """The engine and the migrations: one Engine per store, its schema brought to head on open.
 
-SQLite (the default, `DATA_DIR/dataset.sqlite3`) is set up on every new connection by a
-`connect` event: WAL journal mode (readers never wait for the writer, the writer never waits for
-readers), a busy timeout (a second writer waits its turn instead of failing at once), foreign
-keys on, and `synchronous = NORMAL`, SQLite's advice for WAL: a commit survives the process
-crashing; a power cut may lose the last commits but never corrupts the file.
+The same models, migrations and queries run on SQLite (the default, `DATA_DIR/dataset.sqlite3`)
+and on PostgreSQL (`postgresql+psycopg://user:password@host/db`, with the `postgres` extra; a
+bare `postgresql://` or `postgres://` means the same driver). What differs is set up here:
 
-Python's sqlite3 module is put in autocommit mode and the `begin` event issues the BEGIN itself,
-as SQLAlchemy's documentation recommends, so a transaction really spans all its statements. The
-writer's engine (`writer()`) begins with BEGIN IMMEDIATE, taking SQLite's write lock up front:
-two writers queue on the busy timeout instead of one failing half-way with "database is
-locked". Other databases get the same code with their own transactions.
+- SQLite is set up on every new connection by a `connect` event: WAL journal mode (readers never
+  wait for the writer, the writer never waits for readers), a busy timeout (a second writer
+  waits its turn instead of failing at once), foreign keys on, and `synchronous = NORMAL`,
+  SQLite's advice for WAL: a commit survives the process crashing; a power cut may lose the
+  last commits but never corrupts the file. Python's sqlite3 module is put in autocommit mode
+  and the `begin` event issues the BEGIN itself, as SQLAlchemy's documentation recommends, so a
+  transaction really spans all its statements. The writer's engine (`writer()`) begins with
+  BEGIN IMMEDIATE, taking SQLite's write lock up front: two writers queue on the busy timeout
+  instead of one failing half-way with "database is locked".
+- PostgreSQL keeps its own defaults (READ COMMITTED): writers from several processes run side
+  by side, and where two of them meet on a unique key (the same image, the same person's vote,
+  a second running training) the loser gets an IntegrityError and the store tries again or
+  reports the winner (`dataset.store`). Connections are checked before use (a restarted
+  server costs no failed command) and a connection attempt gives up after
+  `CONNECT_TIMEOUT` seconds unless the URL says otherwise.
 
 The schema is Alembic's: `migrations/` ships inside the package and `upgrade` runs it
-programmatically on the store's own connection, so a fresh DATA_DIR is created and an old one
-brought up to date the moment a store opens it, under the write lock (two processes opening at
-once do not both migrate). A new revision is written with the command in
-`migrations/alembic.ini`.
+programmatically on the store's own connection, so a fresh database is created and an old one
+brought up to date the moment a store opens it, by one process at a time (SQLite's write lock;
+a transaction-scoped advisory lock on PostgreSQL, whose DDL is transactional too). A new
+revision is written with the command in `migrations/alembic.ini`.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +55,9 @@ VERSION_TABLE = "alembic_version"
 # already there opens without importing Alembic, which costs a fifth of a second.
 HEAD_REVISION = "0001"
 _BEGIN = "sqlite_begin"  # execution option: how an SQLite transaction begins
+CONNECT_TIMEOUT = 10  # seconds; PostgreSQL, unless the URL sets connect_timeout
+# pg_advisory_xact_lock's key for "migrating": any constant that nothing else uses.
+MIGRATION_LOCK = int.from_bytes(b"jedisith", "big") >> 1
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -66,6 +79,11 @@ def make_engine(url: str) -> Engine:
         parsed = make_url(url)
     except Exception:
         raise DatasetError(f"not a database URL: {display_url(url)}") from None
+    if parsed.drivername in ("postgresql", "postgres"):  # the driver the extra installs
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "postgresql":
+        timeout = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT}
+        return _create(parsed, pool_pre_ping=True, connect_args=timeout)
     if parsed.get_backend_name() != "sqlite":
         return _create(parsed, pool_pre_ping=True)
     options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
@@ -98,11 +116,27 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _wal(cursor)
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
+
+
+def _wal(cursor: Any) -> None:
+    """Switch to WAL (a no-op once the file is WAL). On a new file, while another process
+    switches it, SQLite answers "database is locked" at once, without its busy handler: two
+    processes opening a new dataset together would see one fail, so the switch is retried
+    until the busy timeout instead."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _begin_sqlite(connection: Connection) -> None:
@@ -130,6 +164,11 @@ def upgrade(engine: Engine) -> None:
         current = current_revision(connection)
         if current == HEAD_REVISION:
             return
+        if connection.dialect.name == "postgresql":  # one migrating process at a time
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            current = current_revision(connection)  # as the process we waited for left it
+            if current == HEAD_REVISION:
+                return
         from alembic import command
         from alembic.util import CommandError
 

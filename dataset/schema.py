@@ -2,8 +2,10 @@
 
 Portable by construction: plain types, named constraints (one naming convention, so a later
 migration can refer to them on PostgreSQL as on SQLite), and the one partial index written for
-both dialects. Discord ids are `BigInteger` (snowflakes are 64-bit). Times are stored as UTC and
-always read back timezone-aware, SQLite included (`UTCDateTime`).
+both dialects. Discord ids are `BigInteger` (snowflakes pass 2^31 and stay below 2^63: BIGINT
+on PostgreSQL, where INTEGER would overflow). Times are stored as UTC and always read back
+timezone-aware (`UTCDateTime`: TIMESTAMP WITH TIME ZONE on PostgreSQL; SQLite keeps no zone).
+JSON is JSON on both, booleans are BOOLEAN (0/1 on SQLite).
 
 A test checks that the migrated schema equals this metadata (alembic's `compare_metadata`), so a
 change here without a migration fails the suite.

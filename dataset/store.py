@@ -2,8 +2,11 @@
 
 One `DatasetStore` per process wraps one Engine (thread-safe: the bot calls it through
 `asyncio.to_thread`) and opens a short session per call, so nothing it returns is tied to a
-session: every method returns frozen records (`dataset.records`). Writes begin with the write
-lock taken (`database.writer`), so each one is a whole transaction and concurrent writers queue.
+session: every method returns frozen records (`dataset.records`). Each write is one whole
+transaction. On SQLite it begins with the write lock taken (`database.writer`), so concurrent
+writers queue; on PostgreSQL writers from several processes (the bot's shards) run at once, and
+one that loses a race on a unique key (two inserts of the same image or of the same person's
+vote) or is chosen as a deadlock's victim is simply run again, on what the winner committed.
 
 - **Images** are files named by their SHA-256 (`dataset.files`) plus one row each; the file is
   written before the row, so a row never names a missing file. The same bytes are stored once.
@@ -209,8 +212,12 @@ class DatasetStore:
         def cast(session: Session) -> VoteOutcome:
             if session.get(Image, sha256) is None:
                 raise DatasetError(f"image {sha256[:12]} is not in the dataset")
+            # FOR UPDATE (PostgreSQL): the same person's vote changed in two processes at once
+            # is changed one after the other, each seeing the other's label as `previous`.
             mine = session.scalars(
-                select(Vote).where(Vote.image_sha256 == sha256, Vote.user_id == user_id)
+                select(Vote)
+                .where(Vote.image_sha256 == sha256, Vote.user_id == user_id)
+                .with_for_update()
             ).one_or_none()
             now = _now()
             previous = mine.label if mine is not None else None
@@ -570,15 +577,16 @@ class DatasetStore:
             yield session
 
     def _write_retrying(self, change: Callable[[Session], T]) -> T:
-        """Run `change` in a write transaction, again if it lost a race on a unique key (on
-        SQLite the write lock prevents that; on PostgreSQL two inserts can meet)."""
+        """Run `change` in a write transaction, again if it lost a race (on SQLite the write
+        lock prevents races; on PostgreSQL two inserts can meet on a unique key)."""
         for attempt in range(_ATTEMPTS):
             try:
                 with self._write() as session:
                     return change(session)
-            except IntegrityError:
-                if attempt == _ATTEMPTS - 1:
+            except DBAPIError as error:
+                if attempt == _ATTEMPTS - 1 or not _lost_race(error):
                     raise
+                log.debug("a write lost a race (%s); trying again", _reason(error))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _tally(self, session: Session, sha256: str) -> Tally:
@@ -608,6 +616,14 @@ def _reason(error: SQLAlchemyError) -> str:
     """The driver's own words for a database error, on one line."""
     cause = error.orig if isinstance(error, DBAPIError) else error
     return str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+
+
+def _lost_race(error: DBAPIError) -> bool:
+    """A unique key taken by a concurrent writer, a deadlock victim, a serialization failure:
+    the same transaction run again sees the winner's commit and does the right thing."""
+    if isinstance(error, IntegrityError):
+        return True
+    return getattr(error.orig, "sqlstate", None) in ("40001", "40P01")
 
 
 def _check_class_names(class_names: tuple[str, str]) -> tuple[str, str]:

@@ -119,6 +119,13 @@ class TrainingRecord:
     started_at: datetime
     heartbeat_at: datetime
     finished_at: datetime | None
+    # Someone asked it to stop (`DatasetStore.request_cancel`): who and when; None if nobody.
+    cancel_requested_by: int | None = None
+    cancel_requested_at: datetime | None = None
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self.cancel_requested_at is not None
 
 
 class TrainingBusy(DatasetError):

@@ -155,3 +155,7 @@ class Training(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # `!retrain cancel` typed in a process that does not run the trainer: the one that does
+    # sees these on its next heartbeat and stops it (migration 0002).
+    cancel_requested_by: Mapped[int | None] = mapped_column(BigInteger)
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -16,10 +16,12 @@ vote) or is chosen as a deadlock's victim is simply run again, on what the winne
   `collecting(guild_id)` before it keeps an image or a vote (the store itself records what it
   is given: an import from the command line belongs to no guild).
 - **Forgetting** a person deletes their votes and every image nobody else voted on, file too.
-- **Trainings**: the row with status "running" is the bot-wide training lock. It survives a
-  crash of the bot because it is a row, not a process: a starter first marks running rows
-  whose heartbeat is stale (or whose process is gone) as interrupted, and a unique partial index
-  admits at most one running row, so two starters racing cannot both win.
+- **Trainings**: the row with status "running" is the bot-wide training lock, shared by every
+  process on the database. It survives a crash of the bot because it is a row, not a process: a
+  starter first marks running rows whose heartbeat is stale (or whose process is gone) as
+  interrupted, and a unique partial index admits at most one running row, so two starters
+  racing cannot both win. A process that does not run the training can still ask it to stop
+  (`request_cancel`); the one that runs it reads the request from its heartbeat's answer.
 """
 
 from __future__ import annotations
@@ -493,10 +495,11 @@ class DatasetStore:
 
     def heartbeat(
         self, training_id: int, *, pid: int | None = None, message_id: int | None = None
-    ) -> None:
-        """Say the training is alive (and, if given, its process and progress message). A
-        training no longer running (marked interrupted meanwhile) is a `DatasetError`: the lock
-        was lost."""
+    ) -> TrainingRecord:
+        """Say the training is alive (and, if given, its process and progress message), and
+        return its row: `cancel_requested` says whether someone asked it to stop. A training
+        no longer running (marked interrupted meanwhile) is a `DatasetError`: the lock was
+        lost."""
         with self._write() as session:
             row = _training_row(session, training_id)
             if row.status != RUNNING:
@@ -506,6 +509,22 @@ class DatasetStore:
                 row.pid, row.host = pid, HOST
             if message_id is not None:
                 row.message_id = message_id
+            session.flush()
+            return _training(row)
+
+    def request_cancel(self, training_id: int, *, by: int | None) -> TrainingRecord:
+        """Ask a running training to stop, for a process that does not run it: the one that
+        does sees the request on its next heartbeat. The first request is kept (asking again
+        changes nothing); a training that is not running is a `DatasetError`."""
+        with self._write() as session:
+            row = _training_row(session, training_id)
+            if row.status != RUNNING:
+                raise DatasetError(f"training {training_id} is not running ({row.status})")
+            if row.cancel_requested_at is None:
+                row.cancel_requested_by, row.cancel_requested_at = by, _now()
+                log.info("training %d: cancellation asked by %s", training_id, by)
+            session.flush()
+            return _training(row)
 
     def finish_training(
         self,
@@ -749,4 +768,6 @@ def _training(row: Training) -> TrainingRecord:
         started_at=row.started_at,
         heartbeat_at=row.heartbeat_at,
         finished_at=row.finished_at,
+        cancel_requested_by=row.cancel_requested_by,
+        cancel_requested_at=row.cancel_requested_at,
     )

@@ -1,9 +1,12 @@
-"""Fixtures shared by the whole suite: a tiny generated dataset and a model trained on it once."""
+"""Fixtures shared by the whole suite: a tiny generated dataset and a model trained on it once;
+the dataset's database, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,3 +63,125 @@ def _sha256(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# -- the dataset's database: SQLite always, PostgreSQL when a server is given -------------------
+
+POSTGRES_URL_ENV = "JEDISITH_TEST_DATABASE_URL"
+REQUIRE_POSTGRES_ENV = "JEDISITH_REQUIRE_POSTGRES"
+ENABLE_POSTGRES = (
+    f"set {POSTGRES_URL_ENV}=postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB (a database USER "
+    "may create schemas in) to run them (.ci/run starts a throwaway server for them)"
+)
+
+
+class Databases:
+    """Where a test's dataset lives: `url(folder)` is the database of the dataset in `folder`,
+    the same URL for the same folder, as `DatasetStore.open(folder)` would find it again.
+
+    SQLite: the file in the folder. PostgreSQL: a schema of its own (`search_path` in the
+    URL), created on first use and dropped with everything in it after the test."""
+
+    def __init__(self, name: str, server: Any = None) -> None:
+        self.name = name
+        self._server = server
+        self._urls: dict[Path, str] = {}
+
+    def url(self, folder: Path) -> str:
+        folder = Path(folder).absolute()
+        if folder not in self._urls:
+            if self._server is None:
+                from dataset.database import sqlite_url
+
+                self._urls[folder] = sqlite_url(folder)
+            else:
+                self._urls[folder] = self._server.new_schema()
+        return self._urls[folder]
+
+    def drop(self) -> None:
+        if self._server is not None:
+            for url in self._urls.values():
+                self._server.drop_schema(url)
+        self._urls.clear()
+
+
+class PostgresServer:
+    """The server `JEDISITH_TEST_DATABASE_URL` names, handing out throwaway schemas."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import create_engine, make_url
+
+        self.url = make_url(url)
+        if self.url.drivername in ("postgresql", "postgres"):
+            self.url = self.url.set(drivername="postgresql+psycopg")
+        self.engine = create_engine(
+            self.url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+        )
+
+    def check(self) -> None:
+        from sqlalchemy import text
+
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def new_schema(self) -> str:
+        import uuid
+
+        from sqlalchemy import text
+
+        schema = f"test_{uuid.uuid4().hex[:16]}"
+        with self.engine.connect() as connection:
+            connection.execute(text(f"CREATE SCHEMA {schema}"))
+        options = " ".join(filter(None, [self.url.query.get("options"), f"-csearch_path={schema}"]))
+        return self.url.update_query_dict({"options": options}).render_as_string(
+            hide_password=False
+        )
+
+    def drop_schema(self, url: str) -> None:
+        from sqlalchemy import make_url, text
+
+        schema = str(make_url(url).query["options"]).rpartition("search_path=")[2]
+        with self.engine.connect() as connection:
+            connection.execute(text("SET lock_timeout = '10s'"))
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """The test PostgreSQL server; its tests are skipped, saying how to run them, when there is
+    none (or fail, under JEDISITH_REQUIRE_POSTGRES=1, as in CI)."""
+    url = os.environ.get(POSTGRES_URL_ENV, "").strip()
+    server, problem = None, ""
+    if not url:
+        problem = f"no PostgreSQL server for the tests: {ENABLE_POSTGRES}"
+    else:
+        try:
+            server = PostgresServer(url)
+            server.check()
+        except Exception as error:  # the driver missing, a bad URL, no server there
+            from dataset.database import display_url
+
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+            problem = (
+                f"PostgreSQL at {display_url(url)} is out of reach "
+                f"({reason[0] if reason else type(error).__name__}); {ENABLE_POSTGRES}"
+            )
+    if problem:
+        if os.environ.get(REQUIRE_POSTGRES_ENV) == "1":
+            pytest.fail(f"{REQUIRE_POSTGRES_ENV}=1 but {problem}", pytrace=False)
+        pytest.skip(problem)
+    assert server is not None
+    yield server
+    server.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> Iterator[Databases]:
+    """Each test that takes this runs twice: on SQLite, and on PostgreSQL (see
+    `postgres_server`), each time on an empty database of its own."""
+    server = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
+    databases = Databases(request.param, server)
+    try:
+        yield databases
+    finally:
+        databases.drop()

@@ -1,4 +1,7 @@
-"""Fixtures for the dataset tests: a store in a fresh folder, and small real images."""
+"""Fixtures for the dataset tests: a store in a fresh folder, and small real images.
+
+A test that takes `store`, `database_url` or `database` runs on SQLite and on PostgreSQL (see
+`database` in tests/conftest.py): `pytest tests/dataset -k sqlite` runs one of them."""
 
 from __future__ import annotations
 
@@ -51,6 +54,12 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(data_dir: Path) -> Iterator[DatasetStore]:
-    with DatasetStore.open(data_dir) as opened:
+def database_url(database, data_dir: Path) -> str:
+    """The database of the dataset in `data_dir`: its SQLite file, or a PostgreSQL schema."""
+    return database.url(data_dir)
+
+
+@pytest.fixture
+def store(data_dir: Path, database_url: str) -> Iterator[DatasetStore]:
+    with DatasetStore.open(data_dir, database_url) as opened:
         yield opened

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from dataset import DatasetStore
+from dataset.database import display_url
 from model.cli import main
 
 
@@ -28,13 +29,15 @@ def _one_error(capsys) -> str:
     return captured.err
 
 
-def test_import_info_and_export(photos: Path, data_dir: Path, tmp_path: Path, capsys) -> None:
-    where = ["--data-dir", str(data_dir)]
+def test_import_info_and_export(
+    photos: Path, data_dir: Path, database_url: str, tmp_path: Path, capsys
+) -> None:
+    where = ["--data-dir", str(data_dir), "--database-url", database_url]
     assert main(["dataset", "import", str(photos), "--user", "42", *where]) == 0
     assert capsys.readouterr().out.strip() == (
         f"{photos}: 5 images added, 0 already stored, 0 files skipped"
     )
-    with DatasetStore.open(data_dir) as store:
+    with DatasetStore.open(data_dir, database_url) as store:
         assert store.summary().contributors == [(42, 5)]
         conflict = store.add_image((photos / "jedi" / "1.png").read_bytes()).sha256
         store.vote(conflict, user_id=43, guild_id=None, label="sith", source="button")
@@ -43,7 +46,7 @@ def test_import_info_and_export(photos: Path, data_dir: Path, tmp_path: Path, ca
     assert main(["dataset", "info", *where]) == 0
     lines = capsys.readouterr().out.splitlines()
     table = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in lines if line[0] != " ")
-    assert table["data"] == str(data_dir) and table["database"].endswith("dataset.sqlite3")
+    assert table["data"] == str(data_dir) and table["database"] == display_url(database_url)
     assert table["images"] == "5 (1 without a label)" and table["votes"] == "6"
     for name in ("jedi", "sith"):
         assert table[name] == f"{counts[name]['train']} train, {counts[name]['holdout']} holdout"
@@ -94,7 +97,8 @@ def test_skipped_files_are_listed(photos: Path, data_dir: Path, capsys) -> None:
         (["import", "{tmp}/missing"], "is not a folder"),
         (["import", "{tmp}/bad"], "not classes: yoda"),
         (["info", "--database-url", "nonsense"], "not a database URL"),
-        (["info", "--database-url", "postgresql://u:secret@db/x"], "driver is not installed"),
+        (["info", "--database-url", "postgresql+pg8000://u:secret@db/x"], "driver is not"),
+        (["info", "--database-url", "postgresql://u:secret@127.0.0.1:1/x"], "cannot open"),
     ],
 )
 def test_errors_are_one_line(args, message, tmp_path: Path, data_dir: Path, capsys) -> None:

@@ -1,4 +1,5 @@
-"""Images stored once by hash, votes, labels, consent, forgetting and the summary."""
+"""Images stored once by hash, votes, labels, consent, forgetting and the summary, on SQLite and
+on PostgreSQL (the `store` fixture)."""
 
 from __future__ import annotations
 
@@ -111,11 +112,11 @@ def test_moderators_outvote_members_and_ties_are_conflicts(store: DatasetStore, 
         store.label_of("cd" * 32)
 
 
-def test_the_split_depends_on_the_hash_only(tmp_path: Path, make_image) -> None:
+def test_the_split_depends_on_the_hash_only(tmp_path: Path, database, make_image) -> None:
     images = [make_image(seed) for seed in range(100, 125)]
     splits = []
     for name, order in (("a", images), ("b", images[::-1])):
-        with DatasetStore.open(tmp_path / name) as store:
+        with DatasetStore.open(tmp_path / name, database.url(tmp_path / name)) as store:
             for user, data in enumerate(order):
                 sha256 = store.add_image(data).sha256
                 store.vote(sha256, user_id=user, guild_id=None, label="jedi", source="teach")
@@ -133,7 +134,7 @@ def test_the_split_depends_on_the_hash_only(tmp_path: Path, make_image) -> None:
             splits.append(before)
     assert splits[0] == splits[1] == {sha: is_holdout(sha) for sha in splits[0]}
     assert 0 < sum(splits[0].values()) < len(images)  # both splits are present
-    with DatasetStore.open(tmp_path / "a") as store:
+    with DatasetStore.open(tmp_path / "a", database.url(tmp_path / "a")) as store:
         held = store.labelled(holdout=True)
         train = store.labelled(holdout=False)
         assert all(image.holdout for image in held) and not any(i.holdout for i in train)

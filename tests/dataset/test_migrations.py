@@ -1,7 +1,9 @@
-"""The schema: created by the shipped Alembic migrations, equal to the models, SQLite set up."""
+"""The schema: created by the shipped Alembic migrations, equal to the models, on SQLite and on
+PostgreSQL; SQLite set up; an old database brought up to date with its data."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,11 +21,14 @@ from dataset.database import (
     current_revision,
     head_revision,
     make_engine,
-    sqlite_url,
 )
 from dataset.schema import Base
 
 TABLES = {"images", "votes", "guild_settings", "trainings"}
+INSERT_TRAINING = text(
+    "INSERT INTO trainings (status, host, params, result, started_at, heartbeat_at) "
+    "VALUES (:status, 'h', '{}', '{}', '2025-01-01 00:00:00', '2025-01-01 00:00:00')"
+)
 
 
 def _diffs(store: DatasetStore, metadata: MetaData) -> list:
@@ -32,14 +37,37 @@ def _diffs(store: DatasetStore, metadata: MetaData) -> list:
         return compare_metadata(context, metadata)
 
 
-def test_a_fresh_folder_gets_the_whole_schema(data_dir: Path) -> None:
+def _migrate(url: str, revision: str, *, down: bool = False) -> None:
+    """Move the database at `url` to `revision` with Alembic's own commands."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            (command.downgrade if down else command.upgrade)(alembic_config(connection), revision)
+    finally:
+        engine.dispose()
+
+
+def _one_running_index(store: DatasetStore) -> str:
+    """The SQL of the index that admits one running training."""
+    name = {"name": "uq_trainings_one_running"}
+    with store.engine.connect() as connection:
+        if store.engine.dialect.name == "sqlite":
+            query = "SELECT sql FROM sqlite_master WHERE name = :name"
+        else:
+            query = "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
+        return connection.execute(text(query), name).scalar() or ""
+
+
+def test_a_fresh_folder_gets_the_whole_schema(data_dir: Path, database, database_url) -> None:
     assert not data_dir.exists()
-    with DatasetStore.open(data_dir) as store:
-        assert (data_dir / DATABASE_FILE).is_file() and (data_dir / "images").is_dir()
+    with DatasetStore.open(data_dir, database_url) as store:
+        assert (data_dir / "images").is_dir()
+        assert (data_dir / DATABASE_FILE).is_file() == (database.name == "sqlite")
+        assert store.engine.dialect.name == database.name
         names = set(inspect(store.engine).get_table_names())
         assert names == TABLES | {"alembic_version"}
         with store.engine.connect() as connection:
-            assert current_revision(connection) == head_revision() == HEAD_REVISION == "0001"
+            assert current_revision(connection) == head_revision() == HEAD_REVISION == "0002"
 
 
 def test_the_migrated_schema_equals_the_models(store: DatasetStore) -> None:
@@ -52,66 +80,153 @@ def test_the_migrated_schema_equals_the_models(store: DatasetStore) -> None:
     assert [diff[0] for diff in _diffs(store, changed)] == ["add_column"]
 
 
+def test_the_columns_have_the_portable_types(store: DatasetStore) -> None:
+    columns = {
+        (table, column["name"]): column["type"]
+        for table in TABLES
+        for column in inspect(store.engine).get_columns(table)
+    }
+    names = {key: type(kind).__name__.upper() for key, kind in columns.items()}
+    snowflakes = [key for key in columns if key[1].endswith(("guild_id", "user_id", "_by"))]
+    snowflakes += [(t, c) for t in ("images", "trainings") for c in ("channel_id", "message_id")]
+    assert len(snowflakes) == 12 and {names[key] for key in snowflakes} == {"BIGINT"}
+    times = [key for key in columns if key[1].endswith(("_at", "first_seen"))]
+    assert len(times) == 8
+    if store.engine.dialect.name == "postgresql":
+        assert all(columns[key].timezone for key in times)  # timestamp with time zone
+        assert {names[key] for key in times} == {"TIMESTAMP"}
+        assert names["trainings", "params"] == names["trainings", "result"] == "JSON"
+        assert names["votes", "moderator"] == names["guild_settings", "collecting"] == "BOOLEAN"
+
+
 def test_at_most_one_running_training_is_enforced_by_the_index(store: DatasetStore) -> None:
-    with store.engine.connect() as connection:
-        sql = connection.execute(
-            text("SELECT sql FROM sqlite_master WHERE name = 'uq_trainings_one_running'")
-        ).scalar()
-    assert "UNIQUE" in sql and "WHERE status = 'running'" in sql
-    insert = text(
-        "INSERT INTO trainings (status, host, params, result, started_at, heartbeat_at) "
-        "VALUES (:status, 'h', '{}', '{}', '2025-01-01 00:00:00', '2025-01-01 00:00:00')"
-    )
+    sql = _one_running_index(store)
+    assert "UNIQUE" in sql and "'running'" in sql and "WHERE" in sql, sql
     with store.engine.begin() as connection:
         for status in ("failed", "failed", "published", "running"):
-            connection.execute(insert, {"status": status})
+            connection.execute(INSERT_TRAINING, {"status": status})
     with pytest.raises(IntegrityError), store.engine.begin() as connection:
-        connection.execute(insert, {"status": "running"})
+        connection.execute(INSERT_TRAINING, {"status": "running"})
     with pytest.raises(IntegrityError), store.engine.begin() as connection:
-        connection.execute(insert, {"status": "paused"})  # not a status
+        connection.execute(INSERT_TRAINING, {"status": "paused"})  # not a status
 
 
-def test_every_connection_is_wal_with_a_busy_timeout_and_foreign_keys(store: DatasetStore) -> None:
-    first, second = store.engine.connect(), store.engine.connect()
-    try:
-        for connection in (first, second):
-            pragma = connection.exec_driver_sql
-            assert pragma("PRAGMA journal_mode").scalar() == "wal"
-            assert pragma("PRAGMA busy_timeout").scalar() == 15_000
-            assert pragma("PRAGMA foreign_keys").scalar() == 1
-            assert pragma("PRAGMA synchronous").scalar() == 1  # NORMAL
-    finally:
-        first.close()
-        second.close()
+def test_every_sqlite_connection_is_wal_with_a_busy_timeout_and_foreign_keys(
+    data_dir: Path,
+) -> None:
+    with DatasetStore.open(data_dir) as store:
+        first, second = store.engine.connect(), store.engine.connect()
+        try:
+            for connection in (first, second):
+                pragma = connection.exec_driver_sql
+                assert pragma("PRAGMA journal_mode").scalar() == "wal"
+                assert pragma("PRAGMA busy_timeout").scalar() == 15_000
+                assert pragma("PRAGMA foreign_keys").scalar() == 1
+                assert pragma("PRAGMA synchronous").scalar() == 1  # NORMAL
+        finally:
+            first.close()
+            second.close()
+
+
+def test_postgresql_urls_get_the_shipped_driver_and_no_pragmas() -> None:
+    for url in ("postgresql://u:p@db/x", "postgres://u:p@db/x", "postgresql+psycopg://u:p@db/x"):
+        engine = make_engine(url)  # no connection is made
+        try:
+            assert (engine.dialect.name, engine.dialect.driver) == ("postgresql", "psycopg")
+            assert engine.url.drivername == "postgresql+psycopg"
+        finally:
+            engine.dispose()
 
 
 def test_reopening_keeps_the_data_and_an_emptied_database_is_rebuilt(
-    data_dir: Path, make_image
+    data_dir: Path, database_url: str, make_image
 ) -> None:
-    with DatasetStore.open(data_dir) as store:
+    with DatasetStore.open(data_dir, database_url) as store:
         sha256 = store.add_image(make_image(1)).sha256
-    with DatasetStore.open(data_dir) as store:
+    with DatasetStore.open(data_dir, database_url) as store:
         assert store.summary().images == 1
         assert store.label_of(sha256).label is None
     # Downgrading to nothing, then opening again, runs the upgrade again on an old database.
-    engine = make_engine(sqlite_url(data_dir))
-    with engine.begin() as connection:
-        command.downgrade(alembic_config(connection), "base")
-        assert set(inspect(connection).get_table_names()) == {"alembic_version"}
+    _migrate(database_url, "base", down=True)
+    engine = make_engine(database_url)
+    assert set(inspect(engine).get_table_names()) == {"alembic_version"}
     engine.dispose()
-    with DatasetStore.open(data_dir) as store:
+    with DatasetStore.open(data_dir, database_url) as store:
         assert set(inspect(store.engine).get_table_names()) >= TABLES
         assert store.summary().images == 0
 
 
-def test_a_database_from_a_newer_version_is_refused(data_dir: Path) -> None:
-    DatasetStore.open(data_dir).close()
-    engine = make_engine(sqlite_url(data_dir))
+def test_a_0001_database_with_data_is_upgraded_and_keeps_it(
+    data_dir: Path, database_url: str, make_image
+) -> None:
+    """The first released schema, holding images, votes, consent and a running training."""
+    data_dir.mkdir()
+    _migrate(database_url, "0001")
+    data = make_image(1)
+    with DatasetStore.open(data_dir, database_url) as store:  # files written as 0001 would
+        sha256 = store.add_image(data).sha256
+    _migrate(database_url, "0001", down=True)
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        assert current_revision(connection) == "0001"
+        connection.execute(
+            text(
+                "INSERT INTO votes (image_sha256, user_id, guild_id, label, source, moderator, "
+                "created_at, updated_at) VALUES (:sha, :user, :guild, 'sith', 'button', :mod, "
+                ":at, :at)"
+            ),
+            {
+                "sha": sha256,
+                "user": 2**62 + 1,  # snowflakes: far past 2^31
+                "guild": 2**60 + 3,
+                "mod": True,
+                "at": datetime(2026, 12, 1, 12, tzinfo=UTC),
+            },
+        )
+        connection.execute(
+            text(
+                "INSERT INTO guild_settings (guild_id, collecting, changed_by, changed_at) "
+                "VALUES (:guild, :on, 7, :at)"
+            ),
+            {"guild": 2**60 + 3, "on": True, "at": datetime(2026, 12, 1, tzinfo=UTC)},
+        )
+        for status in ("published", "running"):
+            connection.execute(INSERT_TRAINING, {"status": status})
+    engine.dispose()
+
+    with DatasetStore.open(data_dir, database_url) as store:  # 0001 -> 0002
+        with store.engine.connect() as connection:
+            assert current_revision(connection) == "0002"
+        assert _diffs(store, Base.metadata) == []
+        assert store.collecting(2**60 + 3)
+        label = store.label_of(sha256)
+        assert (label.label, label.moderator_votes["sith"]) == ("sith", 1)
+        assert store.summary().contributors == [(2**62 + 1, 1)]
+        running = store.running_training()
+        assert running is not None and running.started_at == datetime(2025, 1, 1, tzinfo=UTC)
+        assert (running.cancel_requested_by, running.cancel_requested_at) == (None, None)
+        asked = store.request_cancel(running.id, by=2**62 + 1)
+        assert asked.cancel_requested_by == 2**62 + 1 and asked.cancel_requested
+        assert [t.status for t in store.trainings()] == ["running", "published"]
+
+    # And back: 0002's downgrade keeps the rows and the one-running index.
+    _migrate(database_url, "0001", down=True)
+    with DatasetStore.open(data_dir, database_url) as store:
+        assert store.running_training() is not None and store.label_of(sha256).label == "sith"
+        _migrate(database_url, "0001", down=True)  # reopening upgraded it again
+        assert "WHERE" in _one_running_index(store)
+        with pytest.raises(IntegrityError), store.engine.begin() as connection:
+            connection.execute(INSERT_TRAINING, {"status": "running"})
+
+
+def test_a_database_from_a_newer_version_is_refused(data_dir: Path, database_url: str) -> None:
+    DatasetStore.open(data_dir, database_url).close()
+    engine = make_engine(database_url)
     with engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     engine.dispose()
     with pytest.raises(DatasetError, match="newer version of jedisith"):
-        DatasetStore.open(data_dir)
+        DatasetStore.open(data_dir, database_url)
 
 
 def test_a_bad_location_or_url_is_one_clear_error(tmp_path: Path) -> None:
@@ -120,7 +235,10 @@ def test_a_bad_location_or_url_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="cannot create"):
         DatasetStore.open(blocker / "data")
     with pytest.raises(DatasetError, match="driver is not installed") as error:
-        DatasetStore.open(tmp_path / "data", "postgresql://bot:secret@localhost/jedisith")
+        DatasetStore.open(tmp_path / "data", "postgresql+pg8000://bot:secret@localhost/jedisith")
     assert "secret" not in str(error.value)
+    with pytest.raises(DatasetError, match="cannot open the dataset database") as error:
+        DatasetStore.open(tmp_path / "data", "postgresql://bot:secret@127.0.0.1:1/jedisith")
+    assert "secret" not in str(error.value) and "***" in str(error.value)
     with pytest.raises(DatasetError, match="two different class names"):
         DatasetStore.open(tmp_path / "data", class_names=("jedi", "jedi"))

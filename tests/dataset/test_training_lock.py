@@ -1,4 +1,5 @@
-"""The training lock: one running training, which a crash cannot leave stuck."""
+"""The training lock: one running training, which a crash cannot leave stuck, and which any
+process on the database can ask to stop. On SQLite and on PostgreSQL (the `store` fixture)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import update
 
 import dataset.store
 from dataset import DatasetError, DatasetStore, TrainingBusy, TrainingRecord
+from dataset.schema import Training
 
 START = {"guild_id": 5, "channel_id": 6, "user_id": 7, "params": {"epochs": 2}}
 
@@ -27,8 +29,7 @@ def _age(store: DatasetStore, training_id: int, seconds: float) -> None:
     old = datetime.now(UTC) - timedelta(seconds=seconds)
     with store.engine.begin() as connection:
         connection.execute(
-            text("UPDATE trainings SET heartbeat_at = :old WHERE id = :id"),
-            {"old": old.replace(tzinfo=None), "id": training_id},
+            update(Training).where(Training.id == training_id).values(heartbeat_at=old)
         )
 
 
@@ -116,7 +117,7 @@ def test_a_dead_process_on_this_host_is_recovered(store: DatasetStore) -> None:
 def test_a_process_on_another_host_is_not_judged_by_its_pid(store: DatasetStore) -> None:
     elsewhere = _start(store, pid=_dead_pid())
     with store.engine.begin() as connection:
-        connection.execute(text("UPDATE trainings SET host = 'other-machine'"))
+        connection.execute(update(Training).values(host="other-machine"))
     with pytest.raises(TrainingBusy) as busy:
         _start(store)
     assert busy.value.training.id == elsewhere.id
@@ -130,9 +131,9 @@ def test_recovering_every_running_training_at_start_up(store: DatasetStore) -> N
     assert store.recover_interrupted(all_running=True) == []
 
 
-def test_two_racing_starters_one_wins(data_dir: Path) -> None:
-    DatasetStore.open(data_dir).close()
-    stores = [DatasetStore.open(data_dir) for _ in range(6)]  # as if six processes
+def test_two_racing_starters_one_wins(data_dir: Path, database_url: str) -> None:
+    DatasetStore.open(data_dir, database_url).close()
+    stores = [DatasetStore.open(data_dir, database_url) for _ in range(6)]  # six engines
     ready = threading.Barrier(len(stores))
     won, busy, errors = [], [], []
 
@@ -174,3 +175,28 @@ def test_the_index_stops_a_starter_that_missed_the_running_row(store, monkeypatc
         _start(store)
     assert busy.value.training.id == first.id and len(calls) == 2
     assert [t.id for t in store.trainings(limit=10)] == [first.id]
+
+
+def test_another_process_asks_the_training_to_stop(store: DatasetStore) -> None:
+    """`!retrain cancel` in a process that does not run the trainer: the owner's heartbeat
+    answers with the request, and the first request is the one kept."""
+    training = _start(store)
+    assert not store.heartbeat(training.id).cancel_requested
+    with DatasetStore.open(store.data_dir, store.url) as elsewhere:  # another process's store
+        asked = elsewhere.request_cancel(training.id, by=2**60 + 9)
+        assert asked.cancel_requested and asked.cancel_requested_by == 2**60 + 9
+        assert asked.cancel_requested_at.tzinfo == UTC and asked.status == "running"
+        again = elsewhere.request_cancel(training.id, by=42)
+        assert (again.cancel_requested_by, again.cancel_requested_at) == (
+            asked.cancel_requested_by,
+            asked.cancel_requested_at,
+        )
+    beat = store.heartbeat(training.id)  # the owner's next heartbeat sees it
+    assert beat.cancel_requested_by == 2**60 + 9 and beat.heartbeat_at > training.heartbeat_at
+    assert store.running_training() == beat
+    done = store.finish_training(training.id, "cancelled")
+    assert done.cancel_requested_by == 2**60 + 9 and store.trainings(1) == [done]
+    with pytest.raises(DatasetError, match="not running \\(cancelled\\)"):
+        store.request_cancel(training.id, by=1)
+    with pytest.raises(DatasetError, match="no training 999"):
+        store.request_cancel(999, by=1)

@@ -9,6 +9,11 @@ few seconds, edits its progress message, and when the trainer ends says what hap
 The lock is a row in the database (`DatasetStore.start_training`), so it outlives a crash: a bot
 that died while training left a `running` row behind, which the next start marks `interrupted`
 (and says so in the progress message); a trainer whose bot died stops by itself (`--parent-pid`).
+It is also shared by every bot process on the database (a cluster of shards): one training runs
+across all of them, `!model` in any of them shows it, and `!retrain cancel` typed in one that
+does not run the trainer is recorded on the row (`DatasetStore.request_cancel`); the process
+that runs it reads the request from its next heartbeat, every `PROGRESS_EVERY` seconds, and
+stops its trainer as if the command had been typed there.
 Nothing a moderator types loses data: the trainer publishes a new numbered version only when it
 is not worse on the holdout, and a failed, refused or cancelled run changes neither the model nor
 the dataset.
@@ -33,7 +38,7 @@ import discord
 
 from bot._images import UserFacingError
 from bot._models import loader_for, prepare_retrained_folder
-from dataset import DatasetStore, TrainingBusy, TrainingRecord
+from dataset import DatasetError, DatasetStore, TrainingBusy, TrainingRecord
 from model.preprocess import IMAGE_TYPES
 
 if TYPE_CHECKING:
@@ -103,7 +108,7 @@ class Job:
     user: discord.abc.User
     process: asyncio.subprocess.Process | None = None
     task: asyncio.Task[None] | None = None
-    cancelled_by: discord.abc.User | None = None
+    cancelled_by: str | None = None  # who asked it to stop, as shown in the final message
     started: float = field(default_factory=time.monotonic)
 
 
@@ -261,8 +266,15 @@ class Retrainer:
                     shown = text
                     with contextlib.suppress(discord.HTTPException):
                         await job.message.edit(content=text)
+                beat = None
                 with contextlib.suppress(Exception):
-                    await asyncio.to_thread(self.store.heartbeat, job.record.id)
+                    beat = await asyncio.to_thread(self.store.heartbeat, job.record.id)
+                if beat is not None and beat.cancel_requested and job.cancelled_by is None:
+                    # `!retrain cancel` in another process: stop it as if typed here.
+                    job.cancelled_by = self._name_of(beat.cancel_requested_by)
+                    log.info("training %s: cancelled from another process", job.record.id)
+                    with contextlib.suppress(ProcessLookupError):
+                        job.process.send_signal(signal.SIGTERM)
             result = read_result(job.work) or {
                 "status": "failed",
                 "reason": f"the trainer stopped without a result (exit code "
@@ -270,7 +282,7 @@ class Retrainer:
             }
             status = str(result.get("status", "failed"))
             if job.cancelled_by is not None and status == "cancelled":
-                result["reason"] = f"cancelled by {job.cancelled_by.display_name}"
+                result["reason"] = f"cancelled by {job.cancelled_by}"
         except asyncio.CancelledError:
             await self._stop_process(job)
             status, result = "interrupted", {"reason": "the bot restarted during the training"}
@@ -324,15 +336,56 @@ class Retrainer:
 
     # -- stopping -----------------------------------------------------------------------------
 
-    async def cancel(self, user: discord.abc.User) -> bool:
-        """Ask the running trainer to stop; False when none runs."""
+    async def running(self) -> TrainingRecord | None:
+        """The training that runs, in this process or in another one on the same database; a
+        lock whose process is gone (no heartbeat, or its process ended) is freed first, and
+        its progress message says so."""
         job = self.job
-        if job is None or job.process is None or job.process.returncode is not None:
+        if self.bot.dataset is None:
+            return job.record if job is not None else None
+        store = self.bot.dataset
+
+        def look() -> tuple[list[TrainingRecord], TrainingRecord | None]:
+            return store.recover_interrupted(), store.running_training()
+
+        try:
+            stale, record = await asyncio.to_thread(look)
+        except Exception:  # the database is out of reach: say what this process knows
+            log.exception("could not read the running training")
+            return job.record if job is not None else None
+        await self._say_interrupted(stale, "its bot process stopped answering")
+        return record
+
+    def is_local(self, record: TrainingRecord) -> bool:
+        """Whether this process runs `record`'s trainer."""
+        return self.job is not None and self.job.record.id == record.id
+
+    async def cancel(self, user: discord.abc.User) -> bool:
+        """Stop the running training, wherever it runs; False when none runs. This process's
+        trainer gets SIGTERM at once; another process's is asked through the database, and
+        that process stops it at its next heartbeat."""
+        job = self.job
+        if job is not None and job.process is not None and job.process.returncode is None:
+            job.cancelled_by = user.display_name
+            with contextlib.suppress(ProcessLookupError):
+                job.process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(Exception):  # recorded too, for the others' `!model`
+                await asyncio.to_thread(self.store.request_cancel, job.record.id, by=user.id)
+            return True
+        record = job.record if job is not None else await self.running()
+        if record is None:
             return False
-        job.cancelled_by = user
-        with contextlib.suppress(ProcessLookupError):
-            job.process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.to_thread(self.store.request_cancel, record.id, by=user.id)
+        except DatasetError:  # it ended meanwhile
+            return False
         return True
+
+    def _name_of(self, user_id: int | None) -> str:
+        user = self.bot.get_user(user_id) if user_id is not None else None
+        if user is not None:
+            return user.display_name
+        return f"<@{user_id}>" if user_id is not None else "someone"
 
     async def _stop_process(self, job: Job) -> None:
         process = job.process
@@ -365,19 +418,35 @@ class Retrainer:
             return
         for record in stale:
             log.warning("training %s was interrupted by a restart of the bot", record.id)
+        await self._say_interrupted(stale, "the bot restarted during it")
+
+    async def _say_interrupted(self, records: list[TrainingRecord], why: str) -> None:
+        """Edit the progress messages of trainings found interrupted (those this process can
+        see: another shard's channel is not in its cache)."""
+        for record in records:
             if record.channel_id is None or record.message_id is None:
                 continue
             channel = self.bot.get_channel(record.channel_id)
             if not isinstance(channel, discord.abc.Messageable):
                 continue
             text = (
-                "**Training interrupted**: the bot restarted during it. "
+                f"**Training interrupted**: {why}. "
                 f"{UNCHANGED} `{self.bot.settings.command_prefix}retrain` starts again."
             )
             with contextlib.suppress(discord.HTTPException):
                 await channel.get_partial_message(record.message_id).edit(content=text)  # type: ignore[attr-defined]
 
     # -- words --------------------------------------------------------------------------------
+
+    def running_text(self, record: TrainingRecord) -> str:
+        """`!model`'s line about the training that runs (here or in another process)."""
+        started = int(record.started_at.timestamp())
+        text = f"-# A training is running, started by <@{record.user_id}> <t:{started}:R>"
+        if not self.is_local(record):
+            text += f", in another of my processes ({record.host}, pid {record.pid})"
+        if record.cancel_requested:
+            text += f"; {self._name_of(record.cancel_requested_by)} asked it to stop"
+        return text + "."
 
     def busy_text(self, record: TrainingRecord) -> str:
         started = int(record.started_at.timestamp())

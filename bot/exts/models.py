@@ -85,14 +85,20 @@ class Models(commands.Cog, name="Models"):
         )
 
     async def _cancel(self, user: discord.abc.User, reply) -> None:
-        job = self.bot.retrainer.job
-        if job is None:
+        """Stop the training, whichever of the bot's processes runs it."""
+        retrainer = self.bot.retrainer
+        record = await retrainer.running()
+        if record is None:
             await reply("No training is running.")
             return
-        if job.user.id != user.id:
+        if record.user_id != user.id:
             await require_manager(self.bot, user, "cancel someone else's training")
-        await self.bot.retrainer.cancel(user)
-        await reply("Stopping the training; its message says when it has stopped.")
+        local = retrainer.is_local(record)
+        if not await retrainer.cancel(user):
+            await reply("No training is running.")
+            return
+        where = "" if local else " (another of my processes runs it: it stops within seconds)"
+        await reply(f"Stopping the training{where}; its message says when it has stopped.")
 
     # -- !model, !rollback ----------------------------------------------------------------------
 
@@ -105,9 +111,9 @@ class Models(commands.Cog, name="Models"):
         lines = [version.line() for version in versions]
         if len(versions) == 1 and versions[0].number is None:
             lines.append(f"-# No versions yet: `{ctx.clean_prefix}retrain` publishes the first.")
-        job = self.bot.retrainer.job
-        if job is not None:
-            lines.append(f"-# A training is running, started by {job.user.mention}.")
+        record = await self.bot.retrainer.running()
+        if record is not None:
+            lines.append(self.bot.retrainer.running_text(record))
         else:
             lines.append(f"-# `{ctx.clean_prefix}rollback [N]` makes an earlier version current.")
         await ctx.reply("\n".join(lines), mention_author=False)

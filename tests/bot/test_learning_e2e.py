@@ -327,6 +327,9 @@ async def test_a_training_can_be_cancelled(running: Running, store: DatasetStore
     assert folder is not None
     progress = await running.command(content="!retrain epochs=60")
     await until_progress(running.server, progress["id"], r"epoch \d+/60")
+    shown = await running.command(content="!model")  # read from the database's lock
+    assert "-# A training is running, started by <@" in shown["content"]
+    assert "another of my processes" not in shown["content"]
     reply = await running.command(content="!retrain cancel", author=VISITORS[0])
     assert "Only members with the Manage Server permission" in reply["content"]
     reply = await running.command(content="!retrain cancel")

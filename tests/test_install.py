@@ -74,7 +74,7 @@ def test_tensorflow_is_only_in_the_train_extra() -> None:
     assert "tensorflow" in requirement_names(project["optional-dependencies"]["train"])
     # The README's commands install everything, so the whole suite and training run.
     makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"pip install .*-e '\.\[dev,train\]'", makefile)
+    assert re.search(r"pip install .*-e '\.\[dev,train,postgres\]'", makefile)
 
 
 def test_the_serving_path_imports_without_tensorflow() -> None:

@@ -1,7 +1,7 @@
 """Fixtures for the dataset tests: a store in a fresh folder, and small real images.
 
 A test that takes `store`, `database_url` or `database` runs on SQLite and on PostgreSQL (see
-`database` in tests/conftest.py): `pytest tests/dataset -k sqlite` runs one of them."""
+`database` in tests/conftest.py): `pytest tests/datastore -k sqlite` runs one of them."""
 
 from __future__ import annotations
 

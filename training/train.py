@@ -2,6 +2,7 @@
 
     jedisith-train DATA_DIR [--epochs 29] [--batch-size 32] [--val-split 0.2] [--seed 123]
                             [--learning-rate 1e-4] [--ood-keep 0.95] [--out runs/model]
+                            [--data-path auto|memory|stream] [--cache-mb 0] [--devices N]
     jedisith-train DATA_DIR --out MODEL_DIR --refit
 
 DATA_DIR holds one folder per class (`jedi/`, `sith/`). Every hyperparameter's default is the
@@ -13,6 +14,11 @@ anyone reading `--out`, sees the previous model or the new one, never half of on
 `--refit` keeps the weights already in MODEL_DIR and fits only the detector and the calibration,
 on the same split of DATA_DIR as the training run recorded in its `model.json`: the way to give
 an older model folder honest answers without training it again.
+
+The images are held in memory, or streamed from their files when they would not fit
+(`--data-path`, `training.data.choose_data_path`); the network is trained on one device or
+several (`--devices`: `training.devices`). Both choices are recorded in model.json
+(`training.data_path`, `training.placement`).
 
 `train()` is `load_training_data()`, then `build_model_folder()` into a staging folder, then
 `publish()`. `build_model_folder()` alone writes a complete model folder without publishing it
@@ -27,10 +33,11 @@ import argparse
 import csv
 import json
 import logging
+import re
 import shlex
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,10 +57,14 @@ from model.bundle import (
     staging_folder,
 )
 from model.detector import DEFAULT_KEEP
+from training.data import DATA_PATHS, DEFAULT_CACHE_BYTES, RULE
 from training.progress import Cancellation, ProgressLog, keras_callbacks
 
 if TYPE_CHECKING:
+    import keras
+
     from training.data import Dataset
+    from training.devices import Placement
     from training.honesty import Honesty
 
 log = logging.getLogger(__name__)
@@ -77,6 +88,9 @@ class TrainConfig:
     command: str = ""  # the command line, as model.json records it
     progress: Path | None = None  # append stage and epoch events here (training.progress)
     cancellation: Cancellation | None = field(default=None, compare=False)
+    data_path: str = "auto"  # memory, stream, or auto: training.data.choose_data_path
+    cache_mb: int = DEFAULT_CACHE_BYTES // (1024 * 1024)  # decoded images kept when streaming
+    devices: int | None = None  # None: every GPU when several are visible, else one device
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -89,6 +103,12 @@ class TrainConfig:
             raise ValueError("--learning-rate must be positive")
         if not 0.5 <= self.ood_keep <= 1.0:
             raise ValueError("--ood-keep must be between 0.5 and 1")
+        if self.data_path not in DATA_PATHS:
+            raise ValueError(f"--data-path must be one of {', '.join(DATA_PATHS)}")
+        if self.cache_mb < 0:
+            raise ValueError("--cache-mb cannot be negative")
+        if self.devices is not None and self.devices < 1:
+            raise ValueError("--devices must be at least 1")
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
@@ -101,7 +121,12 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("data_dir", type=Path, help="folder with jedi/ and sith/ sub-folders")
     parser.add_argument("--out", type=Path, default=defaults.out, help="model folder to publish")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=defaults.batch_size,
+        help="images per training step, all devices together (default: %(default)s)",
+    )
     parser.add_argument("--val-split", type=float, default=defaults.val_split)
     parser.add_argument("--seed", type=int, default=defaults.seed, help="split and init seed")
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
@@ -116,6 +141,31 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         "--refit",
         action="store_true",
         help="keep the weights in --out; fit only its detector and calibration",
+    )
+    parser.add_argument(
+        "--data-path",
+        choices=DATA_PATHS,
+        default=defaults.data_path,
+        help="hold the decoded images in memory, or stream them from their files (decoded "
+        "again each epoch, in parallel); "
+        + RULE.replace("%", "%%")
+        + f"{_switch_here()} (default: auto; model.json records the choice and why)",
+    )
+    parser.add_argument(
+        "--cache-mb",
+        type=int,
+        default=defaults.cache_mb,
+        help="when streaming, keep this many MB of decoded images in memory (default: "
+        "%(default)s: on the CPU decoding costs about 1/20 of training)",
+    )
+    parser.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        help="train on N devices with MirroredStrategy; --batch-size stays the global batch, "
+        "split evenly over them (default: every GPU when several are visible, else one; with "
+        "no GPU, N>1 splits the CPU into N logical devices). Several machines (TF_CONFIG) are "
+        "refused: Keras 3 cannot fit under MultiWorkerMirroredStrategy (README)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
@@ -132,11 +182,22 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             ood_keep=args.ood_keep,
             refit=args.refit,
             verbose=2 if args.quiet else "auto",
+            data_path=args.data_path,
+            cache_mb=args.cache_mb,
+            devices=args.devices,
             command="jedisith-train " + shlex.join(sys.argv[1:] if argv is None else argv),
         )
     except ValueError as error:
         parser.error(str(error))
         raise  # pragma: no cover - parser.error exits
+
+
+def _switch_here() -> str:
+    """Where auto switches on this machine now, for --help."""
+    from training.data import IMAGE_BYTES, choose_data_path
+
+    limit = choose_data_path("auto", 0).limit_bytes
+    return "" if limit is None else f": here and now, beyond {limit // IMAGE_BYTES:,} images"
 
 
 def _keep_best_callback():
@@ -173,9 +234,10 @@ def _keep_best_callback():
 def train(config: TrainConfig) -> Path:
     """Run the whole pipeline and publish the model folder; returns its path."""
     started = time.monotonic()
+    placement = _place(config)  # first: a device that is not there stops the run at once
     dataset = load_training_data(config)
     with staging_folder(config.out) as staging:
-        built = build_model_folder(config, dataset, staging, started=started)
+        built = build_model_folder(config, dataset, staging, started=started, placement=placement)
         published = publish(staging, config.out)
 
     val_metrics = built.val_metrics
@@ -194,13 +256,25 @@ def _say(text: str) -> None:
 
 
 def load_training_data(config: TrainConfig, report: Callable[[str], None] = _say) -> Dataset:
-    """Decode `config.data_dir`, reporting what was skipped and what is left."""
-    from training.data import load_dataset
+    """Decode `config.data_dir`, reporting what was skipped and what is left; the images are
+    kept in memory or streamed as `config.data_path` says (`choose_data_path` for auto)."""
+    from training.data import choose_data_path, find_classes, load_dataset
 
+    _, files = find_classes(config.data_dir)
+    path = choose_data_path(config.data_path, sum(len(found) for found in files.values()))
+    if path.chosen == "stream":
+        cached = f"{config.cache_mb} MB of them cached" if config.cache_mb else "no cache"
+        report(f"Streaming the images from their files ({path.reason}; {cached})")
+    else:
+        report(f"Holding the images in memory ({path.reason})")
     report(f"Checking the images in {config.data_dir} ...")
     dataset = load_dataset(
-        config.data_dir, on_skip=lambda s: report(f"  skipped {s.path}: {s.reason}")
+        config.data_dir,
+        on_skip=lambda s: report(f"  skipped {s.path}: {s.reason}"),
+        stream=path.chosen == "stream",
+        cache_bytes=config.cache_mb * 1024 * 1024,
     )
+    dataset.data_path = path
     counts = dataset.counts()
     report(
         f"{len(dataset.labels)} usable images ("
@@ -208,6 +282,72 @@ def load_training_data(config: TrainConfig, report: Callable[[str], None] = _say
         + f"), {len(dataset.skipped)} skipped"
     )
     return dataset
+
+
+def _place(config: TrainConfig) -> Placement:
+    from training.devices import place, workers_in_environment
+
+    return place(config.devices, workers_in_environment())
+
+
+def fit_network(
+    config: TrainConfig,
+    train_set: Dataset,
+    val_set: Dataset,
+    *,
+    placement: Placement | None = None,
+    callbacks: Sequence = (),
+    network: Callable[[int], keras.Model] | None = None,
+):
+    """Build the network (`network(seed)`, the notebook's by default) under `placement`'s
+    strategy and train it on `train_set`, validating on `val_set`; returns the model, with
+    the weights of its best validation epoch, and the callback that kept them.
+
+    The batches are `config.batch_size` images in all, split evenly over the replicas, epoch
+    `e` in an order drawn from `(config.seed, e)` (`training_batches`).
+    """
+    import keras
+    import tensorflow as tf
+
+    from model.architecture import build_model
+    from training.data import DatasetError, steps_per_epoch, to_tf_dataset, training_batches
+
+    placement = placement or _place(config)
+    placement.per_replica_batch(config.batch_size)  # a DeviceError unless it splits evenly
+    keras.utils.set_random_seed(config.seed)
+    with placement.strategy.scope():
+        model = (network or build_model)(seed=config.seed)
+        model.compile(
+            loss="binary_crossentropy",
+            optimizer=keras.optimizers.RMSprop(learning_rate=config.learning_rate),
+            metrics=["accuracy"],
+        )
+
+    # Keras splits each global batch over the replicas.
+    train_ds = training_batches(train_set, config.batch_size, config.seed)
+    val_ds = to_tf_dataset(val_set, config.batch_size, shuffle=False, seed=config.seed)
+
+    keep_best = _keep_best_callback()
+    try:
+        model.fit(
+            train_ds,
+            steps_per_epoch=steps_per_epoch(len(train_set.labels), config.batch_size),
+            validation_data=val_ds,
+            epochs=config.epochs,
+            verbose=config.verbose,
+            callbacks=[keep_best, *callbacks],
+            shuffle=False,  # tf.data orders the batches (training_batches)
+        )
+    except tf.errors.OpError as error:  # a streamed file that changed: DatasetError's message
+        found = _STREAM_ERROR.search(str(error.message))
+        if found is None:
+            raise
+        raise DatasetError(found.group(1)) from None
+    return model, keep_best
+
+
+# What a DatasetError raised while streaming says, inside TensorFlow's error about it.
+_STREAM_ERROR = re.compile(r"DatasetError: (.*?(?:changed since it was checked|cannot be read).*)")
 
 
 @dataclass(frozen=True)
@@ -231,6 +371,7 @@ def build_model_folder(
     *,
     report: Callable[[str], None] = _say,
     started: float | None = None,
+    placement: Placement | None = None,
 ) -> BuiltModel:
     """Train on `dataset` and write a whole model folder into `staging`, without publishing it:
     weights, the LiteRT export (checked against Keras), the detector, the calibration, the
@@ -255,32 +396,23 @@ def build_model_folder(
 
     import keras
 
-    from model.architecture import build_model
+    from training.data import choose_data_path
     from training.evaluate import confusion, metrics, plot_confusion, plot_history
 
     stage("training")
-    keras.utils.set_random_seed(config.seed)
-    model = build_model(seed=config.seed)
-    model.compile(
-        loss="binary_crossentropy",
-        optimizer=keras.optimizers.RMSprop(learning_rate=config.learning_rate),
-        metrics=["accuracy"],
+    placement = placement or _place(config)
+    report(f"Training on {placement.describe(config.batch_size)}")
+    data_path = dataset.data_path or choose_data_path(
+        "stream" if dataset.streamed else "memory", len(dataset.labels)
     )
-    from training.data import to_tf_dataset
-
-    train_ds = to_tf_dataset(train_set, config.batch_size, shuffle=True, seed=config.seed)
-    val_ds = to_tf_dataset(val_set, config.batch_size, shuffle=False, seed=config.seed)
-
     history_csv = staging / "history.csv"
-    keep_best = _keep_best_callback()
     watchers = keras_callbacks(progress, config.epochs, cancellation)
-    model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=config.epochs,
-        verbose=config.verbose,
-        callbacks=[keep_best, keras.callbacks.CSVLogger(str(history_csv)), *watchers],
-        shuffle=False,  # train_ds is already shuffled each epoch by tf.data
+    model, keep_best = fit_network(
+        config,
+        train_set,
+        val_set,
+        placement=placement,
+        callbacks=[keras.callbacks.CSVLogger(str(history_csv)), *watchers],
     )
     report(
         f"Keeping epoch {keep_best.best_epoch + 1}: "
@@ -323,6 +455,8 @@ def build_model_folder(
             "loss": "binary_crossentropy",
             "best_epoch": keep_best.best_epoch + 1,
             "seconds": round(time.monotonic() - started, 1),
+            "data_path": data_path.as_dict(),
+            "placement": placement.as_dict(config.batch_size),
         },
         "metrics": {"validation": val_metrics, "confusion": matrix.tolist()},
         **honest_metadata,
@@ -424,7 +558,7 @@ def refit(config: TrainConfig) -> Path:
 
     import keras
 
-    from training.data import DatasetError, load_dataset
+    from training.data import DatasetError
 
     folder = Path(config.out)
     try:
@@ -437,7 +571,7 @@ def refit(config: TrainConfig) -> Path:
             f"--refit needs a model folder made by jedisith-train at {folder}: {error}"
         ) from None
     print(f"Refitting {folder} on the split of its training run (seed {seed}, {val_split:.0%})")
-    dataset = load_dataset(config.data_dir)
+    dataset = load_training_data(config)
     if dataset.counts() != metadata.get("dataset", {}).get("counts", dataset.counts()):
         raise DatasetError(
             f"{config.data_dir} holds {dataset.counts()}, not the images the model was trained "
@@ -482,6 +616,27 @@ def _write_metrics_csv(path: Path, values: dict[str, float]) -> None:
             writer.writerow([key, value])
 
 
+def _split_cpu_if_asked(config: TrainConfig) -> None:
+    """`--devices N` with no GPU: N logical CPU devices, made before TensorFlow starts."""
+    import tensorflow as tf
+
+    from training.devices import split_cpu
+
+    if config.refit or not config.devices or config.devices < 2:
+        return
+    if tf.config.list_physical_devices("GPU"):
+        return
+    try:
+        split_cpu(config.devices)
+    except RuntimeError:  # TensorFlow already started (a caller that imported and used it)
+        return  # training.devices.place says what is visible
+    log.warning(
+        "no GPU: the CPU is split into %d logical devices (the same cores: this tries the "
+        "multi-device path, it is not faster)",
+        config.devices,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     try:  # training needs the `train` extra; the bot and the jedisith command do not
@@ -493,12 +648,15 @@ def main(argv: list[str] | None = None) -> int:
         print("jedisith-train needs TensorFlow: pip install 'jedisith[train]'", file=sys.stderr)
         return 1
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # tf.distribute's chatter
     from training.data import DatasetError
+    from training.devices import DeviceError
     from training.export import ExportError
 
     try:
+        _split_cpu_if_asked(config)
         refit(config) if config.refit else train(config)
-    except (DatasetError, ExportError) as error:
+    except (DatasetError, ExportError, DeviceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

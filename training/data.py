@@ -39,12 +39,12 @@ DATA_PATHS = ("auto", "memory", "stream")
 # --data-path auto keeps the images in memory while, decoded, they take at most MEMORY_SHARE of
 # the memory available when training starts beyond TRAINING_RESERVE. The in-memory path holds
 # them twice (the whole set and its train/validation copies), and TensorFlow with the training
-# step of the network takes about 1.3 GB whichever the path (benchmarks/RESULTS.md,
-# training_memory): so in memory, a run stays within half of what is available.
+# step of the network peaks at about 1.4 GB whichever the path (benchmarks/RESULTS.md,
+# training_memory): so a run in memory takes about half of what is available, or less.
 MEMORY_SHARE = 0.25
 TRAINING_RESERVE = 1_500_000_000
 # The streamed path's cache of decoded images (--cache-mb), off by default: on the CPU,
-# decoding an image costs about 1/20 of training on it, and a cache only serves the share of
+# decoding an image costs about 1/35 of training on it, and a cache only serves the share of
 # the set it holds (its size over the set's, under a shuffle); it pays where a GPU trains faster
 # than the CPUs decode and a good share of the set fits.
 DEFAULT_CACHE_BYTES = 0

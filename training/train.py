@@ -156,7 +156,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         type=int,
         default=defaults.cache_mb,
         help="when streaming, keep this many MB of decoded images in memory (default: "
-        "%(default)s: on the CPU decoding costs about 1/20 of training)",
+        "%(default)s: on the CPU, decoding costs about 1/35 of training)",
     )
     parser.add_argument(
         "--devices",

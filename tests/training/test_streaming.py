@@ -102,6 +102,7 @@ def test_the_cache_keeps_the_first_images_up_to_its_size(tiny_dataset: Path) -> 
     assert load_dataset(tiny_dataset, stream=True).images.cache is None  # 0 MB: no cache
 
 
+@pytest.mark.slow
 def test_a_file_that_changes_while_streaming_is_a_dataset_error(
     tiny_dataset: Path, tmp_path: Path
 ) -> None:

@@ -4,8 +4,9 @@ print a summary of every outcome against its target.
     python -m benchmarks [--quick] [--model PATH] [--only NAME ...] [--skip NAME ...]
                          [--json-dir DIR]
 
-`learning` (the learning curve: about 20 minutes of training) and `gpu` (for a machine with a
-GPU) run only when named in `--only`: `python -m benchmarks --only learning`, or
+`learning` (the learning curve: about 20 minutes of training), `training_memory` (memory and
+speed of the in-memory and streamed training paths at 2,000 and 20,000 images) and `gpu` (for a
+machine with a GPU) run only when named in `--only`: `python -m benchmarks --only learning`, or
 `python -m benchmarks.learning`.
 
 Each benchmark runs as `python -m benchmarks.NAME` so imports, thread pools and memory of one
@@ -37,6 +38,7 @@ BENCHMARKS = (
     "uploads",
     "training",
     "training_beside",
+    "training_memory",
     "learning",
     "gpu",
 )
@@ -53,7 +55,9 @@ USES_MODEL = {
     "training_beside",
     "gpu",
 }
-ONLY_WHEN_NAMED = {"learning", "gpu"}  # too long for every run; gpu: only where a GPU is
+# Too long for every run (training_memory: 22,000 images to generate and decode); gpu: only
+# where a GPU is.
+ONLY_WHEN_NAMED = {"learning", "gpu", "training_memory"}
 
 
 def main(argv: list[str] | None = None) -> int:

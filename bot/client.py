@@ -30,6 +30,16 @@ log = logging.getLogger(__name__)
 
 Reply = Callable[[str], Awaitable[Any]]  # sends one line to the user of a command
 
+
+def reply_to(ctx: commands.Context) -> Reply:
+    """The `Reply` of a prefix command: a reply to its message that pings nobody."""
+
+    async def reply(text: str) -> None:
+        await ctx.reply(text, mention_author=False)
+
+    return reply
+
+
 EXTENSIONS = ("bot.exts.errors", "bot.exts.jedisith", "bot.exts.learning", "bot.exts.models")
 PERMISSIONS = discord.Permissions(
     view_channel=True,
@@ -178,6 +188,11 @@ class JediSith:
         if context.valid:  # one of our commands, while we shut down: say so, as slash ones do
             with contextlib.suppress(discord.HTTPException):
                 await message.reply(RESTARTING, mention_author=False)
+
+    def allowed_in(self, channel_id: int | None) -> bool:
+        """Whether commands are answered in this channel (ALLOWED_CHANNEL_IDS; empty: all)."""
+        allowed = self.settings.allowed_channel_ids
+        return not allowed or channel_id in allowed
 
     @contextlib.contextmanager
     def working(self, reply: Reply | None = None) -> Iterator[None]:

@@ -23,6 +23,7 @@ from bot._images import (
     looks_like_image,
     target_attachments,
 )
+from bot.client import reply_to
 from model.architecture import CONV_LAYERS
 from model.runtime import Prediction
 
@@ -59,10 +60,6 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
 
     # -- checks shared by every command ------------------------------------------------------
 
-    def _allowed(self, channel_id: int | None) -> bool:
-        allowed = self.bot.settings.allowed_channel_ids
-        return not allowed or channel_id in allowed
-
     def _retry_after(self, user: discord.abc.User) -> float:
         """Seconds until `user` may run another command (0: now); counts this attempt."""
         if self._cooldowns is None:
@@ -73,7 +70,7 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
         return bucket.update_rate_limit(time.time()) or 0.0
 
     async def cog_check(self, ctx: commands.Context) -> bool:  # type: ignore[override]
-        return self._allowed(ctx.channel.id)
+        return self.bot.allowed_in(ctx.channel.id)
 
     async def cog_before_invoke(self, ctx: commands.Context) -> None:  # type: ignore[override]
         # Not in cog_check: !help runs the checks to decide what to list.
@@ -88,7 +85,7 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
         if not self.bot.accepting:
             await interaction.response.send_message(_replies.RESTARTING, ephemeral=True)
             return False
-        if not self._allowed(interaction.channel_id):
+        if not self.bot.allowed_in(interaction.channel_id):
             await interaction.response.send_message(
                 "I'm not enabled in this channel.", ephemeral=True
             )
@@ -110,7 +107,7 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
 
         The score is the network's probability of Sith (0 = Jedi, 1 = Sith).
         """
-        with self.bot.working(_reply_to(ctx)):
+        with self.bot.working(reply_to(ctx)):
             async with ctx.typing():
                 target = await find_target(ctx.message, self.bot.settings.history_limit)
                 attachments = target_attachments(ctx.message, target, self.bot.settings.max_images)
@@ -127,7 +124,7 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
         image (found as for !jedisith). Give a layer, 1 to 5, to see only that one.
         """
         layers = _check_layer(layer)
-        with self.bot.working(_reply_to(ctx)):
+        with self.bot.working(reply_to(ctx)):
             async with ctx.typing():
                 target = await find_target(ctx.message, self.bot.settings.history_limit)
                 attachments = target_attachments(ctx.message, target, 1)
@@ -266,13 +263,6 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
 def _with(view: discord.ui.View | None) -> dict[str, discord.ui.View]:
     """`view=` for a send, or nothing: discord.py refuses `view=None` on some sends."""
     return {"view": view} if view is not None else {}
-
-
-def _reply_to(ctx: commands.Context):
-    async def reply(text: str) -> None:
-        await ctx.reply(text, mention_author=False)
-
-    return reply
 
 
 def _user_id(user: discord.abc.User) -> int:

@@ -27,6 +27,7 @@ from bot._images import (
     target_attachments,
 )
 from bot._replies import RESTARTING
+from bot.client import reply_to
 from bot.exts.errors import user_message
 from dataset import DatasetError, DatasetStore, VoteOutcome
 
@@ -78,8 +79,7 @@ class Learning(commands.Cog, name="Learning"):
         self.bot.remove_dynamic_items(VoteButton)
 
     async def cog_check(self, ctx: commands.Context) -> bool:  # type: ignore[override]
-        allowed = self.bot.settings.allowed_channel_ids
-        return not allowed or ctx.channel.id in allowed
+        return self.bot.allowed_in(ctx.channel.id)
 
     @property
     def store(self) -> DatasetStore:
@@ -186,7 +186,7 @@ class Learning(commands.Cog, name="Learning"):
         your label. Collection must be on in the server (`!dataset collect on`).
         """
         label = self._label(label)
-        with self.bot.working(_reply_to(ctx)):
+        with self.bot.working(reply_to(ctx)):
             if not await self._may_collect(ctx.guild):
                 await ctx.reply(self._not_collecting(ctx.guild), mention_author=False)
                 return
@@ -427,13 +427,6 @@ def _switch(value: str) -> bool:
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
-
-
-def _reply_to(ctx: commands.Context):
-    async def reply(text: str) -> None:
-        await ctx.reply(text, mention_author=False)
-
-    return reply
 
 
 async def setup(bot: JediSithBot) -> None:

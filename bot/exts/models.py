@@ -26,8 +26,7 @@ class Models(commands.Cog, name="Models"):
         self.bot = bot
 
     async def cog_check(self, ctx: commands.Context) -> bool:  # type: ignore[override]
-        allowed = self.bot.settings.allowed_channel_ids
-        return not allowed or ctx.channel.id in allowed
+        return self.bot.allowed_in(ctx.channel.id)
 
     # -- !retrain -------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 image first (a JPEG decoded at 1/2, 1/4 or 1/8 scale, other formats averaged over blocks) does
 to the network's input and to the shipped model's scores.
 
-`reference_load_image` below is today's algorithm before the fast path, kept here and not in the
+`reference_load_image` is the algorithm before the fast path, as frozen at a619972 in
+`benchmarks/_uploads_today.py` (the copy the uploads benchmark compares against too), not in the
 package: every pixel decoded, turned upright, converted to RGB, one bilinear resize to 200x200.
 The inputs are generated (photo-like JPEGs at phone sizes, EXIF-rotated copies, PNG screenshots,
 GIF, WebP); matplotlib's sample photo and the Debian wallpapers are added where installed.
@@ -18,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont
 
+from benchmarks._uploads_today import load_image as reference_load_image
 from model.preprocess import load_image
 
 FAST = Image.Quantize.FASTOCTREE  # for palette images: the default quantizer takes seconds
@@ -32,41 +34,6 @@ MAX_MEAN_SCORE_DIFFERENCE = 0.02
 PHONE = (4032, 3024)  # 12 megapixels, 4:3: the common phone photo
 WALLPAPER_FOLDERS = (Path("/usr/share/backgrounds"), Path("/usr/share/wallpapers"))
 WALLPAPERS_USED = 10  # of those installed, evenly spread: decoding all of them takes a minute
-
-
-# --- the reference: the algorithm before the fast path (model/preprocess.py at 6584d06) ---
-
-
-def reference_load_image(data: bytes) -> np.ndarray:
-    """The whole image decoded, upright, RGB, then resized once: what load_image did."""
-    image = Image.open(io.BytesIO(data))
-    image.seek(0)
-    image.load()
-    ImageOps.exif_transpose(image, in_place=True)
-    image = reference_to_rgb(image)
-    if image.size != (200, 200):
-        image = image.resize((200, 200), Image.Resampling.BILINEAR)
-    return np.asarray(image, dtype=np.uint8)
-
-
-def reference_to_rgb(image: Image.Image) -> Image.Image:
-    mode = image.mode
-    if mode == "RGB" and "transparency" not in image.info:
-        return image
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
-        grey = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(grey, mode="L").convert("RGB")
-    if mode == "F":
-        grey = np.clip(np.asarray(image, dtype=np.float64), 0, 255).astype(np.uint8)
-        return Image.fromarray(grey, mode="L").convert("RGB")
-    has_alpha = mode in ("RGBA", "LA", "La", "RGBa", "PA") or "transparency" in image.info
-    if has_alpha:
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
 
 
 # --- generated inputs ------------------------------------------------------------------------

@@ -312,13 +312,12 @@ async def running_bot(
 # -- the bot as `python -m bot` ------------------------------------------------------------------
 
 
-async def start_bot_process(
+def bot_process_environment(
     server: DiscordServer, folder: Path, settings: dict[str, str] | None = None
-) -> LoggedBot:
-    """`python -m bot` against ``server``, never reading a developer's `.env`; it serves the
-    shipped model on LiteRT; its output goes to files in ``folder``. Returns once it is
-    connected."""
-    env = bot_environment(
+) -> dict[str, str]:
+    """The environment of `python -m bot` against ``server``, never reading a developer's
+    `.env`: the shipped model on LiteRT, no cooldown, DATA_DIR and caches in ``folder``."""
+    return bot_environment(
         server.api_url,
         TOKEN,
         caches=folder,
@@ -329,7 +328,14 @@ async def start_bot_process(
             **(settings or {}),
         },
     )
-    process = await start_logged_bot(env, folder)
+
+
+async def start_bot_process(
+    server: DiscordServer, folder: Path, settings: dict[str, str] | None = None
+) -> LoggedBot:
+    """`python -m bot` against ``server`` (`bot_process_environment`); its output goes to files
+    in ``folder``. Returns once it is connected."""
+    process = await start_logged_bot(bot_process_environment(server, folder, settings), folder)
     await process.wait_connected(server.bot_ready)
     return process
 
@@ -343,20 +349,8 @@ async def start_shard_process(
 ) -> LoggedBot:
     """`python -m bot` running ``shard_ids`` of ``shard_count`` (SHARD_IDS, SHARD_COUNT) against
     ``server``, as `start_bot_process` starts it; returns at once (see `wait_until_holding`)."""
-    ids = ",".join(str(i) for i in shard_ids)
-    env = bot_environment(
-        server.api_url,
-        TOKEN,
-        caches=folder,
-        settings={
-            "MODEL_BACKEND": "litert",
-            "COOLDOWN_RATE": "0",
-            "DATA_DIR": str(folder / "data"),
-            "SHARD_COUNT": str(shard_count),
-            "SHARD_IDS": ids,
-            **(settings or {}),
-        },
-    )
+    shards = {"SHARD_COUNT": str(shard_count), "SHARD_IDS": ",".join(str(i) for i in shard_ids)}
+    env = bot_process_environment(server, folder, {**shards, **(settings or {})})
     return await start_logged_bot(env, folder)
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import aiohttp
 
 from bot._shards import AUTO, shard_ranges, split_shards
+from bot.processes import die_with_parent
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger("bot.cluster")
@@ -179,7 +180,7 @@ class Cluster:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            preexec_fn=_die_with_parent if _prctl is not None else None,
+            preexec_fn=die_with_parent(),
         )
         child.starts += 1
         log.info("started %s (pid %d)", child.name, child.proc.pid)
@@ -240,25 +241,6 @@ def child_environments(
         env["PYTHONUNBUFFERED"] = "1"
         envs.append(env)
     return envs
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    if _prctl is not None:
-        _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _load_prctl():  # type: ignore[no-untyped-def]
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_prctl = _load_prctl()
 
 
 async def launch(settings: Settings, processes: int, env_file: Path, sync: bool) -> int:

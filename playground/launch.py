@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from bot import processes
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,7 +100,7 @@ async def start_bot(
         stdout=stdout,
         stderr=stderr,
         limit=limit,
-        preexec_fn=_die_with_parent if die_with_parent and _prctl is not None else None,
+        preexec_fn=processes.die_with_parent() if die_with_parent else None,
     )
 
 
@@ -161,23 +162,3 @@ async def start_logged_bot(env: Mapping[str, str], folder: Path) -> LoggedBot:
             env, env_file=folder / "absent.env", stdout=out, stderr=err, cwd=PROJECT_ROOT
         )
     return LoggedBot(proc, stdout, stderr)
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the bot gets SIGTERM if its parent dies without cleaning up (e.g. SIGKILL)."""
-    if _prctl is not None:
-        _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _load_prctl():  # type: ignore[no-untyped-def]
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_prctl = _load_prctl()

@@ -1,0 +1,47 @@
+"""Child processes that end with the process that started them.
+
+The one mechanism for it, used wherever this project starts a process that must not outlive its
+parent (the cluster's bots, the trainer beside a bot, the playground's bot): Linux's
+`PR_SET_PDEATHSIG`, set in the child between fork and exec, sends it SIGTERM when its parent
+ends, however the parent ends (SIGKILL included), and the child stops as it does on any SIGTERM.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+from collections.abc import Callable
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A `preexec_fn` for `subprocess` and `asyncio.create_subprocess_exec` that makes the child
+    get SIGTERM when this process ends; None where the system cannot (not Linux)."""
+    if _prctl is None:
+        return None
+    return functools.partial(_set_parent_death_signal, os.getpid())
+
+
+def _set_parent_death_signal(parent: int) -> None:  # pragma: no cover - runs in the child
+    if _prctl is None:
+        return
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent ended before the signal was set
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _load_prctl():  # type: ignore[no-untyped-def]
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_prctl = _load_prctl()

@@ -284,7 +284,7 @@ def _three_mp(rng: np.random.Generator) -> bytes:
 def screenshot(rng: np.random.Generator, width: int, height: int) -> Image.Image:
     """A chat application's window: server and channel lists, messages with avatars and
     anti-aliased text, now and then a photo in a message, an input box."""
-    from benchmarks._ood_data import _color, _font, _shade, _words
+    from benchmarks._ood_drawn import _color, _font, _shade, _words
 
     dark = rng.random() < 0.7
     base = (49, 51, 56) if dark else (255, 255, 255)
@@ -392,7 +392,7 @@ def _screenshot(width: int, height: int) -> Callable[[np.random.Generator], byte
 
 
 def _caption(draw: ImageDraw.ImageDraw, text: str, y: float, width: int, size: int) -> None:
-    from benchmarks._ood_data import _font
+    from benchmarks._ood_drawn import _font
 
     font = _font("DejaVuSans-Bold.ttf", size)
     while size > 12 and draw.textlength(text, font=font) > 0.94 * width:
@@ -404,7 +404,7 @@ def _caption(draw: ImageDraw.ImageDraw, text: str, y: float, width: int, size: i
 
 def _gif(rng: np.random.Generator) -> bytes:
     """24 frames of a scene panning, with a caption; an adaptive palette per frame."""
-    from benchmarks._ood_data import _words
+    from benchmarks._ood_drawn import _words
 
     width, height, frames = 498, 280, 24
     wide = scene(rng, width + 4 * frames, height, grain=1.0)
@@ -423,7 +423,7 @@ def _gif(rng: np.random.Generator) -> bytes:
 
 
 def _meme(rng: np.random.Generator) -> bytes:
-    from benchmarks._ood_data import _words
+    from benchmarks._ood_drawn import _words
 
     side = 1080
     image = scene(rng, side, side, grain=1.5)

@@ -291,7 +291,7 @@ def test_ratios_near_one_keep_two_decimals() -> None:
 
 
 def test_ood_scores_thresholds_and_buckets() -> None:
-    from benchmarks.ood import (
+    from benchmarks._ood_scores import (
         Scored,
         auroc,
         confidence_ood,

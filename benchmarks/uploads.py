@@ -298,7 +298,7 @@ async def one_burst(
     each with the next phone photo; the time to the last reply, replies, memory, CPU."""
     from benchmarks._botproc import BotProcess, until_answering
     from benchmarks._uploads_today import MARK
-    from benchmarks.soak import mb, reply_kind, roomy_limits
+    from benchmarks._soak_load import mb, reply_kind, roomy_limits
     from playground.discord import DiscordServer
 
     async with (

@@ -1,9 +1,6 @@
 """`python -m benchmarks` (`make bench`): run every benchmark, each in a fresh process, then
 print a summary of every outcome against its target.
 
-    python -m benchmarks [--quick] [--model PATH] [--only NAME ...] [--skip NAME ...]
-                         [--json-dir DIR]
-
 `learning` (the learning curve: about 20 minutes of training), `training_memory` (memory and
 speed of the in-memory and streamed training paths at 2,000 and 20,000 images) and `gpu` (for a
 machine with a GPU) run only when named in `--only`: `python -m benchmarks --only learning`, or

@@ -11,8 +11,6 @@ Each stage is timed on its own (medians of many calls, interleaved in rounds):
 * drawing: the notebook's figure of 64 subplots (build vs save) and our tile + save.
 
 The last line compares the input preparation: notebook / ours.
-
-    python -m benchmarks.costs [--model PATH] [--quick]
 """
 
 from __future__ import annotations

@@ -11,8 +11,6 @@ for the whole benchmark:
    latency = from `post_message` (MESSAGE_CREATE sent) to the reply arriving at the server.
 2. At once: `--commands` commands posted together (`asyncio.gather` of `post_message`), to
    each bot in turn; every command must be answered; the time to the last reply is reported.
-
-    python -m benchmarks.e2e [--model PATH] [--quick] [--commands N] [--no-notebook]
 """
 
 from __future__ import annotations

@@ -16,9 +16,6 @@ wheel: `pip install 'tensorflow[and-cuda]'`).
    GPU: images per second and milliseconds per batch of epoch 1 and of the later epochs,
    against the notebook's log (an RTX 2060 SUPER: "35/35 - 10s 144ms/step" in epoch 1, which
    also decoded the files; no later epoch's time survives in it).
-
-    python -m benchmarks.gpu [--model PATH] [--quick] [--batches N ...] [--rounds N]
-        [--train-images N] [--epochs N] [--on-cpu]
 """
 
 from __future__ import annotations

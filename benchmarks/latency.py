@@ -8,8 +8,6 @@
 Before timing, the fast path's scores are checked against the Keras model called directly,
 `model(x, training=False)`, on the same preprocessed uint8 images cast to float32: they must
 agree within 1e-4 or the benchmark stops.
-
-    python -m benchmarks.latency [--model PATH] [--quick] [--rounds N]
 """
 
 from __future__ import annotations

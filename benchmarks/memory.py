@@ -5,9 +5,6 @@ For each, a fresh local `DiscordServer` and `python -m bot` as a subprocess poin
 once), then `--features` `!features` commands; peak RSS is VmHWM from /proc/PID/status,
 read before the bot is stopped. The notebook-style bot (`benchmarks._notebook_bot`: Keras
 `predict` in the event loop) serves the same `!jedisith` commands for comparison.
-
-    python -m benchmarks.memory [--model PATH] [--quick] [--commands N] [--features N]
-        [--no-notebook]
 """
 
 from __future__ import annotations

@@ -28,8 +28,6 @@ temporary folder), and the detector alone on its layers' maps, all interleaved. 
 distances equal the NumPy reference on Keras' maps, its scores Keras', the graph without
 the detector gives the same scores, and every group decoded (the wallpapers only if installed).
 Targets not met are reported, not failures.
-
-    python -m benchmarks.ood [--quick] [--model PATH] [--json FILE] [--rounds N]
 """
 
 from __future__ import annotations

@@ -9,8 +9,6 @@ Both draw the same feature maps of one image (from our LiteRT `features` signatu
 timing, a check: the array each notebook subplot shows (`ax.images[0].get_array()`) equals
 the corresponding map, and our grid's tile for that map is exactly the notebook array
 normalised to 0..1 and coloured with viridis, in the same order (8 to a row) - the same maps.
-
-    python -m benchmarks.render [--model PATH] [--quick] [--rounds N]
 """
 
 from __future__ import annotations

@@ -20,10 +20,6 @@ Then `--burst` commands at once (`--burst-images` 200x200 PNGs each) to a fresh 
 setting of `--burst-settings` (default `BATCH_SIZE=8` and `BATCH_SIZE=32`; each is
 `NAME=VALUE[,NAME=VALUE...]` of the bot's environment), the settings interleaved for
 `--burst-rounds` rounds: each one's peak RSS (the first setting's against the 300 MB budget).
-
-    python -m benchmarks.soak [--model PATH] [--quick] [--commands N] [--warmup N]
-        [--wave-min N] [--wave-max N] [--seed N] [--photo-share X] [--env SETTING]
-        [--burst N] [--burst-rounds N] [--burst-images N] [--burst-settings SETTING ...]
 """
 
 from __future__ import annotations

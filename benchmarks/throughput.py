@@ -13,9 +13,6 @@ Each round runs all three, so machine noise hits them alike. Our two run in a ch
 that imports what the bot imports (no TensorFlow), driven round by round; the notebook's in
 this one. Every caller's score in the burst is checked against the one-at-a-time score of
 the same image.
-
-    python -m benchmarks.throughput [--model PATH] [--quick] [--rounds N] [--images N]
-        [--batch N] [--wait-ms MS] [--decode-threads N] [--litert-threads N] [--no-gc-freeze]
 """
 
 from __future__ import annotations

@@ -11,9 +11,6 @@ The epochs are interleaved (notebook epoch 1, ours epoch 1, ours epoch 2, notebo
 ...) so machine noise hits both; throughput is training images per second of each epoch
 after the first, validation excluded. Validation accuracy is reported for each pipeline's
 own split, and both models are also scored on the same independent synthetic test set.
-
-    python -m benchmarks.training [--quick] [--images N] [--epochs N] [--test-images N]
-                                  [--seed N]
 """
 
 from __future__ import annotations

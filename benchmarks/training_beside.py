@@ -20,9 +20,6 @@ conditions taking turns round by round, order alternating, so a burst of load fr
 hits all of them. Also measured per condition, from /proc: the CPU the trainer, the bot, this
 process (the local server and its client) and everything else on the machine used while the
 commands ran (cores), and how many of the trainer's threads were busy.
-
-    python -m benchmarks.training_beside [--model PATH] [--quick] [--commands 60] [--block 10]
-        [--period 0.5] [--images 400] [--no-one-thread]
 """
 
 from __future__ import annotations

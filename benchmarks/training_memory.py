@@ -14,10 +14,6 @@ Reported per run: the RSS after importing TensorFlow, after loading (and splitti
 the timed steps, the peak (VmHWM), the loading time, training images/s and the CPU cores busy
 during the timed steps, and, alone, how fast the streamed pipeline decodes when nothing
 trains. The two paths run alternately (memory first for one size, stream first for the next).
-
-    python -m benchmarks.training_memory [--quick] [--sizes 2000 20000] [--steps 24]
-                                         [--warmup 4] [--cache-mb 0] [--extra-cache-mb 256]
-                                         [--seed 5]
 """
 
 from __future__ import annotations

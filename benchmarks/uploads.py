@@ -27,9 +27,6 @@ The issue's targets (ratios in one run): 12 MP decode to score within 1.25x of f
 at least 4x faster than today; PNG screenshots at least 1.5x faster than today; the burst at
 least 4x sooner to the last reply, peak RSS at most 400 MB; on photographs the arrays move at
 most 1/255 on average and the scores at most 0.02.
-
-    python -m benchmarks.uploads [--model PATH] [--quick] [--rounds N] [--files N] [--seed N]
-        [--burst N] [--burst-rounds N] [--no-burst] [--no-real]
 """
 
 from __future__ import annotations

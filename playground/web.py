@@ -4,36 +4,7 @@
 API, its gateway, the attachment CDN and the page share one host and port (and the page can
 show attachments by their CDN paths). The page is the look-alike's default channel ("general"
 in "Jedi Temple"); the other guilds and channels are there for the bot, not shown.
-
-Routes (all under the server's base URL):
-
-* ``GET /``: the page; ``GET /playground/web/{app.js,style.css}``: its script and style.
-* ``GET /playground/api/state``: the channel, the human (``me``), the bot, the people the
-  page can act as (``people``: padawan the owner, master the moderator, youngling a member,
-  with their roles), every message kept in the channel (as "views", `playground.views`,
-  buttons included), the sample images, the bot's registered commands and the upload limits.
-* ``POST /playground/api/messages``: post; multipart with ``content``, optional ``as`` (a
-  username of ``people``; default padawan), ``reply_to`` (a message id) and any number of
-  file parts (at most 10); 201 ``{"message": view}``.
-* ``POST /playground/api/interactions``: use an application command; multipart or JSON with
-  ``kind`` (``slash`` or ``message``), ``name``, optional ``as``, for ``slash`` ``options`` (a
-  JSON object of the non-attachment options) and file parts for the attachment options, for
-  ``message`` ``target_id``; 202 ``{"interaction_id": ...}``.
-* ``POST /playground/api/click``: click a button; JSON or form with ``message_id``,
-  ``custom_id`` and optional ``as``; 200 ``{"interaction_id", "response_type"}`` once the bot
-  has acknowledged it (``response_type`` null after 3 s: "This interaction failed").
-* ``GET /playground/ws``: a WebSocket sending ``{"type": "hello", "data": state}`` first,
-  then ``message_create``/``message_update`` (data: a view), ``message_delete``
-  (``{"id"}``), ``typing_start`` (``{"user_id", "name", "bot"}``) and ``status``
-  (``{"online", "commands"}``, whenever the bot connects or disconnects). A page that falls
-  so far behind that events were dropped gets a fresh ``hello`` instead.
-* ``GET /playground/samples/{name}``: a sample image.
-
-Errors are ``{"error": "..."}`` with a 4xx status; 413 when a request's body is over
-``max_upload_bytes`` (10 MB by default, `playground.forms`). File names are cleaned, content
-types are decided here (never taken from the browser), attachments are served with a
-sandboxing CSP, and requests to the page's routes from other sites (``Origin``) or other host
-names (DNS rebinding, when bound to loopback) are refused.
+Its routes and what they answer are listed in docs/playground.md.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from benchmarks import learning, training_beside
+from benchmarks import _learning_curve, learning, training_beside
 
 # -- learning: the pieces ---------------------------------------------------------------------
 
@@ -81,21 +81,21 @@ def test_score_counts_right_refused_and_calibration() -> None:
 
 def test_summary_table_and_csv(tmp_path) -> None:
     def run(n, repeat, accuracy):
-        return learning.Run(n, repeat, 123 + repeat, 2 * n, n // 2, 15, 9, 0.9, 200, accuracy,
-                            4, 0.02, accuracy, 0.03, 0.05, 12.0)  # fmt: skip
+        return _learning_curve.Run(n, repeat, 123 + repeat, 2 * n, n // 2, 15, 9, 0.9, 200,
+                                   accuracy, 4, 0.02, accuracy, 0.03, 0.05, 12.0)  # fmt: skip
 
     runs = [run(10, 0, 0.6), run(10, 1, 0.8), run(20, 0, 0.9)]
-    rows = learning.summarise(runs)
+    rows = _learning_curve.summarise(runs)
     assert [r["n_per_class"] for r in rows] == [10, 20]
     assert rows[0]["repeats"] == 2 and rows[0]["accuracy_mean"] == pytest.approx(0.7)
     assert (rows[0]["accuracy_min"], rows[0]["accuracy_max"]) == (0.6, 0.8)
-    text = learning.table(rows)
+    text = _learning_curve.table(rows)
     assert "| 10 | 2 | 70.0 % (60.0-80.0) |" in text and "| 20 | 1 | 90.0 % |" in text
-    learning.write_csv(runs, tmp_path / "l.csv")
+    _learning_curve.write_csv(runs, tmp_path / "l.csv")
     with open(tmp_path / "l.csv") as handle:
         read = list(csv.DictReader(handle))
-    assert tuple(read[0]) == learning.COLUMNS and len(read) == 3
-    back = learning.read_csv(tmp_path / "l.csv")
+    assert tuple(read[0]) == _learning_curve.COLUMNS and len(read) == 3
+    back = _learning_curve.read_csv(tmp_path / "l.csv")
     assert [r.accuracy for r in back] == [0.6, 0.8, 0.9] and back[0].n_per_class == 10
     assert np.isnan(back[0].confidence)  # not measured by this made-up run
 
@@ -151,7 +151,7 @@ def test_learning_quick_trains_scores_and_writes_csv_and_plot(tmp_path, capsys) 
     assert "| images per class | runs | holdout accuracy" in printed
     with open(tmp_path / "l.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert tuple(rows[0]) == learning.COLUMNS and len(rows) == 1
+    assert tuple(rows[0]) == _learning_curve.COLUMNS and len(rows) == 1
     row = rows[0]
     assert row["n_per_class"] == "6" and row["epochs"] == "1" and row["holdout_images"] == "16"
     assert 0 <= float(row["accuracy"]) <= 1 and 0 <= int(row["refused"]) <= 16

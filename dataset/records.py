@@ -78,7 +78,7 @@ class Forgotten:
 
 @dataclass(frozen=True)
 class Summary:
-    """The dataset in figures (`!dataset`, `jedisith dataset info`)."""
+    """The dataset in figures (`!dataset`, `jedisith-dataset info`)."""
 
     counts: dict[str, dict[str, int]]  # label -> {"train": n, "holdout": n}
     since_last_training: int  # images first voted on after the last published training started

@@ -6,12 +6,12 @@ the dataset (hard links, no copies) into a folder of its own, joins `BASE_DATA_D
 JSON lines and its outcome as `result.json` (see `training.retrain`); the bot reads them every
 few seconds, edits its progress message, and when the trainer ends says what happened.
 
-The lock is a row in the database (`DatasetStore.start_training`), so it outlives a crash: a bot
+The lock is a row in the database (`DatasetStore.trainings.start`), so it outlives a crash: a bot
 that died while training left a `running` row behind, which the next start marks `interrupted`
 (and says so in the progress message); a trainer whose bot died stops by itself (`--parent-pid`).
 It is also shared by every bot process on the database (a cluster of shards): one training runs
 across all of them, `!model` in any of them shows it, and `!retrain cancel` typed in one that
-does not run the trainer is recorded on the row (`DatasetStore.request_cancel`); the process
+does not run the trainer is recorded on the row (`Trainings.request_cancel`); the process
 that runs it reads the request from its next heartbeat, every `PROGRESS_EVERY` seconds, and
 stops its trainer as if the command had been typed there.
 Nothing a moderator types loses data: the trainer publishes a new numbered version only when it
@@ -167,7 +167,7 @@ class Retrainer:
         params = {"epochs": options.epochs, "force": options.force, "counts": counts}
         try:
             record = await asyncio.to_thread(
-                self.store.start_training,
+                self.store.trainings.start,
                 guild_id=guild.id if guild else None,
                 channel_id=getattr(channel, "id", None),
                 user_id=user.id,
@@ -188,13 +188,15 @@ class Retrainer:
                 str(error) if isinstance(error, UserFacingError) else f"could not start: {error}"
             )
             await asyncio.to_thread(
-                self.store.finish_training, record.id, "failed", result={"reason": reason}
+                self.store.trainings.finish, record.id, "failed", result={"reason": reason}
             )
             raise
         job = Job(record, options, work, target, message, user)
         self.job = job
         with contextlib.suppress(Exception):
-            await asyncio.to_thread(self.store.heartbeat, record.id, message_id=message.id)
+            await asyncio.to_thread(
+                self.store.trainings.heartbeat, record.id, message_id=message.id
+            )
         job.task = asyncio.create_task(self._watch(job), name=f"training-{record.id}")
 
     def _export(self, work: Path) -> None:
@@ -268,7 +270,7 @@ class Retrainer:
                         await job.message.edit(content=text)
                 beat = None
                 with contextlib.suppress(Exception):
-                    beat = await asyncio.to_thread(self.store.heartbeat, job.record.id)
+                    beat = await asyncio.to_thread(self.store.trainings.heartbeat, job.record.id)
                 if beat is not None and beat.cancel_requested and job.cancelled_by is None:
                     # `!retrain cancel` in another process: stop it as if typed here.
                     job.cancelled_by = self._name_of(beat.cancel_requested_by)
@@ -298,7 +300,7 @@ class Retrainer:
         version = result.get("version") if status == "published" else None
         with contextlib.suppress(Exception):
             await asyncio.to_thread(
-                self.store.finish_training, job.record.id, status, result=result, version=version
+                self.store.trainings.finish, job.record.id, status, result=result, version=version
             )
         if status == "published":
             self._serve(job.target)
@@ -346,7 +348,7 @@ class Retrainer:
         store = self.bot.dataset
 
         def look() -> tuple[list[TrainingRecord], TrainingRecord | None]:
-            return store.recover_interrupted(), store.running_training()
+            return store.trainings.recover_interrupted(), store.trainings.running()
 
         try:
             stale, record = await asyncio.to_thread(look)
@@ -370,13 +372,15 @@ class Retrainer:
             with contextlib.suppress(ProcessLookupError):
                 job.process.send_signal(signal.SIGTERM)
             with contextlib.suppress(Exception):  # recorded too, for the others' `!model`
-                await asyncio.to_thread(self.store.request_cancel, job.record.id, by=user.id)
+                await asyncio.to_thread(
+                    self.store.trainings.request_cancel, job.record.id, by=user.id
+                )
             return True
         record = job.record if job is not None else await self.running()
         if record is None:
             return False
         try:
-            await asyncio.to_thread(self.store.request_cancel, record.id, by=user.id)
+            await asyncio.to_thread(self.store.trainings.request_cancel, record.id, by=user.id)
         except DatasetError:  # it ended meanwhile
             return False
         return True
@@ -413,7 +417,7 @@ class Retrainer:
         """At start-up: trainings a dead bot left running are interrupted; say so where they
         were shown."""
         try:
-            stale = await asyncio.to_thread(self.store.recover_interrupted)
+            stale = await asyncio.to_thread(self.store.trainings.recover_interrupted)
         except UserFacingError:
             return
         for record in stale:

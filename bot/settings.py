@@ -2,7 +2,8 @@
 
 `Settings` is a pydantic-settings model: every field is typed and carries its constraints, so a
 value read from the environment arrives as the type its field declares (or is refused), whatever
-the field. Three ways to build one:
+the field. Each field's variable is its alias: its name in capitals, or `DISCORD_*`. Three ways
+to build one:
 
 - `Settings(token=..., cooldown_rate=0, ...)`: Python values, nothing else is read. Tests and
   benchmarks build settings this way, without a fake environment.
@@ -25,6 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AliasGenerator,
     BeforeValidator,
     Field,
     PlainValidator,
@@ -32,10 +34,10 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -75,16 +77,6 @@ def _log_level(value: str) -> str:
     return value
 
 
-def _switch(value: object) -> object:
-    if not isinstance(value, str):
-        return value
-    if value.lower() in ("1", "true", "yes", "on"):
-        return True
-    if value.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("expected true or false")
-
-
 def _channel_ids(value: object) -> object:
     if isinstance(value, str):  # "123, 456,789," from the environment
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -112,6 +104,10 @@ class Settings(BaseSettings):
         extra="forbid",  # a misspelt keyword is an error, as it was for the dataclass
         populate_by_name=True,  # `Settings(token=...)` as well as the variable names
         protected_namespaces=(),  # model_path, model_backend are ours, not pydantic's
+        # Each field's environment variable: its name in capitals, unless it names another.
+        alias_generator=AliasGenerator(validation_alias=str.upper),
+        case_sensitive=True,
+        enable_decoding=False,  # ALLOWED_CHANNEL_IDS and SHARD_IDS are lists, not JSON
     )
 
     token: Annotated[SecretStr, AfterValidator(_token)] = Field(
@@ -137,7 +133,7 @@ class Settings(BaseSettings):
     download_timeout: Seconds = 15.0
     reload_interval: Seconds = 2.0
     allowed_channel_ids: Annotated[frozenset[int], BeforeValidator(_channel_ids)] = frozenset()
-    sync_commands: Annotated[bool, BeforeValidator(_switch)] = False
+    sync_commands: bool = False  # pydantic's words: true/false, yes/no, on/off, 1/0...
     data_dir: Annotated[Path, AfterValidator(Path.expanduser)] = Path("data/bot")
     database_url: str | None = None
     base_data_dir: Annotated[Path, AfterValidator(Path.expanduser)] | None = None
@@ -175,13 +171,22 @@ class Settings(BaseSettings):
 
     @classmethod
     def env_names(cls) -> dict[str, str]:
-        """Each field's environment variable: its alias, else its name in capitals."""
-        return {name: _env_name(name, field) for name, field in cls.model_fields.items()}
+        """Each field's environment variable (its alias)."""
+        return {name: str(field.validation_alias) for name, field in cls.model_fields.items()}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str | None]) -> Settings:
-        """Build settings from environment-style strings (`DISCORD_TOKEN`, `COMMAND_PREFIX`...)."""
-        return cls(**_EnvironmentStrings(cls, env)())
+        """Build settings from environment-style strings (`DISCORD_TOKEN`, `COMMAND_PREFIX`...),
+        read by pydantic-settings' environment source: values stripped, a blank one meaning the
+        default, other keys (field names in lower case too) ignored."""
+        names = set(cls.env_names().values())
+        source = EnvSettingsSource(cls)
+        source.env_vars = {
+            key: value.strip()
+            for key, value in env.items()
+            if key in names and (value or "").strip()
+        }
+        return cls(**source())
 
     @classmethod
     def from_environment(
@@ -191,8 +196,7 @@ class Settings(BaseSettings):
         `overrides`. A blank value anywhere means the default."""
         values: dict[str, str | None] = {}
         if env_file is not None:
-            dotenv = DotEnvSettingsSource(cls, env_file=env_file, case_sensitive=True)
-            values.update(dotenv.env_vars)
+            values.update(DotEnvSettingsSource(cls, env_file=env_file).env_vars)
         values.update(os.environ)
         values.update(overrides or {})
         return cls.from_env(values)
@@ -226,32 +230,6 @@ class Settings(BaseSettings):
                 f"{self.shard_count - 1} with SHARD_COUNT={self.shard_count}"
             )
         return self
-
-
-class _EnvironmentStrings(PydanticBaseSettingsSource):
-    """The values of `env` for each field's variable (`Settings.env_names()`), stripped; a blank
-    or absent one is left out, so the field keeps its default. Other keys are ignored."""
-
-    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str | None]) -> None:
-        super().__init__(settings_cls)
-        self.env = env
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        raw = (self.env.get(_env_name(field_name, field)) or "").strip()
-        return raw or None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name, field in self.settings_cls.model_fields.items():
-            raw, key, _ = self.get_field_value(field, name)
-            if raw is not None:
-                values[key] = raw
-        return values
-
-
-def _env_name(name: str, field: FieldInfo) -> str:
-    alias = field.validation_alias
-    return alias if isinstance(alias, str) else name.upper()
 
 
 _REASONS = {

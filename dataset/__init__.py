@@ -4,9 +4,10 @@
     image = store.add_image(data, guild_id=..., channel_id=..., message_id=...)
     store.vote(image.sha256, user_id=..., guild_id=..., label="sith", source="button")
     store.export(Path("runs/data"))                # runs/data/jedi/, runs/data/sith/
+    training = store.trainings.start(...)          # the bot-wide training lock (TrainingBusy)
 
-See `dataset.store` for the design, `dataset.labels` for the label and holdout rules, and
-`dataset.migrations` for the schema's history.
+See `dataset.store` for the design, `dataset.trainings` for the training lock, `dataset.labels`
+for the label and holdout rules, and `dataset.migrations` for the schema's history.
 """
 
 from dataset.labels import CLASS_NAMES, HOLDOUT_PERCENT, Tally, is_holdout, tally
@@ -26,6 +27,7 @@ from dataset.records import (
     VoteOutcome,
 )
 from dataset.store import DatasetStore
+from dataset.trainings import Trainings
 
 __all__ = [
     "CLASS_NAMES",
@@ -44,6 +46,7 @@ __all__ = [
     "Tally",
     "TrainingBusy",
     "TrainingRecord",
+    "Trainings",
     "VoteOutcome",
     "is_holdout",
     "tally",

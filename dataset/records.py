@@ -78,7 +78,7 @@ class Forgotten:
 
 @dataclass(frozen=True)
 class Summary:
-    """The dataset in figures (`!dataset`, `jedisith dataset info`)."""
+    """The dataset in figures (`!dataset`, `jedisith-dataset info`)."""
 
     counts: dict[str, dict[str, int]]  # label -> {"train": n, "holdout": n}
     since_last_training: int  # images first voted on after the last published training started
@@ -119,7 +119,7 @@ class TrainingRecord:
     started_at: datetime
     heartbeat_at: datetime
     finished_at: datetime | None
-    # Someone asked it to stop (`DatasetStore.request_cancel`): who and when; None if nobody.
+    # Someone asked it to stop (`Trainings.request_cancel`): who and when; None if nobody.
     cancel_requested_by: int | None = None
     cancel_requested_at: datetime | None = None
 

@@ -16,42 +16,33 @@ vote) or is chosen as a deadlock's victim is simply run again, on what the winne
   `collecting(guild_id)` before it keeps an image or a vote (the store itself records what it
   is given: an import from the command line belongs to no guild).
 - **Forgetting** a person deletes their votes and every image nobody else voted on, file too.
-- **Trainings**: the row with status "running" is the bot-wide training lock, shared by every
-  process on the database. It survives a crash of the bot because it is a row, not a process: a
-  starter first marks running rows whose heartbeat is stale (or whose process is gone) as
-  interrupted, and a unique partial index admits at most one running row, so two starters
-  racing cannot both win. A process that does not run the training can still ask it to stop
-  (`request_cancel`); the one that runs it reads the request from its heartbeat's answer.
+- **Trainings**: the trainings table and the bot-wide training lock are `store.trainings`
+  (`dataset.trainings`), on the same engine.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
 import shutil
-import socket
 import tempfile
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from dataset.database import display_url, make_engine, sqlite_url, upgrade, writer
 from dataset.files import IMAGES_FOLDER, image_path, inspect, remove, write_once
 from dataset.labels import CLASS_NAMES, Tally, is_holdout, split_of, tally
 from dataset.records import (
-    FINAL_STATUSES,
-    RUNNING,
     VOTE_SOURCES,
     DatasetError,
     Forgotten,
@@ -60,16 +51,13 @@ from dataset.records import (
     ImportReport,
     LabelledImage,
     Summary,
-    TrainingBusy,
-    TrainingRecord,
     VoteOutcome,
 )
 from dataset.schema import GuildSetting, Image, Training, Vote
+from dataset.trainings import Trainings
 
 log = logging.getLogger(__name__)
 
-HOST = socket.gethostname()
-INTERRUPTED = "interrupted"
 TOP_CONTRIBUTORS = 5
 _CLASS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")  # a folder name and a label
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -86,7 +74,9 @@ class DatasetStore:
         self.class_names = class_names
         self._images = data_dir / IMAGES_FOLDER
         self._engine = engine
-        self._writer = writer(engine)
+        self._reading = sessionmaker(engine, expire_on_commit=False)
+        self._writing = sessionmaker(writer(engine), expire_on_commit=False)
+        self.trainings = Trainings(self._reading, self._writing)
         # Orders file writes and deletions with their rows in this process (add vs. forget).
         self._files = threading.Lock()
 
@@ -139,7 +129,7 @@ class DatasetStore:
         """Whether images and votes may be kept in this guild; never in DMs (None)."""
         if guild_id is None:
             return False
-        with self._read() as session:
+        with self._reading.begin() as session:
             setting = session.get(GuildSetting, guild_id)
             return bool(setting and setting.collecting)
 
@@ -246,7 +236,7 @@ class DatasetStore:
     def label_of(self, sha256: str) -> ImageLabel:
         """The image's votes and the label they give it; an unknown image is a `DatasetError`."""
         _check_sha256(sha256)
-        with self._read() as session:
+        with self._reading.begin() as session:
             if session.get(Image, sha256) is None:
                 raise DatasetError(f"image {sha256[:12]} is not in the dataset")
             result = self._tally(session, sha256)
@@ -290,7 +280,7 @@ class DatasetStore:
 
     def summary(self, guild_id: int | None = None) -> Summary:
         """The dataset in figures; contributors and `guild_images` within `guild_id` if given."""
-        with self._read() as session:
+        with self._reading.begin() as session:
             images = session.scalar(select(func.count()).select_from(Image)) or 0
             votes = _votes_by_image(session)
             last_published = session.scalar(
@@ -337,7 +327,7 @@ class DatasetStore:
 
     def labelled(self, *, holdout: bool | None = None) -> list[LabelledImage]:
         """Every image with a label, by label then hash; only one split unless `holdout` is None."""
-        with self._read() as session:
+        with self._reading.begin() as session:
             formats = dict(session.execute(select(Image.sha256, Image.format)).all())
             votes = _votes_by_image(session)
         images = []
@@ -445,162 +435,14 @@ class DatasetStore:
                 added, already = (added + 1, already) if record.new else (added, already + 1)
         return ImportReport(added=added, already=already, skipped=skipped)
 
-    # -- trainings ----------------------------------------------------------------------------
-
-    def start_training(
-        self,
-        *,
-        guild_id: int | None,
-        channel_id: int | None,
-        user_id: int | None,
-        pid: int,
-        params: dict[str, Any],
-        stale_after: float = 120.0,
-    ) -> TrainingRecord:
-        """Take the training lock: a new running row, or `TrainingBusy` naming the one running.
-        Running rows that are stale (no heartbeat for `stale_after` s, or their process gone)
-        are marked interrupted first."""
-        params = _json_object(params, "training parameters")
-        for _ in range(_ATTEMPTS):
-            try:
-                with self._write() as session:
-                    _mark_interrupted(session, stale_after=stale_after, all_running=False)
-                    running = _running_row(session)
-                    if running is not None:
-                        raise TrainingBusy(_training(running))
-                    now = _now()
-                    row = Training(
-                        status=RUNNING,
-                        guild_id=guild_id,
-                        channel_id=channel_id,
-                        user_id=user_id,
-                        pid=pid,
-                        host=HOST,
-                        params=params,
-                        result={},
-                        started_at=now,
-                        heartbeat_at=now,
-                    )
-                    session.add(row)
-                    session.flush()
-                    record = _training(row)
-                log.info("training %d started (pid %d)", record.id, pid)
-                return record
-            except IntegrityError:  # another starter inserted its running row first
-                with self._read() as session:
-                    running = _running_row(session)
-                    if running is not None:
-                        raise TrainingBusy(_training(running)) from None
-        raise DatasetError("could not start a training: others kept starting at the same time")
-
-    def heartbeat(
-        self, training_id: int, *, pid: int | None = None, message_id: int | None = None
-    ) -> TrainingRecord:
-        """Say the training is alive (and, if given, its process and progress message), and
-        return its row: `cancel_requested` says whether someone asked it to stop. A training
-        no longer running (marked interrupted meanwhile) is a `DatasetError`: the lock was
-        lost."""
-        with self._write() as session:
-            row = _training_row(session, training_id)
-            if row.status != RUNNING:
-                raise DatasetError(f"training {training_id} is no longer running ({row.status})")
-            row.heartbeat_at = _now()
-            if pid is not None:
-                row.pid, row.host = pid, HOST
-            if message_id is not None:
-                row.message_id = message_id
-            session.flush()
-            return _training(row)
-
-    def request_cancel(self, training_id: int, *, by: int | None) -> TrainingRecord:
-        """Ask a running training to stop, for a process that does not run it: the one that
-        does sees the request on its next heartbeat. The first request is kept (asking again
-        changes nothing); a training that is not running is a `DatasetError`."""
-        with self._write() as session:
-            row = _training_row(session, training_id)
-            if row.status != RUNNING:
-                raise DatasetError(f"training {training_id} is not running ({row.status})")
-            if row.cancel_requested_at is None:
-                row.cancel_requested_by, row.cancel_requested_at = by, _now()
-                log.info("training %d: cancellation asked by %s", training_id, by)
-            session.flush()
-            return _training(row)
-
-    def finish_training(
-        self,
-        training_id: int,
-        status: str,
-        *,
-        result: dict[str, Any] | None = None,
-        version: int | None = None,
-    ) -> TrainingRecord:
-        """End a training with a final status (releasing the lock); `result` replaces the
-        recorded one when given. A training marked interrupted can still be finished (its
-        process outlived the heartbeat); one that already ended otherwise cannot."""
-        if status not in FINAL_STATUSES:
-            ends = ", ".join(FINAL_STATUSES)
-            raise DatasetError(f"a training ends as one of {ends}, not {status!r}")
-        result = _json_object(result, "training result") if result is not None else None
-        with self._write() as session:
-            row = _training_row(session, training_id)
-            if row.status not in (RUNNING, INTERRUPTED):
-                raise DatasetError(f"training {training_id} has already ended ({row.status})")
-            row.status, row.finished_at = status, _now()
-            if result is not None:
-                row.result = result
-            if version is not None:
-                row.version = version
-            session.flush()
-            record = _training(row)
-        log.info("training %d ended: %s", training_id, status)
-        return record
-
-    def running_training(self) -> TrainingRecord | None:
-        with self._read() as session:
-            row = _running_row(session)
-            return _training(row) if row is not None else None
-
-    def recover_interrupted(
-        self, *, stale_after: float = 120.0, all_running: bool = False
-    ) -> list[TrainingRecord]:
-        """Mark running trainings that are stale (or, with `all_running`, every one: the bot
-        calls it so at start-up, when no training of its can still be running) as interrupted,
-        and return them."""
-        with self._write() as session:
-            rows = _mark_interrupted(session, stale_after=stale_after, all_running=all_running)
-            records = [_training(row) for row in rows]
-        for record in records:
-            log.warning("training %d was interrupted: %s", record.id, record.result[INTERRUPTED])
-        return records
-
-    def trainings(self, limit: int = 5) -> list[TrainingRecord]:
-        """The last `limit` trainings, newest first."""
-        with self._read() as session:
-            rows = session.scalars(
-                select(Training)
-                .order_by(Training.started_at.desc(), Training.id.desc())
-                .limit(limit)
-            ).all()
-            return [_training(row) for row in rows]
-
     # -- internals ----------------------------------------------------------------------------
-
-    @contextmanager
-    def _read(self) -> Iterator[Session]:
-        with Session(self._engine, expire_on_commit=False) as session, session.begin():
-            yield session
-
-    @contextmanager
-    def _write(self) -> Iterator[Session]:
-        with Session(self._writer, expire_on_commit=False) as session, session.begin():
-            yield session
 
     def _write_retrying(self, change: Callable[[Session], T]) -> T:
         """Run `change` in a write transaction, again if it lost a race (on SQLite the write
         lock prevents races; on PostgreSQL two inserts can meet on a unique key)."""
         for attempt in range(_ATTEMPTS):
             try:
-                with self._write() as session:
+                with self._writing.begin() as session:
                     return change(session)
             except DBAPIError as error:
                 if attempt == _ATTEMPTS - 1 or not _lost_race(error):
@@ -660,17 +502,6 @@ def _check_sha256(sha256: str) -> None:
         raise DatasetError(f"not an image hash (64 lowercase hex digits): {str(sha256)[:70]!r}")
 
 
-def _json_object(value: dict[str, Any], what: str) -> dict[str, Any]:
-    """A JSON round trip of `value`: refuses what the database could not store, keeps no
-    reference to the caller's (mutable) dict."""
-    if not isinstance(value, dict):
-        raise DatasetError(f"the {what} must be a dict, not {type(value).__name__}")
-    try:
-        return json.loads(json.dumps(value))
-    except (TypeError, ValueError) as error:
-        raise DatasetError(f"the {what} must be JSON: {error}") from None
-
-
 def _votes_by_image(session: Session) -> dict[str, list[tuple[str, bool, datetime]]]:
     """Every vote, as (label, moderator, created_at) per image."""
     votes: dict[str, list[tuple[str, bool, datetime]]] = defaultdict(list)
@@ -698,76 +529,3 @@ def _link_or_copy(source: Path, target: Path) -> None:
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-# -- the training lock --------------------------------------------------------------------------
-
-
-def _running_row(session: Session) -> Training | None:
-    return session.scalars(select(Training).where(Training.status == RUNNING)).one_or_none()
-
-
-def _training_row(session: Session, training_id: int) -> Training:
-    row = session.get(Training, training_id)
-    if row is None:
-        raise DatasetError(f"there is no training {training_id}")
-    return row
-
-
-def _mark_interrupted(session: Session, *, stale_after: float, all_running: bool) -> list[Training]:
-    """Mark running rows interrupted when stale, their process gone, or (`all_running`) all."""
-    now = _now()
-    marked = []
-    for row in session.scalars(select(Training).where(Training.status == RUNNING)):
-        reason = "still running when every running training was recovered"
-        if not all_running:
-            reason = _why_stale(row, now, stale_after)
-        if reason:
-            row.status, row.finished_at = INTERRUPTED, now
-            row.result = {**(row.result or {}), INTERRUPTED: reason}
-            marked.append(row)
-    session.flush()
-    return marked
-
-
-def _why_stale(row: Training, now: datetime, stale_after: float) -> str:
-    """Why a running row cannot be running any more; "" when it may well be."""
-    silent = (now - row.heartbeat_at).total_seconds()
-    if silent > stale_after:
-        return f"no heartbeat for {silent:.0f} s"
-    if row.host == HOST and row.pid is not None and not _alive(row.pid):
-        return f"its process {row.pid} on {row.host} has ended"
-    return ""
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:  # 0 and negatives would signal process groups
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: it exists, as another user's
-        return True
-    return True
-
-
-def _training(row: Training) -> TrainingRecord:
-    return TrainingRecord(
-        id=row.id,
-        status=row.status,
-        guild_id=row.guild_id,
-        channel_id=row.channel_id,
-        message_id=row.message_id,
-        user_id=row.user_id,
-        pid=row.pid,
-        host=row.host,
-        params=dict(row.params or {}),
-        result=dict(row.result or {}),
-        version=row.version,
-        started_at=row.started_at,
-        heartbeat_at=row.heartbeat_at,
-        finished_at=row.finished_at,
-        cancel_requested_by=row.cancel_requested_by,
-        cancel_requested_at=row.cancel_requested_at,
-    )

@@ -3,11 +3,9 @@
     jedisith classify IMAGE... [--json] [--model PATH] [--backend auto|litert|tensorflow]
     jedisith features IMAGE -o OUT.png [--layer N]
     jedisith info
-    jedisith dataset info|export DIR [--holdout]|import DIR [--user ID] [--data-dir DIR]
 
 A bad file gets a one-line error on stderr and a non-zero exit code; the other images of the same
-call are still classified. `dataset` works on the bot's labelled images (DATA_DIR, DATABASE_URL)
-and loads no model; its errors are one line too, with exit code 2.
+call are still classified. The bot's labelled images have their own command, `jedisith-dataset`.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,13 +24,8 @@ from model.bundle import DEFAULT_MODEL_DIR, ModelError
 from model.preprocess import ImageError, ImageLimits, load_image
 from model.runtime import BACKENDS, Classifier, Prediction
 
-if TYPE_CHECKING:
-    from dataset import DatasetStore
-
 EXIT_BAD_INPUT = 1
 EXIT_NO_MODEL = 2
-EXIT_DATASET = 2
-DEFAULT_DATA_DIR = Path("data/bot")
 
 
 def default_model_path() -> Path:
@@ -72,49 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("info", parents=[common], help="describe the model")
-    _add_dataset_parser(commands)
     return parser
-
-
-def _add_dataset_parser(commands: argparse._SubParsersAction) -> None:
-    """`jedisith dataset info|export|import`, each taking the data folder and database."""
-    where = argparse.ArgumentParser(add_help=False)
-    where.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help=f"the bot's data folder (default: $DATA_DIR or {DEFAULT_DATA_DIR})",
-    )
-    where.add_argument(
-        "--database-url",
-        default=None,
-        help="a SQLAlchemy URL (default: $DATABASE_URL or the SQLite file in the data folder)",
-    )
-    dataset = commands.add_parser("dataset", help="the labelled images the bot collected")
-    actions = dataset.add_subparsers(dest="action", required=True)
-    actions.add_parser("info", parents=[where], help="counts per class, conflicts, votes")
-    export = actions.add_parser(
-        "export", parents=[where], help="write DIR/jedi and DIR/sith for jedisith-train"
-    )
-    export.add_argument("folder", type=Path, metavar="DIR", help="a new or empty folder")
-    export.add_argument(
-        "--holdout", action="store_true", help="the holdout instead of the training split"
-    )
-    imports = actions.add_parser(
-        "import", parents=[where], help="label the images of DIR/jedi and DIR/sith"
-    )
-    imports.add_argument("folder", type=Path, metavar="DIR", help="a folder of class folders")
-    imports.add_argument(
-        "--user", type=int, default=0, metavar="ID", help="the voter to record (default: 0)"
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "dataset":
-        return _dataset(args)
     path = args.model or default_model_path()
     try:
         classifier = Classifier.load(path, args.backend)
@@ -126,63 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "features":
         return _features(classifier, args.image, args.output, args.layer)
     return _info(classifier)
-
-
-def _dataset(args: argparse.Namespace) -> int:
-    """`jedisith dataset ...`: every error is one line on stderr and exit code 2."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from dataset import DatasetError, DatasetStore
-
-    data_dir = args.data_dir or Path(os.environ.get("DATA_DIR") or DEFAULT_DATA_DIR)
-    url = args.database_url or os.environ.get("DATABASE_URL") or None
-    try:
-        with DatasetStore.open(data_dir, url) as store:
-            if args.action == "export":
-                counts = store.export(args.folder, holdout=args.holdout)
-                split = "holdout" if args.holdout else "training split"
-                written = ", ".join(f"{n} {name}" for name, n in counts.items())
-                print(f"{args.folder}: {written} ({split})")
-            elif args.action == "import":
-                report = store.import_folder(args.folder, user_id=args.user)
-                for path, reason in report.skipped:
-                    print(f"jedisith: skipped {path}: {reason}", file=sys.stderr)
-                print(
-                    f"{args.folder}: {report.added} images added, {report.already} already "
-                    f"stored, {len(report.skipped)} files skipped"
-                )
-            else:
-                _dataset_info(store)
-    except (DatasetError, SQLAlchemyError, OSError) as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        print(f"jedisith: {message}", file=sys.stderr)
-        return EXIT_DATASET
-    return 0
-
-
-def _dataset_info(store: DatasetStore) -> None:
-    from dataset import HOLDOUT_PERCENT
-    from dataset.database import display_url
-
-    summary = store.summary()
-    lines = {
-        "data": str(store.data_dir),
-        "database": display_url(store.url),
-        "images": f"{summary.images:,} ({summary.unlabelled:,} without a label)",
-        "votes": f"{summary.votes:,}",
-    }
-    for name, splits in summary.counts.items():
-        lines[name] = f"{splits['train']:,} train, {splits['holdout']:,} holdout"
-    lines["holdout"] = f"{HOLDOUT_PERCENT}% of the images, chosen by their hash"
-    lines["since last training"] = f"{summary.since_last_training:,} images labelled"
-    lines["conflicts"] = f"{len(summary.conflicts):,}"
-    width = max(len(key) for key in lines)
-    for key, value in lines.items():
-        print(f"{key:<{width}}  {value}")
-    for sha256, votes in summary.conflicts[:10]:
-        print(f"  {sha256[:12]}  " + ", ".join(f"{name} {n}" for name, n in votes.items()))
-    if len(summary.conflicts) > 10:
-        print(f"  ... and {len(summary.conflicts) - 10} more")
 
 
 def _read(path: Path, limits: ImageLimits) -> bytes:

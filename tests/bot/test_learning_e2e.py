@@ -304,7 +304,7 @@ async def test_a_retrain_that_is_better_is_published_and_served(
     plots = await running.server.wait_for_reply(progress["id"], timeout=REPLY)
     assert {a["filename"] for a in plots["attachments"]} >= {"curves.png", "confusion.png"}
     await _until(lambda: running.worker.stats().reloads >= 1)
-    assert store.trainings(1)[0].status == "published"
+    assert store.trainings.latest(1)[0].status == "published"
 
 
 async def test_a_worse_retrain_is_refused_and_nothing_changes(
@@ -319,7 +319,7 @@ async def test_a_worse_retrain_is_refused_and_nothing_changes(
     assert text.startswith("**Not published**"), text
     assert "`!retrain force`" in text
     assert versions(folder) == [1, 2, 3] and current_version(folder) == 3
-    assert store.trainings(1)[0].status == "refused"
+    assert store.trainings.latest(1)[0].status == "refused"
 
 
 async def test_a_training_can_be_cancelled(running: Running, store: DatasetStore) -> None:
@@ -337,7 +337,7 @@ async def test_a_training_can_be_cancelled(running: Running, store: DatasetStore
     text = await final(running.server, progress["id"], timeout=60)
     assert text.startswith("**Training cancelled**: cancelled by"), text
     assert current_version(folder) == 3 and versions(folder) == [1, 2, 3]
-    assert store.trainings(1)[0].status == "cancelled"
+    assert store.trainings.latest(1)[0].status == "cancelled"
 
 
 async def test_model_lists_versions_and_rollback_brings_one_back(running: Running) -> None:
@@ -419,8 +419,11 @@ async def test_a_restart_or_a_crash_during_a_training_changes_nothing(
             text = await until_progress(server, progress["id"], r"^\*\*Training interrupted\*\*")
             assert "The current model and the dataset are unchanged." in text
             with DatasetStore.open(data) as store:
-                assert [t.status for t in store.trainings(2)] == ["interrupted", "interrupted"]
-                assert store.running_training() is None  # the lock is free again
+                assert [t.status for t in store.trainings.latest(2)] == [
+                    "interrupted",
+                    "interrupted",
+                ]
+                assert store.trainings.running() is None  # the lock is free again
                 assert store.summary().images == 48  # the dataset is whole
         finally:
             third.proc.send_signal(signal.SIGTERM)

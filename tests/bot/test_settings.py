@@ -88,10 +88,29 @@ def test_model_path_expands_the_home_folder() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("1", True), ("true", True), ("ON", True), ("0", False), ("no", False), ("Off", False)],
+    [
+        ("1", True),
+        ("true", True),
+        ("ON", True),
+        ("0", False),
+        ("no", False),
+        ("Off", False),
+        (" Yes ", True),
+        ("y", True),  # pydantic's words too
+        ("f", False),
+    ],
 )
 def test_sync_commands_words(raw: str, expected: bool) -> None:
     assert Settings.from_env(env(SYNC_COMMANDS=raw)).sync_commands is expected
+
+
+def test_only_the_variables_are_read_as_written() -> None:
+    """Neither another case nor a field's own name: `token`, `max_images` are not variables."""
+    settings = Settings.from_env(env(max_images="3", Queue_Size="9", discord_token="other"))
+    assert (settings.max_images, settings.queue_size) == (10, 256)
+    assert settings.token.get_secret_value() == TOKEN
+    with pytest.raises(SettingsError, match="DISCORD_TOKEN"):
+        Settings.from_env({"token": TOKEN, "TOKEN": TOKEN})
 
 
 def test_empty_and_blank_values_mean_the_default() -> None:
@@ -200,6 +219,7 @@ def test_settings_can_be_built_directly() -> None:
     assert not settings.cooldown_enabled
     with pytest.raises(SettingsError, match="MAX_IMAGES"):
         Settings(token=TOKEN, max_images=0)
+    assert Settings(DISCORD_TOKEN=TOKEN, MAX_IMAGES=3).max_images == 3  # the variables' names
 
 
 def test_zero_is_fine_where_it_means_off_or_at_once() -> None:

@@ -91,7 +91,7 @@ async def test_a_cancel_typed_in_another_process_stops_the_trainer(
         runner = StandInRetrainer(make_bot(here, tmp_path / "runner"))
         other = StandInRetrainer(make_bot(there, tmp_path / "other"))
         other.bot.retrainer = other
-        record = here.start_training(
+        record = here.trainings.start(
             guild_id=5, channel_id=6, user_id=OWNER.id, pid=os.getpid(), params={}
         )
         work = runner.runs / str(record.id)
@@ -131,7 +131,7 @@ async def test_a_cancel_typed_in_another_process_stops_the_trainer(
         )
         assert job.process is not None and job.process.returncode == 0
         assert runner.job is None
-        done = there.trainings(1)[0]
+        done = there.trainings.latest(1)[0]
         assert (done.id, done.status, done.cancel_requested_by) == (
             record.id,
             "cancelled",
@@ -147,8 +147,8 @@ async def test_a_lock_whose_process_died_is_not_shown_as_running(tmp_path: Path,
     dead.wait()
     url = database.url(tmp_path / "data")
     with DatasetStore.open(tmp_path / "data", url) as store:
-        store.start_training(guild_id=5, channel_id=6, user_id=OWNER.id, pid=dead.pid, params={})
+        store.trainings.start(guild_id=5, channel_id=6, user_id=OWNER.id, pid=dead.pid, params={})
         retrainer = Retrainer(make_bot(store, tmp_path))
         assert await retrainer.running() is None
-        assert store.trainings(1)[0].status == "interrupted"
+        assert store.trainings.latest(1)[0].status == "interrupted"
         assert not await retrainer.cancel(MODERATOR)

@@ -97,7 +97,7 @@ def _starter(worker: int, data_dir: str, url: str, barrier: Any, results: Any) -
             for round_ in range(TRAINING_ROUNDS):
                 barrier.wait(BARRIER_TIMEOUT)
                 try:
-                    won = store.start_training(
+                    won = store.trainings.start(
                         guild_id=1, channel_id=2, user_id=worker, pid=os.getpid(), params={}
                     )
                     out.append(("won", won.id))
@@ -114,7 +114,7 @@ def _starter(worker: int, data_dir: str, url: str, barrier: Any, results: Any) -
                                 .values(heartbeat_at=old)
                             )
                     else:
-                        store.finish_training(won.id, "published")
+                        store.trainings.finish(won.id, "published")
         results.put((worker, out))
     except BaseException:
         results.put((worker, traceback.format_exc()))
@@ -216,7 +216,7 @@ def test_two_processes_racing_for_the_training_lock_one_wins(
         assert tries[0][1] == tries[1][1]  # the loser was told who won
         winners.append(tries[0][1])
     with DatasetStore.open(data_dir, database_url) as store:
-        trainings = {t.id: t for t in store.trainings(limit=TRAINING_ROUNDS + 10)}
+        trainings = {t.id: t for t in store.trainings.latest(limit=TRAINING_ROUNDS + 10)}
         assert sorted(trainings) == sorted(winners)  # no training but the winners'
         for round_, training_id in enumerate(winners):
             training = trainings[training_id]
@@ -225,7 +225,7 @@ def test_two_processes_racing_for_the_training_lock_one_wins(
             elif round_ < TRAINING_ROUNDS - 1:  # recovered by the next round's racers
                 assert training.status == "interrupted"
                 assert training.result["interrupted"].startswith("no heartbeat for 6")
-        assert store.running_training() == trainings[winners[-1]]
+        assert store.trainings.running() == trainings[winners[-1]]
 
 
 @pytest.mark.slow

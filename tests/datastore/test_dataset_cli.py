@@ -1,15 +1,22 @@
-"""`jedisith dataset info|export|import`: output, the defaults, and one-line errors."""
+"""`jedisith-dataset info|export|import` (`python -m dataset`): output, the defaults, and
+one-line errors."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from dataset import DatasetStore
+from dataset.cli import main
 from dataset.database import display_url
-from model.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -33,7 +40,7 @@ def test_import_info_and_export(
     photos: Path, data_dir: Path, database_url: str, tmp_path: Path, capsys
 ) -> None:
     where = ["--data-dir", str(data_dir), "--database-url", database_url]
-    assert main(["dataset", "import", str(photos), "--user", "42", *where]) == 0
+    assert main(["import", str(photos), "--user", "42", *where]) == 0
     assert capsys.readouterr().out.strip() == (
         f"{photos}: 5 images added, 0 already stored, 0 files skipped"
     )
@@ -43,7 +50,7 @@ def test_import_info_and_export(
         store.vote(conflict, user_id=43, guild_id=None, label="sith", source="button")
         counts = store.summary().counts
 
-    assert main(["dataset", "info", *where]) == 0
+    assert main(["info", *where]) == 0
     lines = capsys.readouterr().out.splitlines()
     table = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in lines if line[0] != " ")
     assert table["data"] == str(data_dir) and table["database"] == display_url(database_url)
@@ -54,7 +61,7 @@ def test_import_info_and_export(
     assert table["conflicts"] == "1" and lines[-1] == f"  {conflict[:12]}  jedi 1, sith 1"
 
     out_dir = tmp_path / "export"
-    assert main(["dataset", "export", str(out_dir), *where]) == 0
+    assert main(["export", str(out_dir), *where]) == 0
     printed = capsys.readouterr().out
     exported = {d.name: len(list(d.iterdir())) for d in out_dir.iterdir()}
     assert printed.strip() == (
@@ -62,9 +69,9 @@ def test_import_info_and_export(
     )
     assert exported["sith"] == counts["sith"]["train"]
 
-    assert main(["dataset", "export", str(out_dir), *where]) == 2  # not empty any more
+    assert main(["export", str(out_dir), *where]) == 2  # not empty any more
     assert "not empty" in _one_error(capsys)
-    assert main(["dataset", "export", str(tmp_path / "held"), "--holdout", *where]) == 0
+    assert main(["export", str(tmp_path / "held"), "--holdout", *where]) == 0
     assert "(holdout)" in capsys.readouterr().out
 
 
@@ -73,11 +80,11 @@ def test_the_data_folder_and_database_come_from_the_environment(
 ) -> None:
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "from-env"))
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    assert main(["dataset", "import", str(photos)]) == 0
+    assert main(["import", str(photos)]) == 0
     assert (tmp_path / "from-env" / "dataset.sqlite3").is_file()
     other = tmp_path / "elsewhere.sqlite3"
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{other}")
-    assert main(["dataset", "info"]) == 0
+    assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert f"sqlite:///{other}" in out and "0 (0 without a label)" in out
     assert other.is_file()
@@ -85,10 +92,10 @@ def test_the_data_folder_and_database_come_from_the_environment(
 
 def test_skipped_files_are_listed(photos: Path, data_dir: Path, capsys) -> None:
     (photos / "sith" / "notes.txt").write_text("hello")
-    assert main(["dataset", "import", str(photos), "--data-dir", str(data_dir)]) == 0
+    assert main(["import", str(photos), "--data-dir", str(data_dir)]) == 0
     captured = capsys.readouterr()
     assert "1 files skipped" in captured.out
-    assert captured.err.startswith(f"jedisith: skipped {photos / 'sith' / 'notes.txt'}: ")
+    assert captured.err.startswith(f"jedisith-dataset: skipped {photos / 'sith' / 'notes.txt'}: ")
 
 
 @pytest.mark.parametrize(
@@ -104,6 +111,24 @@ def test_skipped_files_are_listed(photos: Path, data_dir: Path, capsys) -> None:
 def test_errors_are_one_line(args, message, tmp_path: Path, data_dir: Path, capsys) -> None:
     (tmp_path / "bad" / "yoda").mkdir(parents=True)
     args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
-    assert main(["dataset", *args, "--data-dir", str(data_dir)]) == 2
+    assert main([*args, "--data-dir", str(data_dir)]) == 2
     error = _one_error(capsys)
-    assert error.startswith("jedisith: ") and message in error and "secret" not in error
+    assert error.startswith("jedisith-dataset: ") and message in error and "secret" not in error
+
+
+def test_python_m_dataset_and_the_console_script_run_the_same_command(
+    photos: Path, data_dir: Path
+) -> None:
+    """`python -m dataset` runs `dataset.cli.main`, which `jedisith-dataset` names too."""
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["jedisith-dataset"] == "dataset.cli:main"
+    assert "dataset" not in scripts["jedisith"]  # the model's command knows no dataset
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "dataset", "import", str(photos), "--data-dir", str(data_dir)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{photos}: 5 images added, 0 already stored, 0 files skipped"
+    command = [sys.executable, "-m", "dataset", "import", str(photos / "missing")]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("jedisith-dataset: ") and result.stderr.count("\n") == 1

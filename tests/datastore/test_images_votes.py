@@ -191,10 +191,10 @@ def test_the_summary(store: DatasetStore, split_images) -> None:
     assert in_guild.contributors == [(2, 1)] and in_guild.guild_images == 1
     assert in_guild.counts == summary.counts  # the counts are the whole dataset's
 
-    training = store.start_training(guild_id=5, channel_id=1, user_id=1, pid=1, params={})
-    store.finish_training(training.id, "published", version=2)
-    refused = store.start_training(guild_id=5, channel_id=1, user_id=1, pid=1, params={})
-    store.finish_training(refused.id, "refused")  # not published: does not count
+    training = store.trainings.start(guild_id=5, channel_id=1, user_id=1, pid=1, params={})
+    store.trainings.finish(training.id, "published", version=2)
+    refused = store.trainings.start(guild_id=5, channel_id=1, user_id=1, pid=1, params={})
+    store.trainings.finish(refused.id, "refused")  # not published: does not count
     store.vote(unvoted, user_id=1, guild_id=5, label="sith", source="teach")
     store.vote(shas[0], user_id=8, guild_id=5, label="jedi", source="button")  # not a new one
     assert store.summary().since_last_training == 1

@@ -202,17 +202,17 @@ def test_a_0001_database_with_data_is_upgraded_and_keeps_it(
         label = store.label_of(sha256)
         assert (label.label, label.moderator_votes["sith"]) == ("sith", 1)
         assert store.summary().contributors == [(2**62 + 1, 1)]
-        running = store.running_training()
+        running = store.trainings.running()
         assert running is not None and running.started_at == datetime(2025, 1, 1, tzinfo=UTC)
         assert (running.cancel_requested_by, running.cancel_requested_at) == (None, None)
-        asked = store.request_cancel(running.id, by=2**62 + 1)
+        asked = store.trainings.request_cancel(running.id, by=2**62 + 1)
         assert asked.cancel_requested_by == 2**62 + 1 and asked.cancel_requested
-        assert [t.status for t in store.trainings()] == ["running", "published"]
+        assert [t.status for t in store.trainings.latest()] == ["running", "published"]
 
     # And back: 0002's downgrade keeps the rows and the one-running index.
     _migrate(database_url, "0001", down=True)
     with DatasetStore.open(data_dir, database_url) as store:
-        assert store.running_training() is not None and store.label_of(sha256).label == "sith"
+        assert store.trainings.running() is not None and store.label_of(sha256).label == "sith"
         _migrate(database_url, "0001", down=True)  # reopening upgraded it again
         assert "WHERE" in _one_running_index(store)
         with pytest.raises(IntegrityError), store.engine.begin() as connection:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-import dataset.store
+import dataset.trainings
 from dataset import DatasetError, DatasetStore, TrainingBusy, TrainingRecord
 from dataset.schema import Training
 
@@ -21,7 +21,7 @@ START = {"guild_id": 5, "channel_id": 6, "user_id": 7, "params": {"epochs": 2}}
 
 
 def _start(store: DatasetStore, pid: int | None = None, **options) -> TrainingRecord:
-    return store.start_training(pid=os.getpid() if pid is None else pid, **START, **options)
+    return store.trainings.start(pid=os.getpid() if pid is None else pid, **START, **options)
 
 
 def _age(store: DatasetStore, training_id: int, seconds: float) -> None:
@@ -48,38 +48,40 @@ def test_one_training_at_a_time(store: DatasetStore) -> None:
         _start(store)
     assert busy.value.training == first and isinstance(busy.value, DatasetError)
     assert str(busy.value).startswith(f"training {first.id} is already running")
-    assert store.running_training() == first
+    assert store.trainings.running() == first
 
-    done = store.finish_training(first.id, "published", result={"accuracy": 0.9}, version=3)
+    done = store.trainings.finish(first.id, "published", result={"accuracy": 0.9}, version=3)
     assert (done.status, done.result, done.version) == ("published", {"accuracy": 0.9}, 3)
     assert done.finished_at is not None and done.finished_at >= done.started_at
-    assert store.running_training() is None
+    assert store.trainings.running() is None
     second = _start(store)
     assert second.id != first.id
-    assert [t.id for t in store.trainings()] == [second.id, first.id]
-    assert [t.id for t in store.trainings(limit=1)] == [second.id]
+    assert [t.id for t in store.trainings.latest()] == [second.id, first.id]
+    assert [t.id for t in store.trainings.latest(limit=1)] == [second.id]
 
 
 def test_finishing_is_checked(store: DatasetStore) -> None:
     training = _start(store)
     with pytest.raises(DatasetError, match="ends as one of"):
-        store.finish_training(training.id, "running")
+        store.trainings.finish(training.id, "running")
     with pytest.raises(DatasetError, match="no training 999"):
-        store.finish_training(999, "failed")
-    store.finish_training(training.id, "cancelled")
+        store.trainings.finish(999, "failed")
+    store.trainings.finish(training.id, "cancelled")
     with pytest.raises(DatasetError, match="already ended \\(cancelled\\)"):
-        store.finish_training(training.id, "published")
+        store.trainings.finish(training.id, "published")
     with pytest.raises(DatasetError, match="must be JSON"):
-        store.start_training(pid=1, guild_id=None, channel_id=None, user_id=None, params={"x": {1}})
+        store.trainings.start(
+            pid=1, guild_id=None, channel_id=None, user_id=None, params={"x": {1}}
+        )
 
 
 def test_a_heartbeat_keeps_it_alive_and_records_progress(store: DatasetStore) -> None:
     training = _start(store)
     _age(store, training.id, 100)
-    store.heartbeat(training.id, pid=os.getpid(), message_id=1234)
-    beat = store.running_training()
+    store.trainings.heartbeat(training.id, pid=os.getpid(), message_id=1234)
+    beat = store.trainings.running()
     assert beat.message_id == 1234 and beat.heartbeat_at > training.heartbeat_at
-    assert store.recover_interrupted(stale_after=60) == []
+    assert store.trainings.recover_interrupted(stale_after=60) == []
     with pytest.raises(TrainingBusy):
         _start(store, stale_after=60)
 
@@ -88,28 +90,28 @@ def test_a_stale_heartbeat_is_recovered(store: DatasetStore) -> None:
     stuck = _start(store)
     _age(store, stuck.id, 600)
     replacement = _start(store)  # stale_after=120: the old one is marked interrupted first
-    old = next(t for t in store.trainings() if t.id == stuck.id)
+    old = next(t for t in store.trainings.latest() if t.id == stuck.id)
     assert old.status == "interrupted" and old.finished_at is not None
     assert old.result["interrupted"].startswith("no heartbeat for 6")
-    assert store.running_training() == replacement
+    assert store.trainings.running() == replacement
     with pytest.raises(DatasetError, match="no longer running \\(interrupted\\)"):
-        store.heartbeat(stuck.id)
+        store.trainings.heartbeat(stuck.id)
     # Its process came back after all and knows how it ended: that is recorded.
-    assert store.finish_training(stuck.id, "failed", result={"error": "x"}).status == "failed"
+    assert store.trainings.finish(stuck.id, "failed", result={"error": "x"}).status == "failed"
 
     _age(store, replacement.id, 600)
-    assert store.recover_interrupted(stale_after=900) == []
-    recovered = store.recover_interrupted()
+    assert store.trainings.recover_interrupted(stale_after=900) == []
+    recovered = store.trainings.recover_interrupted()
     assert [t.id for t in recovered] == [replacement.id] and recovered[0].status == "interrupted"
-    assert store.running_training() is None
+    assert store.trainings.running() is None
 
 
 def test_a_dead_process_on_this_host_is_recovered(store: DatasetStore) -> None:
     dead = _start(store, pid=_dead_pid())
     alive = _start(store)  # fresh heartbeat, but the process is gone
-    old = next(t for t in store.trainings() if t.id == dead.id)
+    old = next(t for t in store.trainings.latest() if t.id == dead.id)
     assert old.status == "interrupted" and f"process {dead.pid}" in old.result["interrupted"]
-    assert store.running_training() == alive
+    assert store.trainings.running() == alive
     with pytest.raises(TrainingBusy):  # a live process is not
         _start(store)
 
@@ -125,10 +127,10 @@ def test_a_process_on_another_host_is_not_judged_by_its_pid(store: DatasetStore)
 
 def test_recovering_every_running_training_at_start_up(store: DatasetStore) -> None:
     training = _start(store)
-    assert store.recover_interrupted() == []  # fresh and alive
-    recovered = store.recover_interrupted(all_running=True)
+    assert store.trainings.recover_interrupted() == []  # fresh and alive
+    recovered = store.trainings.recover_interrupted(all_running=True)
     assert [t.id for t in recovered] == [training.id] and recovered[0].status == "interrupted"
-    assert store.recover_interrupted(all_running=True) == []
+    assert store.trainings.recover_interrupted(all_running=True) == []
 
 
 def test_two_racing_starters_one_wins(data_dir: Path, database_url: str) -> None:
@@ -154,7 +156,7 @@ def test_two_racing_starters_one_wins(data_dir: Path, database_url: str) -> None
     try:
         assert errors == [] and len(won) == 1 and len(busy) == len(stores) - 1
         assert {training.id for training in busy} == {won[0].id}
-        assert len(stores[0].trainings(limit=10)) == 1
+        assert len(stores[0].trainings.latest(limit=10)) == 1
     finally:
         for store in stores:
             store.close()
@@ -163,40 +165,40 @@ def test_two_racing_starters_one_wins(data_dir: Path, database_url: str) -> None
 def test_the_index_stops_a_starter_that_missed_the_running_row(store, monkeypatch) -> None:
     """As on PostgreSQL, where two transactions can both see no running row."""
     first = _start(store)
-    real = dataset.store._running_row
+    real = dataset.trainings._running_row
     calls = []
 
     def blind_once(session):
         calls.append(1)
         return None if len(calls) == 1 else real(session)
 
-    monkeypatch.setattr(dataset.store, "_running_row", blind_once)
+    monkeypatch.setattr(dataset.trainings, "_running_row", blind_once)
     with pytest.raises(TrainingBusy) as busy:
         _start(store)
     assert busy.value.training.id == first.id and len(calls) == 2
-    assert [t.id for t in store.trainings(limit=10)] == [first.id]
+    assert [t.id for t in store.trainings.latest(limit=10)] == [first.id]
 
 
 def test_another_process_asks_the_training_to_stop(store: DatasetStore) -> None:
     """`!retrain cancel` in a process that does not run the trainer: the owner's heartbeat
     answers with the request, and the first request is the one kept."""
     training = _start(store)
-    assert not store.heartbeat(training.id).cancel_requested
+    assert not store.trainings.heartbeat(training.id).cancel_requested
     with DatasetStore.open(store.data_dir, store.url) as elsewhere:  # another process's store
-        asked = elsewhere.request_cancel(training.id, by=2**60 + 9)
+        asked = elsewhere.trainings.request_cancel(training.id, by=2**60 + 9)
         assert asked.cancel_requested and asked.cancel_requested_by == 2**60 + 9
         assert asked.cancel_requested_at.tzinfo == UTC and asked.status == "running"
-        again = elsewhere.request_cancel(training.id, by=42)
+        again = elsewhere.trainings.request_cancel(training.id, by=42)
         assert (again.cancel_requested_by, again.cancel_requested_at) == (
             asked.cancel_requested_by,
             asked.cancel_requested_at,
         )
-    beat = store.heartbeat(training.id)  # the owner's next heartbeat sees it
+    beat = store.trainings.heartbeat(training.id)  # the owner's next heartbeat sees it
     assert beat.cancel_requested_by == 2**60 + 9 and beat.heartbeat_at > training.heartbeat_at
-    assert store.running_training() == beat
-    done = store.finish_training(training.id, "cancelled")
-    assert done.cancel_requested_by == 2**60 + 9 and store.trainings(1) == [done]
+    assert store.trainings.running() == beat
+    done = store.trainings.finish(training.id, "cancelled")
+    assert done.cancel_requested_by == 2**60 + 9 and store.trainings.latest(1) == [done]
     with pytest.raises(DatasetError, match="not running \\(cancelled\\)"):
-        store.request_cancel(training.id, by=1)
+        store.trainings.request_cancel(training.id, by=1)
     with pytest.raises(DatasetError, match="no training 999"):
-        store.request_cancel(999, by=1)
+        store.trainings.request_cancel(999, by=1)

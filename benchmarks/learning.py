@@ -18,7 +18,7 @@ set (there are no real Jedi or Sith photographs on this machine). For each n and
   detector refuses ("Not a Jedi or a Sith?") with the accuracy on those it keeps.
 
 `--data DIR --holdout-data DIR` runs the same on real labelled images (e.g. a server's
-`jedisith dataset export DIR` and `jedisith dataset export HOLD --holdout`); none exist here.
+`jedisith-dataset export DIR` and `jedisith-dataset export HOLD --holdout`); none exist here.
 
 The shipped model (`model/default`, 1,382 images, 29 epochs; or `--model`) is scored on the same
 holdout as a reference. Prints a table, writes every run to a CSV (`benchmarks/out/learning.csv`)
@@ -331,14 +331,14 @@ def main(argv: list[str] | None = None) -> int:
         "--data",
         type=Path,
         default=None,
-        help="a folder of real labelled images (jedi/, sith/; e.g. `jedisith dataset export "
+        help="a folder of real labelled images (jedi/, sith/; e.g. `jedisith-dataset export "
         "DIR`) instead of the synthetic pool: subsets are its files in name order",
     )
     p.add_argument(
         "--holdout-data",
         type=Path,
         default=None,
-        help="with --data: the held-out jedi/ and sith/ (e.g. `jedisith dataset export DIR "
+        help="with --data: the held-out jedi/ and sith/ (e.g. `jedisith-dataset export DIR "
         "--holdout`)",
     )
     p.add_argument("--csv", type=Path, default=None, help=f"default {DEFAULT_CSV}")

@@ -21,7 +21,8 @@ Groups (`GROUPS`, in this order) and where they come from:
   playground page, ``python -m playground``), named ``playground_*``, and window / chat / button
   layouts drawn with Pillow at 1280x720..1920x1080, named ``ui_render_*``.
 * ``shapes and scenes``: the synthetic world minus the robed figure: the training set's own
-  backgrounds (``training.synthetic._bg_*``: gradients, starfields, rooms, noise, shapes),
+  backgrounds (``training.synthetic_backgrounds._bg_*``: gradients, starfields, rooms, noise,
+  shapes),
   enlarged, with random shapes drawn over them.
 * ``matplotlib photos``: the photographs in matplotlib's sample data (``grace_hopper.jpg``, the
   only one: the other sample images are a logo, an icon and an MRI scan) and random crops of it.

@@ -20,7 +20,7 @@ from benchmarks._ood_drawn import (
     _size,
     _words,
 )
-from training.synthetic import (
+from training.synthetic_backgrounds import (
     _bg_gradient,
     _bg_noise,
     _bg_room,

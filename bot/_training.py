@@ -8,7 +8,8 @@ few seconds, edits its progress message, and when the trainer ends says what hap
 
 The lock is a row in the database (`DatasetStore.trainings.start`), so it outlives a crash: a bot
 that died while training left a `running` row behind, which the next start marks `interrupted`
-(and says so in the progress message); a trainer whose bot died stops by itself (`--parent-pid`).
+(and says so in the progress message); a trainer whose bot died stops by itself
+(`die_with_parent`).
 It is also shared by every bot process on the database (a cluster of shards): one training runs
 across all of them, `!model` in any of them shows it, and `!retrain cancel` typed in one that
 does not run the trainer is recorded on the row (`Trainings.request_cancel`); the process
@@ -38,6 +39,7 @@ import discord
 
 from bot._images import UserFacingError
 from bot._models import loader_for, prepare_retrained_folder
+from bot.processes import die_with_parent
 from dataset import DatasetError, DatasetStore, TrainingBusy, TrainingRecord
 from model.preprocess import IMAGE_TYPES
 
@@ -235,8 +237,6 @@ class Retrainer:
             str(job.work),
             "--epochs",
             str(job.options.epochs),
-            "--parent-pid",
-            str(os.getpid()),
             "--min-images",
             str(self.bot.settings.retrain_min_images),
             "--notes",
@@ -256,6 +256,7 @@ class Retrainer:
                     stdout=output,
                     stderr=output,
                     env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                    preexec_fn=die_with_parent(),
                 )
             shown = ""
             while True:

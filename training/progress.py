@@ -1,26 +1,21 @@
-"""What a training run tells whoever watches it, and how it is asked to stop.
+"""How a training run is asked to stop, and the Keras callbacks that report it and stop it.
 
-`ProgressLog` appends one JSON object per line to a file (`progress.jsonl`), flushed at once, so
-another process (the bot) can follow a run by reading the lines that have appeared:
-
-    {"event": "stage", "stage": "training", "time": 1767000000.0}
-    {"event": "epoch", "epoch": 3, "epochs": 29, "accuracy": 0.71, "val_accuracy": 0.69,
-     "loss": 0.55, "val_loss": 0.58, "elapsed_s": 61.2, "eta_s": 530.4, "time": ...}
-
-`Cancellation` is a flag set from anywhere (a signal handler, a watchdog thread); the run polls it
+`Cancellation` is a flag set from anywhere (a signal handler, another thread); the run polls it
 at every batch and between stages and stops by raising `Cancelled`, so the folders it stages are
-removed by the code that made them and nothing half-done is published.
+removed by the code that made them and nothing half-done is published. The progress events the
+callbacks write are `training.protocol`'s.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import threading
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-STAGES = ("loading", "training", "fitting", "exporting", "evaluating", "publishing")
+import numpy as np
+
+if TYPE_CHECKING:
+    from training.protocol import ProgressLog
 
 
 class Cancelled(Exception):
@@ -52,54 +47,6 @@ class Cancellation:
         """Raise `Cancelled` if a stop was requested."""
         if self._reason is not None:
             raise Cancelled(self._reason)
-
-
-def finite(value: object) -> object:
-    """`value` with NaN and infinities replaced by None, recursively: strict JSON has neither."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(item) for item in value]
-    return value
-
-
-class ProgressLog:
-    """Appends events to a JSON-lines file; each line is written and flushed in one call."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-
-    def write(self, event: dict) -> None:
-        line = json.dumps(finite(event), allow_nan=False) + "\n"
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-
-    def stage(self, stage: str) -> None:
-        if stage not in STAGES:
-            raise ValueError(f"unknown stage {stage!r}")
-        self.write({"event": "stage", "stage": stage, "time": round(time.time(), 3)})
-
-    def epoch(self, epoch: int, epochs: int, logs: dict, elapsed: float) -> None:
-        """Epoch `epoch` (1-based) of `epochs` is done; `elapsed` seconds since training began."""
-        per_epoch = elapsed / max(epoch, 1)
-        self.write(
-            {
-                "event": "epoch",
-                "epoch": epoch,
-                "epochs": epochs,
-                **{
-                    key: float(logs[key])
-                    for key in ("accuracy", "val_accuracy", "loss", "val_loss")
-                    if key in logs
-                },
-                "elapsed_s": round(elapsed, 2),
-                "eta_s": round(per_epoch * (epochs - epoch), 1),
-                "time": round(time.time(), 3),
-            }
-        )
 
 
 def keras_callbacks(
@@ -137,3 +84,31 @@ def keras_callbacks(
     if cancellation is not None:
         callbacks.append(StopWhenAsked())
     return callbacks
+
+
+def keep_best_callback():
+    """A Keras callback that remembers the weights of the best validation epoch (highest
+    val_accuracy, ties broken by lower val_loss) and restores them at the end of training."""
+    import keras
+
+    class KeepBest(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.best: tuple[float, float] | None = None
+            self.best_epoch = -1
+            self.best_logs: dict[str, float] = {}
+            self._weights = None
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            key = (float(logs.get("val_accuracy", 0.0)), -float(logs.get("val_loss", np.inf)))
+            if self.best is None or key > self.best:
+                self.best, self.best_epoch = key, epoch
+                self.best_logs = {k: float(v) for k, v in logs.items()}
+                self._weights = self.model.get_weights()
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            if self._weights is not None:
+                self.model.set_weights(self._weights)
+
+    return KeepBest()

@@ -10,9 +10,9 @@ exported images, and follows it through two files the trainer writes there:
 - `result.json`: a `TrainerResult`, written once, atomically, at the end of every run.
 
 This module imports only the standard library, pydantic and `model.bundle` (no TensorFlow, no
-NumPy), so the
-bot can import it without importing the trainer. A result written by a newer trainer than the
-reader knows (`protocol` above `PROTOCOL`) is refused with `ProtocolError`, not misread.
+NumPy), so the bot can import it without importing the trainer. A result written by a newer
+trainer than the reader knows (`protocol` above `PROTOCOL`) is refused with `ProtocolError`, not
+misread.
 """
 
 from __future__ import annotations
@@ -174,7 +174,9 @@ class ProgressLog:
         self.path = Path(path)
 
     def write(self, event: StageEvent | EpochEvent) -> None:
-        line = json.dumps(finite(event.model_dump(mode="json")), allow_nan=False) + "\n"
+        # A metric Keras did not report is left out; one that is NaN is written as null.
+        data = event.model_dump(mode="json", exclude_none=True)
+        line = json.dumps(finite(data), allow_nan=False) + "\n"
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(line)
             handle.flush()
@@ -220,11 +222,13 @@ def read_progress(path: Path) -> list[StageEvent | EpochEvent]:
 
 
 def last_stage(events: list[StageEvent | EpochEvent]) -> Stage | None:
+    """The stage the run entered last; None before it entered any."""
     stages = [e.stage for e in events if isinstance(e, StageEvent)]
     return stages[-1] if stages else None
 
 
 def epochs_done(events: list[StageEvent | EpochEvent]) -> int:
+    """How many epochs the run has finished."""
     return sum(isinstance(e, EpochEvent) for e in events)
 
 
@@ -265,7 +269,7 @@ class DetectorFigures(_Record):
     validation_refused: float | None
     validation_images: int | None
     threshold_rule: str | None = None
-    guarantee: str | None = None
+    guarantee: dict[str, float] | None = None  # the share of new images kept, and how surely
     note: str | None = None
 
 
@@ -290,7 +294,7 @@ class TrainerResult(_Record):
     val_accuracy: float | None = None
     epochs_run: int = 0
     epochs: int | None = None
-    images: dict[str, int | None] = Field(default_factory=dict)
+    images: dict[str, int | dict[str, int] | None] = Field(default_factory=dict)
     skipped: dict[str, int] = Field(default_factory=dict)
     confusion_on: str | None = None
     plots: Plots = Field(default_factory=Plots)

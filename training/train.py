@@ -7,9 +7,9 @@
 
 DATA_DIR holds one folder per class (`jedi/`, `sith/`). Every hyperparameter's default is the
 seed notebook's. The weights of the best validation epoch are kept; then the out-of-distribution
-detector and the calibration of the scores are fitted (`training.honesty`), the model is exported
-to LiteRT and checked against Keras, and the whole folder is published atomically: the bot, or
-anyone reading `--out`, sees the previous model or the new one, never half of one.
+detector and the calibration of the scores are fitted (`training.uncertainty`), the model is
+exported to LiteRT and checked against Keras, and the whole folder is published atomically: the
+bot, or anyone reading `--out`, sees the previous model or the new one, never half of one.
 
 `--refit` keeps the weights already in MODEL_DIR and fits only the detector and the calibration,
 on the same split of DATA_DIR as the training run recorded in its `model.json`: the way to give
@@ -23,7 +23,7 @@ several (`--devices`: `training.devices`). Both choices are recorded in model.js
 `train()` is `load_training_data()`, then `build_model_folder()` into a staging folder, then
 `publish()`. `build_model_folder()` alone writes a complete model folder without publishing it
 (`training.retrain` scores it against the current model first); with `TrainConfig.progress` it
-appends stage and epoch events to that file (`training.progress`), and with
+appends stage and epoch events to that file (`training.protocol.ProgressLog`), and with
 `TrainConfig.cancellation` it stops at the next batch once asked, raising `Cancelled`.
 """
 
@@ -43,8 +43,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from model.architecture import IMAGE_SIZE, PARAMETER_COUNT
 from model.bundle import (
     DETECTOR_FILE,
@@ -58,14 +56,16 @@ from model.bundle import (
 )
 from model.detector import DEFAULT_KEEP
 from training.data import DATA_PATHS, DEFAULT_CACHE_BYTES, RULE
-from training.progress import Cancellation, ProgressLog, keras_callbacks
+from training.progress import Cancellation, keep_best_callback, keras_callbacks
+from training.protocol import DEFAULT_EPOCHS, ProgressLog
+from training.uncertainty import fit_for_network, summary, write_uncertainty_files
 
 if TYPE_CHECKING:
     import keras
 
     from training.data import Dataset
     from training.devices import Placement
-    from training.honesty import Honesty
+    from training.uncertainty import UncertaintyFit
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class TrainConfig:
 
     data_dir: Path
     out: Path = Path("runs/model")
-    epochs: int = 29
+    epochs: int = DEFAULT_EPOCHS
     batch_size: int = 32
     val_split: float = 0.2
     seed: int = 123
@@ -86,7 +86,7 @@ class TrainConfig:
     refit: bool = False
     verbose: int | str = "auto"
     command: str = ""  # the command line, as model.json records it
-    progress: Path | None = None  # append stage and epoch events here (training.progress)
+    progress: Path | None = None  # append stage and epoch events here (training.protocol)
     cancellation: Cancellation | None = field(default=None, compare=False)
     data_path: str = "auto"  # memory, stream, or auto: training.data.choose_data_path
     cache_mb: int = DEFAULT_CACHE_BYTES // (1024 * 1024)  # decoded images kept when streaming
@@ -200,37 +200,6 @@ def _switch_here() -> str:
     return "" if limit is None else f": here and now, beyond {limit // IMAGE_BYTES:,} images"
 
 
-def _keep_best_callback():
-    import keras
-
-    class KeepBest(keras.callbacks.Callback):
-        """Remember the weights of the best validation epoch and restore them at the end.
-
-        Best: highest val_accuracy, ties broken by lower val_loss.
-        """
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.best: tuple[float, float] | None = None
-            self.best_epoch = -1
-            self.best_logs: dict[str, float] = {}
-            self._weights = None
-
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            logs = logs or {}
-            key = (float(logs.get("val_accuracy", 0.0)), -float(logs.get("val_loss", np.inf)))
-            if self.best is None or key > self.best:
-                self.best, self.best_epoch = key, epoch
-                self.best_logs = {k: float(v) for k, v in logs.items()}
-                self._weights = self.model.get_weights()
-
-        def on_train_end(self, logs: dict | None = None) -> None:
-            if self._weights is not None:
-                self.model.set_weights(self._weights)
-
-    return KeepBest()
-
-
 def train(config: TrainConfig) -> Path:
     """Run the whole pipeline and publish the model folder; returns its path."""
     started = time.monotonic()
@@ -246,7 +215,7 @@ def train(config: TrainConfig) -> Path:
         f"{val_metrics['precision']:.4f}, recall {val_metrics['recall']:.4f}, ROC AUC "
         f"{val_metrics['roc_auc']:.4f}"
     )
-    _print_honesty(built.honesty)
+    print(summary(built.uncertainty))
     print(f"Published the model to {published}")
     return published
 
@@ -327,7 +296,7 @@ def fit_network(
     train_ds = training_batches(train_set, config.batch_size, config.seed)
     val_ds = to_tf_dataset(val_set, config.batch_size, shuffle=False, seed=config.seed)
 
-    keep_best = _keep_best_callback()
+    keep_best = keep_best_callback()
     try:
         model.fit(
             train_ds,
@@ -358,7 +327,7 @@ class BuiltModel:
     metadata: dict
     train_set: Dataset
     val_set: Dataset
-    honesty: Honesty
+    uncertainty: UncertaintyFit
     val_metrics: dict[str, float]
     epochs_run: int
     best_epoch: int  # 1-based
@@ -422,10 +391,18 @@ def build_model_folder(
 
     stage("fitting")
     check = cancellation.check if cancellation is not None else None
-    honesty = _fit_honesty(model, train_set, val_set, config, report, check)
+    uncertainty = fit_for_network(
+        model,
+        train_set,
+        val_set,
+        keep=config.ood_keep,
+        seed=config.seed,
+        report=report,
+        check=check,
+    )
     stage("exporting")
-    honest_metadata = _write_honest_files(staging, model, val_set, honesty)
-    scores = honesty.validation_scores  # the network's own: calibration keeps verdicts
+    uncertainty_metadata = write_uncertainty_files(staging, model, val_set, uncertainty)
+    scores = uncertainty.validation_scores  # the network's own: calibration keeps verdicts
     val_metrics = metrics(val_set.labels, scores)
     matrix = confusion(val_set.labels, scores)
 
@@ -459,7 +436,7 @@ def build_model_folder(
             "placement": placement.as_dict(config.batch_size),
         },
         "metrics": {"validation": val_metrics, "confusion": matrix.tolist()},
-        **honest_metadata,
+        **uncertainty_metadata,
         "command": config.command or "jedisith-train " + shlex.join(sys.argv[1:]),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": {"keras": keras.__version__, "tensorflow": _tf_version()},
@@ -475,80 +452,10 @@ def build_model_folder(
         metadata=metadata,
         train_set=train_set,
         val_set=val_set,
-        honesty=honesty,
+        uncertainty=uncertainty,
         val_metrics=val_metrics,
         epochs_run=watchers[0].epochs_done,
         best_epoch=keep_best.best_epoch + 1,
-    )
-
-
-def _write_honest_parts(staging: Path, model, train_set, val_set, config: TrainConfig):
-    """Fit the detector and the calibration; write `model.tflite` (with the detector in its
-    graph), `detector.npz` and `calibration.png` into `staging`.
-
-    Returns the fit and the `calibration` and `detector` entries of `model.json`.
-    """
-    honesty = _fit_honesty(model, train_set, val_set, config)
-    return honesty, _write_honest_files(staging, model, val_set, honesty)
-
-
-def _fit_honesty(
-    model,
-    train_set,
-    val_set,
-    config: TrainConfig,
-    report: Callable[[str], None] = _say,
-    check: Callable[[], None] | None = None,
-) -> Honesty:
-    """Fit the detector and the calibration from the network's outputs on the run's images."""
-    from model.architecture import build_inference_model
-    from training.honesty import fit_honesty, network_outputs, unlike_images
-
-    report("Fitting the out-of-distribution detector and the calibration ...")
-    inference = build_inference_model(model)
-    return fit_honesty(
-        network_outputs(inference, train_set.images, check=check),
-        network_outputs(inference, val_set.images, check=check),
-        val_set.labels,
-        keep=config.ood_keep,
-        unlike={
-            name: network_outputs(inference, images, check=check)
-            for name, images in unlike_images(config.seed).items()
-        },
-        seed=config.seed,
-    )
-
-
-def _write_honest_files(staging: Path, model, val_set, honesty: Honesty) -> dict:
-    """Write `model.tflite` (with the detector in its graph), `detector.npz` and
-    `calibration.png`; returns the `calibration` and `detector` entries of `model.json`."""
-    from training.export import export_tflite
-    from training.honesty import plot_reliability
-
-    check = val_set.images[:16]
-    (staging / TFLITE_FILE).write_bytes(export_tflite(model, check, honesty.detector))
-    (staging / DETECTOR_FILE).write_bytes(honesty.detector.to_bytes())
-    plot_reliability(honesty, staging / "calibration.png")
-    return dict(honesty.figures)
-
-
-def _print_honesty(honesty) -> None:
-    calibration = honesty.figures["calibration"]
-    detector = honesty.figures["detector"]
-    refused = ", ".join(
-        f"{share:.0%} of {name}" for name, share in detector["refused_unlike"].items()
-    )
-    print(
-        f"Calibration: temperature {calibration['temperature']:.3f}; ECE "
-        f"{calibration['ece_before']:.4f} -> {calibration['ece_after']:.4f}, Brier "
-        f"{calibration['brier_before']:.4f} -> {calibration['brier_after']:.4f} "
-        f"({calibration['reported_on']})"
-    )
-    print(
-        f"Detector: threshold {detector['threshold']:.3f} keeps "
-        f"{1 - detector['validation']['refused']:.1%} of the validation images (at least "
-        f"{detector['keep']:.0%} of new ones with {detector['confidence']:.0%} confidence); "
-        f"refuses {refused}"
     )
 
 
@@ -586,10 +493,10 @@ def refit(config: TrainConfig) -> Path:
         for path in current.iterdir():
             if path.is_file() and path.name not in (TFLITE_FILE, DETECTOR_FILE, METADATA_FILE):
                 shutil.copy2(path, staging / path.name)
-        honesty, honest_metadata = _write_honest_parts(
-            staging, model, train_set, val_set, refit_config
+        uncertainty = fit_for_network(
+            model, train_set, val_set, keep=refit_config.ood_keep, seed=seed, report=_say
         )
-        metadata.update(honest_metadata)
+        metadata.update(write_uncertainty_files(staging, model, val_set, uncertainty))
         metadata["refit"] = {
             "command": config.command or "jedisith-train " + shlex.join(sys.argv[1:]),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -597,7 +504,7 @@ def refit(config: TrainConfig) -> Path:
         }
         (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
         published = publish(staging, folder)
-    _print_honesty(honesty)
+    print(summary(uncertainty))
     print(f"Published the model to {published}")
     return published
 

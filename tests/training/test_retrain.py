@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,8 +18,17 @@ from PIL import Image
 
 from model.bundle import DEFAULT_MODEL_DIR, model_dir, versions
 from model.runtime import Classifier
-from training.progress import STAGES
-from training.retrain import EXIT_CANCELLED, EXIT_REFUSED, RetrainOptions, main, retrain
+from training.protocol import (
+    EpochEvent,
+    ExitCode,
+    Stage,
+    StageEvent,
+    Status,
+    TrainerResult,
+    WorkFolder,
+    read_progress,
+)
+from training.retrain import RetrainOptions, main, retrain
 
 pytestmark = pytest.mark.slow
 
@@ -30,12 +40,19 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
-def events(work: Path) -> list[dict]:
-    return [json.loads(line) for line in (work / "progress.jsonl").read_text().splitlines()]
+def events(work: Path) -> list[StageEvent | EpochEvent]:
+    return read_progress(WorkFolder(work).progress)
 
 
-def stages(work: Path) -> list[str]:
-    return [event["stage"] for event in events(work) if event["event"] == "stage"]
+def stages(work: Path) -> list[Stage]:
+    return [event.stage for event in events(work) if isinstance(event, StageEvent)]
+
+
+def outcome(work: Path) -> TrainerResult:
+    """The run's result.json, as the bot reads it."""
+    result = TrainerResult.read(WorkFolder(work).result)
+    assert result is not None, f"no result.json in {work}"
+    return result
 
 
 def staging_left(folder: Path) -> list[Path]:
@@ -121,40 +138,41 @@ def test_a_candidate_not_worse_is_published_as_a_new_version(
     options = RetrainOptions(data, model, work, holdout=held_out, epochs=2, batch_size=16)
     result = retrain(options)
 
-    assert result["status"] == "published", result["reason"]
-    assert json.loads((work / "result.json").read_text()) == result
-    assert result["version"] == 2 and (model / "CURRENT").read_text().strip() == "2"
+    assert result.status == Status.PUBLISHED, result.reason
+    assert outcome(work) == result
+    assert result.version == 2 and (model / "CURRENT").read_text().strip() == "2"
     assert versions(model) == [1, 2]
     assert (model / "1" / "model.keras").read_bytes() == (always_jedi / "model.keras").read_bytes()
-    assert result["reason"].startswith("published version 2: right on")
+    assert result.reason.startswith("published version 2: right on")
     # The current model says Jedi to everything and the holdout has only Sith: 0 right.
-    before, after = result["before"], result["after"]
-    assert before["accuracy"] == 0.0 and before["version"] == 1 and before["images"] == 10
-    assert before["per_class"]["jedi"] == {"images": 0, "correct": 0, "accuracy": None}
-    assert after["version"] == 2 and after["images"] == 10
-    assert after["accuracy"] == pytest.approx(after["correct"] / 10)
-    assert after["per_class"]["sith"]["correct"] == after["correct"]
-    assert result["images"]["train"] + result["images"]["val"] == 48
-    assert result["images"]["holdout"] == 10 and not result["forced"]
-    assert result["images"]["holdout_in_data"] == 1  # left out of the comparison
-    assert result["epochs_run"] == 2 and result["confusion_on"] == "holdout"
+    before, after = result.before, result.after
+    assert before.accuracy == 0.0 and before.version == 1 and before.images == 10
+    assert before.per_class["jedi"].model_dump() == {"images": 0, "correct": 0, "accuracy": None}
+    assert after.version == 2 and after.images == 10
+    assert after.accuracy == pytest.approx(after.correct / 10)
+    assert after.per_class["sith"].correct == after.correct
+    assert result.images["train"] + result.images["val"] == 48
+    assert result.images["holdout"] == 10 and not result.forced
+    assert result.images["holdout_in_data"] == 1  # left out of the comparison
+    assert result.epochs_run == 2 and result.confusion_on == "holdout"
 
     lines = events(work)
-    epochs = [event for event in lines if event["event"] == "epoch"]
-    assert [event["epoch"] for event in epochs] == [1, 2]
+    epochs = [event for event in lines if isinstance(event, EpochEvent)]
+    assert [event.epoch for event in epochs] == [1, 2]
     for event in epochs:
-        assert event["epochs"] == 2 and 0.0 <= event["val_accuracy"] <= 1.0
-        assert event["loss"] > 0 and event["elapsed_s"] > 0 and event["eta_s"] >= 0
-    assert epochs[-1]["eta_s"] == 0
-    assert stages(work) == list(STAGES)
-    assert all(isinstance(event["time"], float) for event in lines)
-    assert is_png(result["plots"]["curves"]) and is_png(result["plots"]["confusion"])
+        assert event.epochs == 2 and 0.0 <= event.val_accuracy <= 1.0
+        assert event.loss > 0 and event.elapsed_s > 0 and event.eta_s >= 0
+    assert epochs[-1].eta_s == 0
+    assert stages(work) == list(Stage)
+    raw = [json.loads(line) for line in WorkFolder(work).progress.read_text().splitlines()]
+    assert all(isinstance(event["time"], float) for event in raw)
+    assert is_png(result.plots.curves) and is_png(result.plots.confusion)
 
     served = Classifier.load(model, "litert")  # what the bot's hot reload will load
     meta = served.info.raw
-    assert served.detector.threshold == pytest.approx(result["ood"]["threshold"])
-    assert served.calibration.temperature == pytest.approx(result["calibration"]["temperature"])
-    assert meta["metrics"]["validation"]["accuracy"] == pytest.approx(result["val_accuracy"])
+    assert served.detector.threshold == pytest.approx(result.ood.threshold)
+    assert served.calibration.temperature == pytest.approx(result.calibration.temperature)
+    assert meta["metrics"]["validation"]["accuracy"] == pytest.approx(result.val_accuracy)
     assert meta["dataset"]["counts"] == {"jedi": 24, "sith": 24}
     assert meta["training"]["epochs"] == 2
     assert not staging_left(model)
@@ -162,37 +180,48 @@ def test_a_candidate_not_worse_is_published_as_a_new_version(
 
 
 def test_a_worse_candidate_is_refused_and_the_model_is_unchanged(
-    tmp_path: Path, small_data: Path, holdout: Path, shipped: Path, capsys
+    tmp_path: Path, small_data: Path, holdout: Path, shipped: Path
 ) -> None:
+    """The real trainer, `python -m training.retrain`, read as the bot reads it."""
     before = snapshot(shipped)
     work = tmp_path / "work"
-    code = main(
+    process = start(
         [
             "--data", str(small_data), "--holdout", str(holdout), "--model", str(shipped),
-            "--work", str(work), "--epochs", "1", "--nice", "0",
-        ]
+            "--epochs", "1", "--nice", "0",
+        ],
+        work,
     )  # fmt: skip
-    result = json.loads((work / "result.json").read_text())
-    assert code == EXIT_REFUSED and result["status"] == "refused"
+    out, err = process.communicate(timeout=600)
+    result = outcome(work)
+    assert process.returncode == ExitCode.REFUSED and result.status == Status.REFUSED
     assert snapshot(shipped) == before
     assert not staging_left(shipped)
-    assert result["version"] is None and not result["forced"]
-    assert result["before"]["version"] == 1 and result["after"]["version"] is None
-    assert result["before"]["accuracy"] > result["after"]["accuracy"]
-    assert result["before"]["images"] == result["after"]["images"] == 16
-    assert result["reason"].startswith("not published: the candidate is right on")
-    assert "publishing" not in stages(work) and result["epochs_run"] == 1
-    assert is_png(work / "confusion.png") and is_png(work / "curves.png")
+    assert result.version is None and not result.forced
+    assert result.before.version == 1 and result.after.version is None
+    assert result.before.accuracy > result.after.accuracy
+    assert result.before.images == result.after.images == 16
+    assert result.reason.startswith("not published: the candidate is right on")
+    assert Stage.PUBLISHING not in stages(work) and result.epochs_run == 1
+    assert is_png(WorkFolder(work).confusion) and is_png(WorkFolder(work).curves)
     # Twenty images per class: a validation split of 8, and the fallbacks say so.
-    assert result["images"] == {
+    assert result.images == {
         "train": 32, "val": 8, "holdout": 16, "data": {"jedi": 20, "sith": 20},
         "holdout_in_data": 0,
     }  # fmt: skip
-    assert result["ood"]["threshold_rule"] == "largest validation distance"
-    assert "45" in result["ood"]["note"] and result["ood"]["validation_images"] == 8
-    assert result["calibration"]["temperature"] >= 1.0 and "8 validation" in result["notes"][0]
-    out = capsys.readouterr()
-    assert out.out.startswith("refused: not published") and out.out.count("\n") == 1
+    assert result.ood.threshold_rule == "largest validation distance"
+    assert "45" in result.ood.note and result.ood.validation_images == 8
+    assert result.calibration.temperature >= 1.0 and "8 validation" in result.notes[0]
+    assert out.startswith("refused: not published") and out.count("\n") == 1 and err == ""
+
+
+def test_a_bad_command_line_is_a_failed_result(tmp_path: Path, capsys) -> None:
+    work = tmp_path / "work"
+    assert main(["--work", str(work), "--data", str(tmp_path)]) == ExitCode.USAGE
+    result = outcome(work)
+    assert result.status == Status.FAILED
+    assert result.reason.startswith("bad command line: ") and "--model" in result.reason
+    assert "error: " in capsys.readouterr().err
 
 
 def test_force_publishes_what_the_gate_refuses(
@@ -203,9 +232,9 @@ def test_force_publishes_what_the_gate_refuses(
         small_data, shipped, tmp_path / "work", holdout=holdout, epochs=1, force=True
     )
     result = retrain(options)
-    assert result["status"] == "published" and result["forced"]
-    assert "because it was forced" in result["reason"]
-    assert result["after"]["accuracy"] < result["before"]["accuracy"]
+    assert result.status == Status.PUBLISHED and result.forced
+    assert "because it was forced" in result.reason
+    assert result.after.accuracy < result.before.accuracy
     assert versions(shipped) == [1, 2] and model_dir(shipped) == shipped / "2"
     assert snapshot(shipped / "1") == version_one  # a rollback can go back to it
     assert not staging_left(shipped)
@@ -219,19 +248,19 @@ def test_an_empty_holdout_is_refused_before_training_unless_forced(
     (empty / "jedi").mkdir(parents=True)
     (empty / "sith").mkdir()
     result = retrain(RetrainOptions(small_data, shipped, tmp_path / "w1", holdout=empty))
-    assert result["status"] == "refused"
-    assert "no holdout images to compare on" in result["reason"]
-    assert stages(tmp_path / "w1") == ["loading"]  # no time spent training
+    assert result.status == Status.REFUSED
+    assert "no holdout images to compare on" in result.reason
+    assert stages(tmp_path / "w1") == [Stage.LOADING]  # no time spent training
     assert snapshot(shipped) == before
 
     forced = retrain(
         RetrainOptions(small_data, shipped, tmp_path / "w2", epochs=1, force=True)
     )  # no --holdout at all
-    assert forced["status"] == "published" and forced["forced"]
-    assert "the holdout is empty" in forced["reason"]
-    assert forced["confusion_on"].startswith("validation split")
-    assert forced["after"]["images"] == 0 and forced["before"]["accuracy"] is None
-    assert is_png(forced["plots"]["confusion"])
+    assert forced.status == Status.PUBLISHED and forced.forced
+    assert "the holdout is empty" in forced.reason
+    assert forced.confusion_on.startswith("validation split")
+    assert forced.after.images == 0 and forced.before.accuracy is None
+    assert is_png(forced.plots.confusion)
     assert versions(shipped) == [1, 2]
 
 
@@ -242,13 +271,13 @@ def test_too_few_images_fail_with_how_many_more_are_needed(tmp_path: Path) -> No
     generate_dataset(data, jedi=12, sith=25, seed=3)
     model = tmp_path / "model"
     result = retrain(RetrainOptions(data, model, tmp_path / "work"))
-    assert result["status"] == "failed"
-    assert result["reason"] == (
+    assert result.status == Status.FAILED
+    assert result.reason == (
         "too few images to train: jedi has 12 and sith has 25; at least 20 of each are "
         "needed (8 more jedi)"
     )
-    assert stages(tmp_path / "work") == ["loading"] and not model.exists()
-    assert result["images"]["data"] == {"jedi": 12, "sith": 25}
+    assert stages(tmp_path / "work") == [Stage.LOADING] and not model.exists()
+    assert result.images["data"] == {"jedi": 12, "sith": 25}
 
 
 def test_bad_input_fails_in_one_line_with_the_traceback_in_the_log(
@@ -260,10 +289,10 @@ def test_bad_input_fails_in_one_line_with_the_traceback_in_the_log(
         work = tmp_path / f"work{len(list(tmp_path.iterdir()))}"
         fields = {"data": tiny_dataset, "model": model, "work": work, **changes}
         result = retrain(RetrainOptions(**fields))
-        assert result["status"] == "failed" and "\n" not in result["reason"]
-        assert "Traceback" not in json.dumps(result)
-        assert json.loads((fields["work"] / "result.json").read_text()) == result
-        return result["reason"]
+        assert result.status == Status.FAILED and "\n" not in result.reason
+        assert "Traceback" not in result.to_json()
+        assert outcome(fields["work"]) == result
+        return result.reason
 
     assert "is not a folder" in failure(data=tmp_path / "missing")
     assert "--epochs must be at least 1" in failure(epochs=0)
@@ -306,7 +335,7 @@ def start(args: list[str], work: Path) -> subprocess.Popen:
     )
 
 
-def wait_for_stage(work: Path, stage: str, process: subprocess.Popen, timeout: float = 90):
+def wait_for_stage(work: Path, stage: Stage, process: subprocess.Popen, timeout: float = 90):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if (work / "progress.jsonl").exists() and stage in stages(work):
@@ -323,38 +352,79 @@ def test_sigterm_stops_the_run_cleanly(
     work = tmp_path / "work"
     args = ["--data", str(tiny_dataset), "--holdout", str(holdout), "--model", str(shipped)]
     process = start(args, work)  # the notebook's 29 epochs: minutes, unless stopped
-    wait_for_stage(work, "training", process)
+    wait_for_stage(work, Stage.TRAINING, process)
     process.send_signal(signal.SIGTERM)
     stopped = time.monotonic()
     out, err = process.communicate(timeout=60)
     assert time.monotonic() - stopped < 20  # at the next batch, not at the end of the run
-    result = json.loads((work / "result.json").read_text())
-    assert process.returncode == EXIT_CANCELLED, (out, err)
-    assert result["status"] == "cancelled" and result["stage"] == "training"
-    assert result["reason"].startswith("cancelled (SIGTERM) during training")
-    assert result["epochs_run"] < 29 and result["version"] is None
+    result = outcome(work)
+    assert process.returncode == ExitCode.CANCELLED, (out, err)
+    assert result.status == Status.CANCELLED and result.stage == Stage.TRAINING
+    assert result.reason.startswith("cancelled (SIGTERM) during training")
+    assert result.epochs_run < 29 and result.version is None
     assert snapshot(shipped) == before and not staging_left(shipped)
     assert out.startswith("cancelled: ") and err == ""  # TensorFlow's noise is in train.log
 
 
-def test_the_run_stops_when_the_bot_is_gone(
+# A bot in miniature: starts the trainer as the bot does, with die_with_parent, says its pid,
+# and waits to be killed.
+BOT = """
+import subprocess, sys, time
+from bot.processes import die_with_parent
+trainer = subprocess.Popen(
+    [sys.executable, "-m", "training.retrain", *sys.argv[1:]],
+    stdin=subprocess.DEVNULL,
+    stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL,
+    preexec_fn=die_with_parent(),
+)
+print(trainer.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def running(pid: int) -> bool:
+    """Whether process `pid` exists and has not ended (a zombie has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def test_the_trainer_stops_by_itself_when_the_bot_that_started_it_is_killed(
     tmp_path: Path, tiny_dataset: Path, holdout: Path, shipped: Path
 ) -> None:
     before = snapshot(shipped)
-    bot = subprocess.Popen(["sleep", "600"])
     work = tmp_path / "work"
     args = ["--data", str(tiny_dataset), "--holdout", str(holdout), "--model", str(shipped)]
-    process = start([*args, "--parent-pid", str(bot.pid)], work)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    bot = subprocess.Popen(
+        [sys.executable, "-c", BOT, *args, "--work", str(work)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    trainer = int(bot.stdout.readline())
     try:
-        wait_for_stage(work, "training", process)
-        bot.kill()
+        deadline = time.monotonic() + 90
+        while Stage.TRAINING not in stages(work):
+            assert running(trainer) and time.monotonic() < deadline, "no training stage"
+            time.sleep(0.1)
+        bot.kill()  # SIGKILL: the bot has no chance to stop its trainer itself
         bot.wait()
-        process.communicate(timeout=60)
+        deadline = time.monotonic() + 60
+        while running(trainer):
+            assert time.monotonic() < deadline, "the trainer outlived its bot"
+            time.sleep(0.1)
     finally:
         bot.kill()
-        process.kill()
-    result = json.loads((work / "result.json").read_text())
-    assert process.returncode == EXIT_CANCELLED
-    assert result["status"] == "cancelled"
-    assert result["reason"].startswith(f"the bot stopped (process {bot.pid} is gone)")
+        with contextlib.suppress(ProcessLookupError):
+            if running(trainer):
+                os.kill(trainer, signal.SIGKILL)
+    result = outcome(work)
+    assert result.status == Status.CANCELLED and result.stage == Stage.TRAINING
+    assert result.reason.startswith(f"the bot stopped (process {bot.pid} is gone) during training")
+    assert result.version is None and result.epochs_run < 29
     assert snapshot(shipped) == before and not staging_left(shipped)

@@ -1,4 +1,4 @@
-"""Fit what makes a trained network's answers honest: its calibration and its detector.
+"""Fit the out-of-distribution detector and the calibration of a trained network's scores.
 
 Both are fitted from the network's own outputs on the images of the training run, with no other
 data:
@@ -17,8 +17,9 @@ does promise; and a temperature fitted on fewer than `MIN_SHARPEN_IMAGES` images
 scores but never sharpen them (a handful of images the network gets right would otherwise drive
 the temperature to its floor and make every answer "100% sure").
 
-`fit_honesty` returns the detector, the calibration and the figures `model.json` records;
-`plot_reliability` draws `calibration.png`.
+`fit_uncertainty` returns the detector, the calibration and the figures `model.json` records;
+`plot_reliability` draws `calibration.png`. `fit_for_network` and `write_uncertainty_files` are
+what a training run (`training.train`) calls at its end, `summary` what it prints.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.bundle import DETECTOR_FILE, TFLITE_FILE
 from model.calibration import (
     Calibration,
     brier_score,
@@ -60,7 +62,9 @@ class NetworkOutputs:
 
 
 @dataclass(frozen=True)
-class Honesty:
+class UncertaintyFit:
+    """The detector and the calibration fitted for one network, and what model.json records."""
+
     detector: Detector
     calibration: Calibration
     figures: dict[str, dict]  # "calibration" and "detector", as recorded in model.json
@@ -91,7 +95,7 @@ def network_outputs(
     return NetworkOutputs(np.concatenate(logits), np.concatenate(statistics))
 
 
-def fit_honesty(
+def fit_uncertainty(
     train: NetworkOutputs,
     validation: NetworkOutputs,
     validation_labels: np.ndarray,
@@ -99,7 +103,7 @@ def fit_honesty(
     keep: float = DEFAULT_KEEP,
     unlike: dict[str, NetworkOutputs] | None = None,
     seed: int = 0,
-) -> Honesty:
+) -> UncertaintyFit:
     """Fit the detector (train, threshold on validation) and the temperature (validation).
 
     `unlike` are groups of images nothing like the training data (noise, blank images) whose
@@ -143,7 +147,7 @@ def fit_honesty(
             "refused_unlike": refused,
         },
     }
-    return Honesty(
+    return UncertaintyFit(
         detector,
         calibration,
         figures,
@@ -223,21 +227,21 @@ def unlike_images(seed: int = 0, count: int = 16) -> dict[str, np.ndarray]:
     return {"noise": noise, "blank": blank}
 
 
-def plot_reliability(honesty: Honesty, path: Path) -> None:
+def plot_reliability(fit: UncertaintyFit, path: Path) -> None:
     """`calibration.png`: accuracy against confidence per bin, before and after calibration."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figures = honesty.figures["calibration"]
+    figures = fit.figures["calibration"]
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(6, 6.5), height_ratios=(3, 1), sharex=True, constrained_layout=True
     )
     top.plot([0.5, 1], [0.5, 1], color="0.6", linestyle="--", label="perfectly calibrated")
     for rows, name, colour, key in (
-        (honesty.reliability_before, "network's score", "tab:red", "ece_before"),
-        (honesty.reliability_after, "calibrated", "tab:blue", "ece_after"),
+        (fit.reliability_before, "network's score", "tab:red", "ece_before"),
+        (fit.reliability_after, "calibrated", "tab:blue", "ece_after"),
     ):
         confidence = [row["confidence"] for row in rows]
         accuracy = [row["accuracy"] for row in rows]
@@ -265,3 +269,63 @@ def plot_reliability(honesty: Honesty, path: Path) -> None:
     bottom.set_yscale("log")
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def fit_for_network(
+    model,
+    train_set,
+    val_set,
+    *,
+    keep: float,
+    seed: int,
+    report: Callable[[str], None] = print,
+    check: Callable[[], None] | None = None,
+) -> UncertaintyFit:
+    """Fit the detector and the calibration from a Keras network's outputs on a run's images
+    (`train_set` and `val_set`, `training.data.Dataset`); `check` is called before each batch."""
+    from model.architecture import build_inference_model
+
+    report("Fitting the out-of-distribution detector and the calibration ...")
+    inference = build_inference_model(model)
+    return fit_uncertainty(
+        network_outputs(inference, train_set.images, check=check),
+        network_outputs(inference, val_set.images, check=check),
+        val_set.labels,
+        keep=keep,
+        unlike={
+            name: network_outputs(inference, images, check=check)
+            for name, images in unlike_images(seed).items()
+        },
+        seed=seed,
+    )
+
+
+def write_uncertainty_files(staging: Path, model, val_set, fit: UncertaintyFit) -> dict:
+    """Write `model.tflite` (with the detector in its graph), `detector.npz` and
+    `calibration.png`; returns the `calibration` and `detector` entries of `model.json`."""
+    from training.export import export_tflite
+
+    check = val_set.images[:16]
+    (staging / TFLITE_FILE).write_bytes(export_tflite(model, check, fit.detector))
+    (staging / DETECTOR_FILE).write_bytes(fit.detector.to_bytes())
+    plot_reliability(fit, staging / "calibration.png")
+    return dict(fit.figures)
+
+
+def summary(fit: UncertaintyFit) -> str:
+    """Two lines on the calibration and the detector, as `jedisith-train` prints them."""
+    calibration = fit.figures["calibration"]
+    detector = fit.figures["detector"]
+    refused = ", ".join(
+        f"{share:.0%} of {name}" for name, share in detector["refused_unlike"].items()
+    )
+    return (
+        f"Calibration: temperature {calibration['temperature']:.3f}; ECE "
+        f"{calibration['ece_before']:.4f} -> {calibration['ece_after']:.4f}, Brier "
+        f"{calibration['brier_before']:.4f} -> {calibration['brier_after']:.4f} "
+        f"({calibration['reported_on']})\n"
+        f"Detector: threshold {detector['threshold']:.3f} keeps "
+        f"{1 - detector['validation']['refused']:.1%} of the validation images (at least "
+        f"{detector['keep']:.0%} of new ones with {detector['confidence']:.0%} confidence); "
+        f"refuses {refused}"
+    )

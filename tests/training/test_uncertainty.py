@@ -1,19 +1,12 @@
-"""The honest fallbacks for small validation splits, the progress file and the parent watch."""
+"""The detector's and the calibration's honest fallbacks for small validation splits."""
 
 from __future__ import annotations
-
-import json
-import os
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from model.detector import covering_rank
-from training.honesty import MIN_SHARPEN_IMAGES, fit_temperature, threshold_rule
-from training.progress import Cancellation, Cancelled, ProgressLog
-from training.retrain import parent_gone
+from training.uncertainty import MIN_SHARPEN_IMAGES, fit_temperature, threshold_rule
 
 
 def test_few_validation_images_fall_back_to_the_largest_distance_and_say_what_it_keeps() -> None:
@@ -43,35 +36,3 @@ def test_a_few_images_never_sharpen_the_scores() -> None:
     wrong = -separable + rng.normal(0, 0.1, len(labels))  # too sure of wrong answers
     wrong[0] = -wrong[0]
     assert fit_temperature(wrong, labels).temperature > 1.0  # softening is still allowed
-
-
-def test_progress_lines_are_strict_json_and_a_cancellation_raises(tmp_path: Path) -> None:
-    progress = ProgressLog(tmp_path / "progress.jsonl")
-    progress.stage("training")
-    progress.epoch(1, 4, {"accuracy": 0.5, "val_accuracy": float("nan"), "loss": 0.7}, 10.0)
-    with pytest.raises(ValueError, match="unknown stage"):
-        progress.stage("dreaming")
-    stage, epoch = (json.loads(line) for line in progress.path.read_text().splitlines())
-    assert stage["event"] == "stage" and stage["stage"] == "training"
-    assert epoch["val_accuracy"] is None and "val_loss" not in epoch
-    assert epoch["eta_s"] == 30.0 and epoch["epochs"] == 4
-    cancellation = Cancellation()
-    cancellation.check()  # nothing asked yet
-    cancellation.request("first")
-    cancellation.request("second")
-    with pytest.raises(Cancelled, match="first"):
-        cancellation.check()
-
-
-def test_a_parent_is_gone_once_it_has_ended_even_before_it_is_reaped() -> None:
-    assert not parent_gone(os.getpid(), os.getppid())
-    child = subprocess.Popen(["sleep", "60"])
-    assert not parent_gone(child.pid, os.getppid())
-    child.kill()
-    deadline = 50
-    while not parent_gone(child.pid, os.getppid()) and deadline:  # a zombie first
-        deadline -= 1
-        subprocess.run(["sleep", "0.1"], check=True)
-    assert parent_gone(child.pid, os.getppid())
-    child.wait()
-    assert parent_gone(child.pid, os.getppid())

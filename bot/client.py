@@ -10,7 +10,6 @@ import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,10 +17,9 @@ import discord
 from discord.ext import commands
 
 from bot._images import ByteBudget
-from bot._models import loader_for, serving_folder
+from bot._models import serve, serving_folder
 from bot._replies import RESTARTING
 from bot._shards import AUTO, IdentifyPacer, describe_latencies, shard_ranges
-from bot._training import Retrainer
 from bot.settings import Settings
 from dataset import DatasetStore
 from model.worker import ModelWorker
@@ -96,8 +94,8 @@ class JediSith:
         self.worker = worker
         self.http_session = http_session
         self.dataset = dataset  # None: no learning (`!teach` and the buttons say so)
-        self.retrainer = Retrainer(self)
-        self._recovered = False
+        # What a feature must stop beside the commands' grace when the bot stops (a training).
+        self.stopping: list[Callable[[], Awaitable[None]]] = []
         self.downloads = ByteBudget(settings.max_bytes_in_flight)
         self.accepting = True
         self._sync_task: asyncio.Task[bool] | None = None
@@ -174,9 +172,6 @@ class JediSith:
         if not self._invite_logged and self.application_id is not None:
             log.info("invite me with: %s", invite_url(self.application_id))
             self._invite_logged = True
-        if not self._recovered and self.dataset is not None:
-            self._recovered = True  # once: trainings a previous run left behind
-            await self.retrainer.recover()
 
     async def on_message(self, message: discord.Message) -> None:
         if self.accepting:
@@ -220,7 +215,7 @@ class JediSith:
         self.accepting = False
         log.info("shutting down: finishing %d commands in flight", self.in_flight)
         # A training stops beside the commands' grace (its trainer gets STOP_GRACE < it).
-        training = asyncio.create_task(self.retrainer.shutdown(), name="stop-training")
+        stopping = asyncio.gather(*(stop() for stop in self.stopping), return_exceptions=True)
         deadline = time.monotonic() + grace
         while self.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -229,7 +224,7 @@ class JediSith:
                 "closing with %d commands unfinished: telling them to retry", self.in_flight
             )
             await self._stop_unfinished()
-        await training
+        await stopping
         if self._sync_task is not None and not self._sync_task.done():
             self._sync_task.cancel()
         await self.close()
@@ -391,10 +386,9 @@ class ShardedJediSithBot(JediSith, commands.AutoShardedBot):
         while not self.is_closed():
             await asyncio.sleep(settings.reload_interval)
             folder = await asyncio.to_thread(serving_folder, settings.model_path, settings.data_dir)
-            watched = self.worker.folder
-            if watched is not None and Path(watched).resolve() != folder.resolve():
+            watched = self.worker.folder is not None
+            if watched and serve(self.worker, folder, settings.model_backend):
                 log.info("a retrained model was published in %s: serving it", folder)
-                self.worker.follow(folder, loader_for(folder, settings.model_backend))
 
     async def close(self) -> None:
         for task in (self._latency_task, self._follow_task):

@@ -16,11 +16,12 @@ import aiohttp
 import discord
 from discord.ext import commands
 
-from bot._images import ByteBudget
-from bot._models import serve, serving_folder
-from bot._replies import RESTARTING
-from bot._shards import AUTO, IdentifyPacer, describe_latencies, shard_ranges
+from bot.feedback import FeedbackCollector
+from bot.images import ByteBudget
+from bot.model_versions import serve, serving_folder
+from bot.replies import RESTARTING
 from bot.settings import Settings
+from bot.shards import AUTO, IdentifyPacer, describe_latencies, shard_ranges
 from dataset import DatasetStore
 from model.worker import ModelWorker
 
@@ -38,7 +39,7 @@ def reply_to(ctx: commands.Context) -> Reply:
     return reply
 
 
-EXTENSIONS = ("bot.exts.errors", "bot.exts.jedisith", "bot.exts.learning", "bot.exts.models")
+EXTENSIONS = ("bot.exts.error_handler", "bot.exts.jedisith", "bot.exts.learning", "bot.exts.models")
 PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
@@ -68,7 +69,7 @@ def invite_url(application_id: int) -> str:
     )
 
 
-class JediSith:
+class BotCore:
     """Everything the bot does, on one gateway connection or on shards: mixed into
     `commands.Bot` (`JediSithBot`) and `commands.AutoShardedBot` (`ShardedJediSithBot`)."""
 
@@ -94,6 +95,7 @@ class JediSith:
         self.worker = worker
         self.http_session = http_session
         self.dataset = dataset  # None: no learning (`!teach` and the buttons say so)
+        self.feedback: FeedbackCollector | None = None  # set by the feature that learns
         # What a feature must stop beside the commands' grace when the bot stops (a training).
         self.stopping: list[Callable[[], Awaitable[None]]] = []
         self.downloads = ByteBudget(settings.max_bytes_in_flight)
@@ -184,11 +186,6 @@ class JediSith:
             with contextlib.suppress(discord.HTTPException):
                 await message.reply(RESTARTING, mention_author=False)
 
-    def allowed_in(self, channel_id: int | None) -> bool:
-        """Whether commands are answered in this channel (ALLOWED_CHANNEL_IDS; empty: all)."""
-        allowed = self.settings.allowed_channel_ids
-        return not allowed or channel_id in allowed
-
     @contextlib.contextmanager
     def working(self, reply: Reply | None = None) -> Iterator[None]:
         """Count a command as in flight, so shutdown waits for it; `reply` tells its user to
@@ -230,7 +227,7 @@ class JediSith:
         await self.close()
 
 
-class JediSithBot(JediSith, commands.Bot):
+class JediSithBot(BotCore, commands.Bot):
     """The bot on one gateway connection (no SHARD_COUNT): every guild on one session."""
 
 
@@ -247,7 +244,7 @@ def make_bot(
     return JediSithBot(settings, worker, http_session, dataset)
 
 
-class ShardedJediSithBot(JediSith, commands.AutoShardedBot):
+class ShardedJediSithBot(BotCore, commands.AutoShardedBot):
     """The bot on shards: discord.py's `AutoShardedBot` runs SHARD_IDS (default: all) of
     SHARD_COUNT (``auto``: as many as Discord recommends) in this process.
 

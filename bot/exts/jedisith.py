@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 from discord.ext import commands
+from discord.utils import DEFAULT_FILE_SIZE_LIMIT_BYTES  # what Discord takes in a DM
 
-from bot import _replies
-from bot._feedback import Judged
-from bot._images import (
-    NoImageFound,
+from bot import replies
+from bot.checks import allowed_in
+from bot.client import reply_to
+from bot.errors import NoImageFound
+from bot.feedback import Judged
+from bot.images import (
     declared_bytes,
     download,
     find_target,
@@ -23,7 +26,6 @@ from bot._images import (
     looks_like_image,
     target_attachments,
 )
-from bot.client import reply_to
 from model.architecture import CONV_LAYERS
 from model.runtime import Prediction
 
@@ -33,11 +35,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LAYERS = len(CONV_LAYERS)
-DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 MAX_FILES_PER_MESSAGE = 10
 
 
-class JediSith(commands.Cog, name="Jedi or Sith"):
+class Verdicts(commands.Cog, name="Jedi or Sith"):
     """Tell Jedi from Sith, and show what the network sees."""
 
     def __init__(self, bot: JediSithBot) -> None:
@@ -70,7 +71,7 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
         return bucket.update_rate_limit(time.time()) or 0.0
 
     async def cog_check(self, ctx: commands.Context) -> bool:  # type: ignore[override]
-        return self.bot.allowed_in(ctx.channel.id)
+        return allowed_in(self.bot.settings, ctx.channel.id)
 
     async def cog_before_invoke(self, ctx: commands.Context) -> None:  # type: ignore[override]
         # Not in cog_check: !help runs the checks to decide what to list.
@@ -83,9 +84,9 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
         if not self.bot.accepting:
-            await interaction.response.send_message(_replies.RESTARTING, ephemeral=True)
+            await interaction.response.send_message(replies.RESTARTING, ephemeral=True)
             return False
-        if not self.bot.allowed_in(interaction.channel_id):
+        if not allowed_in(self.bot.settings, interaction.channel_id):
             await interaction.response.send_message(
                 "I'm not enabled in this channel.", ephemeral=True
             )
@@ -129,7 +130,7 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
                 target = await find_target(ctx.message, self.bot.settings.history_limit)
                 attachments = target_attachments(ctx.message, target, 1)
                 text, files = await self.feature_files(_attachment_to_draw(attachments), layers)
-            limit = ctx.guild.filesize_limit if ctx.guild else DEFAULT_UPLOAD_LIMIT
+            limit = ctx.guild.filesize_limit if ctx.guild else DEFAULT_FILE_SIZE_LIMIT_BYTES
             for index, group in enumerate(_group_files(files, limit)):
                 if index == 0:
                     await ctx.reply(text, files=group, mention_author=False)
@@ -192,10 +193,10 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
         where the server collects feedback, its buttons."""
         total = len(message.attachments) if message is not None else len(attachments)
         text, judged = await self.classify_attachments(attachments, total, message)
-        learning = self.bot.get_cog("Learning")
-        if learning is None:
+        feedback = self.bot.feedback
+        if feedback is None:
             return text, None
-        note, view = await learning.verdict_extras(  # type: ignore[attr-defined]
+        note, view = await feedback.verdict_extras(
             guild, judged, message.id if message is not None else 0
         )
         return (f"{text}\n{note}" if note else text), view
@@ -222,7 +223,7 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
             (attachment.filename, outcome)
             for attachment, outcome in zip(attachments, outcomes, strict=True)
         ]
-        text = _replies.classify_reply(
+        text = replies.classify_reply(
             results,
             settings.uncertain_band,
             skipped=total - len(attachments),
@@ -253,10 +254,10 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
             image = await worker.decode(blob)
         maps = await worker.features(image)
         policy = settings.ood_policy
-        title = _replies.features_title(maps.prediction, policy)
+        title = replies.features_title(maps.prediction, policy)
         rendered = await worker.render(maps, layers, title)
         files = [discord.File(io.BytesIO(data), filename=name) for name, data in rendered]
-        caption = _replies.features_caption(attachment.filename, maps.prediction, layers, policy)
+        caption = replies.features_caption(attachment.filename, maps.prediction, layers, policy)
         return caption, files
 
 
@@ -304,4 +305,4 @@ def _group_files(files: list[discord.File], limit: int) -> list[list[discord.Fil
 
 
 async def setup(bot: JediSithBot) -> None:
-    await bot.add_cog(JediSith(bot))
+    await bot.add_cog(Verdicts(bot))

@@ -17,18 +17,17 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot._feedback import Judged, RecentImages, Vote, VoteButton, feedback_view, sha16
-from bot._images import (
-    NoImageFound,
-    UserFacingError,
+from bot.checks import allowed_in, is_moderator, require_manager
+from bot.client import reply_to
+from bot.errors import NoImageFound, UserFacingError, user_message
+from bot.feedback import Judged, RecentImages, Vote, VoteButton, feedback_view, sha16
+from bot.images import (
     download,
     find_target,
     gather_bytes,
     target_attachments,
 )
-from bot._replies import RESTARTING
-from bot.client import reply_to
-from bot.exts.errors import user_message
+from bot.replies import RESTARTING
 from dataset import DatasetError, DatasetStore, VoteOutcome
 
 if TYPE_CHECKING:
@@ -47,24 +46,6 @@ NOT_COLLECTING = (
 NO_DM = "I learn only from servers, where a moderator can turn collection on."
 
 
-class NotAllowed(UserFacingError):
-    """The user lacks the permission a command needs."""
-
-
-def is_moderator(user: discord.abc.User) -> bool:
-    """Members with Manage Messages outvote others."""
-    return isinstance(user, discord.Member) and user.guild_permissions.manage_messages
-
-
-async def require_manager(bot: JediSithBot, user: discord.abc.User, what: str) -> None:
-    """Manage Server in this server, or the bot's owner; else `NotAllowed`."""
-    if isinstance(user, discord.Member) and user.guild_permissions.manage_guild:
-        return
-    if await bot.is_owner(user):  # type: ignore[arg-type]
-        return
-    raise NotAllowed(f"Only members with the Manage Server permission can {what}.")
-
-
 class Learning(commands.Cog, name="Learning"):
     """Teach me: label images, see what I have learned from, and take your part back."""
 
@@ -74,12 +55,15 @@ class Learning(commands.Cog, name="Learning"):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(VoteButton)
+        self.bot.feedback = self
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(VoteButton)
+        if self.bot.feedback is self:
+            self.bot.feedback = None
 
     async def cog_check(self, ctx: commands.Context) -> bool:  # type: ignore[override]
-        return self.bot.allowed_in(ctx.channel.id)
+        return allowed_in(self.bot.settings, ctx.channel.id)
 
     @property
     def store(self) -> DatasetStore:

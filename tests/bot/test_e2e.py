@@ -30,7 +30,7 @@ import pytest_asyncio
 from PIL import Image
 
 import bot.__main__ as bot_main
-from bot._endpoints import use_endpoints
+from bot.endpoints import use_endpoints
 from bot.settings import Settings
 from model.bundle import METADATA_FILE, model_dir, publish, staging_folder
 from model.worker import ModelWorker

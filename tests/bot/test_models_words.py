@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot._images import UserFacingError
+from bot.errors import UserFacingError
 from bot.exts.models._retrainer import count_images, parse_options
 from bot.exts.models._words import RetrainOptions, final_text, progress_text
 from training.protocol import DEFAULT_EPOCHS, EpochEvent, Stage, StageEvent, TrainerResult

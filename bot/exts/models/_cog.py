@@ -11,11 +11,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot._images import UserFacingError
-from bot._models import history, rollback_target, serve
-from bot.exts.learning import require_manager
+from bot.checks import allowed_in, require_manager
+from bot.errors import UserFacingError
 from bot.exts.models._retrainer import ClientNotifier, Retrainer, parse_options
 from bot.exts.models._words import RetrainOptions
+from bot.model_versions import history, rollback_target, serve
 from model.bundle import ModelError, current_version, set_current
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class Models(commands.Cog, name="Models"):
             await self.retrainer.recover()
 
     async def cog_check(self, ctx: commands.Context) -> bool:  # type: ignore[override]
-        return self.bot.allowed_in(ctx.channel.id)
+        return allowed_in(self.bot.settings, ctx.channel.id)
 
     # -- !retrain -------------------------------------------------------------------------------
 

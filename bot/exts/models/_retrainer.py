@@ -31,8 +31,7 @@ from typing import Protocol
 
 import discord
 
-from bot._images import UserFacingError
-from bot._models import prepare_retrained_folder
+from bot.errors import UserFacingError
 from bot.exts.models._words import (
     RetrainOptions,
     busy_text,
@@ -41,6 +40,7 @@ from bot.exts.models._words import (
     progress_text,
     running_text,
 )
+from bot.model_versions import prepare_retrained_folder
 from bot.processes import die_with_parent
 from bot.settings import Settings
 from dataset import DatasetError, DatasetStore, TrainingBusy, TrainingRecord

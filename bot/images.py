@@ -17,24 +17,13 @@ from pathlib import PurePosixPath
 import aiohttp
 import discord
 
+from bot.errors import DownloadFailed, NoImageFound, UserFacingError
 from model.preprocess import IMAGE_TYPES, ImageError, ImageTooLargeError
 from model.worker import WorkerBusy
 
 log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
-
-
-class UserFacingError(Exception):
-    """A problem the user can fix; the message is shown to them as it is."""
-
-
-class NoImageFound(UserFacingError):
-    pass
-
-
-class DownloadFailed(UserFacingError):
-    pass
 
 
 def looks_like_image(attachment: discord.Attachment) -> bool:

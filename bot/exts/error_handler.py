@@ -9,11 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot._images import UserFacingError
-from bot._replies import RESTARTING
-from dataset import DatasetError
-from model.preprocess import ImageError
-from model.worker import WorkerBusy, WorkerClosed, WorkerTimeout
+from bot.errors import NotAllowed, user_message
 
 if TYPE_CHECKING:
     from bot.client import JediSithBot
@@ -21,16 +17,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
-USER_ERRORS = (UserFacingError, ImageError, WorkerBusy, WorkerTimeout, DatasetError)
-
-
-def user_message(error: BaseException) -> str | None:
-    """The reply for an error the user can act on, or None for a bug."""
-    if isinstance(error, USER_ERRORS):
-        return str(error)
-    if isinstance(error, WorkerClosed):
-        return RESTARTING
-    return None
 
 
 class ErrorHandler(commands.Cog):
@@ -49,6 +35,9 @@ class ErrorHandler(commands.Cog):
     @commands.Cog.listener()
     async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
         if getattr(error, "handled", False):
+            return
+        if isinstance(error, NotAllowed):
+            await _reply(ctx, str(error))
             return
         if isinstance(error, commands.CommandNotFound | commands.CheckFailure):
             return  # not ours, or a channel we are not enabled in: stay quiet

@@ -31,7 +31,8 @@ Reply = Callable[[str], Awaitable[Any]]  # sends one line to the user of a comma
 
 
 def reply_to(ctx: commands.Context) -> Reply:
-    """The `Reply` of a prefix command: a reply to its message that pings nobody."""
+    """The `Reply` of a command: a reply to its message that pings nobody, or, invoked as a
+    slash command, its answer."""
 
     async def reply(text: str) -> None:
         await ctx.reply(text, mention_author=False)

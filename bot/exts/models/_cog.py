@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import allowed_in, require_manager
+from bot.checks import allowed_in, manager_only, require_manager
 from bot.errors import UserFacingError
 from bot.exts.models._retrainer import ClientNotifier, Retrainer, parse_options
 from bot.exts.models._words import RetrainOptions
@@ -154,10 +154,10 @@ class Models(commands.Cog, name="Models"):
         await ctx.reply("\n".join(lines), mention_author=False)
 
     @commands.command(name="rollback")
+    @manager_only("roll the model back")
     async def rollback(self, ctx: commands.Context, version: int | None = None) -> None:
         """Make an earlier model version current again (Manage Server): the one before the
         current one, or version N. `!model` lists them."""
-        await require_manager(self.bot, ctx.author, "roll the model back")
         folder = self.bot.worker.folder
         assert folder is not None
         try:

@@ -19,7 +19,7 @@ import discord
 import numpy as np
 
 from benchmarks._notebook import load_keras_model, notebook_score
-from bot._endpoints import use_endpoints
+from bot.endpoints import use_endpoints
 
 CLASS_NAMES = ("jedi", "sith")
 

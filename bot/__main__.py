@@ -19,9 +19,9 @@ from pathlib import Path
 import aiohttp
 import discord
 
-from bot._endpoints import discover_gateway, use_endpoints
-from bot._models import loader_for, serving_folder
-from bot.client import WORKER_GRACE, JediSith, make_bot
+from bot.client import WORKER_GRACE, BotCore, make_bot
+from bot.endpoints import discover_gateway, use_endpoints
+from bot.model_versions import loader_for, serving_folder
 from bot.settings import Settings, SettingsError
 from dataset import DatasetStore
 from model.bundle import ModelError
@@ -144,7 +144,7 @@ async def run(settings: Settings) -> None:
         await worker.aclose(timeout=WORKER_GRACE)
 
 
-async def _start(bot: JediSith, settings: Settings) -> None:
+async def _start(bot: BotCore, settings: Settings) -> None:
     try:
         await bot.start(settings.token.get_secret_value())
     except discord.LoginFailure:
@@ -193,7 +193,7 @@ class _Signals:
 
     def __init__(self) -> None:
         self._task = asyncio.current_task()
-        self.bot: JediSith | None = None
+        self.bot: BotCore | None = None
         self._shutdown: asyncio.Task[None] | None = None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

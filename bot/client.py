@@ -10,19 +10,18 @@ import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import discord
 from discord.ext import commands
 
-from bot._images import ByteBudget
-from bot._models import loader_for, serving_folder
-from bot._replies import RESTARTING
-from bot._shards import AUTO, IdentifyPacer, describe_latencies, shard_ranges
-from bot._training import Retrainer
+from bot.feedback import FeedbackCollector
+from bot.images import ByteBudget
+from bot.model_versions import serve, serving_folder
+from bot.replies import RESTARTING
 from bot.settings import Settings
+from bot.shards import AUTO, IdentifyPacer, describe_latencies, shard_ranges
 from dataset import DatasetStore
 from model.worker import ModelWorker
 
@@ -32,7 +31,8 @@ Reply = Callable[[str], Awaitable[Any]]  # sends one line to the user of a comma
 
 
 def reply_to(ctx: commands.Context) -> Reply:
-    """The `Reply` of a prefix command: a reply to its message that pings nobody."""
+    """The `Reply` of a command: a reply to its message that pings nobody, or, invoked as a
+    slash command, its answer."""
 
     async def reply(text: str) -> None:
         await ctx.reply(text, mention_author=False)
@@ -40,7 +40,7 @@ def reply_to(ctx: commands.Context) -> Reply:
     return reply
 
 
-EXTENSIONS = ("bot.exts.errors", "bot.exts.jedisith", "bot.exts.learning", "bot.exts.models")
+EXTENSIONS = ("bot.exts.error_handler", "bot.exts.jedisith", "bot.exts.learning", "bot.exts.models")
 PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
@@ -70,7 +70,7 @@ def invite_url(application_id: int) -> str:
     )
 
 
-class JediSith:
+class BotCore:
     """Everything the bot does, on one gateway connection or on shards: mixed into
     `commands.Bot` (`JediSithBot`) and `commands.AutoShardedBot` (`ShardedJediSithBot`)."""
 
@@ -96,8 +96,9 @@ class JediSith:
         self.worker = worker
         self.http_session = http_session
         self.dataset = dataset  # None: no learning (`!teach` and the buttons say so)
-        self.retrainer = Retrainer(self)
-        self._recovered = False
+        self.feedback: FeedbackCollector | None = None  # set by the feature that learns
+        # What a feature must stop beside the commands' grace when the bot stops (a training).
+        self.stopping: list[Callable[[], Awaitable[None]]] = []
         self.downloads = ByteBudget(settings.max_bytes_in_flight)
         self.accepting = True
         self._sync_task: asyncio.Task[bool] | None = None
@@ -174,9 +175,6 @@ class JediSith:
         if not self._invite_logged and self.application_id is not None:
             log.info("invite me with: %s", invite_url(self.application_id))
             self._invite_logged = True
-        if not self._recovered and self.dataset is not None:
-            self._recovered = True  # once: trainings a previous run left behind
-            await self.retrainer.recover()
 
     async def on_message(self, message: discord.Message) -> None:
         if self.accepting:
@@ -188,11 +186,6 @@ class JediSith:
         if context.valid:  # one of our commands, while we shut down: say so, as slash ones do
             with contextlib.suppress(discord.HTTPException):
                 await message.reply(RESTARTING, mention_author=False)
-
-    def allowed_in(self, channel_id: int | None) -> bool:
-        """Whether commands are answered in this channel (ALLOWED_CHANNEL_IDS; empty: all)."""
-        allowed = self.settings.allowed_channel_ids
-        return not allowed or channel_id in allowed
 
     @contextlib.contextmanager
     def working(self, reply: Reply | None = None) -> Iterator[None]:
@@ -220,7 +213,7 @@ class JediSith:
         self.accepting = False
         log.info("shutting down: finishing %d commands in flight", self.in_flight)
         # A training stops beside the commands' grace (its trainer gets STOP_GRACE < it).
-        training = asyncio.create_task(self.retrainer.shutdown(), name="stop-training")
+        stopping = asyncio.gather(*(stop() for stop in self.stopping), return_exceptions=True)
         deadline = time.monotonic() + grace
         while self.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -229,13 +222,13 @@ class JediSith:
                 "closing with %d commands unfinished: telling them to retry", self.in_flight
             )
             await self._stop_unfinished()
-        await training
+        await stopping
         if self._sync_task is not None and not self._sync_task.done():
             self._sync_task.cancel()
         await self.close()
 
 
-class JediSithBot(JediSith, commands.Bot):
+class JediSithBot(BotCore, commands.Bot):
     """The bot on one gateway connection (no SHARD_COUNT): every guild on one session."""
 
 
@@ -252,7 +245,7 @@ def make_bot(
     return JediSithBot(settings, worker, http_session, dataset)
 
 
-class ShardedJediSithBot(JediSith, commands.AutoShardedBot):
+class ShardedJediSithBot(BotCore, commands.AutoShardedBot):
     """The bot on shards: discord.py's `AutoShardedBot` runs SHARD_IDS (default: all) of
     SHARD_COUNT (``auto``: as many as Discord recommends) in this process.
 
@@ -391,10 +384,9 @@ class ShardedJediSithBot(JediSith, commands.AutoShardedBot):
         while not self.is_closed():
             await asyncio.sleep(settings.reload_interval)
             folder = await asyncio.to_thread(serving_folder, settings.model_path, settings.data_dir)
-            watched = self.worker.folder
-            if watched is not None and Path(watched).resolve() != folder.resolve():
+            watched = self.worker.folder is not None
+            if watched and serve(self.worker, folder, settings.model_backend):
                 log.info("a retrained model was published in %s: serving it", folder)
-                self.worker.follow(folder, loader_for(folder, settings.model_backend))
 
     async def close(self) -> None:
         for task in (self._latency_task, self._follow_task):

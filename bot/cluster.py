@@ -30,9 +30,9 @@ from pathlib import Path
 
 import aiohttp
 
-from bot._shards import AUTO, shard_ranges, split_shards
 from bot.processes import die_with_parent
 from bot.settings import Settings, SettingsError
+from bot.shards import AUTO, shard_ranges, split_shards
 
 log = logging.getLogger("bot.cluster")
 

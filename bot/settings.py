@@ -42,8 +42,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from bot._replies import OOD_POLICIES
-from bot._shards import AUTO, parse_shard_count, parse_shard_ids, shard_ranges
+from bot.replies import OOD_POLICIES
+from bot.shards import AUTO, parse_shard_count, parse_shard_ids, shard_ranges
 from model.bundle import DEFAULT_MODEL_DIR
 from model.preprocess import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from model.runtime import BACKENDS

@@ -35,8 +35,8 @@ from typing import Any
 from PIL import Image
 
 import bot.__main__ as bot_main
-from bot._endpoints import use_endpoints
 from bot.client import JediSithBot
+from bot.endpoints import use_endpoints
 from bot.settings import Settings
 from model.bundle import DEFAULT_MODEL_DIR
 from model.worker import ModelWorker

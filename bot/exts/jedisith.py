@@ -11,19 +11,20 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 from discord.ext import commands
+from discord.utils import DEFAULT_FILE_SIZE_LIMIT_BYTES  # what Discord takes in a DM
 
-from bot import _replies
-from bot._feedback import Judged
-from bot._images import (
-    NoImageFound,
+from bot import replies
+from bot.checks import allowed_in
+from bot.client import reply_to
+from bot.errors import NoImageFound
+from bot.feedback import Judged
+from bot.images import (
+    command_images,
     declared_bytes,
     download,
-    find_target,
     gather_bytes,
     looks_like_image,
-    target_attachments,
 )
-from bot.client import reply_to
 from model.architecture import CONV_LAYERS
 from model.runtime import Prediction
 
@@ -33,11 +34,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LAYERS = len(CONV_LAYERS)
-DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 MAX_FILES_PER_MESSAGE = 10
+ALL_LAYERS = commands.parameter(default=None, displayed_default="all five")  # !features' layer
 
 
-class JediSith(commands.Cog, name="Jedi or Sith"):
+class Verdicts(commands.Cog, name="Jedi or Sith"):
     """Tell Jedi from Sith, and show what the network sees."""
 
     def __init__(self, bot: JediSithBot) -> None:
@@ -70,10 +71,12 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
         return bucket.update_rate_limit(time.time()) or 0.0
 
     async def cog_check(self, ctx: commands.Context) -> bool:  # type: ignore[override]
-        return self.bot.allowed_in(ctx.channel.id)
+        return allowed_in(self.bot.settings, ctx.channel.id)
 
     async def cog_before_invoke(self, ctx: commands.Context) -> None:  # type: ignore[override]
         # Not in cog_check: !help runs the checks to decide what to list.
+        if ctx.interaction is not None:
+            return  # a slash command's turn was counted in interaction_check
         retry = self._retry_after(ctx.author)
         if retry:
             cooldown = commands.Cooldown(
@@ -83,12 +86,10 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
         if not self.bot.accepting:
-            await interaction.response.send_message(_replies.RESTARTING, ephemeral=True)
+            await interaction.response.send_message(replies.RESTARTING, ephemeral=True)
             return False
-        if not self.bot.allowed_in(interaction.channel_id):
-            await interaction.response.send_message(
-                "I'm not enabled in this channel.", ephemeral=True
-            )
+        if not allowed_in(self.bot.settings, interaction.channel_id):
+            await interaction.response.send_message(replies.NOT_ENABLED, ephemeral=True)
             return False
         retry = self._retry_after(interaction.user)
         if retry:
@@ -98,10 +99,15 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
             return False
         return True
 
-    # -- prefix commands ---------------------------------------------------------------------
+    # -- commands (`!name` and `/name`) ------------------------------------------------------
 
-    @commands.command(name="jedisith", aliases=["js"])
-    async def jedisith(self, ctx: commands.Context) -> None:
+    @commands.hybrid_command(
+        name="jedisith", aliases=["js"], description="Jedi or Sith? Judge an image."
+    )
+    @app_commands.describe(image="The image to judge")
+    async def jedisith(
+        self, ctx: commands.Context, image: discord.Attachment | None = None
+    ) -> None:
         """Jedi or Sith? Judges the image on your message, on the message you reply to, or
         the last image posted in the channel. Every image in that message gets a verdict.
 
@@ -109,59 +115,38 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
         """
         with self.bot.working(reply_to(ctx)):
             async with ctx.typing():
-                target = await find_target(ctx.message, self.bot.settings.history_limit)
-                attachments = target_attachments(ctx.message, target, self.bot.settings.max_images)
+                settings = self.bot.settings
+                attachments, target = await command_images(
+                    ctx, image, settings.history_limit, settings.max_images
+                )
                 text, view = await self.verdict(attachments, target, ctx.guild)
             await ctx.reply(text, mention_author=False, **_with(view))
 
-    @commands.command(name="features", aliases=["maps"])
+    @commands.hybrid_command(
+        name="features", aliases=["maps"], description="Show what the network sees in an image."
+    )
+    @app_commands.describe(image="The image to look at", layer="Only this convolution (1-5)")
     async def features(
         self,
         ctx: commands.Context,
-        layer: int = commands.parameter(default=None, displayed_default="all five"),
+        image: discord.Attachment | None = None,
+        layer: commands.Range[int, 1, LAYERS] = ALL_LAYERS,
     ) -> None:
         """Shows what the network sees: the feature maps of its five convolutions for the
         image (found as for !jedisith). Give a layer, 1 to 5, to see only that one.
         """
-        layers = _check_layer(layer)
+        layers = [layer] if layer else None
         with self.bot.working(reply_to(ctx)):
             async with ctx.typing():
-                target = await find_target(ctx.message, self.bot.settings.history_limit)
-                attachments = target_attachments(ctx.message, target, 1)
+                attachments, _ = await command_images(
+                    ctx, image, self.bot.settings.history_limit, 1
+                )
                 text, files = await self.feature_files(_attachment_to_draw(attachments), layers)
-            limit = ctx.guild.filesize_limit if ctx.guild else DEFAULT_UPLOAD_LIMIT
-            for index, group in enumerate(_group_files(files, limit)):
+            for index, group in enumerate(_group_files(files, _upload_limit(ctx))):
                 if index == 0:
                     await ctx.reply(text, files=group, mention_author=False)
                 else:
                     await ctx.send(files=group)
-
-    # -- application commands ------------------------------------------------------------------
-
-    @app_commands.command(name="jedisith", description="Jedi or Sith? Judge an image.")
-    @app_commands.describe(image="The image to judge")
-    async def slash_jedisith(
-        self, interaction: discord.Interaction, image: discord.Attachment
-    ) -> None:
-        with self.bot.working(interaction.followup.send):
-            await interaction.response.defer(thinking=True)
-            text, view = await self.verdict([image], None, interaction.guild)
-            await interaction.followup.send(text, **_with(view))
-
-    @app_commands.command(name="features", description="Show what the network sees in an image.")
-    @app_commands.describe(image="The image to look at", layer="Only this convolution (1-5)")
-    async def slash_features(
-        self,
-        interaction: discord.Interaction,
-        image: discord.Attachment,
-        layer: app_commands.Range[int, 1, LAYERS] | None = None,
-    ) -> None:
-        with self.bot.working(interaction.followup.send):
-            await interaction.response.defer(thinking=True)
-            text, files = await self.feature_files(image, [layer] if layer else None)
-            limit = interaction.filesize_limit
-            for index, group in enumerate(_group_files(files, limit)):
-                await interaction.followup.send(text if index == 0 else "", files=group)
 
     async def menu_classify(
         self, interaction: discord.Interaction, message: discord.Message
@@ -192,10 +177,10 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
         where the server collects feedback, its buttons."""
         total = len(message.attachments) if message is not None else len(attachments)
         text, judged = await self.classify_attachments(attachments, total, message)
-        learning = self.bot.get_cog("Learning")
-        if learning is None:
+        feedback = self.bot.feedback
+        if feedback is None:
             return text, None
-        note, view = await learning.verdict_extras(  # type: ignore[attr-defined]
+        note, view = await feedback.verdict_extras(
             guild, judged, message.id if message is not None else 0
         )
         return (f"{text}\n{note}" if note else text), view
@@ -222,7 +207,7 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
             (attachment.filename, outcome)
             for attachment, outcome in zip(attachments, outcomes, strict=True)
         ]
-        text = _replies.classify_reply(
+        text = replies.classify_reply(
             results,
             settings.uncertain_band,
             skipped=total - len(attachments),
@@ -253,10 +238,10 @@ class JediSith(commands.Cog, name="Jedi or Sith"):
             image = await worker.decode(blob)
         maps = await worker.features(image)
         policy = settings.ood_policy
-        title = _replies.features_title(maps.prediction, policy)
+        title = replies.features_title(maps.prediction, policy)
         rendered = await worker.render(maps, layers, title)
         files = [discord.File(io.BytesIO(data), filename=name) for name, data in rendered]
-        caption = _replies.features_caption(attachment.filename, maps.prediction, layers, policy)
+        caption = replies.features_caption(attachment.filename, maps.prediction, layers, policy)
         return caption, files
 
 
@@ -270,12 +255,11 @@ def _user_id(user: discord.abc.User) -> int:
     return user.id
 
 
-def _check_layer(layer: int | None) -> list[int] | None:
-    if layer is None:
-        return None
-    if not 1 <= layer <= LAYERS:
-        raise commands.BadArgument(f"The layer must be a number from 1 to {LAYERS}.")
-    return [layer]
+def _upload_limit(ctx: commands.Context) -> int:
+    """The most bytes one message of the bot may carry where `ctx` was invoked."""
+    if ctx.interaction is not None:
+        return ctx.interaction.filesize_limit
+    return ctx.guild.filesize_limit if ctx.guild else DEFAULT_FILE_SIZE_LIMIT_BYTES
 
 
 def _attachment_to_draw(attachments: list[discord.Attachment]) -> discord.Attachment:
@@ -304,4 +288,4 @@ def _group_files(files: list[discord.File], limit: int) -> list[list[discord.Fil
 
 
 async def setup(bot: JediSithBot) -> None:
-    await bot.add_cog(JediSith(bot))
+    await bot.add_cog(Verdicts(bot))

@@ -17,18 +17,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot._feedback import Judged, RecentImages, Vote, VoteButton, feedback_view, sha16
-from bot._images import (
-    NoImageFound,
-    UserFacingError,
-    download,
-    find_target,
-    gather_bytes,
-    target_attachments,
-)
-from bot._replies import RESTARTING
+from bot.checks import allowed_in, is_moderator, manager_only
 from bot.client import reply_to
-from bot.exts.errors import user_message
+from bot.errors import NoImageFound, UserFacingError, user_message
+from bot.feedback import Judged, RecentImages, Vote, VoteButton, feedback_view, sha16
+from bot.images import (
+    command_images,
+    download,
+    gather_bytes,
+)
+from bot.replies import RESTARTING
 from dataset import DatasetError, DatasetStore, VoteOutcome
 
 if TYPE_CHECKING:
@@ -47,24 +45,6 @@ NOT_COLLECTING = (
 NO_DM = "I learn only from servers, where a moderator can turn collection on."
 
 
-class NotAllowed(UserFacingError):
-    """The user lacks the permission a command needs."""
-
-
-def is_moderator(user: discord.abc.User) -> bool:
-    """Members with Manage Messages outvote others."""
-    return isinstance(user, discord.Member) and user.guild_permissions.manage_messages
-
-
-async def require_manager(bot: JediSithBot, user: discord.abc.User, what: str) -> None:
-    """Manage Server in this server, or the bot's owner; else `NotAllowed`."""
-    if isinstance(user, discord.Member) and user.guild_permissions.manage_guild:
-        return
-    if await bot.is_owner(user):  # type: ignore[arg-type]
-        return
-    raise NotAllowed(f"Only members with the Manage Server permission can {what}.")
-
-
 class Learning(commands.Cog, name="Learning"):
     """Teach me: label images, see what I have learned from, and take your part back."""
 
@@ -74,12 +54,15 @@ class Learning(commands.Cog, name="Learning"):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(VoteButton)
+        self.bot.feedback = self
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(VoteButton)
+        if self.bot.feedback is self:
+            self.bot.feedback = None
 
     async def cog_check(self, ctx: commands.Context) -> bool:  # type: ignore[override]
-        return self.bot.allowed_in(ctx.channel.id)
+        return allowed_in(self.bot.settings, ctx.channel.id)
 
     @property
     def store(self) -> DatasetStore:
@@ -179,26 +162,7 @@ class Learning(commands.Cog, name="Learning"):
 
     # -- !teach -----------------------------------------------------------------------------------
 
-    @commands.command(name="teach")
-    async def teach(self, ctx: commands.Context, label: str) -> None:
-        """Teach me what an image shows: `!teach jedi` or `!teach sith` on your attachments, on
-        the message you reply to, or on the last image posted. Every image of that message gets
-        your label. Collection must be on in the server (`!dataset collect on`).
-        """
-        label = self._label(label)
-        with self.bot.working(reply_to(ctx)):
-            if not await self._may_collect(ctx.guild):
-                await ctx.reply(self._not_collecting(ctx.guild), mention_author=False)
-                return
-            async with ctx.typing():
-                target = await find_target(ctx.message, self.bot.settings.history_limit)
-                attachments = target_attachments(ctx.message, target, self.bot.settings.max_images)
-                lines = await self.teach_attachments(
-                    attachments, target, label, ctx.author, ctx.guild
-                )
-            await ctx.reply("\n".join(lines), mention_author=False)
-
-    @app_commands.command(name="teach", description="Teach me what an image shows.")
+    @commands.hybrid_command(name="teach", description="Teach me what an image shows.")
     @app_commands.describe(label="What the image shows", image="The image")
     @app_commands.choices(
         label=[
@@ -206,23 +170,28 @@ class Learning(commands.Cog, name="Learning"):
             app_commands.Choice(name="Sith", value="sith"),
         ]
     )
-    async def slash_teach(
-        self,
-        interaction: discord.Interaction,
-        label: app_commands.Choice[str],
-        image: discord.Attachment,
+    async def teach(
+        self, ctx: commands.Context, label: str, image: discord.Attachment | None = None
     ) -> None:
-        with self.bot.working(interaction.followup.send):
-            if not await self._may_collect(interaction.guild):
-                await interaction.response.send_message(
-                    self._not_collecting(interaction.guild), ephemeral=True
-                )
+        """Teach me what an image shows: `!teach jedi` or `!teach sith` on your attachments, on
+        the message you reply to, or on the last image posted. Every image of that message gets
+        your label. Collection must be on in the server (`!dataset collect on`).
+        """
+        label = self._label(label)
+        settings = self.bot.settings
+        with self.bot.working(reply_to(ctx)):
+            if not await self._may_collect(ctx.guild):
+                text = self._not_collecting(ctx.guild)
+                await ctx.reply(text, mention_author=False, ephemeral=True)
                 return
-            await interaction.response.defer(thinking=True)
-            lines = await self.teach_attachments(
-                [image], None, self._label(label.value), interaction.user, interaction.guild
-            )
-            await interaction.followup.send("\n".join(lines))
+            async with ctx.typing():
+                attachments, target = await command_images(
+                    ctx, image, settings.history_limit, settings.max_images
+                )
+                lines = await self.teach_attachments(
+                    attachments, target, label, ctx.author, ctx.guild
+                )
+            await ctx.reply("\n".join(lines), mention_author=False)
 
     async def teach_attachments(
         self,
@@ -298,12 +267,12 @@ class Learning(commands.Cog, name="Learning"):
         )
 
     @dataset.command(name="collect")
+    @manager_only("turn collection on or off")
     async def collect(self, ctx: commands.Context, switch: str) -> None:
         """Turn collection on or off in this server (Manage Server): `!dataset collect on`."""
         if ctx.guild is None:
             raise UserFacingError(NO_DM)
         on = _switch(switch)
-        await require_manager(self.bot, ctx.author, "turn collection on or off")
         await asyncio.to_thread(self.store.set_collecting, ctx.guild.id, on, by=ctx.author.id)
         p = ctx.clean_prefix
         text = (

@@ -9,8 +9,8 @@ import aiohttp
 import discord
 import pytest
 
-from bot._replies import RESTARTING
 from bot.client import JediSithBot
+from bot.replies import RESTARTING
 from bot.settings import Settings
 from model.worker import ModelWorker
 

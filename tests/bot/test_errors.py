@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from bot._images import NoImageFound
-from bot.exts.errors import user_message
+from bot.errors import NoImageFound, user_message
 from model.preprocess import CorruptImageError
 from model.worker import WorkerBusy, WorkerClosed, WorkerTimeout
 

@@ -8,7 +8,7 @@ import re
 import discord
 import pytest
 
-from bot._feedback import (
+from bot.feedback import (
     MAX_ROWS,
     TEMPLATE,
     Judged,

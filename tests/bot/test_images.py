@@ -16,11 +16,9 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from bot._images import (
+from bot.errors import DownloadFailed, NoImageFound, UserFacingError
+from bot.images import (
     ByteBudget,
-    DownloadFailed,
-    NoImageFound,
-    UserFacingError,
     declared_bytes,
     download,
     find_target,
@@ -236,7 +234,7 @@ async def test_no_read_message_history_permission_is_explained(caplog) -> None:
     response.status, response.reason = 403, "Forbidden"
     channel.channel.history.side_effect = discord.Forbidden(response, "Missing Access")
     command = post(channel, content="!jedisith")
-    with caplog.at_level("WARNING", logger="bot._images"), pytest.raises(NoImageFound) as caught:
+    with caplog.at_level("WARNING", logger="bot.images"), pytest.raises(NoImageFound) as caught:
         await find_target(command, 25)
     assert "Read Message History" in str(caught.value)
     (record,) = caplog.records
@@ -249,7 +247,7 @@ async def test_a_channel_without_history_permission_is_not_searched(caplog) -> N
     post(channel, attachments=[attachment("old.png")])
     command = post(channel, content="!jedisith")
     channel.channel.permissions_for.return_value = discord.Permissions(read_message_history=False)
-    with caplog.at_level("WARNING", logger="bot._images"), pytest.raises(NoImageFound) as caught:
+    with caplog.at_level("WARNING", logger="bot.images"), pytest.raises(NoImageFound) as caught:
         await find_target(command, 25)
     assert "Read Message History" in str(caught.value)
     assert channel.history_calls == 0 and len(caplog.records) == 1
@@ -475,7 +473,7 @@ async def test_a_server_error_is_a_download_failure(
     signed = host.url("error.png") + "?ex=6767&is=6766&hm=" + "f" * 64  # like Discord's CDN
     file = attachment("busy.png", url=signed)
     with (
-        caplog.at_level("WARNING", logger="bot._images"),
+        caplog.at_level("WARNING", logger="bot.images"),
         pytest.raises(DownloadFailed, match="503"),
     ):
         await download(session, file, max_bytes=1_000_000, timeout=5)

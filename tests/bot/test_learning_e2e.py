@@ -23,7 +23,7 @@ import pytest
 import pytest_asyncio
 from botkit import TOKEN, Running, running_bot, start_bot_process, verdict_lines
 
-from bot._feedback import TEMPLATE
+from bot.feedback import TEMPLATE
 from dataset import DatasetStore
 from model.bundle import (
     DEFAULT_MODEL_DIR,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot._models import (
+from bot.model_versions import (
     describe,
     history,
     prepare_retrained_folder,

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from bot import _replies
-from bot._replies import (
+from bot import replies
+from bot.replies import (
     SCORE_NOTE,
     classify_reply,
     confidence_words,
@@ -180,7 +180,7 @@ def test_features_caption() -> None:
 
 
 def test_score_note_explains_the_scale() -> None:
-    assert "0 is Jedi" in _replies.SCORE_NOTE and "1 is Sith" in _replies.SCORE_NOTE
+    assert "0 is Jedi" in replies.SCORE_NOTE and "1 is Sith" in replies.SCORE_NOTE
 
 
 def unlike(label: str, score: float) -> Prediction:
@@ -238,7 +238,7 @@ def test_features_say_the_same_about_an_unlike_image() -> None:
     assert "(it would have said Sith, 0.973)" in caption
     assert caption.count("`") == 2
     assert "learned" not in features_caption("cat.jpg", unlike("sith", 0.9), None, "off")
-    assert _replies.features_title(unlike("sith", 0.9731)) == (
+    assert replies.features_title(unlike("sith", 0.9731)) == (
         "Sith 0.973 (unlike the training images)"
     )
-    assert _replies.features_title(typical("jedi", 0.1)) == "Jedi 0.100"
+    assert replies.features_title(typical("jedi", 0.1)) == "Jedi 0.100"

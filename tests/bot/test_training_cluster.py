@@ -17,10 +17,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import bot._training
-from bot._training import Job, Retrainer, RetrainOptions
-from bot.exts.models import Models
+from bot.exts.models import Models, _retrainer
+from bot.exts.models._retrainer import ClientNotifier, Job, Retrainer
+from bot.exts.models._words import RetrainOptions
 from dataset import DatasetStore
+from training.protocol import WorkFolder
 
 TRAINER = """
 import json, pathlib, signal, sys, time
@@ -53,23 +54,32 @@ class Message:
 
 class StandInRetrainer(Retrainer):
     def command(self, job: Job) -> list[str]:
-        return [sys.executable, "-c", TRAINER, str(job.work)]
+        return [sys.executable, "-c", TRAINER, str(job.work.path)]
 
 
-def make_bot(store: DatasetStore, data_dir: Path) -> Any:
-    """What a `Retrainer` and the Models cog use of the bot, in one process of the cluster."""
+def make_retrainer(store: DatasetStore, data_dir: Path) -> StandInRetrainer:
+    """One process's `Retrainer`, on its own store, as one process of the cluster has it."""
     users = {user.id: user for user in (OWNER, MODERATOR)}
+    client = SimpleNamespace(get_user=users.get, get_channel=lambda _: None)
+    settings = SimpleNamespace(data_dir=data_dir, command_prefix="!")
+    return StandInRetrainer(
+        store,
+        settings,  # type: ignore[arg-type]
+        ("jedi", "sith"),
+        lambda _: None,
+        ClientNotifier(client),  # type: ignore[arg-type]
+    )
+
+
+def models_cog(retrainer: Retrainer) -> Models:
+    """The Models cog of the process that holds `retrainer`, as its `!retrain cancel` runs."""
 
     async def is_owner(user: Any) -> bool:  # the moderator may cancel the owner's training
         return user is MODERATOR
 
-    return SimpleNamespace(
-        dataset=store,
-        settings=SimpleNamespace(data_dir=data_dir, command_prefix="!"),
-        get_user=users.get,
-        get_channel=lambda _: None,
-        is_owner=is_owner,
-    )
+    cog = Models(SimpleNamespace(is_owner=is_owner))  # type: ignore[arg-type]
+    cog.retrainer = retrainer
+    return cog
 
 
 async def _until(done: Any, timeout: float = 20.0) -> None:
@@ -82,25 +92,24 @@ async def _until(done: Any, timeout: float = 20.0) -> None:
 async def test_a_cancel_typed_in_another_process_stops_the_trainer(
     tmp_path: Path, database, monkeypatch
 ) -> None:
-    monkeypatch.setattr(bot._training, "PROGRESS_EVERY", 0.1)
+    monkeypatch.setattr(_retrainer, "PROGRESS_EVERY", 0.1)
     url = database.url(tmp_path / "data")
     with (
         DatasetStore.open(tmp_path / "data", url) as here,
         DatasetStore.open(tmp_path / "data", url) as there,
     ):
-        runner = StandInRetrainer(make_bot(here, tmp_path / "runner"))
-        other = StandInRetrainer(make_bot(there, tmp_path / "other"))
-        other.bot.retrainer = other
+        runner = make_retrainer(here, tmp_path / "runner")
+        other = make_retrainer(there, tmp_path / "other")
         record = here.trainings.start(
             guild_id=5, channel_id=6, user_id=OWNER.id, pid=os.getpid(), params={}
         )
-        work = runner.runs / str(record.id)
-        work.mkdir(parents=True)
+        work = WorkFolder(runner.runs / str(record.id))
+        work.path.mkdir(parents=True)
         message = Message()
         job = Job(record, RetrainOptions(epochs=3), work, tmp_path / "model", message, OWNER)  # type: ignore[arg-type]
         runner.job = job
         job.task = asyncio.create_task(runner._watch(job))
-        await _until(lambda: (work / "progress.jsonl").exists())
+        await _until(lambda: work.progress.exists())
 
         # The other process sees the training, knows it is not its own, and shows it.
         seen = await other.running()
@@ -112,7 +121,7 @@ async def test_a_cancel_typed_in_another_process_stops_the_trainer(
             replies.append(text)
 
         # Its `!retrain cancel` (the cog's, with its permission check) asks through the store.
-        await Models(other.bot)._cancel(MODERATOR, reply)  # type: ignore[arg-type]
+        await models_cog(other)._cancel(MODERATOR, reply)  # type: ignore[arg-type]
         assert replies == [
             "Stopping the training (another of my processes runs it: it stops within seconds); "
             "its message says when it has stopped."
@@ -138,7 +147,7 @@ async def test_a_cancel_typed_in_another_process_stops_the_trainer(
             MODERATOR.id,
         )
         assert await other.running() is None and not await other.cancel(MODERATOR)
-        await Models(other.bot)._cancel(MODERATOR, reply)  # type: ignore[arg-type]
+        await models_cog(other)._cancel(MODERATOR, reply)  # type: ignore[arg-type]
         assert replies[-1] == "No training is running."
 
 
@@ -148,7 +157,7 @@ async def test_a_lock_whose_process_died_is_not_shown_as_running(tmp_path: Path,
     url = database.url(tmp_path / "data")
     with DatasetStore.open(tmp_path / "data", url) as store:
         store.trainings.start(guild_id=5, channel_id=6, user_id=OWNER.id, pid=dead.pid, params={})
-        retrainer = Retrainer(make_bot(store, tmp_path))
+        retrainer = make_retrainer(store, tmp_path)
         assert await retrainer.running() is None
         assert store.trainings.latest(1)[0].status == "interrupted"
         assert not await retrainer.cancel(MODERATOR)

@@ -8,7 +8,8 @@ import discord
 import pytest
 from discord.ext import commands
 
-from bot.exts.jedisith import MAX_FILES_PER_MESSAGE, _check_layer, _group_files
+from bot.exts.error_handler import _input_error
+from bot.exts.jedisith import LAYERS, MAX_FILES_PER_MESSAGE, _group_files
 
 
 def files(*sizes: int) -> list[discord.File]:
@@ -44,11 +45,11 @@ def test_no_files_no_messages() -> None:
 
 
 @pytest.mark.parametrize("layer", [0, 6, -1])
-def test_layers_outside_one_to_five_are_refused(layer: int) -> None:
-    with pytest.raises(commands.BadArgument, match="from 1 to 5"):
-        _check_layer(layer)
+def test_layers_outside_one_to_five_are_refused_in_one_line(layer: int) -> None:
+    error = commands.RangeError(layer, minimum=1, maximum=LAYERS)
+    assert _input_error(error, "layer") == "The layer must be a number from 1 to 5."
 
 
-def test_no_layer_means_all_and_a_layer_means_that_one() -> None:
-    assert _check_layer(None) is None
-    assert _check_layer(3) == [3]
+def test_a_layer_that_is_not_a_number_is_said_so() -> None:
+    error = commands.BadArgument('Converting to "int" failed for parameter "layer".')
+    assert _input_error(error, "layer") == "That is not a number."

@@ -29,7 +29,7 @@ from botkit import (
     wait_until_holding,
 )
 
-from bot._models import prepare_retrained_folder
+from bot.model_versions import prepare_retrained_folder
 from model.bundle import DEFAULT_MODEL_DIR
 from playground.discord import DiscordServer, Sharding, numbered_guilds
 from playground.launch import LoggedBot

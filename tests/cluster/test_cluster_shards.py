@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot._shards import (
+from bot.shards import (
     IdentifyPacer,
     describe_latencies,
     parse_shard_ids,
@@ -153,7 +153,7 @@ async def test_an_unusable_folder_paces_this_process_only(
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
     pacer = IdentifyPacer(max_concurrency=1, folder=blocked / "gateway", interval=INTERVAL)
-    with caplog.at_level(logging.WARNING, logger="bot._shards"):
+    with caplog.at_level(logging.WARNING, logger="bot.shards"):
         times = sorted((await identify_times(pacer, [0, 1])).values())
     assert times[1] - times[0] >= INTERVAL - 0.01
     assert pacer.folder is None

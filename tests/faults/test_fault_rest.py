@@ -22,7 +22,7 @@ from botkit import (
     verdict_lines,
 )
 
-from bot.exts.errors import APOLOGY
+from bot.exts.error_handler import APOLOGY
 from playground.discord import DiscordServer
 
 pytestmark = [

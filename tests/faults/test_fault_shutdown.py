@@ -21,8 +21,8 @@ from botkit import (
     verdict_lines,
 )
 
-from bot._replies import RESTARTING
 from bot.client import COMMAND_GRACE, SHUTDOWN_SECONDS
+from bot.replies import RESTARTING
 from playground.discord import DiscordServer
 from playground.launch import LoggedBot
 

@@ -10,7 +10,7 @@ import discord
 import pytest
 from discordkit import TOKEN, Runner
 
-from bot._endpoints import DEFAULT_API_URL, DEFAULT_GATEWAY_URL, use_endpoints
+from bot.endpoints import DEFAULT_API_URL, DEFAULT_GATEWAY_URL, use_endpoints
 from playground.discord import DiscordServer
 
 

@@ -19,7 +19,7 @@ import pytest
 from discordkit import TOKEN, new_bot
 from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _missing
 
-from bot._endpoints import use_endpoints
+from bot.endpoints import use_endpoints
 from playground.web import PlaygroundServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]

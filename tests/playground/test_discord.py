@@ -13,7 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 from discordkit import TOKEN, Runner, make_intents, new_client, tiny_png
 
-from bot._endpoints import discover_gateway, use_endpoints
+from bot.endpoints import discover_gateway, use_endpoints
 from playground.discord import DEFAULT_GUILDS, DiscordError, DiscordServer, Limits
 
 pytestmark = pytest.mark.timeout(20)

@@ -13,6 +13,7 @@ give it with a `warn`ing, or ignore the detector (`off`)."""
 UNLIKE = "this doesn't look like what I learned from"
 
 RESTARTING = "I'm restarting. Try again in a moment."
+NOT_ENABLED = "I'm not enabled in this channel."
 
 
 def confidence_words(confidence: float) -> str:

@@ -1,23 +1,16 @@
-"""What `!retrain` understands and says: options, progress, outcomes, and the trainer's files."""
+"""What `!retrain` understands and says: options, progress and outcomes."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot._images import UserFacingError
-from bot._training import (
-    DEFAULT_EPOCHS,
-    RetrainOptions,
-    count_images,
-    final_text,
-    parse_options,
-    read_progress,
-    read_result,
-)
+from bot.errors import UserFacingError
+from bot.exts.models._retrainer import count_images, parse_options
+from bot.exts.models._words import RetrainOptions, final_text, progress_text
+from training.protocol import DEFAULT_EPOCHS, EpochEvent, Stage, StageEvent, TrainerResult
 
 
 def test_options_default_to_the_notebook() -> None:
@@ -51,37 +44,36 @@ def test_count_images_counts_image_files_per_class(tmp_path: Path) -> None:
     assert count_images(tmp_path / "missing", ("jedi",)) == {"jedi": 0}
 
 
-def test_progress_skips_a_half_written_last_line(tmp_path: Path) -> None:
-    lines = [
-        json.dumps({"event": "stage", "stage": "training"}),
-        json.dumps({"event": "epoch", "epoch": 1, "epochs": 3}),
-        '{"event": "epoch", "epo',
-    ]
-    (tmp_path / "progress.jsonl").write_text("\n".join(lines))
-    assert [e["event"] for e in read_progress(tmp_path)] == ["stage", "epoch"]
-    assert read_progress(tmp_path / "missing") == []
+def test_progress_shows_the_epoch_while_training_then_the_stage() -> None:
+    training = StageEvent(stage=Stage.TRAINING, time=1.0)
+    epoch = EpochEvent(epoch=2, epochs=5, val_accuracy=0.875, elapsed_s=20, eta_s=30, time=2.0)
+    options = RetrainOptions(5, force=True)
+    assert progress_text([], options, "<@1>", "!").startswith(
+        "**Training** a new model for <@1> (force: published even if worse): "
+        "starting the trainer.\n"
+    )
+    text = progress_text([training, epoch], options, "<@1>", "!")
+    assert ": epoch 2/5 · validation accuracy 87.5% · about 30 s left." in text
+    assert text.endswith("`!retrain cancel` stops the training.")
+    exporting = StageEvent(stage=Stage.EXPORTING, time=3.0)
+    text = progress_text([training, epoch, exporting], None, "<@1>", "!")
+    assert "<@1>: exporting the model.\n" in text
 
 
-def test_a_missing_or_broken_result_is_none(tmp_path: Path) -> None:
-    assert read_result(tmp_path) is None
-    (tmp_path / "result.json").write_text("[1, 2]")
-    assert read_result(tmp_path) is None
-    (tmp_path / "result.json").write_text('{"status": "published"}')
-    assert read_result(tmp_path) == {"status": "published"}
-
-
+SCORE = {"images": 12, "per_class": None, "ood_refused": None}
 RESULT: dict[str, Any] = {
+    "status": "published",
     "version": 4,
     "reason": "",
-    "before": {"accuracy": 0.75, "images": 12},
-    "after": {"accuracy": 0.9166, "images": 12},
-    "calibration": {"ece_before": 0.08, "ece_after": 0.03, "temperature": 1.4},
-    "ood": {"threshold": 2.5, "validation_refused": 0.05},
+    "before": {**SCORE, "accuracy": 0.75, "correct": 9},
+    "after": {**SCORE, "accuracy": 0.9166, "correct": 11},
+    "calibration": {"ece_before": 0.08, "ece_after": 0.03, "temperature": 1.4, "images": 40},
+    "ood": {"threshold": 2.5, "validation_refused": 0.05, "validation_images": 40},
 }
 
 
 def test_a_published_model_is_described_with_its_figures() -> None:
-    text = final_text("published", RESULT, None, "!")  # type: ignore[arg-type]
+    text = final_text(TrainerResult.model_validate(RESULT), "!")
     assert text.startswith("**New model published: version 4.**")
     assert "Holdout accuracy 75.0% → 91.7% (12 images never trained on)" in text
     assert "Calibration error 8.0% → 3.0% (temperature 1.40)" in text
@@ -105,7 +97,8 @@ def test_every_other_outcome_says_nothing_changed(status: str, start: str, also:
         "interrupted": "the bot restarted during the training",
         "failed": "out of disk",
     }
-    text = final_text(status, {**RESULT, "reason": reasons[status]}, None, "!")  # type: ignore[arg-type]
+    result = TrainerResult.model_validate({**RESULT, "status": status, "reason": reasons[status]})
+    text = final_text(result, "!")
     assert text.startswith(start), text
     assert also in text
     assert "The current model and the dataset are unchanged." in text

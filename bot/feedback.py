@@ -21,15 +21,12 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import discord
 
-from bot import _replies
+from bot import replies
 from model.runtime import Prediction
-
-if TYPE_CHECKING:
-    from bot.client import JediSithBot
 
 PREFIX = "jedisith:vote"
 TEMPLATE = (
@@ -87,8 +84,8 @@ def votes_for(
     digest = sha16(judged.data)
     prediction = judged.prediction
     buttons: list[tuple[Vote, str]] = []
-    refused = _replies.is_unlike(prediction, policy) and policy == "refuse"
-    if not refused and not _replies.is_uncertain(prediction, band):
+    refused = replies.is_unlike(prediction, policy) and policy == "refuse"
+    if not refused and not replies.is_uncertain(prediction, band):
         buttons.append((Vote(prediction.label, True, message_id, judged.index, digest), "Right"))
     for name in class_names:
         buttons.append(
@@ -136,12 +133,23 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
     ) -> VoteButton:
         return cls(item)
 
-    async def callback(self, interaction: discord.Interaction[JediSithBot]) -> Any:  # type: ignore[override]
-        cog = interaction.client.get_cog("Learning")
-        if cog is None:  # pragma: no cover - the cog is always loaded with the button
+    async def callback(self, interaction: discord.Interaction) -> Any:  # type: ignore[override]
+        collector: FeedbackCollector | None = getattr(interaction.client, "feedback", None)
+        if collector is None:  # pragma: no cover - the button is registered with its collector
             await interaction.response.send_message("Feedback is not enabled.", ephemeral=True)
             return
-        await cog.record_click(interaction, self.vote)  # type: ignore[attr-defined]
+        await collector.record_click(interaction, self.vote)
+
+
+class FeedbackCollector(Protocol):
+    """The feature that learns from the server, as the others use it (the bot holds it as
+    `feedback` while it is loaded): the buttons under a verdict, and what a click records."""
+
+    async def verdict_extras(
+        self, guild: discord.Guild | None, judged: Sequence[Judged], message_id: int
+    ) -> tuple[str, discord.ui.View | None]: ...
+
+    async def record_click(self, interaction: discord.Interaction, vote: Vote) -> None: ...
 
 
 class RecentImages:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model.bundle import (
     CURRENT_FILE,
@@ -31,12 +31,26 @@ from model.bundle import (
 )
 from model.runtime import Classifier
 
+if TYPE_CHECKING:
+    from model.worker import ModelWorker
+
 MODELS_FOLDER = "models"  # under DATA_DIR
 
 
 def loader_for(folder: Path, backend: str) -> Callable[[], Classifier]:
     """How the bot's worker loads (and reloads) the model in `folder`."""
     return functools.partial(Classifier.load, Path(folder), backend)
+
+
+def serve(worker: ModelWorker, folder: Path, backend: str) -> bool:
+    """Make `worker` serve the model in `folder` (a training published there, or another
+    process did); True if it switched, False if it already watched `folder`, whose hot reload
+    picks up every new version."""
+    watched = worker.folder
+    if watched is not None and Path(watched).resolve() == Path(folder).resolve():
+        return False
+    worker.follow(folder, loader_for(folder, backend))
+    return True
 
 
 def retrained_folder(model_path: Path, data_dir: Path) -> Path:

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot._images import UserFacingError
-from bot._models import history, rollback_target
-from bot._training import RetrainOptions, parse_options
-from bot.exts.learning import require_manager
+from bot.checks import allowed_in, manager_only, require_manager
+from bot.errors import UserFacingError
+from bot.exts.models._retrainer import ClientNotifier, Retrainer, parse_options
+from bot.exts.models._words import RetrainOptions
+from bot.model_versions import history, rollback_target, serve
 from model.bundle import ModelError, current_version, set_current
 
 if TYPE_CHECKING:
     from bot.client import JediSithBot
+
+log = logging.getLogger(__name__)
 
 
 class Models(commands.Cog, name="Models"):
@@ -24,9 +29,35 @@ class Models(commands.Cog, name="Models"):
 
     def __init__(self, bot: JediSithBot) -> None:
         self.bot = bot
+        self.retrainer: Retrainer | None = None
+        self._recovered = False
+
+    async def cog_load(self) -> None:
+        bot, settings = self.bot, self.bot.settings
+        self.retrainer = Retrainer(
+            bot.dataset,
+            settings,
+            bot.worker.classifier.info.class_names,
+            functools.partial(serve, bot.worker, backend=settings.model_backend),
+            ClientNotifier(bot),
+        )
+        # A stop (`bot.shutdown`) stops the trainer beside the commands' grace; `close()`
+        # unloads this cog after, and the trainer is then already stopped.
+        bot.stopping.append(self.retrainer.shutdown)
+
+    async def cog_unload(self) -> None:
+        if self.retrainer is not None:
+            self.bot.stopping.remove(self.retrainer.shutdown)
+            await self.retrainer.shutdown()
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        if not self._recovered and self.retrainer is not None:
+            self._recovered = True  # once: trainings a previous run left behind
+            await self.retrainer.recover()
 
     async def cog_check(self, ctx: commands.Context) -> bool:  # type: ignore[override]
-        return self.bot.allowed_in(ctx.channel.id)
+        return allowed_in(self.bot.settings, ctx.channel.id)
 
     # -- !retrain -------------------------------------------------------------------------------
 
@@ -47,7 +78,7 @@ class Models(commands.Cog, name="Models"):
         async def send(text: str) -> discord.Message:
             return await ctx.reply(text, mention_author=False)
 
-        await self.bot.retrainer.start(choice, ctx.author, ctx.channel, ctx.guild, send)
+        await self.trainer.start(choice, ctx.author, ctx.channel, ctx.guild, send)
 
     @app_commands.command(name="retrain", description="Train a new model on the labelled images.")
     @app_commands.describe(
@@ -75,7 +106,7 @@ class Models(commands.Cog, name="Models"):
         async def send(text: str) -> discord.Message:
             return await interaction.followup.send(text, wait=True)
 
-        await self.bot.retrainer.start(
+        await self.trainer.start(
             choice,
             interaction.user,
             interaction.channel,
@@ -83,9 +114,14 @@ class Models(commands.Cog, name="Models"):
             send,  # type: ignore[arg-type]
         )
 
+    @property
+    def trainer(self) -> Retrainer:
+        assert self.retrainer is not None, "the cog is not loaded"
+        return self.retrainer
+
     async def _cancel(self, user: discord.abc.User, reply) -> None:
         """Stop the training, whichever of the bot's processes runs it."""
-        retrainer = self.bot.retrainer
+        retrainer = self.trainer
         record = await retrainer.running()
         if record is None:
             await reply("No training is running.")
@@ -110,18 +146,18 @@ class Models(commands.Cog, name="Models"):
         lines = [version.line() for version in versions]
         if len(versions) == 1 and versions[0].number is None:
             lines.append(f"-# No versions yet: `{ctx.clean_prefix}retrain` publishes the first.")
-        record = await self.bot.retrainer.running()
+        record = await self.trainer.running()
         if record is not None:
-            lines.append(self.bot.retrainer.running_text(record))
+            lines.append(self.trainer.running_text(record))
         else:
             lines.append(f"-# `{ctx.clean_prefix}rollback [N]` makes an earlier version current.")
         await ctx.reply("\n".join(lines), mention_author=False)
 
     @commands.command(name="rollback")
+    @manager_only("roll the model back")
     async def rollback(self, ctx: commands.Context, version: int | None = None) -> None:
         """Make an earlier model version current again (Manage Server): the one before the
         current one, or version N. `!model` lists them."""
-        await require_manager(self.bot, ctx.author, "roll the model back")
         folder = self.bot.worker.folder
         assert folder is not None
         try:
@@ -143,7 +179,3 @@ def _ephemeral(interaction: discord.Interaction):
         await interaction.response.send_message(text, ephemeral=True)
 
     return reply
-
-
-async def setup(bot: JediSithBot) -> None:
-    await bot.add_cog(Models(bot))

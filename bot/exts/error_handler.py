@@ -9,11 +9,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot._images import UserFacingError
-from bot._replies import RESTARTING
-from dataset import DatasetError
-from model.preprocess import ImageError
-from model.worker import WorkerBusy, WorkerClosed, WorkerTimeout
+from bot.errors import NotAllowed, user_message
+from bot.replies import NOT_ENABLED
 
 if TYPE_CHECKING:
     from bot.client import JediSithBot
@@ -21,16 +18,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
-USER_ERRORS = (UserFacingError, ImageError, WorkerBusy, WorkerTimeout, DatasetError)
-
-
-def user_message(error: BaseException) -> str | None:
-    """The reply for an error the user can act on, or None for a bug."""
-    if isinstance(error, USER_ERRORS):
-        return str(error)
-    if isinstance(error, WorkerClosed):
-        return RESTARTING
-    return None
 
 
 class ErrorHandler(commands.Cog):
@@ -50,6 +37,12 @@ class ErrorHandler(commands.Cog):
     async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
         if getattr(error, "handled", False):
             return
+        if isinstance(error, NotAllowed):
+            await _reply(ctx, str(error))
+            return
+        if isinstance(error, commands.CheckFailure) and ctx.interaction is not None:
+            await _reply(ctx, NOT_ENABLED)  # a slash command must be answered
+            return
         if isinstance(error, commands.CommandNotFound | commands.CheckFailure):
             return  # not ours, or a channel we are not enabled in: stay quiet
         if isinstance(error, commands.CommandOnCooldown):
@@ -57,9 +50,10 @@ class ErrorHandler(commands.Cog):
             return
         if isinstance(error, commands.UserInputError):
             usage = f"{ctx.clean_prefix}{ctx.command.qualified_name} {ctx.command.signature}"
-            await _reply(ctx, f"{_input_error(error)}\nUsage: `{usage.strip()}`")
+            parameter = ctx.current_parameter.name if ctx.current_parameter else "value"
+            await _reply(ctx, f"{_input_error(error, parameter)}\nUsage: `{usage.strip()}`")
             return
-        original = getattr(error, "original", error)
+        original = _unwrap(error)
         message = user_message(original)
         if message is not None:
             await _reply(ctx, message)
@@ -94,7 +88,20 @@ class ErrorHandler(commands.Cog):
             log.warning("could not tell the user about an error", exc_info=True)
 
 
-def _input_error(error: commands.UserInputError) -> str:
+def _unwrap(error: BaseException) -> BaseException:
+    """What a command raised: the error inside discord.py's wrappers (a hybrid command invoked
+    as a slash command wraps it twice)."""
+    while isinstance(
+        error,
+        commands.CommandInvokeError | commands.HybridCommandError | app_commands.CommandInvokeError,
+    ):
+        error = error.original
+    return error
+
+
+def _input_error(error: commands.UserInputError, parameter: str) -> str:
+    if isinstance(error, commands.RangeError):
+        return f"The {parameter} must be a number from {error.minimum} to {error.maximum}."
     if isinstance(error, commands.BadArgument) and not isinstance(error, commands.BadUnionArgument):
         text = str(error)
         if text.startswith("Converting to"):
@@ -104,8 +111,12 @@ def _input_error(error: commands.UserInputError) -> str:
 
 
 async def _reply(ctx: commands.Context, text: str) -> None:
+    """One line to the user of a failed command: only they see it when it is a slash command
+    not yet answered (a deferred one's answer is the line, as its "thinking" said it would)."""
+    interaction = ctx.interaction
+    ephemeral = interaction is not None and not interaction.response.is_done()
     try:
-        await ctx.reply(text, mention_author=False)
+        await ctx.reply(text, mention_author=False, ephemeral=ephemeral)
     except discord.HTTPException:
         log.warning("could not reply to a failed command", exc_info=True)
 

@@ -16,25 +16,15 @@ from pathlib import PurePosixPath
 
 import aiohttp
 import discord
+from discord.ext import commands
 
+from bot.errors import DownloadFailed, NoImageFound, UserFacingError
 from model.preprocess import IMAGE_TYPES, ImageError, ImageTooLargeError
 from model.worker import WorkerBusy
 
 log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
-
-
-class UserFacingError(Exception):
-    """A problem the user can fix; the message is shown to them as it is."""
-
-
-class NoImageFound(UserFacingError):
-    pass
-
-
-class DownloadFailed(UserFacingError):
-    pass
 
 
 def looks_like_image(attachment: discord.Attachment) -> bool:
@@ -94,6 +84,17 @@ def _no_history(message: discord.Message) -> NoImageFound:
         "I can't read this channel's history (I need the Read Message History permission). "
         "Attach the image to your command, or reply to it."
     )
+
+
+async def command_images(
+    ctx: commands.Context, option: discord.Attachment | None, history_limit: int, limit: int
+) -> tuple[list[discord.Attachment], discord.Message | None]:
+    """The attachments a command works on, and the message that holds them: a slash command's
+    image option (in no message: None), else those `find_target` finds for the command."""
+    if ctx.interaction is not None and option is not None:
+        return [option], None
+    target = await find_target(ctx.message, history_limit)
+    return target_attachments(ctx.message, target, limit), target
 
 
 def target_attachments(

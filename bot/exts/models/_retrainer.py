@@ -1,0 +1,492 @@
+"""`!retrain`: one training at a time, in its own process, shown by editing one message.
+
+TensorFlow takes gigabytes, so the network is never trained in the bot's process: the bot exports
+the dataset (hard links, no copies) into a work folder (`training.protocol.WorkFolder`), joins
+`BASE_DATA_DIR`, and runs the trainer beside it. The trainer writes its progress and its result
+there; the bot reads them every few seconds, edits its progress message, and says how it ended.
+
+The lock is a row in the database (`Trainings.start`), so it outlives a crash and is
+shared by every bot process on the database: a bot that died while training left a `running` row
+behind, which the next start marks `interrupted`; a trainer whose bot died gets SIGTERM
+(`bot.processes.die_with_parent`). `!retrain cancel` typed in a process that does not run the
+trainer is recorded on the row (`Trainings.request_cancel`); the process that runs it reads
+the request at its next heartbeat and stops its trainer. A failed, refused or cancelled run
+changes neither the model nor the dataset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import discord
+
+from bot.errors import UserFacingError
+from bot.exts.models._words import (
+    RetrainOptions,
+    busy_text,
+    final_text,
+    interrupted_text,
+    progress_text,
+    running_text,
+)
+from bot.model_versions import prepare_retrained_folder
+from bot.processes import die_with_parent
+from bot.settings import Settings
+from dataset import DatasetError, DatasetStore, TrainingBusy, TrainingRecord
+from model.preprocess import IMAGE_TYPES
+from training.protocol import (
+    DEFAULT_EPOCHS,
+    TRAINER_MODULE,
+    ProtocolError,
+    Status,
+    TrainerResult,
+    WorkFolder,
+    finite,
+    read_progress,
+)
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY = 3.0  # seconds between looks at the trainer's progress
+STOP_GRACE = 5.0  # seconds a trainer gets to stop cleanly before it is killed
+KEEP_RUNS = 5  # trainings' work folders kept (logs, plots, result.json)
+NO_DATASET = "Learning is not set up on this bot (it has no dataset)."
+
+
+class Notifier(Protocol):
+    """What a training tells Discord: who a user is, and a progress message's new text."""
+
+    def name_of(self, user_id: int | None) -> str: ...
+
+    async def edit(self, channel_id: int, message_id: int, text: str) -> None: ...
+
+
+class ClientNotifier:
+    """A `Notifier` on the channels and users a `discord.Client` holds in its cache (another
+    shard's channel is not there: its message is left as it is)."""
+
+    def __init__(self, client: discord.Client) -> None:
+        self.client = client
+
+    def name_of(self, user_id: int | None) -> str:
+        user = self.client.get_user(user_id) if user_id is not None else None
+        if user is not None:
+            return user.display_name
+        return f"<@{user_id}>" if user_id is not None else "someone"
+
+    async def edit(self, channel_id: int, message_id: int, text: str) -> None:
+        channel = self.client.get_channel(channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            return
+        with contextlib.suppress(discord.HTTPException):
+            await channel.get_partial_message(message_id).edit(content=text)  # type: ignore[attr-defined]
+
+
+def parse_options(words: list[str], max_epochs: int) -> RetrainOptions:
+    """`force` and `epochs=N`, in any order; anything else is a clear error."""
+    epochs, force = DEFAULT_EPOCHS, False
+    for word in words:
+        key, _, value = word.lower().partition("=")
+        if key == "force" and not value:
+            force = True
+        elif key == "epochs" and value.isdigit() and 1 <= int(value) <= max_epochs:
+            epochs = int(value)
+        elif key == "epochs":
+            raise UserFacingError(f"`epochs=` takes a whole number from 1 to {max_epochs}.")
+        else:
+            raise UserFacingError(
+                f"I don't know `{word[:40]}`. Try `retrain`, `retrain epochs=10`, "
+                "`retrain force` or `retrain cancel`."
+            )
+    return RetrainOptions(epochs, force)
+
+
+def count_images(folder: Path | None, class_names: Sequence[str]) -> dict[str, int]:
+    """Image files per class folder of `folder` (the base set), by extension."""
+    counts = dict.fromkeys(class_names, 0)
+    if folder is None:
+        return counts
+    for name in class_names:
+        path = Path(folder) / name
+        if path.is_dir():
+            counts[name] = sum(1 for p in path.iterdir() if p.suffix.lower() in IMAGE_TYPES)
+    return counts
+
+
+@dataclass
+class Job:
+    record: TrainingRecord
+    options: RetrainOptions
+    work: WorkFolder
+    target: Path  # the model folder the candidate is published into
+    message: discord.Message
+    user: discord.abc.User
+    process: asyncio.subprocess.Process | None = None
+    task: asyncio.Task[None] | None = None
+    cancelled_by: str | None = None  # who asked it to stop, as shown in the final message
+    started: float = field(default_factory=time.monotonic)
+
+
+class Retrainer:
+    """Starts, watches, cancels and reports this process's one training."""
+
+    def __init__(
+        self,
+        store: DatasetStore | None,
+        settings: Settings,
+        class_names: Sequence[str],
+        serve: Callable[[Path], object],
+        notifier: Notifier,
+    ) -> None:
+        """`serve(folder)` makes the model worker serve a folder a training published into."""
+        self._store = store
+        self.settings = settings
+        self.class_names = tuple(class_names)
+        self.serve = serve
+        self.notifier = notifier
+        self.job: Job | None = None
+
+    @property
+    def store(self) -> DatasetStore:
+        if self._store is None:
+            raise UserFacingError(NO_DATASET)
+        return self._store
+
+    @property
+    def runs(self) -> Path:
+        return self.settings.data_dir / "trainings"
+
+    # -- starting -----------------------------------------------------------------------------
+
+    async def check_counts(self) -> dict[str, int]:
+        """Images per class a retrain would learn from; `UserFacingError` if too few."""
+        settings, names = self.settings, self.class_names
+        summary = await asyncio.to_thread(self.store.summary)
+        base = await asyncio.to_thread(count_images, settings.base_data_dir, names)
+        counts = {n: summary.counts.get(n, {}).get("train", 0) + base[n] for n in names}
+        short = {n: settings.retrain_min_images - c for n, c in counts.items()}
+        missing = {n: k for n, k in short.items() if k > 0}
+        if missing:
+            have = " and ".join(f"{counts[n]} {n.capitalize()}" for n in names)
+            need = " and ".join(f"{k} more {n.capitalize()}" for n, k in missing.items())
+            raise UserFacingError(
+                f"I need at least {settings.retrain_min_images} labelled images of each class "
+                f"to train, not counting the holdout; I have {have}: {need} needed. Label them "
+                f"with the buttons under my verdicts or `{settings.command_prefix}teach`."
+            )
+        return counts
+
+    async def start(
+        self,
+        options: RetrainOptions,
+        user: discord.abc.User,
+        channel: discord.abc.Messageable,
+        guild: discord.Guild | None,
+        send: Callable[[str], Awaitable[discord.Message]],
+    ) -> None:
+        """Take the lock, export, start the trainer and its watcher; `send(text)` posts the
+        progress message. Raises `UserFacingError` for anything the moderator can fix."""
+        prefix = self.settings.command_prefix
+        if self.job is not None:
+            raise UserFacingError(busy_text(self.job.record, prefix))
+        counts = await self.check_counts()
+        params = {"epochs": options.epochs, "force": options.force, "counts": counts}
+        try:
+            record = await asyncio.to_thread(
+                self.store.trainings.start,
+                guild_id=guild.id if guild else None,
+                channel_id=getattr(channel, "id", None),
+                user_id=user.id,
+                pid=os.getpid(),
+                params=params,
+            )
+        except TrainingBusy as busy:
+            raise UserFacingError(busy_text(busy.training, prefix)) from None
+        try:
+            work = WorkFolder(self.runs / str(record.id))
+            target = await asyncio.to_thread(
+                prepare_retrained_folder, self.settings.model_path, self.settings.data_dir
+            )
+            await asyncio.to_thread(self._export, work)
+            message = await send(progress_text([], options, user.mention, prefix))
+        except BaseException as error:
+            reason = (
+                str(error) if isinstance(error, UserFacingError) else f"could not start: {error}"
+            )
+            failed = {"reason": reason}
+            await asyncio.to_thread(
+                self.store.trainings.finish, record.id, Status.FAILED.value, result=failed
+            )
+            raise
+        job = Job(record, options, work, target, message, user)
+        self.job = job
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(
+                self.store.trainings.heartbeat, record.id, message_id=message.id
+            )
+        job.task = asyncio.create_task(self._watch(job), name=f"training-{record.id}")
+
+    def _export(self, work: WorkFolder) -> None:
+        """The dataset's training share, joined with BASE_DATA_DIR, and the holdout, in `work`."""
+        if work.path.exists():
+            shutil.rmtree(work.path)
+        work.path.mkdir(parents=True)
+        self.store.export(work.data, holdout=False)
+        self.store.export(work.holdout, holdout=True)
+        base = self.settings.base_data_dir
+        if base is None:
+            return
+        for name in self.class_names:
+            folder = Path(base) / name
+            if not folder.is_dir():
+                continue
+            (work.data / name).mkdir(parents=True, exist_ok=True)
+            for index, path in enumerate(sorted(folder.iterdir())):
+                if path.suffix.lower() in IMAGE_TYPES:
+                    link = work.data / name / f"base-{index:06d}{path.suffix.lower()}"
+                    link.symlink_to(path.resolve())
+
+    def command(self, job: Job) -> list[str]:
+        """The trainer's command line (BASE_DATA_DIR is already joined into the export)."""
+        return [
+            sys.executable,
+            "-m",
+            TRAINER_MODULE,
+            "--data",
+            str(job.work.data),
+            "--holdout",
+            str(job.work.holdout),
+            "--model",
+            str(job.target),
+            "--work",
+            str(job.work.path),
+            "--epochs",
+            str(job.options.epochs),
+            "--min-images",
+            str(self.settings.retrain_min_images),
+            "--notes",
+            f"retrained from Discord by {job.user} (training {job.record.id})",
+            *(["--force"] if job.options.force else []),
+        ]
+
+    # -- watching -----------------------------------------------------------------------------
+
+    async def _watch(self, job: Job) -> None:
+        result = _ending(Status.FAILED, "the trainer did not start")
+        try:
+            with open(job.work.output, "wb") as output:
+                job.process = await asyncio.create_subprocess_exec(
+                    *self.command(job),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=output,
+                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                    preexec_fn=die_with_parent(),
+                )
+            await self._follow(job, job.process)
+            result = self._read_result(job)
+        except asyncio.CancelledError:
+            await self._stop_process(job)
+            restarted = "the bot restarted during the training"
+            await self._finish(job, _ending(Status.INTERRUPTED, restarted))
+            raise
+        except Exception as error:
+            log.exception("training %s failed in the bot", job.record.id)
+            await self._stop_process(job)
+            result = _ending(Status.FAILED, f"the bot could not run the trainer: {error}")
+        await self._finish(job, result)
+
+    async def _follow(self, job: Job, process: asyncio.subprocess.Process) -> None:
+        """Until the trainer ends: show its progress, and stop it when another process asks."""
+        shown = ""
+        prefix = self.settings.command_prefix
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), timeout=PROGRESS_EVERY)
+            if process.returncode is not None:
+                return
+            events = read_progress(job.work.progress)
+            text = progress_text(events, job.options, job.user.mention, prefix)
+            if text != shown:
+                shown = text
+                with contextlib.suppress(discord.HTTPException):
+                    await job.message.edit(content=text)
+            beat = None
+            with contextlib.suppress(Exception):
+                beat = await asyncio.to_thread(self.store.trainings.heartbeat, job.record.id)
+            if beat is not None and beat.cancel_requested and job.cancelled_by is None:
+                # `!retrain cancel` in another process: stop it as if typed here.
+                job.cancelled_by = self.notifier.name_of(beat.cancel_requested_by)
+                log.info("training %s: cancelled from another process", job.record.id)
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGTERM)
+
+    def _read_result(self, job: Job) -> TrainerResult:
+        """The trainer's result, or the failure that explains why there is none."""
+        try:
+            result = TrainerResult.read(job.work.result)
+        except ProtocolError as error:
+            log.error("training %s: %s", job.record.id, error)
+            return _ending(Status.FAILED, f"the trainer's result could not be read ({error})")
+        if result is None:
+            code = job.process.returncode if job.process is not None else None
+            return _ending(
+                Status.FAILED,
+                f"the trainer stopped without a result (exit code {code}); "
+                f"its log is in {job.work.path}",
+            )
+        if job.cancelled_by is not None and result.status == Status.CANCELLED:
+            return result.model_copy(update={"reason": f"cancelled by {job.cancelled_by}"})
+        return result
+
+    async def _finish(self, job: Job, result: TrainerResult) -> None:
+        published = result.status == Status.PUBLISHED
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(
+                self.store.trainings.finish,
+                job.record.id,
+                result.status.value,
+                result=finite(result.model_dump(mode="json", exclude_defaults=True)),
+                version=result.version if published else None,
+            )
+        if published:
+            self.serve(job.target)
+        self.job = None
+        text = final_text(result, self.settings.command_prefix)
+        plots = (Path(p) for p in (result.plots.curves, result.plots.confusion) if p)
+        files = [discord.File(path, filename=path.name) for path in plots if path.is_file()]
+        with contextlib.suppress(discord.HTTPException):
+            await job.message.edit(content=text)
+        if files:
+            with contextlib.suppress(discord.HTTPException):
+                await job.message.reply(files=files, mention_author=False)
+        await asyncio.to_thread(self._tidy, job.work)
+
+    def _tidy(self, work: WorkFolder) -> None:
+        """Drop the exported images (links) of a finished run, and runs beyond the last few."""
+        for folder in (work.data, work.holdout):
+            shutil.rmtree(folder, ignore_errors=True)
+        runs = sorted(
+            (p for p in self.runs.iterdir() if p.is_dir() and p.name.isdigit()),
+            key=lambda p: int(p.name),
+        )
+        for old in runs[:-KEEP_RUNS]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    # -- stopping -----------------------------------------------------------------------------
+
+    async def running(self) -> TrainingRecord | None:
+        """The training that runs, in this process or in another one on the same database; a
+        lock whose process is gone (no heartbeat, or its process ended) is freed first, and
+        its progress message says so."""
+        job = self.job
+        store = self._store
+        if store is None:
+            return job.record if job is not None else None
+
+        def look() -> tuple[list[TrainingRecord], TrainingRecord | None]:
+            return store.trainings.recover_interrupted(), store.trainings.running()
+
+        try:
+            stale, record = await asyncio.to_thread(look)
+        except Exception:  # the database is out of reach: say what this process knows
+            log.exception("could not read the running training")
+            return job.record if job is not None else None
+        await self._say_interrupted(stale, "its bot process stopped answering")
+        return record
+
+    def is_local(self, record: TrainingRecord) -> bool:
+        """Whether this process runs `record`'s trainer."""
+        return self.job is not None and self.job.record.id == record.id
+
+    def running_text(self, record: TrainingRecord) -> str:
+        """`!model`'s line about the training that runs (here or in another process)."""
+        by = self.notifier.name_of(record.cancel_requested_by) if record.cancel_requested else None
+        return running_text(record, self.is_local(record), by)
+
+    async def cancel(self, user: discord.abc.User) -> bool:
+        """Stop the running training, wherever it runs; False when none runs. This process's
+        trainer gets SIGTERM at once; another process's is asked through the database, and
+        that process stops it at its next heartbeat."""
+        job = self.job
+        if job is not None and job.process is not None and job.process.returncode is None:
+            job.cancelled_by = user.display_name
+            with contextlib.suppress(ProcessLookupError):
+                job.process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(Exception):  # recorded too, for the others' `!model`
+                await asyncio.to_thread(
+                    self.store.trainings.request_cancel, job.record.id, by=user.id
+                )
+            return True
+        record = job.record if job is not None else await self.running()
+        if record is None:
+            return False
+        try:
+            await asyncio.to_thread(self.store.trainings.request_cancel, record.id, by=user.id)
+        except DatasetError:  # it ended meanwhile
+            return False
+        return True
+
+    async def _stop_process(self, job: Job) -> None:
+        process = job.process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), timeout=STOP_GRACE)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+    async def shutdown(self) -> None:
+        """The bot is stopping: stop the trainer, record the training as interrupted. Safe to
+        call again while or after it runs."""
+        job = self.job
+        if job is None or job.task is None:
+            return
+        job.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await job.task
+
+    async def recover(self) -> None:
+        """At start-up: trainings a dead bot left running are interrupted; say so where they
+        were shown. A database out of reach is one line in the log, not an error."""
+        if self._store is None:
+            return
+        try:
+            stale = await asyncio.to_thread(self._store.trainings.recover_interrupted)
+        except Exception as error:
+            log.error(
+                "could not look for trainings a previous run left running: %s: %s",
+                type(error).__name__,
+                str(error).splitlines()[0][:300] if str(error) else "no details",
+            )
+            return
+        for record in stale:
+            log.warning("training %s was interrupted by a restart of the bot", record.id)
+        await self._say_interrupted(stale, "the bot restarted during it")
+
+    async def _say_interrupted(self, records: list[TrainingRecord], why: str) -> None:
+        """Edit the progress messages of trainings found interrupted."""
+        text = interrupted_text(why, self.settings.command_prefix)
+        for record in records:
+            if record.channel_id is not None and record.message_id is not None:
+                await self.notifier.edit(record.channel_id, record.message_id, text)
+
+
+def _ending(status: Status, reason: str) -> TrainerResult:
+    """A result the bot writes itself, for a run that ended without the trainer's own."""
+    return TrainerResult(status=status, reason=reason)

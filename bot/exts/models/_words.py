@@ -1,0 +1,126 @@
+"""What `!retrain` and `!model` say about a training: its progress, its outcome, and the lock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dataset import TrainingRecord
+from training.protocol import (
+    DEFAULT_EPOCHS,
+    EpochEvent,
+    Stage,
+    StageEvent,
+    Status,
+    TrainerResult,
+    last_stage,
+)
+
+UNCHANGED = "The current model and the dataset are unchanged."
+
+
+@dataclass(frozen=True)
+class RetrainOptions:
+    epochs: int = DEFAULT_EPOCHS
+    force: bool = False
+
+
+def progress_text(
+    events: list[StageEvent | EpochEvent],
+    options: RetrainOptions | None,
+    mention: str,
+    prefix: str,
+) -> str:
+    """The progress message while the trainer runs, from its progress events so far."""
+    head = f"**Training** a new model for {mention}"
+    if options is not None and options.force:
+        head += " (force: published even if worse)"
+    state = "starting the trainer"
+    stage = last_stage(events)
+    if stage is not None:
+        state = stage.label
+    epochs = [e for e in events if isinstance(e, EpochEvent)]
+    if epochs and stage in (None, Stage.TRAINING):
+        last = epochs[-1]
+        state = f"epoch {last.epoch}/{last.epochs}"
+        if last.val_accuracy is not None:
+            state += f" · validation accuracy {last.val_accuracy:.1%}"
+        state += f" · about {_duration(last.eta_s)} left"
+    return (
+        f"{head}: {state}.\n-# The current model keeps serving meanwhile; "
+        f"`{prefix}retrain cancel` stops the training."
+    )
+
+
+def final_text(result: TrainerResult, prefix: str) -> str:
+    """The progress message once the training has ended, however it ended."""
+    reason = result.reason.rstrip(".")
+    before, after = result.before, result.after
+    comparison = ""
+    if before and after and before.accuracy is not None and after.accuracy is not None:
+        comparison = (
+            f"Holdout accuracy {before.accuracy:.1%} → {after.accuracy:.1%} "
+            f"({after.images} images never trained on)."
+        )
+    status = result.status
+    if status == Status.PUBLISHED:
+        lines = [f"**New model published: version {result.version}.** {comparison}"]
+        calibration = result.calibration
+        if calibration is not None and calibration.ece_after is not None:
+            temperature = calibration.temperature
+            lines.append(
+                f"Calibration error {calibration.ece_before or 0:.1%} → "
+                f"{calibration.ece_after:.1%}"
+                + (f" (temperature {temperature:.2f})." if temperature is not None else ".")
+            )
+        ood = result.ood
+        if ood is not None and ood.threshold is not None:
+            refused = ood.validation_refused
+            lines.append(
+                f"Unlike-image threshold {ood.threshold:.2f}"
+                + (f"; {refused:.1%} of validation images refused." if refused is not None else ".")
+            )
+        if reason:
+            lines.append(f"-# {reason}.")
+        lines.append(f"-# `{prefix}rollback` brings back the previous version.")
+        return "\n".join(lines)
+    if status == Status.REFUSED:
+        return (
+            f"**Not published**: {reason or 'the new model is worse on the holdout'}. {comparison} "
+            f"{UNCHANGED} `{prefix}retrain force` publishes it anyway."
+        ).replace("  ", " ")
+    if status == Status.CANCELLED:
+        return f"**Training cancelled**: {reason or 'stopped'}. {UNCHANGED}"
+    if status == Status.INTERRUPTED:
+        return interrupted_text(reason, prefix)
+    return f"**Training failed**: {reason or 'the trainer failed'}. {UNCHANGED}"
+
+
+def interrupted_text(why: str, prefix: str) -> str:
+    """A training that its bot process did not see to the end."""
+    return f"**Training interrupted**: {why}. {UNCHANGED} `{prefix}retrain` starts again."
+
+
+def busy_text(record: TrainingRecord, prefix: str) -> str:
+    """The answer to a `!retrain` while another training holds the lock."""
+    started = int(record.started_at.timestamp())
+    return (
+        f"A training is already running (started by <@{record.user_id}> <t:{started}:R>); "
+        f"`{prefix}retrain cancel` stops it."
+    )
+
+
+def running_text(record: TrainingRecord, local: bool, cancelled_by: str | None) -> str:
+    """`!model`'s line about the training that runs (here or, not `local`, elsewhere)."""
+    started = int(record.started_at.timestamp())
+    text = f"-# A training is running, started by <@{record.user_id}> <t:{started}:R>"
+    if not local:
+        text += f", in another of my processes ({record.host}, pid {record.pid})"
+    if cancelled_by is not None:
+        text += f"; {cancelled_by} asked it to stop"
+    return text + "."
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(seconds, 1):.0f} s"
+    return f"{seconds / 60:.0f} min"

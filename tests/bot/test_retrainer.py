@@ -1,0 +1,110 @@
+"""The bot's side of a training, on its own: a trainer's result it cannot read, and a database
+out of reach at start-up."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from unittest import mock
+
+from bot.exts.models import Models, _retrainer
+from bot.exts.models._retrainer import ClientNotifier, Job, Retrainer
+from bot.exts.models._words import RetrainOptions
+from dataset import DatasetStore, Trainings
+from training.protocol import PROTOCOL, WorkFolder
+
+USER = SimpleNamespace(id=7, display_name="anakin", mention="<@7>")
+NEWER = (
+    "import json, pathlib, sys\n"
+    f"result = {{'protocol': {PROTOCOL + 1}, 'status': 'published', 'reason': '', 'version': 3}}\n"
+    "(pathlib.Path(sys.argv[1]) / 'result.json').write_text(json.dumps(result))\n"
+)
+
+
+class Message:
+    id = 99
+
+    def __init__(self) -> None:
+        self.edits: list[str] = []
+
+    async def edit(self, *, content: str) -> None:
+        self.edits.append(content)
+
+    async def reply(self, **_: Any) -> None:
+        pass
+
+
+class NewerTrainer(Retrainer):
+    def command(self, job: Job) -> list[str]:
+        return [sys.executable, "-c", NEWER, str(job.work.path)]
+
+
+def settings(data_dir: Path) -> Any:
+    return SimpleNamespace(data_dir=data_dir, command_prefix="!")
+
+
+def notifier() -> ClientNotifier:
+    client = SimpleNamespace(get_user=lambda _: None, get_channel=lambda _: None)
+    return ClientNotifier(client)  # type: ignore[arg-type]
+
+
+async def test_a_result_from_a_newer_trainer_is_a_failure_that_says_so(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(_retrainer, "PROGRESS_EVERY", 0.1)
+    served: list[Path] = []
+    with DatasetStore.open(tmp_path / "data") as store:
+        names = ("jedi", "sith")
+        trainer = NewerTrainer(store, settings(tmp_path), names, served.append, notifier())
+        record = store.trainings.start(
+            guild_id=1, channel_id=2, user_id=USER.id, pid=os.getpid(), params={}
+        )
+        work = WorkFolder(trainer.runs / str(record.id))
+        work.path.mkdir(parents=True)
+        message = Message()
+        job = Job(record, RetrainOptions(1), work, tmp_path / "model", message, USER)  # type: ignore[arg-type]
+        trainer.job = job
+        await trainer._watch(job)
+        assert message.edits[-1].startswith(
+            "**Training failed**: the trainer's result could not be read (the trainer wrote "
+            f"protocol {PROTOCOL + 1}, newer than this bot's {PROTOCOL}"
+        ), message.edits[-1]
+        assert message.edits[-1].endswith("The current model and the dataset are unchanged.")
+        assert store.trainings.latest(1)[0].status == "failed"
+        assert served == [] and trainer.job is None
+
+
+def test_the_trainer_is_started_without_a_parent_pid(tmp_path: Path) -> None:
+    trainer = Retrainer(None, settings(tmp_path), ("jedi",), print, notifier())
+    trainer.settings.retrain_min_images = 20
+    record = SimpleNamespace(id=4)
+    job = Job(record, RetrainOptions(3), WorkFolder(tmp_path), tmp_path, None, USER)  # type: ignore[arg-type]
+    command = trainer.command(job)
+    assert command[1:3] == ["-m", "training.retrain"]
+    assert "--parent-pid" not in command
+    assert command[command.index("--work") + 1] == str(tmp_path)
+    assert command[command.index("--data") + 1] == str(tmp_path / "data")
+
+
+async def test_a_database_out_of_reach_at_start_up_is_one_line(tmp_path: Path, caplog) -> None:
+    store = mock.create_autospec(DatasetStore, instance=True)  # `trainings` is set in __init__
+    store.trainings = mock.create_autospec(Trainings, instance=True, spec_set=True)
+    store.trainings.recover_interrupted.side_effect = sqlite3.OperationalError(
+        "unable to open database file"
+    )
+    cog = Models(SimpleNamespace())  # type: ignore[arg-type]
+    cog.retrainer = Retrainer(store, settings(tmp_path), ("jedi",), print, notifier())
+    with caplog.at_level(logging.DEBUG):
+        await cog.on_ready()  # the listener discord.py calls: it must not raise
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage() for r in errors] == [
+        "could not look for trainings a previous run left running: "
+        "OperationalError: unable to open database file"
+    ]
+    assert errors[0].exc_info is None
+    store.trainings.recover_interrupted.assert_called_once()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from leftovers import Snapshot
+from leftovers import MODULE_OWNED, Snapshot
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -194,7 +194,8 @@ def database(request: pytest.FixtureRequest) -> Iterator[Databases]:
 # no child process of pytest still runs and no thread is left working, beyond those there
 # before (`leftovers.Snapshot`); a leftover is killed and fails the test that left it, by name.
 # Hooks rather than an autouse fixture: the snapshot is taken once the test's fixtures are set
-# up, so a process that a module-scoped fixture starts lazily is not taken for a leak.
+# up, so a process that a module-scoped fixture starts lazily is not taken for a leak (nor one a
+# test starts for such a fixture: `leftovers.owned_by_module`).
 
 _test_start: dict[str, Snapshot] = {}
 _module_start: dict[Any, Snapshot] = {}
@@ -218,12 +219,13 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return (yield)
     finally:
         start = _test_start.pop(item.nodeid, None)
-        found = start.leftovers() if start is not None else []
+        found = start.leftovers(owned=MODULE_OWNED) if start is not None else []
         module = item.getparent(pytest.Module)
         if nextitem is None or nextitem.getparent(pytest.Module) is not module:
             module_start = _module_start.pop(module, None)  # its fixtures have ended
             if module_start is not None:
                 found += module_start.leftovers()
+            MODULE_OWNED.clear()
         if found:
             leftover = "; ".join(dict.fromkeys(found))
             pytest.fail(

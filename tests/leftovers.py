@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Set
 from dataclasses import dataclass
 
 LEFTOVER_GRACE = 3.0  # seconds a process or thread being stopped gets to end by itself
@@ -73,6 +74,15 @@ def _working_threads() -> set[threading.Thread]:
     return working
 
 
+MODULE_OWNED: set[int] = set()  # see `owned_by_module`
+
+
+def owned_by_module(pid: int) -> None:
+    """A process a test starts for a module-scoped fixture, which stops it: it is looked for
+    when the module's fixtures have ended, not after that test."""
+    MODULE_OWNED.add(pid)
+
+
 @dataclass
 class Snapshot:
     processes: set[int]
@@ -82,12 +92,12 @@ class Snapshot:
     def take(cls) -> Snapshot:
         return cls(_running_children(), _working_threads())
 
-    def leftovers(self, grace: float = LEFTOVER_GRACE) -> list[str]:
-        """What runs now that did not then, once given ``grace`` seconds to end, by name;
-        processes are killed (with their children)."""
+    def leftovers(self, grace: float = LEFTOVER_GRACE, owned: Set[int] = frozenset()) -> list[str]:
+        """What runs now that did not then, but the processes ``owned`` by a fixture, once
+        given ``grace`` seconds to end, by name; processes are killed (with their children)."""
         deadline = time.monotonic() + grace
         while True:
-            processes = _running_children() - self.processes
+            processes = _running_children() - self.processes - owned
             threads = _working_threads() - self.threads
             if not (processes or threads) or time.monotonic() >= deadline:
                 break

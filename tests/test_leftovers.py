@@ -66,3 +66,15 @@ def test_idle_pool_workers_and_daemon_threads_are_not_leftovers() -> None:
         release.set()
         pool.shutdown()
         daemon.join()
+
+
+def test_a_process_owned_by_a_module_fixture_is_left_to_it() -> None:
+    before = Snapshot.take()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)  # owned"])
+    try:
+        assert before.leftovers(grace=0.2, owned={child.pid}) == []
+        assert child.poll() is None  # still running: its fixture stops it
+        assert len(before.leftovers(grace=0.2)) == 1  # when the module's fixtures have ended
+    finally:
+        child.kill()
+        child.wait()

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 LEFTOVER_GRACE = 3.0  # seconds a process or thread being stopped gets to end by itself
 _POOL_MODULE = os.path.join("concurrent", "futures", "thread.py")
+_KEPT_HELPERS = (
+    "-c from multiprocessing.resource_tracker import main",
+    "-c from multiprocessing.forkserver import main",
+)
 
 
 def _processes() -> dict[int, tuple[int, str]]:
@@ -31,9 +35,18 @@ def _processes() -> dict[int, tuple[int, str]]:
 
 
 def _running_children() -> set[int]:
-    """The children of this process that run (a zombie has ended; its parent reaps it)."""
+    """The children of this process that run (a zombie has ended; its parent reaps it), but
+    the helpers `multiprocessing` starts once and keeps for the rest of the run."""
     me = os.getpid()
-    return {pid for pid, (ppid, state) in _processes().items() if ppid == me and state != "Z"}
+    return {
+        pid
+        for pid, (ppid, state) in _processes().items()
+        if ppid == me and state != "Z" and not _kept_helper(_command_line(pid))
+    }
+
+
+def _kept_helper(command_line: str) -> bool:
+    return any(helper in command_line for helper in _KEPT_HELPERS)
 
 
 def _command_line(pid: int) -> str:

@@ -299,7 +299,7 @@ async def running_bot(
             await _stop(bots[0] if bots else None, task, server)
             # What the bot started on this loop (discord.py's on_ready, the command sync) ends
             # before its DATA_DIR goes, or it would run in the next test on this loop.
-            leftover = await _finish_tasks(earlier)
+            leftover = await finish_tasks(earlier)
             for sig in (signal.SIGINT, signal.SIGTERM):  # run() handled them on this loop
                 loop.remove_signal_handler(sig)
             use_endpoints(None, None)
@@ -324,7 +324,7 @@ async def _stop(bot: JediSithBot | None, task: asyncio.Task[None], server: Disco
         await asyncio.wait_for(task, 15)
 
 
-async def _finish_tasks(earlier: set[asyncio.Task[Any]], timeout: float = 10.0) -> list[str]:
+async def finish_tasks(earlier: set[asyncio.Task[Any]], timeout: float = 10.0) -> list[str]:
     """Wait for the tasks started since ``earlier`` (and those they start) to end; those
     still running after ``timeout`` are cancelled and named."""
     deadline = time.monotonic() + timeout

@@ -83,6 +83,7 @@ class BotProcess:
             cwd=REPO,
             stdout=self._log,
             stderr=asyncio.subprocess.STDOUT,
+            die_with_parent=True,  # none outlives the benchmark (or the smoke test) that ran it
         )
         exited = asyncio.create_task(self.process.wait())
         ready = asyncio.create_task(self.server.bot_ready.wait())

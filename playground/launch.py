@@ -154,11 +154,17 @@ class LoggedBot:
 
 async def start_logged_bot(env: Mapping[str, str], folder: Path) -> LoggedBot:
     """`python -m bot` with `env`, never reading a developer's `.env` (one that does not exist
-    in `folder` is named), its output in `folder`/stdout.log and stderr.log."""
+    in `folder` is named), its output in `folder`/stdout.log and stderr.log; it ends with this
+    process, so none outlives the tests that start them."""
     folder.mkdir(parents=True, exist_ok=True)
     stdout, stderr = folder / "stdout.log", folder / "stderr.log"
     with stdout.open("wb") as out, stderr.open("wb") as err:
         proc = await start_bot(
-            env, env_file=folder / "absent.env", stdout=out, stderr=err, cwd=PROJECT_ROOT
+            env,
+            env_file=folder / "absent.env",
+            stdout=out,
+            stderr=err,
+            cwd=PROJECT_ROOT,
+            die_with_parent=True,
         )
     return LoggedBot(proc, stdout, stderr)

@@ -279,8 +279,10 @@ async def running_bot(
     bot_main.make_bot = recording_bot  # type: ignore[assignment]
     gc.unfreeze()  # the bot freezes what it made at start-up; earlier freezes are not ours
     loop = asyncio.get_running_loop()
+    earlier = asyncio.all_tasks()
     with recording_logs() as logs:
         task = loop.create_task(bot_main.run(config))
+        leftover: list[str] = []
         try:
             ready = asyncio.ensure_future(server.bot_ready.wait())
             done, _ = await asyncio.wait(
@@ -294,19 +296,48 @@ async def running_bot(
             yield Running(server, bots[0], workers[0], logs, config)
         finally:
             bot_main.make_worker, bot_main.make_bot = make_worker, make_bot  # type: ignore[assignment]
-            if bots and server.bot_ready.is_set() and not task.done():
-                # discord.py dispatches on_ready some 2 s after connecting; closed before that,
-                # its on_ready coroutine is never awaited (a RuntimeWarning in a later test).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(bots[0].wait_until_ready(), 5)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, 15)
+            await _stop(bots[0] if bots else None, task, server)
+            # What the bot started on this loop (discord.py's on_ready, the command sync) ends
+            # before its DATA_DIR goes, or it would run in the next test on this loop.
+            leftover = await finish_tasks(earlier)
             for sig in (signal.SIGINT, signal.SIGTERM):  # run() handled them on this loop
                 loop.remove_signal_handler(sig)
             use_endpoints(None, None)
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
+        assert not leftover, f"the bot left tasks running after it stopped: {leftover}"
+
+
+async def _stop(bot: JediSithBot | None, task: asyncio.Task[None], server: DiscordServer) -> None:
+    """Stop the bot as SIGTERM does (`shutdown`: its command sync and training too), once
+    it has dispatched on_ready; cancelled if it is still starting or does not stop in time."""
+    if bot is not None and server.bot_ready.is_set() and not task.done():
+        # discord.py dispatches on_ready some 2 s after connecting; closed before that,
+        # its on_ready coroutine is never awaited (a RuntimeWarning in a later test).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(bot.wait_until_ready(), 5)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(bot.shutdown()), 20)
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+        await asyncio.wait_for(task, 15)
+
+
+async def finish_tasks(earlier: set[asyncio.Task[Any]], timeout: float = 10.0) -> list[str]:
+    """Wait for the tasks started since ``earlier`` (and those they start) to end; those
+    still running after ``timeout`` are cancelled and named."""
+    deadline = time.monotonic() + timeout
+    current = asyncio.current_task()
+    while True:
+        running = {t for t in asyncio.all_tasks() - earlier if t is not current and not t.done()}
+        if not running or time.monotonic() >= deadline:
+            break
+        await asyncio.wait(running, timeout=deadline - time.monotonic())
+    for straggler in running:
+        straggler.cancel()
+    await asyncio.gather(*running, return_exceptions=True)
+    return sorted(f"{t.get_name()} ({t.get_coro()!r})" for t in running)
 
 
 # -- the bot as `python -m bot` ------------------------------------------------------------------

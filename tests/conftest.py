@@ -1,5 +1,6 @@
 """Fixtures shared by the whole suite: a tiny generated dataset and a model trained on it once;
-the dataset's database, on SQLite and on PostgreSQL."""
+the dataset's database, on SQLite and on PostgreSQL; and the check that no test leaves a
+process or thread running."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from leftovers import MODULE_OWNED, Snapshot
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -185,3 +187,49 @@ def database(request: pytest.FixtureRequest) -> Iterator[Databases]:
         yield databases
     finally:
         databases.drop()
+
+
+# -- nothing a test starts outlives it ----------------------------------------------------------
+# After each test, and after the last test of a module (its module-scoped fixtures then ended):
+# no child process of pytest still runs and no thread is left working, beyond those there
+# before (`leftovers.Snapshot`); a leftover is killed and fails the test that left it, by name.
+# Hooks rather than an autouse fixture: the snapshot is taken once the test's fixtures are set
+# up, so a process that a module-scoped fixture starts lazily is not taken for a leak (nor one a
+# test starts for such a fixture: `leftovers.owned_by_module`).
+
+_test_start: dict[str, Snapshot] = {}
+_module_start: dict[Any, Snapshot] = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    module = item.getparent(pytest.Module)
+    if module not in _module_start:  # before the module's fixtures start
+        _module_start.clear()
+        _module_start[module] = Snapshot.take()
+    try:
+        return (yield)
+    finally:
+        _test_start[item.nodeid] = Snapshot.take()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    try:
+        return (yield)
+    finally:
+        start = _test_start.pop(item.nodeid, None)
+        found = start.leftovers(owned=MODULE_OWNED) if start is not None else []
+        module = item.getparent(pytest.Module)
+        if nextitem is None or nextitem.getparent(pytest.Module) is not module:
+            module_start = _module_start.pop(module, None)  # its fixtures have ended
+            if module_start is not None:
+                found += module_start.leftovers()
+            MODULE_OWNED.clear()
+        if found:
+            leftover = "; ".join(dict.fromkeys(found))
+            pytest.fail(
+                f"left running after this test or its module's fixtures: {leftover} "
+                "(its processes are killed)",
+                pytrace=False,
+            )

@@ -28,6 +28,7 @@ from botkit import (
     verdict_lines,
     wait_until_holding,
 )
+from leftovers import owned_by_module
 
 from bot.model_versions import prepare_retrained_folder
 from model.bundle import DEFAULT_MODEL_DIR
@@ -63,6 +64,7 @@ class Cluster:
         folder = self.folder / f"{name}-{self.starts[name]}"
         shared = {"DATA_DIR": str(self.folder / "data")}  # the IDENTIFY locks, the dataset
         process = await start_shard_process(self.server, folder, HOLDERS[name], SHARDS, shared)
+        owned_by_module(process.proc.pid)  # the `cluster` fixture stops it
         self.processes[name] = process
         return process
 

@@ -223,9 +223,16 @@ class BotCore:
             )
             await self._stop_unfinished()
         await stopping
+        await self.close()
+
+    async def close(self) -> None:
+        # However the bot ends (a stop, a cancelled run, Discord closing it), the command
+        # sync it started ends with it.
         if self._sync_task is not None and not self._sync_task.done():
             self._sync_task.cancel()
-        await self.close()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sync_task
+        await super().close()  # type: ignore[misc]
 
 
 class JediSithBot(BotCore, commands.Bot):

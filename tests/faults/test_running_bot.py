@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botkit import TOKEN, finish_tasks, recording_logs, running_bot
 
-from dataset.store import DatasetStore
+from dataset.trainings import Trainings
 from playground.discord import DiscordServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60, func_only=True)]
@@ -21,20 +21,20 @@ async def test_on_ready_ends_before_the_data_folder_is_removed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     recovered: list[Path] = []
-    recover = DatasetStore.recover_interrupted
+    recover = Trainings.recover_interrupted
 
-    def late_recover(store: DatasetStore, *args: Any, **kwargs: Any) -> Any:
+    def late_recover(trainings: Trainings, *args: Any, **kwargs: Any) -> Any:
         time.sleep(0.5)  # its thread gets the CPU late, as on a loaded machine
-        stale = recover(store, *args, **kwargs)
-        recovered.append(store.data_dir)
+        stale = recover(trainings, *args, **kwargs)
+        recovered.append(True)
         return stale
 
-    monkeypatch.setattr(DatasetStore, "recover_interrupted", late_recover)
+    monkeypatch.setattr(Trainings, "recover_interrupted", late_recover)
     with recording_logs() as logs:
         async with DiscordServer(token=TOKEN) as server:
             async with running_bot(server) as running:  # left as soon as it connects
                 data = Path(running.settings.data_dir)
-            assert recovered == [data] and not data.exists()
+            assert recovered == [True] and not data.exists()
         await asyncio.sleep(0.5)  # anything the bot left would log by now
     assert logs.tracebacks() == []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from typing import TYPE_CHECKING
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+RECOVERY_GRACE = 10.0  # seconds a start-up recovery may take to end when the bot stops
+
 
 class Models(commands.Cog, name="Models"):
     """Retrain me on what the server taught me, and choose which version serves."""
@@ -30,7 +33,7 @@ class Models(commands.Cog, name="Models"):
     def __init__(self, bot: JediSithBot) -> None:
         self.bot = bot
         self.retrainer: Retrainer | None = None
-        self._recovered = False
+        self._recovery: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
         bot, settings = self.bot, self.bot.settings
@@ -46,15 +49,22 @@ class Models(commands.Cog, name="Models"):
         bot.stopping.append(self.retrainer.shutdown)
 
     async def cog_unload(self) -> None:
+        if self._recovery is not None:
+            # The dataset closes after the cogs: the recovery's database work (a thread, which
+            # cannot be cancelled) ends first.
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._recovery, RECOVERY_GRACE)
         if self.retrainer is not None:
             self.bot.stopping.remove(self.retrainer.shutdown)
             await self.retrainer.shutdown()
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
-        if not self._recovered and self.retrainer is not None:
-            self._recovered = True  # once: trainings a previous run left behind
-            await self.retrainer.recover()
+        if self._recovery is None and self.retrainer is not None:
+            # Once: trainings a previous run left behind. A task of the cog's own, not only
+            # discord.py's event task, so that unloading the cog (at `close()`) ends it.
+            self._recovery = asyncio.create_task(self.retrainer.recover(), name="recover-trainings")
+            await asyncio.shield(self._recovery)
 
     async def cog_check(self, ctx: commands.Context) -> bool:  # type: ignore[override]
         return allowed_in(self.bot.settings, ctx.channel.id)

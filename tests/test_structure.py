@@ -5,23 +5,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "model", "training", "dataset", "playground", "benchmarks", "tests")
 MAX_LINES = 600
 MAX_METHODS = 40
-
-# Files being split on other branches of issue 17; empty this set once they are merged.
-ALLOWED_UNTIL_MERGED = {}
-ALLOWED_UNDER = (
-    "bot/",
-    "training/",
-    "dataset/",
-    "tests/bot/",
-    "tests/training/",
-    "tests/datastore/",
-)
 
 
 def source_files() -> list[Path]:
@@ -61,7 +48,7 @@ def test_no_source_file_is_over_600_lines() -> None:
     over = {
         f"{relative(path)} ({count})"
         for path in source_files()
-        if (count := line_count(path)) > MAX_LINES and relative(path) not in ALLOWED_UNTIL_MERGED
+        if (count := line_count(path)) > MAX_LINES
     }
     assert not over, f"over {MAX_LINES} lines: {', '.join(sorted(over))}"
 
@@ -73,14 +60,6 @@ def test_no_class_has_more_than_40_methods() -> None:
         for found in classes_over(path, MAX_METHODS)
     ]
     assert not over, f"classes with more than {MAX_METHODS} methods: {'; '.join(over)}"
-
-
-@pytest.mark.parametrize("name", sorted(ALLOWED_UNTIL_MERGED))
-def test_a_file_allowed_until_merged_is_still_over_the_limit(name: str) -> None:
-    """The exceptions name only files still being split elsewhere; remove one once it is done."""
-    assert name.startswith(ALLOWED_UNDER), name
-    path = ROOT / name
-    assert path.is_file() and line_count(path) > MAX_LINES, f"{name} is done: remove it"
 
 
 def test_the_method_count_sees_methods_of_each_class_alone(tmp_path: Path) -> None:

@@ -12,31 +12,21 @@ from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
+from fakes import progress_message, user
+
 from bot.exts.models import Models, _retrainer
 from bot.exts.models._retrainer import ClientNotifier, Job, Retrainer
 from bot.exts.models._words import RetrainOptions
 from dataset import DatasetStore, Trainings
 from training.protocol import PROTOCOL, WorkFolder
 
-USER = SimpleNamespace(id=7, display_name="anakin", mention="<@7>")
+USER = user(7, "anakin")
+MESSAGE_ID = 99
 NEWER = (
     "import json, pathlib, sys\n"
     f"result = {{'protocol': {PROTOCOL + 1}, 'status': 'published', 'reason': '', 'version': 3}}\n"
     "(pathlib.Path(sys.argv[1]) / 'result.json').write_text(json.dumps(result))\n"
 )
-
-
-class Message:
-    id = 99
-
-    def __init__(self) -> None:
-        self.edits: list[str] = []
-
-    async def edit(self, *, content: str) -> None:
-        self.edits.append(content)
-
-    async def reply(self, **_: Any) -> None:
-        pass
 
 
 class NewerTrainer(Retrainer):
@@ -66,15 +56,15 @@ async def test_a_result_from_a_newer_trainer_is_a_failure_that_says_so(
         )
         work = WorkFolder(trainer.runs / str(record.id))
         work.path.mkdir(parents=True)
-        message = Message()
+        message, edits = progress_message(MESSAGE_ID)
         job = Job(record, RetrainOptions(1), work, tmp_path / "model", message, USER)  # type: ignore[arg-type]
         trainer.job = job
         await trainer._watch(job)
-        assert message.edits[-1].startswith(
+        assert edits[-1].startswith(
             "**Training failed**: the trainer's result could not be read (the trainer wrote "
             f"protocol {PROTOCOL + 1}, newer than this bot's {PROTOCOL}"
-        ), message.edits[-1]
-        assert message.edits[-1].endswith("The current model and the dataset are unchanged.")
+        ), edits[-1]
+        assert edits[-1].endswith("The current model and the dataset are unchanged.")
         assert store.trainings.latest(1)[0].status == "failed"
         assert served == [] and trainer.job is None
 

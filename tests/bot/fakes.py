@@ -26,3 +26,20 @@ def progress_message(message_id: int) -> tuple[discord.Message, list[str]]:
 
     fake.edit.side_effect = edit
     return fake, edits
+
+
+def guild(guild_id: int, name: str = "a server") -> discord.Guild:
+    """A server, by its id."""
+    fake = mock.create_autospec(discord.Guild, instance=True, spec_set=True)
+    fake.id, fake.name = guild_id, name
+    return fake
+
+
+def member(
+    user_id: int, name: str, of: discord.Guild, permissions: discord.Permissions
+) -> discord.Member:
+    """A member of the server `of`, with `permissions` there."""
+    fake = mock.create_autospec(discord.Member, instance=True, spec_set=True)
+    fake.id, fake.display_name, fake.mention = user_id, name, f"<@{user_id}>"
+    fake.guild, fake.guild_permissions = of, permissions
+    return fake

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.errors import UserFacingError
-from bot.exts.models._retrainer import count_images, parse_options
-from bot.exts.models._words import RetrainOptions, final_text, progress_text
+from bot.exts.models._retrainer import SHARED_MODEL, count_images, parse_options, scope_of
+from bot.exts.models._words import (
+    RetrainOptions,
+    final_text,
+    progress_text,
+    public_notes,
+    running_text,
+)
+from dataset import TrainingRecord
 from training.protocol import DEFAULT_EPOCHS, EpochEvent, Stage, StageEvent, TrainerResult
 
 
@@ -104,3 +113,38 @@ def test_every_other_outcome_says_nothing_changed(status: str, start: str, also:
     assert "The current model and the dataset are unchanged." in text
     if status == "refused":
         assert "Holdout accuracy 75.0% → 91.7%" in text
+
+
+def _record(**fields: Any) -> TrainingRecord:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    values: dict[str, Any] = dict(
+        id=7, status="running", guild_id=1, channel_id=2, message_id=3, user_id=424242,
+        pid=99, host="node-1", params={}, result={}, version=None, started_at=now,
+        heartbeat_at=now, finished_at=None,
+    )  # fmt: skip
+    return TrainingRecord(**{**values, **fields})
+
+
+def test_a_shared_versions_notes_name_the_operator_not_who_asked() -> None:
+    assert public_notes("retrained from Discord by padawan (training 3)") == (
+        "retrained by the operator (training 3)"
+    )
+    assert public_notes("retrained from Discord (training 12)") == (
+        "retrained by the operator (training 12)"
+    )
+    assert public_notes("the shipped model") == "the shipped model"
+
+
+def test_the_running_training_names_nobody_but_to_an_operator() -> None:
+    record = _record(cancel_requested_at=datetime(2026, 1, 1, tzinfo=UTC), cancel_requested_by=5)
+    public = running_text(record, False, "padawan", operator=False)
+    assert public.startswith("-# A training is running, started by the operator <t:")
+    assert "the operator asked it to stop" in public
+    assert not {"424242", "node-1", "99", "padawan"} & set(re.findall(r"[\w-]+", public))
+    private = running_text(record, False, "padawan")
+    assert "<@424242>" in private and "node-1" in private and "padawan asked" in private
+
+
+def test_a_training_is_of_the_shared_model_unless_its_params_say_whose() -> None:
+    assert scope_of(_record()) == SHARED_MODEL == 0
+    assert scope_of(_record(params={"scope": 1234})) == 1234

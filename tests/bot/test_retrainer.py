@@ -15,7 +15,7 @@ from unittest import mock
 from fakes import progress_message, user
 
 from bot.exts.models import Models, _retrainer
-from bot.exts.models._retrainer import ClientNotifier, Job, Retrainer
+from bot.exts.models._retrainer import SHARED_MODEL, ClientNotifier, Job, Retrainer
 from bot.exts.models._words import RetrainOptions
 from dataset import DatasetStore, Trainings
 from training.protocol import PROTOCOL, WorkFolder
@@ -98,3 +98,24 @@ async def test_a_database_out_of_reach_at_start_up_is_one_line(tmp_path: Path, c
     ]
     assert errors[0].exc_info is None
     store.trainings.recover_interrupted.assert_called_once()
+
+
+async def test_a_cancel_stops_only_the_training_of_its_own_scope(tmp_path: Path) -> None:
+    """A server's `!retrain cancel` (its scope, the server's id) never stops the shared
+    model's training, in this process or another."""
+    with DatasetStore.open(tmp_path / "data") as store:
+        trainer = Retrainer(store, settings(tmp_path), ("jedi", "sith"), print, notifier())
+        record = store.trainings.start(
+            guild_id=1, channel_id=2, user_id=USER.id, pid=os.getpid(), params={"scope": 0}
+        )
+        assert await trainer.running(SHARED_MODEL) == await trainer.running()
+        assert await trainer.running(1234) is None
+        assert not await trainer.cancel(user(8, "eve"), 1234)  # only asked through the store
+        assert not store.trainings.running().cancel_requested
+        message, _ = progress_message(MESSAGE_ID)
+        work = WorkFolder(trainer.runs / str(record.id))
+        trainer.job = Job(record, RetrainOptions(1), work, tmp_path / "model", message, USER)  # type: ignore[arg-type]
+        assert not await trainer.cancel(user(8, "eve"), 1234)  # this process's own
+        assert not store.trainings.running().cancel_requested
+        assert await trainer.cancel(USER, SHARED_MODEL)
+        assert store.trainings.running().cancel_requested

@@ -62,10 +62,11 @@ def make_retrainer(store: DatasetStore, data_dir: Path) -> StandInRetrainer:
 def models_cog(retrainer: Retrainer) -> Models:
     """The Models cog of the process that holds `retrainer`, as its `!retrain cancel` runs."""
 
-    async def is_owner(user: Any) -> bool:  # the moderator may cancel the owner's training
+    async def is_owner(user: Any) -> bool:  # the moderator, an operator, may cancel it
         return user is MODERATOR
 
-    cog = Models(SimpleNamespace(is_owner=is_owner))  # type: ignore[arg-type]
+    bot = SimpleNamespace(is_owner=is_owner, settings=SimpleNamespace(operator_ids=frozenset()))
+    cog = Models(bot)  # type: ignore[arg-type]
     cog.retrainer = retrainer
     return cog
 

@@ -1,9 +1,15 @@
-"""The model's versions, for moderators: `!retrain`, `!model` and `!rollback`."""
+"""The model's versions: `!retrain`, `!model` and `!rollback`.
+
+Every server is served one shared model (scope `SHARED_MODEL`), which only the bot's operator
+retrains, rolls back or stops (`bot.checks.require_operator`), from any server or a DM. What a
+server sees of it names nobody: who retrained it is "the operator", unless the viewer is one.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 from typing import TYPE_CHECKING
@@ -12,10 +18,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import allowed_in, manager_only, require_manager
+from bot.checks import allowed_in, is_operator, operator_only, require_operator
 from bot.errors import UserFacingError
-from bot.exts.models._retrainer import ClientNotifier, Retrainer, parse_options
-from bot.exts.models._words import RetrainOptions
+from bot.exts.models._retrainer import SHARED_MODEL, ClientNotifier, Retrainer, parse_options
+from bot.exts.models._words import RetrainOptions, public_notes, training_line
 from bot.model_versions import history, rollback_target, serve
 from model.bundle import ModelError, current_version, set_current
 
@@ -25,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECOVERY_GRACE = 10.0  # seconds a start-up recovery may take to end when the bot stops
+TRAININGS_SHOWN = 5  # an operator's `!model`: the last trainings, with who and where
 
 
 class Models(commands.Cog, name="Models"):
@@ -73,22 +80,22 @@ class Models(commands.Cog, name="Models"):
 
     @commands.command(name="retrain")
     async def retrain(self, ctx: commands.Context, *options: str) -> None:
-        """Train a new model on the labelled images (Manage Server). It is published only if it
-        is not worse than the current one on the held-out images. `!retrain epochs=10`,
+        """Train a new shared model on the labelled images (the bot's operator). It is published
+        only if it is not worse than the current one on the held-out images. `!retrain epochs=10`,
         `!retrain force` (publish even if worse), `!retrain cancel`.
         """
         words = [word for word in options if word]
         if words and words[0].lower() == "cancel":
-            await self._cancel(ctx.author, ctx.reply)
+            await self._cancel(ctx.author, ctx.reply, ctx.guild)
             return
-        await require_manager(self.bot, ctx.author, "retrain me")
+        await require_operator(self.bot, ctx.author, ctx.guild, "retrain me")
         settings = self.bot.settings
         choice = parse_options(words, settings.retrain_max_epochs)
 
         async def send(text: str) -> discord.Message:
             return await ctx.reply(text, mention_author=False)
 
-        await self.trainer.start(choice, ctx.author, ctx.channel, ctx.guild, send)
+        await self.trainer.start(choice, ctx.author, ctx.channel, ctx.guild, send, SHARED_MODEL)
 
     @app_commands.command(name="retrain", description="Train a new model on the labelled images.")
     @app_commands.describe(
@@ -104,9 +111,9 @@ class Models(commands.Cog, name="Models"):
         cancel: bool = False,
     ) -> None:
         if cancel:
-            await self._cancel(interaction.user, _ephemeral(interaction))
+            await self._cancel(interaction.user, _ephemeral(interaction), interaction.guild)
             return
-        await require_manager(self.bot, interaction.user, "retrain me")
+        await require_operator(self.bot, interaction.user, interaction.guild, "retrain me")
         maximum = self.bot.settings.retrain_max_epochs
         if epochs is not None and epochs > maximum:
             raise UserFacingError(f"`epochs` takes a whole number from 1 to {maximum}.")
@@ -122,6 +129,7 @@ class Models(commands.Cog, name="Models"):
             interaction.channel,
             interaction.guild,
             send,  # type: ignore[arg-type]
+            SHARED_MODEL,
         )
 
     @property
@@ -129,17 +137,19 @@ class Models(commands.Cog, name="Models"):
         assert self.retrainer is not None, "the cog is not loaded"
         return self.retrainer
 
-    async def _cancel(self, user: discord.abc.User, reply) -> None:
-        """Stop the training, whichever of the bot's processes runs it."""
+    async def _cancel(
+        self, user: discord.abc.User, reply, guild: discord.Guild | None = None
+    ) -> None:
+        """Stop the shared model's training (the operator's), whichever of the bot's processes
+        runs it; typed in `guild` (None: a DM)."""
+        await require_operator(self.bot, user, guild, "cancel a training")
         retrainer = self.trainer
-        record = await retrainer.running()
+        record = await retrainer.running(SHARED_MODEL)
         if record is None:
             await reply("No training is running.")
             return
-        if record.user_id != user.id:
-            await require_manager(self.bot, user, "cancel someone else's training")
         local = retrainer.is_local(record)
-        if not await retrainer.cancel(user):
+        if not await retrainer.cancel(user, SHARED_MODEL):
             await reply("No training is running.")
             return
         where = "" if local else " (another of my processes runs it: it stops within seconds)"
@@ -152,22 +162,44 @@ class Models(commands.Cog, name="Models"):
         """Which model version serves, what it learned from and how it did, and the last few."""
         folder = self.bot.worker.folder
         assert folder is not None
+        operator = await is_operator(self.bot, ctx.author)
         versions = await asyncio.to_thread(history, folder)
-        lines = [version.line() for version in versions]
+        lines = [
+            dataclasses.replace(version, notes=public_notes(version.notes)).line()
+            for version in versions
+        ]
         if len(versions) == 1 and versions[0].number is None:
             lines.append(f"-# No versions yet: `{ctx.clean_prefix}retrain` publishes the first.")
-        record = await self.trainer.running()
+        if operator:
+            lines += await self._trainings()
+        record = await self.trainer.running(SHARED_MODEL)
         if record is not None:
-            lines.append(self.trainer.running_text(record))
-        else:
+            lines.append(self.trainer.running_text(record, operator=operator))
+        elif operator:
             lines.append(f"-# `{ctx.clean_prefix}rollback [N]` makes an earlier version current.")
         await ctx.reply("\n".join(lines), mention_author=False)
 
+    async def _trainings(self) -> list[str]:
+        """For the operator: the last trainings, finished or not, with who ran them and where."""
+        store = self.bot.dataset
+        if store is None:
+            return []
+        records = await asyncio.to_thread(store.trainings.latest, TRAININGS_SHOWN)
+        lines = []
+        for record in records:
+            guild = self.bot.get_guild(record.guild_id) if record.guild_id else None
+            where = guild.name if guild is not None else f"server {record.guild_id}"
+            if record.guild_id is None:
+                where = "a DM"
+            name = self.trainer.notifier.name_of(record.user_id)
+            lines.append(training_line(record, name, where))
+        return lines
+
     @commands.command(name="rollback")
-    @manager_only("roll the model back")
+    @operator_only("roll the model back")
     async def rollback(self, ctx: commands.Context, version: int | None = None) -> None:
-        """Make an earlier model version current again (Manage Server): the one before the
-        current one, or version N. `!model` lists them."""
+        """Make an earlier version of the shared model current again (the bot's operator): the
+        one before the current one, or version N. `!model` lists them."""
         folder = self.bot.worker.folder
         assert folder is not None
         try:

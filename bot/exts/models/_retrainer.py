@@ -12,6 +12,10 @@ behind, which the next start marks `interrupted`; a trainer whose bot died gets 
 trainer is recorded on the row (`Trainings.request_cancel`); the process that runs it reads
 the request at its next heartbeat and stops its trainer. A failed, refused or cancelled run
 changes neither the model nor the dataset.
+
+Each training has a scope, the model it trains: `SHARED_MODEL` (0), the model every server
+without one of its own is served and that only the bot's operator retrains, or (later) a
+server's id. It travels in the row's params, so every process knows whose training runs.
 """
 
 from __future__ import annotations
@@ -62,6 +66,13 @@ PROGRESS_EVERY = 3.0  # seconds between looks at the trainer's progress
 STOP_GRACE = 5.0  # seconds a trainer gets to stop cleanly before it is killed
 KEEP_RUNS = 5  # trainings' work folders kept (logs, plots, result.json)
 NO_DATASET = "Learning is not set up on this bot (it has no dataset)."
+SHARED_MODEL = 0  # the scope of the shared model (a server's own model: the server's id)
+
+
+def scope_of(record: TrainingRecord) -> int:
+    """The model a training trains (rows from before scopes trained the shared one)."""
+    scope = record.params.get("scope", SHARED_MODEL)
+    return scope if isinstance(scope, int) else SHARED_MODEL
 
 
 class Notifier(Protocol):
@@ -132,6 +143,7 @@ class Job:
     target: Path  # the model folder the candidate is published into
     message: discord.Message
     user: discord.abc.User
+    scope: int = SHARED_MODEL
     process: asyncio.subprocess.Process | None = None
     task: asyncio.Task[None] | None = None
     cancelled_by: str | None = None  # who asked it to stop, as shown in the final message
@@ -194,14 +206,21 @@ class Retrainer:
         channel: discord.abc.Messageable,
         guild: discord.Guild | None,
         send: Callable[[str], Awaitable[discord.Message]],
+        scope: int = SHARED_MODEL,
     ) -> None:
-        """Take the lock, export, start the trainer and its watcher; `send(text)` posts the
-        progress message. Raises `UserFacingError` for anything the moderator can fix."""
+        """Take the lock, export, start the trainer and its watcher for the model `scope`;
+        `send(text)` posts the progress message, where the command was typed. Raises
+        `UserFacingError` for anything the user can fix."""
         prefix = self.settings.command_prefix
         if self.job is not None:
             raise UserFacingError(busy_text(self.job.record, prefix))
         counts = await self.check_counts()
-        params = {"epochs": options.epochs, "force": options.force, "counts": counts}
+        params = {
+            "epochs": options.epochs,
+            "force": options.force,
+            "counts": counts,
+            "scope": scope,
+        }
         try:
             record = await asyncio.to_thread(
                 self.store.trainings.start,
@@ -229,7 +248,7 @@ class Retrainer:
                 self.store.trainings.finish, record.id, Status.FAILED.value, result=failed
             )
             raise
-        job = Job(record, options, work, target, message, user)
+        job = Job(record, options, work, target, message, user, scope)
         self.job = job
         with contextlib.suppress(Exception):
             await asyncio.to_thread(
@@ -275,8 +294,8 @@ class Retrainer:
             str(job.options.epochs),
             "--min-images",
             str(self.settings.retrain_min_images),
-            "--notes",
-            f"retrained from Discord by {job.user} (training {job.record.id})",
+            "--notes",  # no name: `!model` shows the notes to every server
+            f"retrained from Discord (training {job.record.id})",
             *(["--force"] if job.options.force else []),
         ]
 
@@ -386,10 +405,16 @@ class Retrainer:
 
     # -- stopping -----------------------------------------------------------------------------
 
-    async def running(self) -> TrainingRecord | None:
-        """The training that runs, in this process or in another one on the same database; a
-        lock whose process is gone (no heartbeat, or its process ended) is freed first, and
-        its progress message says so."""
+    async def running(self, scope: int | None = None) -> TrainingRecord | None:
+        """The training that runs (of the model `scope`; None: of any), in this process or in
+        another one on the same database; a lock whose process is gone (no heartbeat, or its
+        process ended) is freed first, and its progress message says so."""
+        record = await self._running()
+        if record is not None and scope is not None and scope_of(record) != scope:
+            return None
+        return record
+
+    async def _running(self) -> TrainingRecord | None:
         job = self.job
         store = self._store
         if store is None:
@@ -410,16 +435,19 @@ class Retrainer:
         """Whether this process runs `record`'s trainer."""
         return self.job is not None and self.job.record.id == record.id
 
-    def running_text(self, record: TrainingRecord) -> str:
-        """`!model`'s line about the training that runs (here or in another process)."""
+    def running_text(self, record: TrainingRecord, *, operator: bool = True) -> str:
+        """`!model`'s line about the training that runs (here or in another process); with
+        names and hosts only for an `operator`."""
         by = self.notifier.name_of(record.cancel_requested_by) if record.cancel_requested else None
-        return running_text(record, self.is_local(record), by)
+        return running_text(record, self.is_local(record), by, operator=operator)
 
-    async def cancel(self, user: discord.abc.User) -> bool:
-        """Stop the running training, wherever it runs; False when none runs. This process's
-        trainer gets SIGTERM at once; another process's is asked through the database, and
-        that process stops it at its next heartbeat."""
+    async def cancel(self, user: discord.abc.User, scope: int = SHARED_MODEL) -> bool:
+        """Stop the running training of the model `scope`, wherever it runs; False when none
+        runs. This process's trainer gets SIGTERM at once; another process's is asked through
+        the database, and that process stops it at its next heartbeat."""
         job = self.job
+        if job is not None and job.scope != scope:
+            return False
         if job is not None and job.process is not None and job.process.returncode is None:
             job.cancelled_by = user.display_name
             with contextlib.suppress(ProcessLookupError):
@@ -429,7 +457,7 @@ class Retrainer:
                     self.store.trainings.request_cancel, job.record.id, by=user.id
                 )
             return True
-        record = job.record if job is not None else await self.running()
+        record = job.record if job is not None else await self.running(scope)
         if record is None:
             return False
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from dataset import TrainingRecord
@@ -16,6 +17,9 @@ from training.protocol import (
 )
 
 UNCHANGED = "The current model and the dataset are unchanged."
+THE_OPERATOR = "the operator"
+# A version's notes as `!retrain` wrote them (before, with the name of who asked).
+_RETRAINED = re.compile(r"retrained from Discord(?: by .*?)? \(training (\d+)\)")
 
 
 @dataclass(frozen=True)
@@ -109,15 +113,36 @@ def busy_text(record: TrainingRecord, prefix: str) -> str:
     )
 
 
-def running_text(record: TrainingRecord, local: bool, cancelled_by: str | None) -> str:
-    """`!model`'s line about the training that runs (here or, not `local`, elsewhere)."""
+def running_text(
+    record: TrainingRecord, local: bool, cancelled_by: str | None, *, operator: bool = True
+) -> str:
+    """`!model`'s line about the training that runs (here or, not `local`, elsewhere); not
+    for an `operator`: the shared model's, by "the operator", without names or hosts."""
     started = int(record.started_at.timestamp())
+    if not operator:
+        text = f"-# A training is running, started by {THE_OPERATOR} <t:{started}:R>"
+        if cancelled_by is not None:
+            text += f"; {THE_OPERATOR} asked it to stop"
+        return text + "."
     text = f"-# A training is running, started by <@{record.user_id}> <t:{started}:R>"
     if not local:
         text += f", in another of my processes ({record.host}, pid {record.pid})"
     if cancelled_by is not None:
         text += f"; {cancelled_by} asked it to stop"
     return text + "."
+
+
+def public_notes(notes: str) -> str:
+    """A shared model version's notes as any server sees them: who retrained it is "the
+    operator" (versions made before kept the name of who asked)."""
+    return _RETRAINED.sub(rf"retrained by {THE_OPERATOR} (training \1)", notes)
+
+
+def training_line(record: TrainingRecord, name: str, where: str) -> str:
+    """An operator's `!model` line about one training: who, where, when and how it ended."""
+    started = int(record.started_at.timestamp())
+    ended = record.status + (f" version {record.version}" if record.version is not None else "")
+    return f"-# training {record.id}: {ended}, by {name} in {where} <t:{started}:R>"
 
 
 def _duration(seconds: float) -> str:

@@ -8,7 +8,8 @@ without it, the roles stay as they are. ``None`` means the human, "padawan".
 
 Every guild has the roles "Moderators" (Manage Messages) and "Admins" (Manage Server and
 Manage Messages). "padawan" owns the guilds, so Discord (and discord.py) give it every
-permission; "master" has the Admins role in every guild; anyone else starts with none.
+permission, unless a guild is given to someone else (`give_guild`); "master" has the Admins
+role in every guild; anyone else starts with none.
 """
 
 from __future__ import annotations
@@ -85,6 +86,19 @@ class People:
         guild = self.state.guild(self.guild_id if guild_id is None else int(guild_id))
         channel = self.state.channel(guild.channel_ids[0])
         return self._author({"username": username, "roles": list(roles)}, channel)
+
+    def give_guild(self, username: str, guild_id: int) -> dict[str, Any]:
+        """Make ``username`` (a new user unless one has that name) a member and the owner of a
+        guild, with every permission there, as the person who created that server; the human,
+        "padawan", stays a member with only the roles it had. Returns the user dict.
+
+        Give guilds before the bot connects: the look-alike sends no GUILD_UPDATE, so a bot
+        already connected would keep the old owner.
+        """
+        guild = self.state.guild(int(guild_id))
+        user = self.add_member(username, guild_id=guild.id)
+        guild.owner_id = int(user["id"])
+        return user
 
     def role_names(self, user: Mapping[str, Any], guild_id: int | None = None) -> list[str]:
         """The names of a member's roles in a guild (the default one unless ``guild_id``)."""

@@ -91,7 +91,7 @@ class DiscordServer(Driver):
         bot = payloads.user(self.application_id, bot_name.lower(), bot=True)
         self.bot_user: dict[str, Any] = self.state.add_user(bot)
         human = payloads.user(snowflake(), "padawan", global_name="Padawan")
-        self.human: dict[str, Any] = self.state.add_user(human)  # owns every guild
+        self.human: dict[str, Any] = self.state.add_user(human)  # owns them (`give_guild`)
         master = payloads.user(snowflake(), "master", global_name="Master")
         self.moderator: dict[str, Any] = self.state.add_user(master)  # "Admins" everywhere
         # Made first, in a row: consecutive timestamps spread the guilds over the shards.

@@ -145,3 +145,31 @@ async def test_interactions_carry_each_members_permissions(
         clicked = await server.wait_for_interaction_response(click["id"], timeout=5)
         assert clicked["content"] == answer["content"]
         assert await asyncio.wait_for(seen.get(), 5) == (name, *EXPECTED[name])
+
+
+async def test_a_guild_given_to_someone_else_is_theirs(
+    server: DiscordServer, run_client: Runner
+) -> None:
+    """Servers owned by different people: eve created her own and holds every permission
+    there, padawan none beyond a member's; the other guilds stay padawan's."""
+    theirs = server.guild_ids[1]
+    eve = server.give_guild("eve", theirs)
+    assert server.state.guild(theirs).owner_id == int(eve["id"])
+    assert server.state.permissions(server.state.guild(theirs), int(eve["id"])) == ALL_PERMISSIONS
+    bot = new_bot()
+
+    @bot.command()
+    async def perms(ctx: commands.Context[Any]) -> None:
+        await ctx.reply(describe(ctx.author))
+
+    client = await run_client(bot)
+    guild = client.get_guild(theirs)
+    assert guild is not None and guild.owner_id == int(eve["id"])
+    assert client.get_guild(server.guild_id).owner_id == int(server.human["id"])  # type: ignore[union-attr]
+    channel = server.first_channel(theirs)
+    for author, expected in ((eve, "eve True True"), (None, "padawan False False")):
+        who = None if author is None else {"username": author["username"]}
+        posted = await server.post_message("!perms", author=who, channel_id=channel)
+        assert (await server.wait_for_reply(posted["id"], timeout=5))["content"] == expected
+    posted = await server.post_message("!perms")  # padawan in its own guild
+    assert (await server.wait_for_reply(posted["id"], timeout=5))["content"] == "padawan True True"

@@ -191,8 +191,7 @@ class Models(commands.Cog, name="Models"):
             where = guild.name if guild is not None else f"server {record.guild_id}"
             if record.guild_id is None:
                 where = "a DM"
-            name = self.trainer.notifier.name_of(record.user_id)
-            lines.append(training_line(record, name, where))
+            lines.append(training_line(record, where))
         return lines
 
     @commands.command(name="rollback")

@@ -138,11 +138,11 @@ def public_notes(notes: str) -> str:
     return _RETRAINED.sub(rf"retrained by {THE_OPERATOR} (training \1)", notes)
 
 
-def training_line(record: TrainingRecord, name: str, where: str) -> str:
+def training_line(record: TrainingRecord, where: str) -> str:
     """An operator's `!model` line about one training: who, where, when and how it ended."""
     started = int(record.started_at.timestamp())
     ended = record.status + (f" version {record.version}" if record.version is not None else "")
-    return f"-# training {record.id}: {ended}, by {name} in {where} <t:{started}:R>"
+    return f"-# training {record.id}: {ended}, by <@{record.user_id}> in {where} <t:{started}:R>"
 
 
 def _duration(seconds: float) -> str:

@@ -8,6 +8,7 @@ every server is served. Owning another server gives no power here.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -18,6 +19,7 @@ from bot.errors import NotAllowed
 from bot.settings import Settings
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 IN_A_SERVER = "That changes a server's settings: type it in that server."
 OPERATOR_ONLY = (
@@ -54,7 +56,11 @@ async def is_operator(bot: commands.Bot, user: discord.abc.User) -> bool:
     settings: Settings = bot.settings  # type: ignore[attr-defined]
     if user.id in settings.operator_ids:
         return True
-    return await bot.is_owner(user)  # type: ignore[arg-type]
+    try:  # the first call asks Discord who owns the application, then it is remembered
+        return await bot.is_owner(user)  # type: ignore[arg-type]
+    except discord.HTTPException as error:
+        log.warning("could not ask Discord who owns the application: %s", error)
+        return False
 
 
 def require_manager(user: discord.abc.User, guild: discord.Guild | None, what: str) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 
+import aiohttp
 import discord
 import pytest
 from fakes import guild, member, user
@@ -45,6 +47,20 @@ def test_operator_ids_are_read_as_a_list() -> None:
 async def test_the_applications_owner_is_an_operator() -> None:
     assert await is_operator(bot(), user(OWNER_ID, "padawan"))
     assert not await is_operator(bot(), user(LISTED_ID, "mace"))
+
+
+async def test_an_owner_discord_cannot_name_is_no_operator() -> None:
+    """Asking Discord who owns the application failed: nobody but OPERATOR_IDS operates."""
+    failing = bot(frozenset({LISTED_ID}))
+    response = mock.create_autospec(aiohttp.ClientResponse, instance=True, spec_set=True)
+    response.status, response.reason = 503, "Service Unavailable"
+
+    async def is_owner(someone: discord.abc.User) -> bool:
+        raise discord.HTTPException(response, "unavailable")
+
+    failing.is_owner = is_owner
+    assert not await is_operator(failing, user(OWNER_ID, "padawan"))
+    assert await is_operator(failing, user(LISTED_ID, "mace"))
 
 
 async def test_a_user_in_operator_ids_is_an_operator() -> None:

@@ -52,7 +52,7 @@ async def test_a_result_from_a_newer_trainer_is_a_failure_that_says_so(
         names = ("jedi", "sith")
         trainer = NewerTrainer(store, settings(tmp_path), names, served.append, notifier())
         record = store.trainings.start(
-            guild_id=1, channel_id=2, user_id=USER.id, pid=os.getpid(), params={}
+            scope=0, guild_id=1, channel_id=2, user_id=USER.id, pid=os.getpid(), params={}
         )
         work = WorkFolder(trainer.runs / str(record.id))
         work.path.mkdir(parents=True)

@@ -169,12 +169,14 @@ class Retrainer:
 
     # -- starting -----------------------------------------------------------------------------
 
-    async def check_counts(self) -> dict[str, int]:
+    async def check_counts(self, guild_id: int | None = None) -> dict[str, int]:
         """Images per class a retrain would learn from; `UserFacingError` if too few."""
         settings, names = self.settings, self.class_names
-        summary = await asyncio.to_thread(self.store.summary)
+        shared = await asyncio.to_thread(
+            self.store.labelled_shared, holdout=False, include=[guild_id or 0]
+        )
         base = await asyncio.to_thread(count_images, settings.base_data_dir, names)
-        counts = {n: summary.counts.get(n, {}).get("train", 0) + base[n] for n in names}
+        counts = {n: sum(i.label == n for i in shared) + base[n] for n in names}
         short = {n: settings.retrain_min_images - c for n, c in counts.items()}
         missing = {n: k for n, k in short.items() if k > 0}
         if missing:
@@ -200,11 +202,12 @@ class Retrainer:
         prefix = self.settings.command_prefix
         if self.job is not None:
             raise UserFacingError(busy_text(self.job.record, prefix))
-        counts = await self.check_counts()
+        counts = await self.check_counts(guild.id if guild else None)
         params = {"epochs": options.epochs, "force": options.force, "counts": counts}
         try:
             record = await asyncio.to_thread(
                 self.store.trainings.start,
+                scope=0,
                 guild_id=guild.id if guild else None,
                 channel_id=getattr(channel, "id", None),
                 user_id=user.id,
@@ -218,7 +221,7 @@ class Retrainer:
             target = await asyncio.to_thread(
                 prepare_retrained_folder, self.settings.model_path, self.settings.data_dir
             )
-            await asyncio.to_thread(self._export, work)
+            await asyncio.to_thread(self._export, work, guild.id if guild else 0)
             message = await send(progress_text([], options, user.mention, prefix))
         except BaseException as error:
             reason = (
@@ -237,13 +240,13 @@ class Retrainer:
             )
         job.task = asyncio.create_task(self._watch(job), name=f"training-{record.id}")
 
-    def _export(self, work: WorkFolder) -> None:
+    def _export(self, work: WorkFolder, guild_id: int) -> None:
         """The dataset's training share, joined with BASE_DATA_DIR, and the holdout, in `work`."""
         if work.path.exists():
             shutil.rmtree(work.path)
         work.path.mkdir(parents=True)
-        self.store.export(work.data, holdout=False)
-        self.store.export(work.holdout, holdout=True)
+        self.store.export_shared(work.data, holdout=False, include=[guild_id])
+        self.store.export_shared(work.holdout, holdout=True, include=[guild_id])
         base = self.settings.base_data_dir
         if base is None:
             return
@@ -396,7 +399,7 @@ class Retrainer:
             return job.record if job is not None else None
 
         def look() -> tuple[list[TrainingRecord], TrainingRecord | None]:
-            return store.trainings.recover_interrupted(), store.trainings.running()
+            return store.trainings.recover_interrupted(), store.trainings.running(0)
 
         try:
             stale, record = await asyncio.to_thread(look)

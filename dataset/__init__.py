@@ -2,9 +2,10 @@
 
     store = DatasetStore.open(DATA_DIR)            # DATA_DIR/dataset.sqlite3 + DATA_DIR/images/
     image = store.add_image(data, guild_id=..., channel_id=..., message_id=...)
-    store.vote(image.sha256, user_id=..., guild_id=..., label="sith", source="button")
-    store.export(Path("runs/data"))                # runs/data/jedi/, runs/data/sith/
-    training = store.trainings.start(...)          # the bot-wide training lock (TrainingBusy)
+    store.vote(image.sha256, guild_id=..., user_id=..., label="sith", source="button")
+    store.export(Path("runs/data"), guild_id)      # that server's labels: runs/data/jedi/, sith/
+    store.export_shared(Path("runs/data"))         # the sharing servers': the default model's
+    training = store.trainings.start(scope=..., ...)  # one training per scope (TrainingBusy)
 
 See `dataset.store` for the design, `dataset.trainings` for the training lock, `dataset.labels`
 for the label and holdout rules, and `dataset.migrations` for the schema's history.
@@ -13,10 +14,14 @@ for the label and holdout rules, and `dataset.migrations` for the schema's histo
 from dataset.labels import CLASS_NAMES, HOLDOUT_PERCENT, Tally, is_holdout, tally
 from dataset.records import (
     FINAL_STATUSES,
+    NO_GUILD,
+    OOD_POLICIES,
+    TRAINING_KINDS,
     TRAINING_STATUSES,
     VOTE_SOURCES,
     DatasetError,
     Forgotten,
+    GuildSettings,
     ImageLabel,
     ImageRecord,
     ImportReport,
@@ -24,6 +29,7 @@ from dataset.records import (
     Summary,
     TrainingBusy,
     TrainingRecord,
+    UserSummary,
     VoteOutcome,
 )
 from dataset.store import DatasetStore
@@ -33,11 +39,15 @@ __all__ = [
     "CLASS_NAMES",
     "FINAL_STATUSES",
     "HOLDOUT_PERCENT",
+    "NO_GUILD",
+    "OOD_POLICIES",
+    "TRAINING_KINDS",
     "TRAINING_STATUSES",
     "VOTE_SOURCES",
     "DatasetError",
     "DatasetStore",
     "Forgotten",
+    "GuildSettings",
     "ImageLabel",
     "ImageRecord",
     "ImportReport",
@@ -47,6 +57,7 @@ __all__ = [
     "TrainingBusy",
     "TrainingRecord",
     "Trainings",
+    "UserSummary",
     "VoteOutcome",
     "is_holdout",
     "tally",

@@ -1,6 +1,9 @@
 """The `jedisith-dataset` command (also `python -m dataset`): the bot's labelled images.
 
-    jedisith-dataset info|export DIR [--holdout]|import DIR [--user ID] [--data-dir DIR]
+    jedisith-dataset info|export DIR [--holdout]|import DIR [--user ID] [--guild ID|--shared]
+
+A server's data is `--guild ID`; without it, what belongs to no server (imports). `export
+--shared` writes the operator's default model's set: the servers that share their labels.
 
 It works on the bot's data folder and database (DATA_DIR, DATABASE_URL) and loads no model;
 every error is one line on stderr and exit code 2.
@@ -39,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a SQLAlchemy URL (default: $DATABASE_URL or the SQLite file in the data folder)",
     )
+    where.add_argument(
+        "--guild", type=int, default=0, metavar="ID", help="a server's data (default: 0, none)"
+    )
     parser = argparse.ArgumentParser(
         prog=PROG, description="The labelled images the bot collected."
     )
@@ -50,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("folder", type=Path, metavar="DIR", help="a new or empty folder")
     export.add_argument(
         "--holdout", action="store_true", help="the holdout instead of the training split"
+    )
+    export.add_argument(
+        "--shared", action="store_true", help="the sharing servers' labels, not one server's"
     )
     imports = actions.add_parser(
         "import", parents=[where], help="label the images of DIR/jedi and DIR/sith"
@@ -69,11 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with DatasetStore.open(data_dir, url) as store:
             if args.action == "export":
-                _export(store, args.folder, args.holdout)
+                _export(store, args.folder, args.holdout, args.guild, args.shared)
             elif args.action == "import":
-                _import(store, args.folder, args.user)
+                _import(store, args.folder, args.user, args.guild)
             else:
-                _info(store)
+                _info(store, args.guild)
     except (DatasetError, SQLAlchemyError, OSError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         print(f"{PROG}: {message}", file=sys.stderr)
@@ -81,15 +90,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _export(store: DatasetStore, folder: Path, holdout: bool) -> None:
-    counts = store.export(folder, holdout=holdout)
+def _export(store: DatasetStore, folder: Path, holdout: bool, guild: int, shared: bool) -> None:
+    if shared:
+        counts = store.export_shared(folder, holdout=holdout)
+    else:
+        counts = store.export(folder, guild, holdout=holdout)
     split = "holdout" if holdout else "training split"
     written = ", ".join(f"{n} {name}" for name, n in counts.items())
     print(f"{folder}: {written} ({split})")
 
 
-def _import(store: DatasetStore, folder: Path, user_id: int) -> None:
-    report = store.import_folder(folder, user_id=user_id)
+def _import(store: DatasetStore, folder: Path, user_id: int, guild: int) -> None:
+    report = store.import_folder(folder, user_id=user_id, guild_id=guild)
     for path, reason in report.skipped:
         print(f"{PROG}: skipped {path}: {reason}", file=sys.stderr)
     print(
@@ -98,11 +110,12 @@ def _import(store: DatasetStore, folder: Path, user_id: int) -> None:
     )
 
 
-def _info(store: DatasetStore) -> None:
-    summary = store.summary()
+def _info(store: DatasetStore, guild: int) -> None:
+    summary = store.summary(guild)
     lines = {
         "data": str(store.data_dir),
         "database": display_url(store.url),
+        "server": str(guild) if guild else "none (imports)",
         "images": f"{summary.images:,} ({summary.unlabelled:,} without a label)",
         "votes": f"{summary.votes:,}",
     }

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from model.bundle import fsync
 from model.preprocess import ACCEPTED_FORMATS, IMAGE_FORMATS, ImageError, ImageLimits, open_image
 
 IMAGES_FOLDER = "images"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -89,3 +92,49 @@ def remove(path: Path) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def export_files(
+    folder: Path, images: list[tuple[str, Path]], class_names: tuple[str, ...]
+) -> dict[str, int]:
+    """Write `(label, path)` files as `folder/<label>/<name>` (hard links where the file system
+    allows, else copies), staged beside `folder` and renamed into place; the count per class."""
+    folder = Path(folder).expanduser().absolute()
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise DatasetError(f"{folder} is not empty: export into a new or empty folder")
+    counts = dict.fromkeys(class_names, 0)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.export-", dir=folder.parent))
+    except OSError as error:
+        raise DatasetError(f"cannot export to {folder}: {error.strerror or error}") from None
+    try:
+        for name in class_names:
+            (staging / name).mkdir()
+        for label, path in images:
+            if label not in counts:  # a label from other class names: not this set
+                continue
+            try:
+                _link_or_copy(path, staging / label / path.name)
+            except FileNotFoundError:
+                log.warning("image file %s is missing: not exported", path)
+                continue
+            counts[label] += 1
+        os.chmod(staging, 0o755)  # mkdtemp made it private
+        os.rename(staging, folder)  # replaces `folder` only if it is (still) empty
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DatasetError(f"cannot export to {folder}: {error.strerror or error}") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return counts
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except FileNotFoundError:
+        raise
+    except OSError:  # another file system, or one without hard links
+        shutil.copyfile(source, target)

@@ -15,6 +15,9 @@ VOTE_SOURCES = ("button", "teach", "import")
 RUNNING = "running"
 TRAINING_STATUSES = (RUNNING, "published", "refused", "failed", "cancelled", "interrupted")
 FINAL_STATUSES = TRAINING_STATUSES[1:]
+TRAINING_KINDS = ("head", "full")
+OOD_POLICIES = ("refuse", "warn", "off")
+NO_GUILD = 0  # the guild id of what belongs to no server (imports), and the default model's scope
 
 
 class DatasetError(ValueError):
@@ -69,6 +72,32 @@ class LabelledImage:
 
 
 @dataclass(frozen=True)
+class GuildSettings:
+    """A server's settings; None means the environment's default (`DatasetStore.guild_settings`)."""
+
+    guild_id: int
+    collecting: bool = False
+    sharing: bool = False  # its labels may train the operator's default model
+    ood_policy: str | None = None  # refuse, warn or off
+    uncertain_band: float | None = None
+    channels: tuple[int, ...] | None = None  # None: every channel
+    changed_by: int | None = None
+    changed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    """What one person gave, per server (0: no server), in counts only (`!dataset` in a DM)."""
+
+    votes: dict[int, int]  # guild id -> votes
+    images: dict[int, int]  # guild id -> images they posted there
+
+    @property
+    def total(self) -> int:
+        return sum(self.votes.values())
+
+
+@dataclass(frozen=True)
 class Forgotten:
     """What `forget_user` deleted."""
 
@@ -85,9 +114,9 @@ class Summary:
     conflicts: list[tuple[str, dict[str, int]]]  # (sha256, everyone's votes per label)
     unlabelled: int  # images without a label, conflicts included
     contributors: list[tuple[int, int]]  # (user_id, votes), most first, top 5
-    guild_images: int | None  # images voted on in the guild asked about
-    images: int
-    votes: int
+    guild_images: int | None  # images this server holds (the same as `images`)
+    images: int  # images this server holds: voted on or posted there
+    votes: int  # this server's votes
 
     @property
     def labelled(self) -> int:
@@ -107,7 +136,7 @@ class TrainingRecord:
 
     id: int
     status: str
-    guild_id: int | None
+    guild_id: int | None  # where it was asked for
     channel_id: int | None
     message_id: int | None  # the progress message
     user_id: int | None
@@ -122,6 +151,8 @@ class TrainingRecord:
     # Someone asked it to stop (`Trainings.request_cancel`): who and when; None if nobody.
     cancel_requested_by: int | None = None
     cancel_requested_at: datetime | None = None
+    scope: int = NO_GUILD  # whose model: a server's id, or 0 for the default model
+    kind: str = "full"  # "head" or "full"
 
     @property
     def cancel_requested(self) -> bool:
@@ -129,7 +160,7 @@ class TrainingRecord:
 
 
 class TrainingBusy(DatasetError):
-    """A training is already running; `training` is that one."""
+    """A training of the same scope is already running; `training` is that one."""
 
     def __init__(self, training: TrainingRecord) -> None:
         started = training.started_at.strftime("%Y-%m-%d %H:%M UTC")

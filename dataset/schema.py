@@ -22,18 +22,20 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from dataset.records import TRAINING_STATUSES, VOTE_SOURCES
+from dataset.records import OOD_POLICIES, TRAINING_KINDS, TRAINING_STATUSES, VOTE_SOURCES
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -83,7 +85,7 @@ class Image(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
-    # Where it was first posted; null for imported images.
+    # Where it was first posted; null for imported images (`image_refs` says which servers hold it).
     guild_id: Mapped[int | None] = mapped_column(BigInteger)
     channel_id: Mapped[int | None] = mapped_column(BigInteger)
     message_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -95,7 +97,7 @@ class Vote(Base):
 
     __tablename__ = "votes"
     __table_args__ = (
-        UniqueConstraint("image_sha256", "user_id"),
+        UniqueConstraint("image_sha256", "guild_id", "user_id"),
         CheckConstraint(_in("source", VOTE_SOURCES), name="source"),
         Index(None, "user_id"),
         Index(None, "guild_id"),
@@ -106,7 +108,7 @@ class Vote(Base):
         String(64), ForeignKey("images.sha256", ondelete="CASCADE")
     )
     user_id: Mapped[int] = mapped_column(BigInteger)
-    guild_id: Mapped[int | None] = mapped_column(BigInteger)  # where the vote was cast
+    guild_id: Mapped[int] = mapped_column(BigInteger)  # where the vote was cast; 0: no server
     label: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(16))
     moderator: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -114,27 +116,50 @@ class Vote(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ImageRef(Base):
+    """A server that holds an image (0: no server, as for imports); the image goes with its last
+    reference and vote."""
+
+    __tablename__ = "image_refs"
+    __table_args__ = (Index(None, "image_sha256"),)
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    image_sha256: Mapped[str] = mapped_column(
+        String(64), ForeignKey("images.sha256", ondelete="CASCADE"), primary_key=True
+    )
+    posted_by: Mapped[int | None] = mapped_column(BigInteger)  # null for imports
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class GuildSetting(Base):
-    """Whether a server consented to collection; absent means no (the default everywhere)."""
+    """A server's consent to collection (absent: no) and its settings (null: the environment's)."""
 
     __tablename__ = "guild_settings"
+    __table_args__ = (CheckConstraint(_in("ood_policy", OOD_POLICIES), name="ood_policy"),)
 
     guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     collecting: Mapped[bool] = mapped_column(Boolean, default=False)
+    sharing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    ood_policy: Mapped[str | None] = mapped_column(String(8))
+    uncertain_band: Mapped[float | None] = mapped_column(Float)
+    channels: Mapped[list[int] | None] = mapped_column(JSON)
     changed_by: Mapped[int | None] = mapped_column(BigInteger)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Training(Base):
-    """A training run; the row with status "running" is the bot-wide training lock."""
+    """A training run; the row with status "running" is its scope's training lock."""
 
     __tablename__ = "trainings"
     __table_args__ = (
         CheckConstraint(_in("status", TRAINING_STATUSES), name="status"),
-        # At most one running training: two concurrent starters cannot both insert one.
+        CheckConstraint(_in("kind", TRAINING_KINDS), name="kind"),
+        # At most one running training per scope: two concurrent starters cannot both insert one.
         Index(
             "uq_trainings_one_running",
-            "status",
+            "scope",
             unique=True,
             sqlite_where=text(ONE_RUNNING_WHERE),
             postgresql_where=text(ONE_RUNNING_WHERE),
@@ -143,7 +168,10 @@ class Training(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
-    guild_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Whose model it trains: a server's id, or 0 for the operator's default model (0003).
+    scope: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    kind: Mapped[str] = mapped_column(String(8), default="full", server_default="full")
+    guild_id: Mapped[int | None] = mapped_column(BigInteger)  # where it was asked for
     channel_id: Mapped[int | None] = mapped_column(BigInteger)
     message_id: Mapped[int | None] = mapped_column(BigInteger)  # the progress message
     user_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -8,52 +8,60 @@ writers queue; on PostgreSQL writers from several processes (the bot's shards) r
 one that loses a race on a unique key (two inserts of the same image or of the same person's
 vote) or is chosen as a deadlock's victim is simply run again, on what the winner committed.
 
+- **Servers** keep their data apart: an image is held by the servers that posted it
+  (`image_refs`; 0 is "no server", as for imports) and labelled in each by that server's votes
+  only. The operator's default model learns from the servers that share (`labelled_shared`).
 - **Images** are files named by their SHA-256 (`dataset.files`) plus one row each; the file is
-  written before the row, so a row never names a missing file. The same bytes are stored once.
-- **Votes**: one per (image, person); a second vote replaces the first. Labels and the holdout
-  split are computed from the votes when asked (`dataset.labels`), never stored.
+  written before the row, so a row never names a missing file. The same bytes are stored once,
+  and go when no server refers to them any more (no reference, no vote).
+- **Votes**: one per (image, server, person); a second vote replaces the first. Labels and the
+  holdout split are computed from the votes when asked (`dataset.labels`), never stored.
 - **Consent**: off in every guild until someone turns it on (`set_collecting`); the bot asks
   `collecting(guild_id)` before it keeps an image or a vote (the store itself records what it
   is given: an import from the command line belongs to no guild).
-- **Forgetting** a person deletes their votes and every image nobody else voted on, file too.
-- **Trainings**: the trainings table and the bot-wide training lock are `store.trainings`
-  (`dataset.trainings`), on the same engine.
+- **Forgetting** a person deletes their votes and posts in one server (or all), and every image
+  no server refers to any more, file too.
+- **Trainings**: the trainings table and the training locks (one per scope) are
+  `store.trainings` (`dataset.trainings`), on the same engine.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-import shutil
-import tempfile
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dataset import guilds
 from dataset.database import display_url, make_engine, sqlite_url, upgrade, writer
-from dataset.files import IMAGES_FOLDER, image_path, inspect, remove, write_once
+from dataset.files import IMAGES_FOLDER, export_files, image_path, inspect, remove, write_once
+from dataset.importing import import_folder
 from dataset.labels import CLASS_NAMES, Tally, is_holdout, split_of, tally
+from dataset.queries import delete_orphans, release_refs, votes_by_image
 from dataset.records import (
+    NO_GUILD,
     VOTE_SOURCES,
     DatasetError,
     Forgotten,
+    GuildSettings,
     ImageLabel,
     ImageRecord,
     ImportReport,
     LabelledImage,
     Summary,
+    UserSummary,
     VoteOutcome,
 )
-from dataset.schema import GuildSetting, Image, Training, Vote
+from dataset.schema import GuildSetting, Image, ImageRef, Training, Vote
 from dataset.trainings import Trainings
 
 log = logging.getLogger(__name__)
@@ -143,6 +151,26 @@ class DatasetStore:
 
         self._write_retrying(change)
 
+    def guild_settings(self, guild_id: int) -> GuildSettings:
+        """The server's settings; None values mean the environment's default."""
+        with self._reading.begin() as session:
+            return guilds.settings_of(guild_id, session.get(GuildSetting, guild_id))
+
+    def update_guild_settings(self, guild_id: int, *, by: int, **changes: Any) -> GuildSettings:
+        """Change some of a server's settings (`dataset.guilds.SETTINGS`), each checked first."""
+        values = guilds.checked(changes)
+
+        def change(session: Session) -> GuildSettings:
+            row = session.get(GuildSetting, guild_id)
+            if row is None:
+                row = guilds.new_row(guild_id)
+                session.add(row)
+            guilds.apply(row, values, by=by, at=_now())
+            session.flush()
+            return guilds.settings_of(guild_id, row)
+
+        return self._write_retrying(change)
+
     # -- images and votes ---------------------------------------------------------------------
 
     def add_image(
@@ -150,96 +178,71 @@ class DatasetStore:
         data: bytes,
         *,
         guild_id: int | None = None,
+        posted_by: int | None = None,
         channel_id: int | None = None,
         message_id: int | None = None,
         filename: str = "",
     ) -> ImageRecord:
-        """Keep `data` if it is an image we can train on (else `DatasetError`, saying why).
-        The same bytes are stored once: `new` is False when they already were."""
-        info = inspect(data)
-        sha256 = hashlib.sha256(data).hexdigest()
-        path = image_path(self._images, sha256, info.format)
+        """Keep `data` if it is an image we can train on (else `DatasetError`, saying why), held
+        by the server `guild_id` (None: no server). The same bytes are stored once: `new` is
+        False when they already were."""
+        record, _ = self._add(data, guild_id, posted_by, channel_id, message_id, filename, None)
+        return record
 
-        def insert(session: Session) -> bool:
-            if session.get(Image, sha256) is not None:
-                return False
-            session.add(
-                Image(
-                    sha256=sha256,
-                    size=len(data),
-                    format=info.format,
-                    width=info.width,
-                    height=info.height,
-                    first_seen=_now(),
-                    guild_id=guild_id,
-                    channel_id=channel_id,
-                    message_id=message_id,
-                    filename=filename[:255],
-                )
-            )
-            session.flush()
-            return True
-
-        with self._files:
-            write_once(path, data)  # also puts back a file lost from under its row
-            new = self._write_retrying(insert)
-        return ImageRecord(sha256, path, len(data), new, is_holdout(sha256))
+    def add_image_and_vote(
+        self,
+        data: bytes,
+        *,
+        guild_id: int | None,
+        user_id: int,
+        label: str,
+        source: str,
+        moderator: bool = False,
+        channel_id: int | None = None,
+        message_id: int | None = None,
+        filename: str = "",
+    ) -> tuple[ImageRecord, VoteOutcome]:
+        """`add_image` (posted by `user_id`) and `vote` in one transaction: a vote refused
+        leaves no image behind."""
+        self._check_vote(label, source)
+        ballot = (user_id, label, source, moderator)
+        record, outcome = self._add(
+            data, guild_id, user_id, channel_id, message_id, filename, ballot
+        )
+        assert outcome is not None
+        return record, outcome
 
     def vote(
         self,
         sha256: str,
         *,
-        user_id: int,
         guild_id: int | None,
+        user_id: int,
         label: str,
         source: str,
         moderator: bool = False,
     ) -> VoteOutcome:
-        """Record `user_id`'s label for the image; a second vote by them replaces the first."""
-        self._check_label(label)
-        if source not in VOTE_SOURCES:
-            raise DatasetError(f"a vote's source is {' or '.join(VOTE_SOURCES)}, not {source!r}")
+        """Record `user_id`'s label for the image in the server `guild_id` (None: no server); a
+        second vote by them there replaces the first. `moderator`: they moderate that server."""
+        self._check_vote(label, source)
         _check_sha256(sha256)
+        guild = _guild(guild_id)
 
         def cast(session: Session) -> VoteOutcome:
             if session.get(Image, sha256) is None:
                 raise DatasetError(f"image {sha256[:12]} is not in the dataset")
-            # FOR UPDATE (PostgreSQL): the same person's vote changed in two processes at once
-            # is changed one after the other, each seeing the other's label as `previous`.
-            mine = session.scalars(
-                select(Vote)
-                .where(Vote.image_sha256 == sha256, Vote.user_id == user_id)
-                .with_for_update()
-            ).one_or_none()
-            now = _now()
-            previous = mine.label if mine is not None else None
-            wanted = (label, moderator, source, guild_id)
-            if mine is None:
-                mine = Vote(image_sha256=sha256, user_id=user_id, created_at=now)
-                session.add(mine)
-            stored = (mine.label, mine.moderator, mine.source, mine.guild_id)
-            if previous is None or stored != wanted:
-                mine.label, mine.moderator, mine.source, mine.guild_id = wanted
-                mine.updated_at = now
-            session.flush()
-            result = self._tally(session, sha256)
-            return VoteOutcome(
-                changed=previous is not None and previous != label,
-                previous=previous,
-                label=result.label,
-                votes=result.votes,
-                conflict=result.conflict,
-            )
+            return self._cast(session, sha256, guild, (user_id, label, source, moderator))
 
         return self._write_retrying(cast)
 
-    def label_of(self, sha256: str) -> ImageLabel:
-        """The image's votes and the label they give it; an unknown image is a `DatasetError`."""
+    def label_of(self, sha256: str, guild_id: int | None) -> ImageLabel:
+        """The image's votes in the server `guild_id` and the label they give it there; an
+        unknown image is a `DatasetError`."""
         _check_sha256(sha256)
         with self._reading.begin() as session:
             if session.get(Image, sha256) is None:
                 raise DatasetError(f"image {sha256[:12]} is not in the dataset")
-            result = self._tally(session, sha256)
+            result = self._tally(session, sha256, _guild(guild_id))
         return ImageLabel(
             sha256,
             result.label,
@@ -249,60 +252,65 @@ class DatasetStore:
             is_holdout(sha256),
         )
 
-    def forget_user(self, user_id: int) -> Forgotten:
-        """Delete every vote of `user_id` (all guilds) and every image nobody else voted on,
-        row and file."""
+    def forget_user(self, user_id: int, guild_id: int | None = None) -> Forgotten:
+        """Delete `user_id`'s votes and the images they posted in the server `guild_id` (None:
+        in every server), then every image no server refers to any more, row and file."""
 
         def forget(session: Session) -> tuple[int, list[tuple[str, str]]]:
-            theirs = select(Vote.image_sha256).where(Vote.user_id == user_id)
-            others = select(Vote.image_sha256).where(Vote.user_id != user_id)
-            orphans = [
-                (sha256, image_format)
-                for sha256, image_format in session.execute(
-                    select(Image.sha256, Image.format).where(
-                        Image.sha256.in_(theirs), Image.sha256.not_in(others)
-                    )
+            mine = Vote.user_id == user_id
+            posted = ImageRef.posted_by == user_id
+            if guild_id is not None:
+                mine, posted = (
+                    mine & (Vote.guild_id == guild_id),
+                    posted & (ImageRef.guild_id == guild_id),
                 )
-            ]
-            votes = session.execute(delete(Vote).where(Vote.user_id == user_id)).rowcount
-            for chunk in _chunks([sha256 for sha256, _ in orphans], 500):
-                session.execute(delete(Image).where(Image.sha256.in_(chunk)))
-            return votes, orphans
+            pairs = set(session.execute(select(Vote.guild_id, Vote.image_sha256).where(mine)))
+            votes = session.execute(delete(Vote).where(mine)).rowcount
+            pairs |= set(
+                session.execute(select(ImageRef.guild_id, ImageRef.image_sha256).where(posted))
+            )
+            release_refs(session, pairs, user_id)
+            touched = {sha256 for _, sha256 in pairs}
+            session.flush()
+            return votes, delete_orphans(session, touched)
 
         with self._files:
             votes, orphans = self._write_retrying(forget)
             for sha256, image_format in orphans:  # after the commit: a row never lacks its file
                 remove(image_path(self._images, sha256, image_format))
-        log.info("forgot user %s: %d votes, %d images", user_id, votes, len(orphans))
+        where = "everywhere" if guild_id is None else f"in {guild_id}"
+        log.info("forgot user %s %s: %d votes, %d images", user_id, where, votes, len(orphans))
         return Forgotten(votes=votes, images=len(orphans))
 
     # -- reading the set ----------------------------------------------------------------------
 
-    def summary(self, guild_id: int | None = None) -> Summary:
-        """The dataset in figures; contributors and `guild_images` within `guild_id` if given."""
+    def summary(self, guild_id: int | None) -> Summary:
+        """The server's data in figures (None: what belongs to no server, as imports)."""
+        guild = _guild(guild_id)
         with self._reading.begin() as session:
-            images = session.scalar(select(func.count()).select_from(Image)) or 0
-            votes = _votes_by_image(session)
-            last_published = session.scalar(
-                select(func.max(Training.started_at)).where(Training.status == "published")
+            held = select(ImageRef.image_sha256).where(ImageRef.guild_id == guild)
+            voted = select(Vote.image_sha256).where(Vote.guild_id == guild)
+            images = (
+                session.scalar(select(func.count()).select_from(held.union(voted).subquery())) or 0
             )
-            top = select(Vote.user_id, func.count().label("n")).group_by(Vote.user_id)
-            guild_images = None
-            if guild_id is not None:
-                top = top.where(Vote.guild_id == guild_id)
-                guild_images = session.scalar(
-                    select(func.count(func.distinct(Vote.image_sha256))).where(
-                        Vote.guild_id == guild_id
-                    )
+            votes = votes_by_image(session, [guild])
+            last_published = session.scalar(
+                select(func.max(Training.started_at)).where(
+                    Training.status == "published", Training.scope.in_((guild, NO_GUILD))
                 )
+            )
             contributors = session.execute(
-                top.order_by(func.count().desc(), Vote.user_id).limit(TOP_CONTRIBUTORS)
+                select(Vote.user_id, func.count().label("n"))
+                .where(Vote.guild_id == guild)
+                .group_by(Vote.user_id)
+                .order_by(func.count().desc(), Vote.user_id)
+                .limit(TOP_CONTRIBUTORS)
             ).all()
 
         counts = {name: {"train": 0, "holdout": 0} for name in self.class_names}
         conflicts: list[tuple[str, dict[str, int]]] = []
         since = 0
-        for sha256, rows in votes.items():
+        for (sha256, _), rows in votes.items():
             result = tally(((label, moderator) for label, moderator, _ in rows), self.class_names)
             if result.conflict:
                 conflicts.append((sha256, result.votes))
@@ -320,120 +328,75 @@ class DatasetStore:
             conflicts=conflicts,
             unlabelled=images - labelled,
             contributors=[(int(user), int(n)) for user, n in contributors],
-            guild_images=guild_images,
+            guild_images=images,
             images=images,
             votes=sum(len(rows) for rows in votes.values()),
         )
 
-    def labelled(self, *, holdout: bool | None = None) -> list[LabelledImage]:
-        """Every image with a label, by label then hash; only one split unless `holdout` is None."""
+    def user_summary(self, user_id: int) -> UserSummary:
+        """What `user_id` gave, per server: votes, and images they posted (counts only)."""
         with self._reading.begin() as session:
-            formats = dict(session.execute(select(Image.sha256, Image.format)).all())
-            votes = _votes_by_image(session)
-        images = []
-        for sha256, rows in votes.items():
-            result = tally(((label, moderator) for label, moderator, _ in rows), self.class_names)
-            held = is_holdout(sha256)
-            if result.label is None or (holdout is not None and held != holdout):
-                continue
-            path = image_path(self._images, sha256, formats[sha256])
-            images.append(LabelledImage(sha256, result.label, path, held))
-        images.sort(key=lambda image: (image.label, image.sha256))
-        return images
+            votes = session.execute(
+                select(Vote.guild_id, func.count())
+                .where(Vote.user_id == user_id)
+                .group_by(Vote.guild_id)
+            ).all()
+            images = session.execute(
+                select(ImageRef.guild_id, func.count())
+                .where(ImageRef.posted_by == user_id)
+                .group_by(ImageRef.guild_id)
+            ).all()
+        return UserSummary(
+            votes={int(g): int(n) for g, n in votes}, images={int(g): int(n) for g, n in images}
+        )
 
-    def export(self, folder: Path, *, holdout: bool | None = False) -> dict[str, int]:
-        """Write the labelled images as `folder/<class>/<sha256>.<ext>` (hard links where the
-        file system allows, else copies) and return the count per class.
+    def labelled(self, guild_id: int | None, *, holdout: bool | None = None) -> list[LabelledImage]:
+        """The server's labelled images, by label then hash; one split unless `holdout` is None."""
+        return self._labelled([_guild(guild_id)], holdout)
 
-        The training split by default (`holdout=True`: the holdout only; None: both). `folder`
-        must not exist or be empty; the export is written beside it and renamed into place, so
-        there is never a half-written one. It is what `jedisith-train` and
-        `training.data.load_dataset` take.
-        """
-        folder = Path(folder).expanduser().absolute()
-        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-            raise DatasetError(f"{folder} is not empty: export into a new or empty folder")
-        images = self.labelled(holdout=holdout)
-        counts = dict.fromkeys(self.class_names, 0)
-        try:
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.export-", dir=folder.parent))
-        except OSError as error:
-            raise DatasetError(f"cannot export to {folder}: {error.strerror or error}") from None
-        try:
-            for name in self.class_names:
-                (staging / name).mkdir()
-            for image in images:
-                if image.label not in counts:  # a label from other class names: not this set
-                    continue
-                try:
-                    _link_or_copy(image.path, staging / image.label / image.path.name)
-                except FileNotFoundError:
-                    log.warning("image %s has no file %s: not exported", image.sha256, image.path)
-                    continue
-                counts[image.label] += 1
-            os.chmod(staging, 0o755)  # mkdtemp made it private
-            os.rename(staging, folder)  # replaces `folder` only if it is (still) empty
-        except OSError as error:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise DatasetError(f"cannot export to {folder}: {error.strerror or error}") from None
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return counts
+    def labelled_shared(
+        self, *, holdout: bool | None = None, include: Iterable[int] = ()
+    ) -> list[LabelledImage]:
+        """The labelled images of the servers that share their labels (`sharing`), of no server
+        (imports) and of `include`, each labelled by its server's votes; an image that two of
+        them label differently is a conflict, left out. For the operator's default model."""
+        with self._reading.begin() as session:
+            sharing = session.scalars(
+                select(GuildSetting.guild_id).where(GuildSetting.sharing.is_(True))
+            ).all()
+        return self._labelled(sorted({NO_GUILD, *sharing, *include}), holdout)
+
+    def export(
+        self, folder: Path, guild_id: int | None, *, holdout: bool | None = False
+    ) -> dict[str, int]:
+        """Write the server's labelled images as `folder/<class>/<sha256>.<ext>` and return the
+        count per class: the training split by default (`holdout=True`: the holdout only; None:
+        both). `folder` must not exist or be empty; the export is written beside it and renamed
+        into place, so there is never a half-written one. `jedisith-train` takes it."""
+        images = self.labelled(guild_id, holdout=holdout)
+        return export_files(folder, [(i.label, i.path) for i in images], self.class_names)
+
+    def export_shared(
+        self, folder: Path, *, holdout: bool | None = False, include: Iterable[int] = ()
+    ) -> dict[str, int]:
+        """`export` of `labelled_shared`: the set for the operator's default model."""
+        images = self.labelled_shared(holdout=holdout, include=include)
+        return export_files(folder, [(i.label, i.path) for i in images], self.class_names)
 
     def import_folder(
         self,
         folder: Path,
         *,
         user_id: int = 0,
+        guild_id: int | None = None,
         source: str = "import",
         moderator: bool = False,
     ) -> ImportReport:
         """Add every image of `folder/<class>/` (any depth) with a vote by `user_id` for its
-        folder's class. Files that are not usable images are skipped with the reason; a folder
-        that is not a class is a `DatasetError` naming it."""
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise DatasetError(f"{folder} is not a folder; it should hold {self._folders()}")
-        entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
-        classes = [p for p in entries if p.is_dir()]
-        unknown = [p.name for p in classes if p.name not in self.class_names]
-        if unknown:
-            raise DatasetError(
-                f"{folder} has folders that are not classes: {', '.join(unknown)} "
-                f"(the classes are {self._folders()})"
-            )
-        if not classes:
-            raise DatasetError(f"{folder} holds no class folder; it should hold {self._folders()}")
-        skipped = [(str(p), "not in a class folder") for p in entries if not p.is_dir()]
-        added = already = 0
-        seen: dict[str, str] = {}  # sha256 -> its class in this import
-        for class_folder in classes:
-            label = class_folder.name
-            for path in _files_in(class_folder):
-                try:
-                    record = self.add_image(path.read_bytes(), filename=path.name)
-                except OSError as error:
-                    skipped.append((str(path), f"cannot read the file: {error.strerror or error}"))
-                    continue
-                except DatasetError as error:
-                    skipped.append((str(path), str(error)))
-                    continue
-                if seen.setdefault(record.sha256, label) != label:
-                    other = seen[record.sha256]
-                    skipped.append((str(path), f"the same image is in {other}/; kept as {other}"))
-                    continue
-                self.vote(
-                    record.sha256,
-                    user_id=user_id,
-                    guild_id=None,
-                    label=label,
-                    source=source,
-                    moderator=moderator,
-                )
-                added, already = (added + 1, already) if record.new else (added, already + 1)
-        return ImportReport(added=added, already=already, skipped=skipped)
+        folder's class, in the server `guild_id` (None: no server); see `dataset.importing`."""
+        return import_folder(
+            self, folder, user_id=user_id, guild_id=guild_id, source=source, moderator=moderator
+        )
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -450,18 +413,136 @@ class DatasetStore:
                 log.debug("a write lost a race (%s); trying again", _reason(error))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _tally(self, session: Session, sha256: str) -> Tally:
+    def _add(
+        self,
+        data: bytes,
+        guild_id: int | None,
+        posted_by: int | None,
+        channel_id: int | None,
+        message_id: int | None,
+        filename: str,
+        ballot: tuple[int, str, str, bool] | None,
+    ) -> tuple[ImageRecord, VoteOutcome | None]:
+        """Store the file, then in one transaction the image's row, its server's reference and
+        (given a `ballot`) the vote."""
+        info = inspect(data)
+        sha256 = hashlib.sha256(data).hexdigest()
+        path = image_path(self._images, sha256, info.format)
+        guild = _guild(guild_id)
+
+        def insert(session: Session) -> tuple[bool, VoteOutcome | None]:
+            new = session.get(Image, sha256) is None
+            if new:
+                session.add(
+                    Image(
+                        sha256=sha256,
+                        size=len(data),
+                        format=info.format,
+                        width=info.width,
+                        height=info.height,
+                        first_seen=_now(),
+                        guild_id=guild_id,
+                        channel_id=channel_id,
+                        message_id=message_id,
+                        filename=filename[:255],
+                    )
+                )
+                session.flush()
+            if session.get(ImageRef, (guild, sha256)) is None:
+                session.add(
+                    ImageRef(
+                        guild_id=guild,
+                        image_sha256=sha256,
+                        posted_by=posted_by,
+                        channel_id=channel_id,
+                        message_id=message_id,
+                        created_at=_now(),
+                    )
+                )
+                session.flush()
+            outcome = self._cast(session, sha256, guild, ballot) if ballot else None
+            return new, outcome
+
+        with self._files:
+            write_once(path, data)  # also puts back a file lost from under its row
+            try:
+                new, outcome = self._write_retrying(insert)
+            except BaseException:
+                self._remove_if_unknown(sha256, path)
+                raise
+        return ImageRecord(sha256, path, len(data), new, is_holdout(sha256)), outcome
+
+    def _cast(
+        self, session: Session, sha256: str, guild: int, ballot: tuple[int, str, str, bool]
+    ) -> VoteOutcome:
+        user_id, label, source, moderator = ballot
+        # FOR UPDATE (PostgreSQL): the same person's vote changed in two processes at once is
+        # changed one after the other, each seeing the other's label as `previous`.
+        mine = session.scalars(
+            select(Vote)
+            .where(Vote.image_sha256 == sha256, Vote.guild_id == guild, Vote.user_id == user_id)
+            .with_for_update()
+        ).one_or_none()
+        now = _now()
+        previous = mine.label if mine is not None else None
+        wanted = (label, moderator, source)
+        if mine is None:
+            mine = Vote(image_sha256=sha256, guild_id=guild, user_id=user_id, created_at=now)
+            session.add(mine)
+        if previous is None or (mine.label, mine.moderator, mine.source) != wanted:
+            mine.label, mine.moderator, mine.source = wanted
+            mine.updated_at = now
+        session.flush()
+        result = self._tally(session, sha256, guild)
+        return VoteOutcome(
+            changed=previous is not None and previous != label,
+            previous=previous,
+            label=result.label,
+            votes=result.votes,
+            conflict=result.conflict,
+        )
+
+    def _remove_if_unknown(self, sha256: str, path: Path) -> None:
+        """After a failed add: the file goes unless a row (an earlier add) names it."""
+        with self._reading.begin() as session:
+            if session.get(Image, sha256) is None:
+                remove(path)
+
+    def _labelled(self, guild_ids: list[int], holdout: bool | None) -> list[LabelledImage]:
+        """The images labelled in these servers; an image they label differently is left out."""
+        with self._reading.begin() as session:
+            formats = dict(session.execute(select(Image.sha256, Image.format)).all())
+            votes = votes_by_image(session, guild_ids)
+        labels: dict[str, set[str | None]] = defaultdict(set)
+        for (sha256, _), rows in votes.items():
+            result = tally(((label, moderator) for label, moderator, _ in rows), self.class_names)
+            labels[sha256].add(result.label if not result.conflict else "")
+        images = []
+        for sha256, found in labels.items():
+            found.discard(None)
+            held = is_holdout(sha256)
+            if len(found) != 1 or "" in found or (holdout is not None and held != holdout):
+                continue
+            label = next(iter(found))
+            assert label is not None
+            path = image_path(self._images, sha256, formats[sha256])
+            images.append(LabelledImage(sha256, label, path, held))
+        images.sort(key=lambda image: (image.label, image.sha256))
+        return images
+
+    def _tally(self, session: Session, sha256: str, guild: int) -> Tally:
         rows = session.execute(
-            select(Vote.label, Vote.moderator).where(Vote.image_sha256 == sha256)
+            select(Vote.label, Vote.moderator).where(
+                Vote.image_sha256 == sha256, Vote.guild_id == guild
+            )
         )
         return tally(rows, self.class_names)
 
-    def _check_label(self, label: str) -> None:
+    def _check_vote(self, label: str, source: str) -> None:
         if label not in self.class_names:
             raise DatasetError(f"the label must be {' or '.join(self.class_names)}, not {label!r}")
-
-    def _folders(self) -> str:
-        return " and ".join(f"{name}/" for name in self.class_names)
+        if source not in VOTE_SOURCES:
+            raise DatasetError(f"a vote's source is {' or '.join(VOTE_SOURCES)}, not {source!r}")
 
 
 def _now() -> datetime:
@@ -502,30 +583,6 @@ def _check_sha256(sha256: str) -> None:
         raise DatasetError(f"not an image hash (64 lowercase hex digits): {str(sha256)[:70]!r}")
 
 
-def _votes_by_image(session: Session) -> dict[str, list[tuple[str, bool, datetime]]]:
-    """Every vote, as (label, moderator, created_at) per image."""
-    votes: dict[str, list[tuple[str, bool, datetime]]] = defaultdict(list)
-    for sha256, label, moderator, created in session.execute(
-        select(Vote.image_sha256, Vote.label, Vote.moderator, Vote.created_at)
-    ):
-        votes[sha256].append((label, moderator, created))
-    return votes
-
-
-def _files_in(folder: Path) -> list[Path]:
-    """The files under `folder`, any depth, hidden ones left out (as `training.data` does)."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except FileNotFoundError:
-        raise
-    except OSError:  # another file system, or one without hard links
-        shutil.copyfile(source, target)
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _guild(guild_id: int | None) -> int:
+    """The stored guild id: 0 for no server."""
+    return NO_GUILD if guild_id is None else guild_id

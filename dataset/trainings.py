@@ -1,11 +1,12 @@
-"""The trainings table and the bot-wide training lock it holds.
+"""The trainings table and the training locks it holds, one per scope (a server's model, or 0:
+the operator's default model).
 
-The row with status "running" is the lock, shared by every process on the database. It
+A scope's row with status "running" is its lock, shared by every process on the database. It
 survives a crash of the bot because it is a row, not a process: a starter first marks running
 rows whose heartbeat is stale (or whose process is gone) as interrupted, and a unique partial
-index admits at most one running row, so two starters racing cannot both win. A process that
-does not run the training can still ask it to stop (`request_cancel`); the one that runs it
-reads the request from its heartbeat's answer.
+index admits at most one running row per scope, so two starters racing cannot both win. A
+process that does not run the training can still ask it to stop (`request_cancel`); the one
+that runs it reads the request from its heartbeat's answer.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dataset.records import FINAL_STATUSES, RUNNING, DatasetError, TrainingBusy, TrainingRecord
+from dataset.records import (
+    FINAL_STATUSES,
+    RUNNING,
+    TRAINING_KINDS,
+    DatasetError,
+    TrainingBusy,
+    TrainingRecord,
+)
 from dataset.schema import Training
 
 log = logging.getLogger(__name__)
@@ -45,6 +53,8 @@ class Trainings:
     def start(
         self,
         *,
+        scope: int,
+        kind: str = "full",
         guild_id: int | None,
         channel_id: int | None,
         user_id: int | None,
@@ -52,20 +62,26 @@ class Trainings:
         params: dict[str, Any],
         stale_after: float = STALE_AFTER,
     ) -> TrainingRecord:
-        """Take the training lock: a new running row, or `TrainingBusy` naming the one running.
+        """Take the lock of `scope` (a server's id, 0: the default model) for a training of
+        `kind` ("head" or "full") asked for in `guild_id`: a new running row, or `TrainingBusy`
+        naming the one running in that scope.
         Running rows that are stale (no heartbeat for `stale_after` s, or their process gone)
         are marked interrupted first."""
         params = _json_object(params, "training parameters")
+        if kind not in TRAINING_KINDS:
+            raise DatasetError(f"a training is {' or '.join(TRAINING_KINDS)}, not {kind!r}")
         for _ in range(_ATTEMPTS):
             try:
                 with self._writing.begin() as session:
                     _mark_interrupted(session, stale_after=stale_after, all_running=False)
-                    running = _running_row(session)
+                    running = _running_row(session, scope)
                     if running is not None:
                         raise TrainingBusy(_record(running))
                     now = _now()
                     row = Training(
                         status=RUNNING,
+                        scope=scope,
+                        kind=kind,
                         guild_id=guild_id,
                         channel_id=channel_id,
                         user_id=user_id,
@@ -83,7 +99,7 @@ class Trainings:
                 return record
             except IntegrityError:  # another starter inserted its running row first
                 with self._reading.begin() as session:
-                    running = _running_row(session)
+                    running = _running_row(session, scope)
                     if running is not None:
                         raise TrainingBusy(_record(running)) from None
         raise DatasetError("could not start a training: others kept starting at the same time")
@@ -150,18 +166,18 @@ class Trainings:
         log.info("training %d ended: %s", training_id, status)
         return record
 
-    def running(self) -> TrainingRecord | None:
-        """The training that holds the lock; None when it is free."""
+    def running(self, scope: int) -> TrainingRecord | None:
+        """The training that holds the lock of `scope`; None when it is free."""
         with self._reading.begin() as session:
-            row = _running_row(session)
+            row = _running_row(session, scope)
             return _record(row) if row is not None else None
 
     def recover_interrupted(
         self, *, stale_after: float = STALE_AFTER, all_running: bool = False
     ) -> list[TrainingRecord]:
-        """Mark running trainings that are stale (or, with `all_running`, every one: the bot
-        calls it so at start-up, when no training of its can still be running) as interrupted,
-        and return them."""
+        """Mark running trainings of any scope that are stale (or, with `all_running`, every
+        one: the bot calls it so at start-up, when no training of its can still be running) as
+        interrupted, and return them."""
         with self._writing.begin() as session:
             rows = _mark_interrupted(session, stale_after=stale_after, all_running=all_running)
             records = [_record(row) for row in rows]
@@ -169,13 +185,14 @@ class Trainings:
             log.warning("training %d was interrupted: %s", record.id, record.result[INTERRUPTED])
         return records
 
-    def latest(self, limit: int = 5) -> list[TrainingRecord]:
-        """The last `limit` trainings, newest first."""
+    def latest(self, limit: int = 5, scope: int | None = None) -> list[TrainingRecord]:
+        """The last `limit` trainings of `scope` (None: of every scope), newest first."""
+        query = select(Training)
+        if scope is not None:
+            query = query.where(Training.scope == scope)
         with self._reading.begin() as session:
             rows = session.scalars(
-                select(Training)
-                .order_by(Training.started_at.desc(), Training.id.desc())
-                .limit(limit)
+                query.order_by(Training.started_at.desc(), Training.id.desc()).limit(limit)
             ).all()
             return [_record(row) for row in rows]
 
@@ -195,8 +212,10 @@ def _json_object(value: dict[str, Any], what: str) -> dict[str, Any]:
         raise DatasetError(f"the {what} must be JSON: {error}") from None
 
 
-def _running_row(session: Session) -> Training | None:
-    return session.scalars(select(Training).where(Training.status == RUNNING)).one_or_none()
+def _running_row(session: Session, scope: int) -> Training | None:
+    return session.scalars(
+        select(Training).where(Training.status == RUNNING, Training.scope == scope)
+    ).one_or_none()
 
 
 def _row(session: Session, training_id: int) -> Training:
@@ -262,4 +281,6 @@ def _record(row: Training) -> TrainingRecord:
         finished_at=row.finished_at,
         cancel_requested_by=row.cancel_requested_by,
         cancel_requested_at=row.cancel_requested_at,
+        scope=row.scope,
+        kind=row.kind,
     )

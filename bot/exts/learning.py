@@ -27,7 +27,7 @@ from bot.images import (
     gather_bytes,
 )
 from bot.replies import RESTARTING
-from dataset import DatasetError, DatasetStore, VoteOutcome
+from dataset import DatasetError, DatasetStore, UserSummary, VoteOutcome
 
 if TYPE_CHECKING:
     from bot.client import JediSithBot
@@ -108,22 +108,16 @@ class Learning(commands.Cog, name="Learning"):
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             data = await self._clicked_image(interaction, vote)
-            record = await asyncio.to_thread(
-                self.store.add_image,
+            _, outcome = await asyncio.to_thread(
+                self.store.add_image_and_vote,
                 data,
                 guild_id=interaction.guild.id,
-                channel_id=interaction.channel_id,
-                message_id=vote.message_id or None,
-                filename="",
-            )
-            outcome = await asyncio.to_thread(
-                self.store.vote,
-                record.sha256,
                 user_id=interaction.user.id,
-                guild_id=interaction.guild.id,
                 label=vote.label,
                 source="button",
                 moderator=is_moderator(interaction.user),
+                channel_id=interaction.channel_id,
+                message_id=vote.message_id or None,
             )
         except (UserFacingError, DatasetError) as error:
             await interaction.followup.send(str(error), ephemeral=True)
@@ -224,22 +218,17 @@ class Learning(commands.Cog, name="Learning"):
                 continue
             try:
                 await self.bot.worker.decode(data)  # only what the bot could judge is kept
-                record = await asyncio.to_thread(
-                    self.store.add_image,
+                record, outcome = await asyncio.to_thread(
+                    self.store.add_image_and_vote,
                     data,
                     guild_id=guild.id if guild else None,
-                    channel_id=message.channel.id if message else None,
-                    message_id=message.id if message else None,
-                    filename=attachment.filename,
-                )
-                outcome = await asyncio.to_thread(
-                    self.store.vote,
-                    record.sha256,
                     user_id=user.id,
-                    guild_id=guild.id if guild else None,
                     label=label,
                     source="teach",
                     moderator=is_moderator(user),
+                    channel_id=message.channel.id if message else None,
+                    message_id=message.id if message else None,
+                    filename=attachment.filename,
                 )
             except Exception as error:
                 message = _user_message(error)
@@ -255,11 +244,15 @@ class Learning(commands.Cog, name="Learning"):
 
     @commands.group(name="dataset", invoke_without_command=True)
     async def dataset(self, ctx: commands.Context) -> None:
-        """What I have learned from: images per class, the holdout, conflicts, contributors.
-        `!dataset collect on|off` (Manage Server) turns collection on or off in this server.
+        """What I have learned from in this server: images per class, the holdout, conflicts,
+        contributors; in a DM, what you gave. `!dataset collect on|off` (Manage Server) turns
+        collection on or off in this server.
         """
-        guild_id = ctx.guild.id if ctx.guild else None
-        summary = await asyncio.to_thread(self.store.summary, guild_id)
+        if ctx.guild is None:
+            given = await asyncio.to_thread(self.store.user_summary, ctx.author.id)
+            await ctx.reply(describe_given(given, ctx.clean_prefix), mention_author=False)
+            return
+        summary = await asyncio.to_thread(self.store.summary, ctx.guild.id)
         collecting = await self.collecting(ctx.guild)
         await ctx.reply(
             describe_summary(summary, collecting, self.class_names, ctx.clean_prefix),
@@ -287,18 +280,27 @@ class Learning(commands.Cog, name="Learning"):
 
     @commands.command(name="forget")
     async def forget(self, ctx: commands.Context) -> None:
-        """Delete everything you gave me: your votes in every server, and the images nobody
-        else labelled."""
-        forgotten = await asyncio.to_thread(self.store.forget_user, ctx.author.id)
+        """Delete what you gave me in this server (in a DM: in every server): your labels,
+        and the images nobody else holds."""
+        guild_id = ctx.guild.id if ctx.guild else None
+        forgotten = await asyncio.to_thread(self.store.forget_user, ctx.author.id, guild_id)
+        where = "in this server" if ctx.guild else "in every server"
         if not forgotten.votes:
             await ctx.reply(
-                "You have given me no labels: there is nothing to delete.", mention_author=False
+                f"You have given me no labels {where}: there is nothing to delete.",
+                mention_author=False,
             )
             return
+        scope = (
+            f"In this server only: `{ctx.clean_prefix}forget` in a DM with me deletes what you "
+            "gave in every server."
+            if ctx.guild
+            else "In every server."
+        )
         await ctx.reply(
             f"Deleted your {_plural(forgotten.votes, 'label')} and "
-            f"{_plural(forgotten.images, 'image')} nobody else labelled. Models trained before "
-            "keep what they learned until the next retrain.",
+            f"{_plural(forgotten.images, 'image')} nobody else labelled. {scope} "
+            "Models trained before keep what they learned until the next retrain.",
             mention_author=False,
         )
 
@@ -376,6 +378,19 @@ def describe_summary(summary, collecting: bool, class_names: Sequence[str], pref
         f"-# Collection is {state} in this server. Kept: each labelled image once, and who "
         f"labelled it how. `{prefix}forget` deletes yours."
     )
+    return "\n".join(lines)
+
+
+def describe_given(given: UserSummary, prefix: str) -> str:
+    """`!dataset` in a DM: what this person gave, per server, in counts only."""
+    if not given.votes and not given.images:
+        return "You have given me no labels or images."
+    lines = ["**What you gave me**"]
+    for guild_id in sorted(set(given.votes) | set(given.images)):
+        where = f"server {guild_id}" if guild_id else "no server"
+        votes, images = given.votes.get(guild_id, 0), given.images.get(guild_id, 0)
+        lines.append(f"- In {where}: {_plural(votes, 'label')}, {_plural(images, 'image')}")
+    lines.append(f"-# `{prefix}forget` here deletes all of it; in a server, what you gave there.")
     return "\n".join(lines)
 
 

@@ -146,7 +146,7 @@ async def test_nothing_is_kept_until_a_manager_turns_collection_on(
     assert verdict_lines(reply["content"]) and not buttons(reply)  # no buttons while off
     reply = await running.command(*image, content="!teach sith")
     assert "Collection is off in this server" in reply["content"]
-    assert store.summary().images == 0
+    assert store.summary(running.server.guild_id).images == 0
 
     reply = await running.command(content="!dataset collect on", author=VISITORS[0])
     assert "Only members with the Manage Server permission" in reply["content"]
@@ -197,13 +197,14 @@ async def test_several_members_vote_and_a_moderator_decides(
     assert first.startswith("Thanks! Kept with your label, **Jedi**.")
     second = await click(running, reply, "It's a Sith", VISITORS[1])
     assert "Its votes disagree (1 Jedi, 1 Sith)" in second
-    sha = next(s for s, _ in store.summary().conflicts)
+    sha = next(s for s, _ in store.summary(running.server.guild_id).conflicts)
     decided = await click(running, reply, "It's a Jedi", MODERATOR)
     assert "Its label: Jedi" in decided
-    assert store.label_of(sha).label == "jedi"
+    assert store.label_of(sha, running.server.guild_id).label == "jedi"
     changed = await click(running, reply, "It's a Sith", VISITORS[0])
     assert changed.startswith("Changed your label from Jedi to **Sith**.")
-    assert store.label_of(sha).label == "jedi"  # the moderator still outvotes both
+    # The moderator still outvotes both.
+    assert store.label_of(sha, running.server.guild_id).label == "jedi"
 
 
 async def test_buttons_keep_working_when_the_image_must_be_fetched_again(
@@ -219,25 +220,25 @@ async def test_buttons_keep_working_when_the_image_must_be_fetched_again(
 async def test_teach_keeps_every_image_once(
     running: Running, tiny_dataset: Path, store: DatasetStore
 ) -> None:
-    before = store.summary().images
+    before = store.summary(running.server.guild_id).images
     three = images_of(tiny_dataset, "sith", 6)[3:]
     reply = await running.command(*three, content="!teach sith")
     lines = reply["content"].splitlines()
     assert len(lines) == 3 and all(": kept, your label **Sith**." in line for line in lines)
     again = await running.command(*three, content="!teach sith", author=VISITORS[1])
     assert all("already known" in line for line in again["content"].splitlines())
-    assert store.summary().images == before + 3
+    assert store.summary(running.server.guild_id).images == before + 3
 
 
 async def test_teach_refuses_what_is_not_an_image(running: Running, store: DatasetStore) -> None:
-    before = store.summary().images
+    before = store.summary(running.server.guild_id).images
     reply = await running.command(
         ("notes.txt", b"not an image", "text/plain"), content="!teach jedi"
     )
     assert "`notes.txt`:" in reply["content"] and "kept" not in reply["content"]
     bad = await running.command(content="!teach wookiee")
     assert "The label must be `jedi` or `sith`." in bad["content"]
-    assert store.summary().images == before
+    assert store.summary(running.server.guild_id).images == before
 
 
 async def test_dataset_shows_counts_and_contributors(running: Running) -> None:
@@ -253,13 +254,55 @@ async def test_forget_deletes_a_persons_votes_and_their_images(
 ) -> None:
     mine = images_of(tiny_dataset, "jedi", 12)[10:]
     await running.command(*mine, content="!teach jedi", author={"username": "leaver"})
-    before = store.summary()
+    before = store.summary(running.server.guild_id)
     reply = await running.command(content="!forget", author={"username": "leaver"})
     assert reply["content"].startswith("Deleted your 2 labels and 2 images nobody else labelled.")
-    after = store.summary()
+    after = store.summary(running.server.guild_id)
     assert after.images == before.images - 2 and after.votes == before.votes - 2
     again = await running.command(content="!forget", author={"username": "leaver"})
     assert "nothing to delete" in again["content"]
+
+
+async def test_two_servers_keep_their_labels_apart(
+    running: Running, tiny_dataset: Path, store: DatasetStore
+) -> None:
+    server = running.server
+    home, away = server.guild_id, server.guild_ids[1]
+    there = server.first_channel(away)
+    reply = await running.command(content="!dataset collect on", channel_id=there)
+    assert "Collection is **on**" in reply["content"]
+    image = images_of(tiny_dataset, "sith", 13)[12:]
+    here = await running.command(*image, content="!teach sith", author=MODERATOR)
+    assert "Its label: Sith (1 Sith)." in here["content"]
+    # Taught the other way in another server: only that server's votes count there.
+    taught = await running.command(
+        *image, content="!teach jedi", author=VISITORS[1], channel_id=there
+    )
+    assert "already known" in taught["content"]
+    assert "Its label: Jedi (1 Jedi)." in taught["content"]
+    # The first server's moderator is a member like any other there: a tie, not an overrule.
+    tie = await running.command(
+        *image, content="!teach sith", author={"username": "mace"}, channel_id=there
+    )
+    assert "Its votes disagree (1 Jedi, 1 Sith)" in tie["content"]
+    ((sha, votes),) = store.summary(away).conflicts
+    assert votes == {"jedi": 1, "sith": 1}
+    assert store.label_of(sha, home).label == "sith" and store.label_of(sha, away).label is None
+    assert sha not in dict(store.summary(home).conflicts)
+
+    shown = (await running.command(content="!dataset", channel_id=there))["content"]
+    assert "- Jedi: 0 (0 to train, 0 held out)" in shown and "1 with disagreeing votes" in shown
+    people = {server.state.user_named(name)["id"] for name in ("kylo", "mace")}
+    assert set(re.findall(r"<@(\d+)>", shown)) == {str(i) for i in people}
+
+    # Forgetting there leaves this server's label and the image.
+    gone = await running.command(content="!forget", author=VISITORS[1], channel_id=there)
+    assert gone["content"].startswith("Deleted your 1 label and 0 images nobody else labelled.")
+    assert "In this server only" in gone["content"]
+    await running.command(content="!forget", author={"username": "mace"}, channel_id=there)
+    assert store.summary(away).images == 0 and store.summary(away).votes == 0
+    assert store.label_of(sha, home).label == "sith"
+    assert any(p.name.startswith(sha) for p in (store.data_dir / "images").rglob("*"))
 
 
 # -- retraining --------------------------------------------------------------------------------
@@ -423,8 +466,8 @@ async def test_a_restart_or_a_crash_during_a_training_changes_nothing(
                     "interrupted",
                     "interrupted",
                 ]
-                assert store.trainings.running() is None  # the lock is free again
-                assert store.summary().images == 48  # the dataset is whole
+                assert store.trainings.running(0) is None  # the lock is free again
+                assert store.summary(None).images == 48  # the dataset is whole
         finally:
             third.proc.send_signal(signal.SIGTERM)
             await third.proc.wait()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.errors import UserFacingError
-from bot.exts.models._retrainer import SHARED_MODEL, count_images, parse_options, scope_of
+from bot.exts.models._retrainer import count_images, parse_options
 from bot.exts.models._words import (
     RetrainOptions,
     final_text,
@@ -143,8 +143,3 @@ def test_the_running_training_names_nobody_but_to_an_operator() -> None:
     assert not {"424242", "node-1", "99", "padawan"} & set(re.findall(r"[\w-]+", public))
     private = running_text(record, False, "padawan")
     assert "<@424242>" in private and "node-1" in private and "padawan asked" in private
-
-
-def test_a_training_is_of_the_shared_model_unless_its_params_say_whose() -> None:
-    assert scope_of(_record()) == SHARED_MODEL == 0
-    assert scope_of(_record(params={"scope": 1234})) == 1234

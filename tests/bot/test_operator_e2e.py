@@ -21,6 +21,7 @@ import pytest_asyncio
 from botkit import TOKEN, Running, running_bot
 
 from bot.checks import OPERATOR_ONLY
+from bot.exts.models._retrainer import SHARED_MODEL
 from dataset import DatasetStore
 from model.bundle import (
     DEFAULT_MODEL_DIR,
@@ -109,7 +110,7 @@ async def test_the_operator_retrains_and_a_manager_elsewhere_cannot_stop_it(
 
     refused = await running.command(content="!retrain cancel", author=EVE, **in_b(running))
     assert refused["content"] == OPERATOR_ONLY
-    record = store.trainings.running()
+    record = store.trainings.running(SHARED_MODEL)
     assert record is not None and not record.cancel_requested
     shown = await running.command(content="!model", author=EVE, **in_b(running))
     assert "-# A training is running, started by the operator <t:" in shown["content"]

@@ -52,7 +52,7 @@ async def test_a_result_from_a_newer_trainer_is_a_failure_that_says_so(
         names = ("jedi", "sith")
         trainer = NewerTrainer(store, settings(tmp_path), names, served.append, notifier())
         record = store.trainings.start(
-            guild_id=1, channel_id=2, user_id=USER.id, pid=os.getpid(), params={}
+            scope=0, guild_id=1, channel_id=2, user_id=USER.id, pid=os.getpid(), params={}
         )
         work = WorkFolder(trainer.runs / str(record.id))
         work.path.mkdir(parents=True)
@@ -106,16 +106,21 @@ async def test_a_cancel_stops_only_the_training_of_its_own_scope(tmp_path: Path)
     with DatasetStore.open(tmp_path / "data") as store:
         trainer = Retrainer(store, settings(tmp_path), ("jedi", "sith"), print, notifier())
         record = store.trainings.start(
-            guild_id=1, channel_id=2, user_id=USER.id, pid=os.getpid(), params={"scope": 0}
+            scope=SHARED_MODEL,
+            guild_id=1,
+            channel_id=2,
+            user_id=USER.id,
+            pid=os.getpid(),
+            params={},
         )
         assert await trainer.running(SHARED_MODEL) == await trainer.running()
         assert await trainer.running(1234) is None
         assert not await trainer.cancel(user(8, "eve"), 1234)  # only asked through the store
-        assert not store.trainings.running().cancel_requested
+        assert not store.trainings.running(SHARED_MODEL).cancel_requested
         message, _ = progress_message(MESSAGE_ID)
         work = WorkFolder(trainer.runs / str(record.id))
         trainer.job = Job(record, RetrainOptions(1), work, tmp_path / "model", message, USER)  # type: ignore[arg-type]
         assert not await trainer.cancel(user(8, "eve"), 1234)  # this process's own
-        assert not store.trainings.running().cancel_requested
+        assert not store.trainings.running(SHARED_MODEL).cancel_requested
         assert await trainer.cancel(USER, SHARED_MODEL)
-        assert store.trainings.running().cancel_requested
+        assert store.trainings.running(SHARED_MODEL).cancel_requested

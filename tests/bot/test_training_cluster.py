@@ -90,7 +90,7 @@ async def test_a_cancel_typed_in_another_process_stops_the_trainer(
         runner = make_retrainer(here, tmp_path / "runner")
         other = make_retrainer(there, tmp_path / "other")
         record = here.trainings.start(
-            guild_id=5, channel_id=6, user_id=OWNER.id, pid=os.getpid(), params={}
+            scope=0, guild_id=5, channel_id=6, user_id=OWNER.id, pid=os.getpid(), params={}
         )
         work = WorkFolder(runner.runs / str(record.id))
         work.path.mkdir(parents=True)
@@ -145,7 +145,9 @@ async def test_a_lock_whose_process_died_is_not_shown_as_running(tmp_path: Path,
     dead.wait()
     url = database.url(tmp_path / "data")
     with DatasetStore.open(tmp_path / "data", url) as store:
-        store.trainings.start(guild_id=5, channel_id=6, user_id=OWNER.id, pid=dead.pid, params={})
+        store.trainings.start(
+            scope=0, guild_id=5, channel_id=6, user_id=OWNER.id, pid=dead.pid, params={}
+        )
         retrainer = make_retrainer(store, tmp_path)
         assert await retrainer.running() is None
         assert store.trainings.latest(1)[0].status == "interrupted"

@@ -37,6 +37,7 @@ VOTE_ROUNDS = 120
 TRAINING_ROUNDS = 60
 OPENERS, OPEN_ROUNDS = 3, 15
 SHARED_USER = 999  # votes in both processes at once
+GUILD = 2**60 + 1  # the one server both processes vote in
 BARRIER_TIMEOUT = 60.0
 
 
@@ -67,18 +68,18 @@ def _voter(worker: int, data_dir: str, url: str, barrier: Any, results: Any) -> 
             images = [_image(seed) for seed in range(VOTE_ROUNDS)]
             for round_, data in enumerate(images):
                 barrier.wait(BARRIER_TIMEOUT)
-                record = store.add_image(data, guild_id=2**60 + worker)
+                record = store.add_image(data, guild_id=GUILD)
                 own = store.vote(
                     record.sha256,
                     user_id=2**61 + worker,
-                    guild_id=2**60 + worker,
+                    guild_id=GUILD,
                     label=_label(worker, round_),
                     source="button",
                 )
                 shared = store.vote(
                     record.sha256,
                     user_id=SHARED_USER,
-                    guild_id=2**60 + worker,
+                    guild_id=GUILD,
                     label=_shared_label(worker, round_),
                     source="button",
                 )
@@ -98,7 +99,12 @@ def _starter(worker: int, data_dir: str, url: str, barrier: Any, results: Any) -
                 barrier.wait(BARRIER_TIMEOUT)
                 try:
                     won = store.trainings.start(
-                        guild_id=1, channel_id=2, user_id=worker, pid=os.getpid(), params={}
+                        scope=0,
+                        guild_id=1,
+                        channel_id=2,
+                        user_id=worker,
+                        pid=os.getpid(),
+                        params={},
                     )
                     out.append(("won", won.id))
                 except TrainingBusy as busy:
@@ -127,7 +133,7 @@ def _opener(worker: int, folders: list[str], urls: list[str], barrier: Any, resu
         for folder, url in zip(folders, urls, strict=True):
             barrier.wait(BARRIER_TIMEOUT)  # all open the same new dataset at once
             with DatasetStore.open(Path(folder), url) as store:
-                out.append(store.summary().images)
+                out.append(store.summary(None).images)
         results.put((worker, out))
     except BaseException:
         results.put((worker, traceback.format_exc()))
@@ -197,7 +203,7 @@ def test_two_processes_voting_on_the_same_images_lose_nothing(
             assert votes[SHARED_USER] == _shared_label(second, round_)
             # And the label is the one the rule gives those votes.
             expected = tally([(label, False) for label in votes.values()]).label
-            assert store.label_of(sha256).label == expected
+            assert store.label_of(sha256, GUILD).label == expected
     assert images == VOTE_ROUNDS and len(rows) == VOTE_ROUNDS * (PROCESSES + 1)
     assert len({(sha, user) for sha, user, _ in rows}) == len(rows)
 
@@ -225,7 +231,7 @@ def test_two_processes_racing_for_the_training_lock_one_wins(
             elif round_ < TRAINING_ROUNDS - 1:  # recovered by the next round's racers
                 assert training.status == "interrupted"
                 assert training.result["interrupted"].startswith("no heartbeat for 6")
-        assert store.trainings.running() == trainings[winners[-1]]
+        assert store.trainings.running(0) == trainings[winners[-1]]
 
 
 @pytest.mark.slow

@@ -45,10 +45,10 @@ def test_import_info_and_export(
         f"{photos}: 5 images added, 0 already stored, 0 files skipped"
     )
     with DatasetStore.open(data_dir, database_url) as store:
-        assert store.summary().contributors == [(42, 5)]
+        assert store.summary(None).contributors == [(42, 5)]
         conflict = store.add_image((photos / "jedi" / "1.png").read_bytes()).sha256
         store.vote(conflict, user_id=43, guild_id=None, label="sith", source="button")
-        counts = store.summary().counts
+        counts = store.summary(None).counts
 
     assert main(["info", *where]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -73,6 +73,32 @@ def test_import_info_and_export(
     assert "not empty" in _one_error(capsys)
     assert main(["export", str(tmp_path / "held"), "--holdout", *where]) == 0
     assert "(holdout)" in capsys.readouterr().out
+
+
+def test_a_servers_data_and_the_shared_set(
+    photos: Path, data_dir: Path, database_url: str, tmp_path: Path, capsys
+) -> None:
+    where = ["--data-dir", str(data_dir), "--database-url", database_url]
+    assert main(["import", str(photos), "--guild", "5", *where]) == 0
+    capsys.readouterr()
+    assert main(["info", "--guild", "5", *where]) == 0
+    table = dict(
+        re.split(r"\s{2,}", line, maxsplit=1)
+        for line in capsys.readouterr().out.splitlines()
+        if line[0] != " "
+    )
+    assert table["server"] == "5" and table["images"] == "5 (0 without a label)"
+    assert main(["info", *where]) == 0
+    assert "0 (0 without a label)" in capsys.readouterr().out  # no server: nothing
+    shared = tmp_path / "shared"
+    assert main(["export", str(shared), "--shared", "--holdout", *where]) == 0
+    assert sum(len(list(d.iterdir())) for d in shared.iterdir()) == 0  # server 5 does not share
+    with DatasetStore.open(data_dir, database_url) as store:
+        store.update_guild_settings(5, by=1, sharing=True)
+        expected = store.export(tmp_path / "five", 5)
+    assert main(["export", str(tmp_path / "both"), "--shared", *where]) == 0
+    written = {d.name: len(list(d.iterdir())) for d in (tmp_path / "both").iterdir()}
+    assert written == expected and "(training split)" in capsys.readouterr().out
 
 
 def test_the_data_folder_and_database_come_from_the_environment(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import dataset.store
+import dataset.files
 from dataset import DatasetError, DatasetStore
 from training.data import load_dataset
 
@@ -34,9 +34,9 @@ def test_export_writes_the_training_split_that_training_loads(
 ) -> None:
     labels = _fill(store, split_images)
     out = tmp_path / "export"
-    assert store.export(out) == {"jedi": 3, "sith": 3}
+    assert store.export(out, 5) == {"jedi": 3, "sith": 3}
     expected = {"jedi": set(), "sith": set()}
-    for image in store.labelled(holdout=False):
+    for image in store.labelled(5, holdout=False):
         expected[image.label].add(image.path.name)
         exported = out / image.label / image.path.name
         assert exported.stat().st_ino == image.path.stat().st_ino  # a hard link, not a copy
@@ -52,12 +52,12 @@ def test_export_writes_the_training_split_that_training_loads(
 
 def test_export_of_the_holdout_or_both(store: DatasetStore, split_images, tmp_path) -> None:
     _fill(store, split_images)
-    assert store.export(tmp_path / "holdout", holdout=True) == {"jedi": 2, "sith": 2}
+    assert store.export(tmp_path / "holdout", 5, holdout=True) == {"jedi": 2, "sith": 2}
     names = {f.name for d in (tmp_path / "holdout").iterdir() for f in d.iterdir()}
-    assert names == {image.path.name for image in store.labelled(holdout=True)}
+    assert names == {image.path.name for image in store.labelled(5, holdout=True)}
     empty = tmp_path / "both"
     empty.mkdir()  # an empty folder is fine
-    assert store.export(empty, holdout=None) == {"jedi": 5, "sith": 5}
+    assert store.export(empty, 5, holdout=None) == {"jedi": 5, "sith": 5}
 
 
 def test_export_refuses_a_folder_that_is_not_empty(store, split_images, tmp_path) -> None:
@@ -66,7 +66,7 @@ def test_export_refuses_a_folder_that_is_not_empty(store, split_images, tmp_path
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     with pytest.raises(DatasetError, match="not empty"):
-        store.export(out)
+        store.export(out, 5)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
 
@@ -80,9 +80,9 @@ def test_a_failed_export_leaves_nothing(store, split_images, tmp_path, monkeypat
             raise OSError(errno.ENOSPC, "No space left on device")
         os.link(source, target)
 
-    monkeypatch.setattr(dataset.store, "_link_or_copy", fail_on_the_third)
+    monkeypatch.setattr(dataset.files, "_link_or_copy", fail_on_the_third)
     with pytest.raises(DatasetError, match="No space left"):
-        store.export(tmp_path / "out")
+        store.export(tmp_path / "out", 5)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
 
 
@@ -93,8 +93,8 @@ def test_export_copies_where_links_are_impossible(store, split_images, tmp_path,
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
     monkeypatch.setattr(os, "link", no_links)
-    assert store.export(tmp_path / "out") == {"jedi": 1, "sith": 1}
-    for image in store.labelled():
+    assert store.export(tmp_path / "out", 5) == {"jedi": 1, "sith": 1}
+    for image in store.labelled(5):
         copy = tmp_path / "out" / image.label / image.path.name
         assert copy.read_bytes() == image.path.read_bytes()
         assert copy.stat().st_ino != image.path.stat().st_ino
@@ -116,14 +116,14 @@ def test_import_then_export_round_trip(store: DatasetStore, make_image, tmp_path
     skipped = sorted((Path(path).name, reason) for path, reason in report.skipped)
     assert [name for name, _ in skipped] == ["README", "notes.txt"]
     assert skipped[0][1] == "not in a class folder" and "not an image" in skipped[1][1]
-    summary = store.summary()
+    summary = store.summary(None)
     assert summary.contributors == [(42, 6)] and summary.labelled == 6
 
     again = store.import_folder(source, user_id=42)
-    assert (again.added, again.already, store.summary().votes) == (0, 6, 6)
+    assert (again.added, again.already, store.summary(None).votes) == (0, 6, 6)
 
     out = tmp_path / "out"
-    assert store.export(out, holdout=None) == {"jedi": 4, "sith": 2}
+    assert store.export(out, None, holdout=None) == {"jedi": 4, "sith": 2}
     for label in ("jedi", "sith"):
         imported = sorted(
             p.read_bytes()
@@ -141,7 +141,7 @@ def test_import_refuses_unknown_class_folders(store, make_image, tmp_path: Path)
         (source / name / "a.png").write_bytes(make_image(len(name)))
     with pytest.raises(DatasetError, match="not classes: droids, yoda"):
         store.import_folder(source)
-    assert store.summary().images == 0
+    assert store.summary(None).images == 0
     with pytest.raises(DatasetError, match="not a folder"):
         store.import_folder(tmp_path / "missing")
 
@@ -154,4 +154,4 @@ def test_the_same_image_in_both_classes_keeps_the_first(store, make_image, tmp_p
     report = store.import_folder(source)
     assert report.added == 1 and len(report.skipped) == 1
     assert "same image is in jedi/" in report.skipped[0][1]
-    assert [image.label for image in store.labelled()] == ["jedi"]
+    assert [image.label for image in store.labelled(None)] == ["jedi"]

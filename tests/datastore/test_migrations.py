@@ -24,7 +24,7 @@ from dataset.database import (
 )
 from dataset.schema import Base
 
-TABLES = {"images", "votes", "guild_settings", "trainings"}
+TABLES = {"images", "image_refs", "votes", "guild_settings", "trainings"}
 INSERT_TRAINING = text(
     "INSERT INTO trainings (status, host, params, result, started_at, heartbeat_at) "
     "VALUES (:status, 'h', '{}', '{}', '2025-01-01 00:00:00', '2025-01-01 00:00:00')"
@@ -67,7 +67,7 @@ def test_a_fresh_folder_gets_the_whole_schema(data_dir: Path, database, database
         names = set(inspect(store.engine).get_table_names())
         assert names == TABLES | {"alembic_version"}
         with store.engine.connect() as connection:
-            assert current_revision(connection) == head_revision() == HEAD_REVISION == "0002"
+            assert current_revision(connection) == head_revision() == HEAD_REVISION == "0003"
 
 
 def test_the_migrated_schema_equals_the_models(store: DatasetStore) -> None:
@@ -88,10 +88,13 @@ def test_the_columns_have_the_portable_types(store: DatasetStore) -> None:
     }
     names = {key: type(kind).__name__.upper() for key, kind in columns.items()}
     snowflakes = [key for key in columns if key[1].endswith(("guild_id", "user_id", "_by"))]
-    snowflakes += [(t, c) for t in ("images", "trainings") for c in ("channel_id", "message_id")]
-    assert len(snowflakes) == 12 and {names[key] for key in snowflakes} == {"BIGINT"}
+    snowflakes += [("trainings", "scope")]
+    snowflakes += [
+        (t, c) for t in ("images", "image_refs", "trainings") for c in ("channel_id", "message_id")
+    ]
+    assert len(snowflakes) == 17 and {names[key] for key in snowflakes} == {"BIGINT"}
     times = [key for key in columns if key[1].endswith(("_at", "first_seen"))]
-    assert len(times) == 8
+    assert len(times) == 9
     if store.engine.dialect.name == "postgresql":
         assert all(columns[key].timezone for key in times)  # timestamp with time zone
         assert {names[key] for key in times} == {"TIMESTAMP"}
@@ -144,8 +147,8 @@ def test_reopening_keeps_the_data_and_an_emptied_database_is_rebuilt(
     with DatasetStore.open(data_dir, database_url) as store:
         sha256 = store.add_image(make_image(1)).sha256
     with DatasetStore.open(data_dir, database_url) as store:
-        assert store.summary().images == 1
-        assert store.label_of(sha256).label is None
+        assert store.summary(None).images == 1
+        assert store.label_of(sha256, None).label is None
     # Downgrading to nothing, then opening again, runs the upgrade again on an old database.
     _migrate(database_url, "base", down=True)
     engine = make_engine(database_url)
@@ -153,7 +156,7 @@ def test_reopening_keeps_the_data_and_an_emptied_database_is_rebuilt(
     engine.dispose()
     with DatasetStore.open(data_dir, database_url) as store:
         assert set(inspect(store.engine).get_table_names()) >= TABLES
-        assert store.summary().images == 0
+        assert store.summary(None).images == 0
 
 
 def test_a_0001_database_with_data_is_upgraded_and_keeps_it(
@@ -194,15 +197,15 @@ def test_a_0001_database_with_data_is_upgraded_and_keeps_it(
             connection.execute(INSERT_TRAINING, {"status": status})
     engine.dispose()
 
-    with DatasetStore.open(data_dir, database_url) as store:  # 0001 -> 0002
+    with DatasetStore.open(data_dir, database_url) as store:  # 0001 -> 0003
         with store.engine.connect() as connection:
-            assert current_revision(connection) == "0002"
+            assert current_revision(connection) == "0003"
         assert _diffs(store, Base.metadata) == []
         assert store.collecting(2**60 + 3)
-        label = store.label_of(sha256)
+        label = store.label_of(sha256, 2**60 + 3)
         assert (label.label, label.moderator_votes["sith"]) == ("sith", 1)
-        assert store.summary().contributors == [(2**62 + 1, 1)]
-        running = store.trainings.running()
+        assert store.summary(2**60 + 3).contributors == [(2**62 + 1, 1)]
+        running = store.trainings.running(0)
         assert running is not None and running.started_at == datetime(2025, 1, 1, tzinfo=UTC)
         assert (running.cancel_requested_by, running.cancel_requested_at) == (None, None)
         asked = store.trainings.request_cancel(running.id, by=2**62 + 1)
@@ -212,11 +215,119 @@ def test_a_0001_database_with_data_is_upgraded_and_keeps_it(
     # And back: 0002's downgrade keeps the rows and the one-running index.
     _migrate(database_url, "0001", down=True)
     with DatasetStore.open(data_dir, database_url) as store:
-        assert store.trainings.running() is not None and store.label_of(sha256).label == "sith"
+        assert store.trainings.running(0) is not None
+        assert store.label_of(sha256, 2**60 + 3).label == "sith"
         _migrate(database_url, "0001", down=True)  # reopening upgraded it again
         assert "WHERE" in _one_running_index(store)
         with pytest.raises(IntegrityError), store.engine.begin() as connection:
             connection.execute(INSERT_TRAINING, {"status": "running"})
+
+
+def test_a_0002_database_becomes_per_server_and_goes_back(
+    data_dir: Path, database_url: str, make_image
+) -> None:
+    """0002 -> 0003 with votes in a server and without one, an image never voted on, consent
+    and trainings; then back to 0002, which keeps one vote per (image, person)."""
+    guild, other, at = 2**60 + 3, 2**60 + 4, datetime(2026, 12, 1, 12, tzinfo=UTC)
+    data_dir.mkdir()
+    with DatasetStore.open(data_dir, database_url) as store:  # files written as 0002 would
+        voted = store.add_image(make_image(1), guild_id=guild, channel_id=8, message_id=9).sha256
+        unvoted = store.add_image(make_image(2), guild_id=other).sha256
+    _migrate(database_url, "0002", down=True)
+    engine = make_engine(database_url)
+    vote = text(
+        "INSERT INTO votes (image_sha256, user_id, guild_id, label, source, moderator, "
+        "created_at, updated_at) VALUES (:sha, :user, :guild, :label, 'button', :mod, :at, :at)"
+    )
+    with engine.begin() as connection:
+        assert current_revision(connection) == "0002"
+        for user, where, label, moderator, minute in (
+            (2**62 + 1, guild, "sith", True, 0),  # the first voter in the server: its giver
+            (2**62 + 2, guild, "jedi", False, 1),
+            (2**62 + 3, None, "jedi", False, 2),  # an import: no server
+        ):
+            connection.execute(
+                vote,
+                {
+                    "sha": voted,
+                    "user": user,
+                    "guild": where,
+                    "label": label,
+                    "mod": moderator,
+                    "at": at.replace(minute=minute),
+                },
+            )
+        connection.execute(
+            text(
+                "INSERT INTO guild_settings (guild_id, collecting, changed_by, changed_at) "
+                "VALUES (:guild, :on, 7, :at)"
+            ),
+            {"guild": guild, "on": True, "at": at},
+        )
+        for status in ("published", "running"):
+            connection.execute(INSERT_TRAINING, {"status": status})
+    engine.dispose()
+
+    with DatasetStore.open(data_dir, database_url) as store:  # 0002 -> 0003
+        assert _diffs(store, Base.metadata) == []
+        in_guild = store.label_of(voted, guild)
+        assert (in_guild.label, in_guild.votes) == ("sith", {"jedi": 1, "sith": 1})
+        nowhere = store.label_of(voted, None)
+        assert (nowhere.label, nowhere.votes) == ("jedi", {"jedi": 1, "sith": 0})
+        with store.engine.connect() as connection:
+            refs = connection.execute(
+                text(
+                    "SELECT guild_id, image_sha256, posted_by, channel_id, message_id "
+                    "FROM image_refs ORDER BY guild_id"
+                )
+            ).all()
+            nulls = connection.execute(text("SELECT COUNT(*) FROM votes WHERE guild_id IS NULL"))
+            assert nulls.scalar() == 0
+        assert [tuple(ref) for ref in refs] == [
+            (0, voted, 2**62 + 3, None, None),
+            (guild, voted, 2**62 + 1, 8, 9),
+            (other, unvoted, None, None, None),
+        ]
+        assert store.summary(other).images == 1 and store.summary(guild).votes == 2
+        settings = store.guild_settings(guild)
+        assert settings.collecting and not settings.sharing
+        assert (settings.ood_policy, settings.uncertain_band, settings.channels) == (None,) * 3
+        running = store.trainings.running(0)
+        assert running is not None and (running.scope, running.kind) == (0, "full")
+        assert [t.scope for t in store.trainings.latest()] == [0, 0]
+        # Another scope may train at the same time; its own second training may not.
+        mine = store.trainings.start(
+            scope=guild,
+            guild_id=guild,
+            channel_id=1,
+            user_id=1,
+            pid=1,
+            params={},
+            stale_after=1e10,  # the 0002 row's heartbeat is old
+        )
+        assert store.trainings.running(guild) == mine and store.trainings.running(0) == running
+        with pytest.raises(IntegrityError), store.engine.begin() as connection:
+            connection.execute(INSERT_TRAINING, {"status": "running"})  # scope 0 again
+        # The same person now votes in a second server: two votes on one image.
+        store.vote(voted, guild_id=other, user_id=2**62 + 2, label="sith", source="button")
+
+    _migrate(database_url, "0002", down=True)
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        votes = connection.execute(
+            text("SELECT user_id, guild_id, label FROM votes ORDER BY user_id")
+        ).all()
+        statuses = connection.execute(text("SELECT status FROM trainings ORDER BY id")).all()
+    engine.dispose()
+    assert [tuple(v) for v in votes] == [
+        (2**62 + 1, guild, "sith"),
+        (2**62 + 2, other, "sith"),  # the latest of their two
+        (2**62 + 3, None, "jedi"),
+    ]
+    assert [s for (s,) in statuses] == ["published", "running", "interrupted"]
+    with DatasetStore.open(data_dir, database_url) as store:  # and up again
+        assert _diffs(store, Base.metadata) == []
+        assert store.label_of(voted, other).label == "sith"
 
 
 def test_a_database_from_a_newer_version_is_refused(data_dir: Path, database_url: str) -> None:

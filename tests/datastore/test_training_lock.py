@@ -17,7 +17,7 @@ import dataset.trainings
 from dataset import DatasetError, DatasetStore, TrainingBusy, TrainingRecord
 from dataset.schema import Training
 
-START = {"guild_id": 5, "channel_id": 6, "user_id": 7, "params": {"epochs": 2}}
+START = {"scope": 0, "guild_id": 5, "channel_id": 6, "user_id": 7, "params": {"epochs": 2}}
 
 
 def _start(store: DatasetStore, pid: int | None = None, **options) -> TrainingRecord:
@@ -48,12 +48,12 @@ def test_one_training_at_a_time(store: DatasetStore) -> None:
         _start(store)
     assert busy.value.training == first and isinstance(busy.value, DatasetError)
     assert str(busy.value).startswith(f"training {first.id} is already running")
-    assert store.trainings.running() == first
+    assert store.trainings.running(0) == first
 
     done = store.trainings.finish(first.id, "published", result={"accuracy": 0.9}, version=3)
     assert (done.status, done.result, done.version) == ("published", {"accuracy": 0.9}, 3)
     assert done.finished_at is not None and done.finished_at >= done.started_at
-    assert store.trainings.running() is None
+    assert store.trainings.running(0) is None
     second = _start(store)
     assert second.id != first.id
     assert [t.id for t in store.trainings.latest()] == [second.id, first.id]
@@ -71,7 +71,7 @@ def test_finishing_is_checked(store: DatasetStore) -> None:
         store.trainings.finish(training.id, "published")
     with pytest.raises(DatasetError, match="must be JSON"):
         store.trainings.start(
-            pid=1, guild_id=None, channel_id=None, user_id=None, params={"x": {1}}
+            scope=0, pid=1, guild_id=None, channel_id=None, user_id=None, params={"x": {1}}
         )
 
 
@@ -79,7 +79,7 @@ def test_a_heartbeat_keeps_it_alive_and_records_progress(store: DatasetStore) ->
     training = _start(store)
     _age(store, training.id, 100)
     store.trainings.heartbeat(training.id, pid=os.getpid(), message_id=1234)
-    beat = store.trainings.running()
+    beat = store.trainings.running(0)
     assert beat.message_id == 1234 and beat.heartbeat_at > training.heartbeat_at
     assert store.trainings.recover_interrupted(stale_after=60) == []
     with pytest.raises(TrainingBusy):
@@ -93,7 +93,7 @@ def test_a_stale_heartbeat_is_recovered(store: DatasetStore) -> None:
     old = next(t for t in store.trainings.latest() if t.id == stuck.id)
     assert old.status == "interrupted" and old.finished_at is not None
     assert old.result["interrupted"].startswith("no heartbeat for 6")
-    assert store.trainings.running() == replacement
+    assert store.trainings.running(0) == replacement
     with pytest.raises(DatasetError, match="no longer running \\(interrupted\\)"):
         store.trainings.heartbeat(stuck.id)
     # Its process came back after all and knows how it ended: that is recorded.
@@ -103,7 +103,7 @@ def test_a_stale_heartbeat_is_recovered(store: DatasetStore) -> None:
     assert store.trainings.recover_interrupted(stale_after=900) == []
     recovered = store.trainings.recover_interrupted()
     assert [t.id for t in recovered] == [replacement.id] and recovered[0].status == "interrupted"
-    assert store.trainings.running() is None
+    assert store.trainings.running(0) is None
 
 
 def test_a_dead_process_on_this_host_is_recovered(store: DatasetStore) -> None:
@@ -111,7 +111,7 @@ def test_a_dead_process_on_this_host_is_recovered(store: DatasetStore) -> None:
     alive = _start(store)  # fresh heartbeat, but the process is gone
     old = next(t for t in store.trainings.latest() if t.id == dead.id)
     assert old.status == "interrupted" and f"process {dead.pid}" in old.result["interrupted"]
-    assert store.trainings.running() == alive
+    assert store.trainings.running(0) == alive
     with pytest.raises(TrainingBusy):  # a live process is not
         _start(store)
 
@@ -168,9 +168,9 @@ def test_the_index_stops_a_starter_that_missed_the_running_row(store, monkeypatc
     real = dataset.trainings._running_row
     calls = []
 
-    def blind_once(session):
+    def blind_once(session, scope):
         calls.append(1)
-        return None if len(calls) == 1 else real(session)
+        return None if len(calls) == 1 else real(session, scope)
 
     monkeypatch.setattr(dataset.trainings, "_running_row", blind_once)
     with pytest.raises(TrainingBusy) as busy:
@@ -195,7 +195,7 @@ def test_another_process_asks_the_training_to_stop(store: DatasetStore) -> None:
         )
     beat = store.trainings.heartbeat(training.id)  # the owner's next heartbeat sees it
     assert beat.cancel_requested_by == 2**60 + 9 and beat.heartbeat_at > training.heartbeat_at
-    assert store.trainings.running() == beat
+    assert store.trainings.running(0) == beat
     done = store.trainings.finish(training.id, "cancelled")
     assert done.cancel_requested_by == 2**60 + 9 and store.trainings.latest(1) == [done]
     with pytest.raises(DatasetError, match="not running \\(cancelled\\)"):

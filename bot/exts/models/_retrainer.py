@@ -69,12 +69,6 @@ NO_DATASET = "Learning is not set up on this bot (it has no dataset)."
 SHARED_MODEL = 0  # the scope of the shared model (a server's own model: the server's id)
 
 
-def scope_of(record: TrainingRecord) -> int:
-    """The model a training trains (rows from before scopes trained the shared one)."""
-    scope = record.params.get("scope", SHARED_MODEL)
-    return scope if isinstance(scope, int) else SHARED_MODEL
-
-
 class Notifier(Protocol):
     """What a training tells Discord: who a user is, and a progress message's new text."""
 
@@ -181,12 +175,14 @@ class Retrainer:
 
     # -- starting -----------------------------------------------------------------------------
 
-    async def check_counts(self) -> dict[str, int]:
+    async def check_counts(self, guild_id: int | None = None) -> dict[str, int]:
         """Images per class a retrain would learn from; `UserFacingError` if too few."""
         settings, names = self.settings, self.class_names
-        summary = await asyncio.to_thread(self.store.summary)
+        shared = await asyncio.to_thread(
+            self.store.labelled_shared, holdout=False, include=[guild_id or 0]
+        )
         base = await asyncio.to_thread(count_images, settings.base_data_dir, names)
-        counts = {n: summary.counts.get(n, {}).get("train", 0) + base[n] for n in names}
+        counts = {n: sum(i.label == n for i in shared) + base[n] for n in names}
         short = {n: settings.retrain_min_images - c for n, c in counts.items()}
         missing = {n: k for n, k in short.items() if k > 0}
         if missing:
@@ -214,16 +210,16 @@ class Retrainer:
         prefix = self.settings.command_prefix
         if self.job is not None:
             raise UserFacingError(busy_text(self.job.record, prefix))
-        counts = await self.check_counts()
+        counts = await self.check_counts(guild.id if guild else None)
         params = {
             "epochs": options.epochs,
             "force": options.force,
             "counts": counts,
-            "scope": scope,
         }
         try:
             record = await asyncio.to_thread(
                 self.store.trainings.start,
+                scope=scope,
                 guild_id=guild.id if guild else None,
                 channel_id=getattr(channel, "id", None),
                 user_id=user.id,
@@ -237,7 +233,7 @@ class Retrainer:
             target = await asyncio.to_thread(
                 prepare_retrained_folder, self.settings.model_path, self.settings.data_dir
             )
-            await asyncio.to_thread(self._export, work)
+            await asyncio.to_thread(self._export, work, guild.id if guild else 0)
             message = await send(progress_text([], options, user.mention, prefix))
         except BaseException as error:
             reason = (
@@ -256,13 +252,13 @@ class Retrainer:
             )
         job.task = asyncio.create_task(self._watch(job), name=f"training-{record.id}")
 
-    def _export(self, work: WorkFolder) -> None:
+    def _export(self, work: WorkFolder, guild_id: int) -> None:
         """The dataset's training share, joined with BASE_DATA_DIR, and the holdout, in `work`."""
         if work.path.exists():
             shutil.rmtree(work.path)
         work.path.mkdir(parents=True)
-        self.store.export(work.data, holdout=False)
-        self.store.export(work.holdout, holdout=True)
+        self.store.export_shared(work.data, holdout=False, include=[guild_id])
+        self.store.export_shared(work.holdout, holdout=True, include=[guild_id])
         base = self.settings.base_data_dir
         if base is None:
             return
@@ -409,19 +405,16 @@ class Retrainer:
         """The training that runs (of the model `scope`; None: of any), in this process or in
         another one on the same database; a lock whose process is gone (no heartbeat, or its
         process ended) is freed first, and its progress message says so."""
-        record = await self._running()
-        if record is not None and scope is not None and scope_of(record) != scope:
-            return None
-        return record
+        return await self._running(SHARED_MODEL if scope is None else scope)
 
-    async def _running(self) -> TrainingRecord | None:
+    async def _running(self, scope: int) -> TrainingRecord | None:
         job = self.job
         store = self._store
         if store is None:
             return job.record if job is not None else None
 
         def look() -> tuple[list[TrainingRecord], TrainingRecord | None]:
-            return store.trainings.recover_interrupted(), store.trainings.running()
+            return store.trainings.recover_interrupted(), store.trainings.running(scope)
 
         try:
             stale, record = await asyncio.to_thread(look)

@@ -86,7 +86,8 @@ class FeatureMaps:
 
 Outputs = dict[str, np.ndarray]
 """A backend's per-image outputs, each (n,): `score`, and `logit` and `distance` when the model
-has them (a model folder made before calibration and the detector has only `score`)."""
+has them (a model folder made before calibration and the detector has only `score`); and, from a
+model exported since heads existed, the features `embedding` (n, 512) and `stats` (n, 288)."""
 
 
 class Backend(Protocol):
@@ -127,15 +128,22 @@ class LiteRTBackend:
 
 
 HEADS = ("score", "logit", "distance")
+FEATURES = ("embedding", "stats")  # per-image vectors a server's head reads (model.head)
 
 
 def _flat(outputs: dict) -> Outputs:
-    """The per-image heads of a signature's outputs, as (n,) arrays that own their memory."""
-    return {
+    """The per-image heads of a signature's outputs, as (n,) arrays, and its feature vectors, as
+    (n, d) arrays, all owning their memory."""
+    flat = {
         name: np.array(outputs[name], dtype=np.float32).reshape(-1)
         for name in HEADS
         if name in outputs
     }
+    for name in FEATURES:
+        if name in outputs:
+            values = np.array(outputs[name], dtype=np.float32)
+            flat[name] = values.reshape(values.shape[0], -1)
+    return flat
 
 
 class TensorFlowBackend:

@@ -264,7 +264,11 @@ class Classifier:
         """A `Prediction` per preprocessed image, in order."""
         if len(images) == 0:
             return []
-        return self.predictions(self.backend.classify(self._batch(images)))
+        return self.predictions(self.outputs(images))
+
+    def outputs(self, images: Sequence[np.ndarray] | np.ndarray) -> Outputs:
+        """The backend's outputs for a batch of preprocessed images (what a head reads)."""
+        return self.backend.classify(self._batch(images))
 
     def predictions(self, outputs: Outputs) -> list[Prediction]:
         """Turn a backend's outputs into verdicts: calibrated score, label, distance."""

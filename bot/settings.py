@@ -141,6 +141,7 @@ class Settings(BaseSettings):
     base_data_dir: Annotated[Path, AfterValidator(Path.expanduser)] | None = None
     retrain_min_images: Annotated[int, Field(ge=5)] = 20  # a validation split needs a few
     retrain_max_epochs: Positive = 100
+    head_cache_mb: Positive = 64  # servers' loaded heads held in memory (bot.server_models)
     log_level: Annotated[str, AfterValidator(_log_level)] = "INFO"
     # None: one gateway connection (no sharding); "auto": the count Discord recommends.
     shard_count: Annotated[int | Literal["auto"] | None, PlainValidator(parse_shard_count)] = None

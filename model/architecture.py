@@ -18,6 +18,8 @@ CHANNELS = 3
 CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 CONV_FILTERS = (16, 32, 64, 64, 64)
 POOL_LAYERS = ("pool1", "pool2", "pool3", "pool4", "pool5")
+EMBEDDING_LAYER = "dense"  # its 512 outputs (after ReLU) are the features a server's head uses
+EMBEDDING_SIZE = 512
 PARAMETER_COUNT = 622_753
 
 
@@ -52,8 +54,9 @@ def build_model(seed: int | None = None) -> keras.Model:
 
 
 def build_inference_model(model: keras.Model) -> keras.Model:
-    """Return a model sharing `model`'s weights whose outputs are a dict: `score`, `logit`, the
-    five feature maps `conv1`..`conv5` and their max-pooled maps `pool1`..`pool5`.
+    """Return a model sharing `model`'s weights whose outputs are a dict: `score`, `logit`,
+    `embedding` (the `dense` layer's 512 outputs), the five feature maps `conv1`..`conv5` and
+    their max-pooled maps `pool1`..`pool5`.
 
     It skips the augmentation and dropout layers, so it converts to LiteRT, and one forward
     pass gives what `!jedisith`, the detector and `!features` need.
@@ -74,10 +77,12 @@ def build_inference_model(model: keras.Model) -> keras.Model:
         x = layer(x)
         if layer.name in CONV_LAYERS or layer.name in POOL_LAYERS:
             outputs[layer.name] = x
+        elif layer.name == EMBEDDING_LAYER:
+            outputs["embedding"] = x
     if not started:
         raise ValueError("model has no 'rescaling' layer: not a jedisith network")
-    if "logit" not in outputs:
-        raise ValueError("model has no 'score' layer: not a jedisith network")
+    if "logit" not in outputs or "embedding" not in outputs:
+        raise ValueError("model has no 'score' or 'dense' layer: not a jedisith network")
     outputs["score"] = x
     return keras.Model(inputs, outputs, name="jedisith_inference")
 

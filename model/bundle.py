@@ -3,7 +3,8 @@
 A model is `model.keras` (the training network), `model.tflite` (the inference graph, with a
 `classify` and a `features` signature), `detector.npz` (the out-of-distribution detector; absent
 from models made before it existed) and `model.json` (metadata, including the SHA-256 of every
-model file), with the training run's plots beside them.
+model file), with the training run's plots beside them. A server's head (`model.head`) is a
+model of kind "head": `head.npz`, `head.json` and a `model.json` naming the network it reads.
 
 A published `MODEL_PATH` holds numbered versions, as TensorFlow Serving's model folders do:
 `MODEL_PATH/1`, `MODEL_PATH/2`, ... (each written once, never changed), and `MODEL_PATH/CURRENT`,
@@ -36,7 +37,10 @@ log = logging.getLogger(__name__)
 KERAS_FILE = "model.keras"
 TFLITE_FILE = "model.tflite"
 DETECTOR_FILE = "detector.npz"
-MODEL_FILES = (KERAS_FILE, TFLITE_FILE, DETECTOR_FILE)  # hashed in model.json when present
+HEAD_ARRAYS_FILE = "head.npz"  # a server's head (model.head): its arrays
+HEAD_FILE = "head.json"  # and what they are
+MODEL_FILES = (KERAS_FILE, TFLITE_FILE, DETECTOR_FILE, HEAD_ARRAYS_FILE, HEAD_FILE)
+"""The files hashed in model.json when present (a network's, or a server's head's)."""
 CURRENT_FILE = "CURRENT"  # names the current version of a versioned MODEL_PATH
 KEEP_VERSIONS = 5
 METADATA_FILE = "model.json"
@@ -204,14 +208,7 @@ def publish(staging: Path, destination: Path, keep: int = KEEP_VERSIONS) -> Path
     folder once CURRENT has replaced them.
     """
     staging, destination = Path(staging), _beside(destination)
-    meta_path = staging / METADATA_FILE
-    metadata = json.loads(meta_path.read_text(encoding="utf-8"))
-    metadata["files"] = {
-        name: sha256((staging / name).read_bytes())
-        for name in MODEL_FILES
-        if (staging / name).exists()
-    }
-    write_text_atomic(meta_path, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    seal(staging)
     for path in staging.iterdir():
         fsync(path)
     os.chmod(staging, 0o755)  # mkdtemp made it private; a model folder is read by other users
@@ -228,6 +225,19 @@ def publish(staging: Path, destination: Path, keep: int = KEEP_VERSIONS) -> Path
     _remove_old_versions(destination, keep)
     log.info("published model version %d to %s", number, destination)
     return destination
+
+
+def seal(folder: Path) -> None:
+    """Record the SHA-256 of every model file in `folder/model.json` (as `publish` does before
+    its swap), for a folder whose files were rewritten in place (a re-export)."""
+    meta_path = Path(folder) / METADATA_FILE
+    metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+    metadata["files"] = {
+        name: sha256((Path(folder) / name).read_bytes())
+        for name in MODEL_FILES
+        if (Path(folder) / name).exists()
+    }
+    write_text_atomic(meta_path, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
 
 
 def set_current(folder: Path, number: int) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 ECE_BINS = 15
+MIN_SHARPEN_IMAGES = 50  # fewer images than this: a fitted temperature is kept at 1 or above
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:

@@ -233,21 +233,30 @@ def covering_rank(n: int, keep: float, confidence: float) -> int:
     return n
 
 
-def distance_graph(detector: Detector, maps: Mapping[str, object]):
-    """The detector in TensorFlow ops, from the layers' (n, h, w, c) maps: distances (n,).
-
-    It converts to LiteRT (reductions, a matmul and top-k) and matches `Detector.distances`.
-    """
+def statistics_graph(maps: Mapping[str, object], layers: Sequence[str] = STAT_LAYERS):
+    """`channel_statistics` in TensorFlow ops: (n, 3 x channels) from the layers' maps."""
     import tensorflow as tf
 
     parts = []
-    for name in detector.layers:
+    for name in layers:
         values = tf.convert_to_tensor(maps[name], tf.float32)
         mean = tf.reduce_mean(values, axis=[1, 2])
         mean_square = tf.reduce_mean(values * values, axis=[1, 2])
         std = tf.sqrt(tf.maximum(mean_square - mean * mean, 0.0))
         parts += [mean, std, tf.reduce_max(values, axis=[1, 2])]
-    statistics = tf.math.log(1.0 + tf.maximum(tf.concat(parts, axis=1), 0.0))
+    return tf.math.log(1.0 + tf.maximum(tf.concat(parts, axis=1), 0.0))
+
+
+def distance_graph(detector: Detector, maps: Mapping[str, object], statistics=None):
+    """The detector in TensorFlow ops, from the layers' (n, h, w, c) maps (or their
+    `statistics_graph`, when already computed): distances (n,).
+
+    It converts to LiteRT (reductions, a matmul and top-k) and matches `Detector.distances`.
+    """
+    import tensorflow as tf
+
+    if statistics is None:
+        statistics = statistics_graph(maps, detector.layers)
     query = (statistics - tf.constant(detector.center)) / tf.constant(detector.scale)
     bank = tf.constant(detector.bank)
     squared = (
@@ -261,9 +270,18 @@ def distance_graph(detector: Detector, maps: Mapping[str, object]):
 
 def heads_graph(outputs: Mapping[str, object], detector: Detector | None) -> dict[str, object]:
     """The per-image outputs of the served graph, from the inference network's: `score`,
-    `logit` and, with a detector, its `distance` (what LiteRT's signatures and the TensorFlow
-    backend both give)."""
-    heads = {"score": outputs["score"], "logit": outputs["logit"]}
+    `logit`, `embedding` (the `dense` layer's 512 features), `stats` (the 288
+    `channel_statistics` of `STAT_LAYERS`) and, with a detector, its `distance` (what LiteRT's
+    signatures and the TensorFlow backend both give). A server's head reads `embedding` and
+    `stats`."""
+    statistics = statistics_graph(outputs, STAT_LAYERS)
+    heads = {
+        "score": outputs["score"],
+        "logit": outputs["logit"],
+        "embedding": outputs["embedding"],
+        "stats": statistics,
+    }
     if detector is not None:
-        heads["distance"] = distance_graph(detector, outputs)
+        same = tuple(detector.layers) == STAT_LAYERS
+        heads["distance"] = distance_graph(detector, outputs, statistics if same else None)
     return heads

@@ -86,7 +86,8 @@ class FeatureMaps:
 
 Outputs = dict[str, np.ndarray]
 """A backend's per-image outputs, each (n,): `score`, and `logit` and `distance` when the model
-has them (a model folder made before calibration and the detector has only `score`)."""
+has them (a model folder made before calibration and the detector has only `score`); and, from a
+model exported since heads existed, the features `embedding` (n, 512) and `stats` (n, 288)."""
 
 
 class Backend(Protocol):
@@ -127,15 +128,22 @@ class LiteRTBackend:
 
 
 HEADS = ("score", "logit", "distance")
+FEATURES = ("embedding", "stats")  # per-image vectors a server's head reads (model.head)
 
 
 def _flat(outputs: dict) -> Outputs:
-    """The per-image heads of a signature's outputs, as (n,) arrays that own their memory."""
-    return {
+    """The per-image heads of a signature's outputs, as (n,) arrays, and its feature vectors, as
+    (n, d) arrays, all owning their memory."""
+    flat = {
         name: np.array(outputs[name], dtype=np.float32).reshape(-1)
         for name in HEADS
         if name in outputs
     }
+    for name in FEATURES:
+        if name in outputs:
+            values = np.array(outputs[name], dtype=np.float32)
+            flat[name] = values.reshape(values.shape[0], -1)
+    return flat
 
 
 class TensorFlowBackend:
@@ -256,7 +264,11 @@ class Classifier:
         """A `Prediction` per preprocessed image, in order."""
         if len(images) == 0:
             return []
-        return self.predictions(self.backend.classify(self._batch(images)))
+        return self.predictions(self.outputs(images))
+
+    def outputs(self, images: Sequence[np.ndarray] | np.ndarray) -> Outputs:
+        """The backend's outputs for a batch of preprocessed images (what a head reads)."""
+        return self.backend.classify(self._batch(images))
 
     def predictions(self, outputs: Outputs) -> list[Prediction]:
         """Turn a backend's outputs into verdicts: calibrated score, label, distance."""

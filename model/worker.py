@@ -9,6 +9,10 @@ leaves it free (its lag stays low) and the results of a batch come back in one w
 The queue is bounded: when it is full, `WorkerBusy` is raised at once instead of queueing forever.
 Between batches the worker notices a newly published model and swaps it in; a broken new model
 is refused and the old one keeps serving.
+
+The network runs once per batch for the requests of every server together; each request then
+gets its own server's `Head` applied to its images' outputs (`model.head`), or none: the served
+model's own verdict. A head learned on another network is never applied (`check_backbone`).
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from model.bundle import publish_stamp
+from model.bundle import TFLITE_FILE, publish_stamp
+from model.head import Head, HeadError, check_backbone
 from model.preprocess import CorruptImageError, ImageError, ImageLimits, load_image
-from model.runtime import Classifier, FeatureMaps, Prediction
+from model.runtime import Classifier, FeatureMaps, Outputs, Prediction
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,8 @@ class _Job:
     loop: asyncio.AbstractEventLoop
     # Turns this job's predictions into its result, in the worker thread (classify_bytes).
     finish: Callable[[list[Prediction]], Any] | None = None
+    head: Head | None = None  # a server's head on the network's outputs; None: its own verdict
+    raw: bool = False  # the network's outputs themselves (`outputs`), not predictions
 
     def outcome(self, value: Any = None, error: BaseException | None = None) -> _Outcome:
         return _Outcome(self.future, self.loop, value, error)
@@ -131,6 +138,7 @@ class ModelWorker:
         self._classifier: Classifier | None = None
         self._stamp: tuple[int, int, int] | None = None
         self._refused: tuple[int, int, int] | None = None
+        self._refused_heads: set[tuple[str, str | None]] = set()  # logged once each
         self._next_check = 0.0
         self._batches = self._images = self._largest = self._reloads = self._checks = 0
         self._in_flight = 0
@@ -204,19 +212,29 @@ class ModelWorker:
             log.error("a model worker request took over %.0f s; gave up", self.request_timeout)
             raise WorkerTimeout() from None
 
-    async def classify(self, images: Sequence[np.ndarray]) -> list[Prediction]:
-        """Predictions for preprocessed images, batched with whatever else is waiting."""
+    async def classify(
+        self, images: Sequence[np.ndarray], head: Head | None = None
+    ) -> list[Prediction]:
+        """Predictions for preprocessed images (by a server's `head`; None: the served model's
+        own), batched with whatever else is waiting."""
         if len(images) == 0:
             return []
-        return await self._submit(_Kind.CLASSIFY, np.stack(images))
+        return await self._submit(_Kind.CLASSIFY, np.stack(images), head=head)
+
+    async def outputs(self, images: Sequence[np.ndarray]) -> Outputs:
+        """The network's raw outputs for preprocessed images (per name, one row per image;
+        `embedding` and `stats` among them), batched with the rest: what a head is fitted on."""
+        if len(images) == 0:
+            raise ValueError("no images")
+        return await self._submit(_Kind.CLASSIFY, np.stack(images), raw=True)
 
     async def classify_bytes(
-        self, blobs: Sequence[bytes | Exception]
+        self, blobs: Sequence[bytes | Exception], head: Head | None = None
     ) -> list[Prediction | Exception]:
-        """Decode and classify each item of `blobs`, in order: its `Prediction`, or the
-        `ImageError` that says why it cannot be used. An item that is already an error (a
-        download that failed, say) stays in its place, so a command's per-file outcomes travel
-        one list from download to reply.
+        """Decode and classify each item of `blobs` (by a server's `head`, as `classify`), in
+        order: its `Prediction`, or the `ImageError` that says why it cannot be used. An item
+        that is already an error (a download that failed, say) stays in its place, so a
+        command's per-file outcomes travel one list from download to reply.
 
         One decode thread decodes all of `blobs` and queues the good images as one request.
         """
@@ -231,7 +249,7 @@ class ModelWorker:
             self._in_flight += 1
             self._decoding += 1
         try:
-            work = self._decode_pool.submit(self._decode_and_queue, list(blobs), future, loop)
+            work = self._decode_pool.submit(self._decode_and_queue, list(blobs), future, loop, head)
 
             def on_done(done: Future[None]) -> None:
                 # Shutdown cancels decodes that have not started: their callers must hear of it.
@@ -250,6 +268,7 @@ class ModelWorker:
         blobs: list[bytes | Exception],
         future: asyncio.Future[Any],
         loop: asyncio.AbstractEventLoop,
+        head: Head | None = None,
     ) -> None:
         """In a decode thread: decode `blobs`, queue the good images for the model."""
         try:
@@ -273,7 +292,8 @@ class ModelWorker:
             # Keep only the errors for the merge: the decoded arrays live on in `images` alone.
             slots = [item if isinstance(item, Exception) else None for item in decoded]
             del decoded, good
-            job = _Job(_Kind.CLASSIFY, images, future, loop, finish=partial(self._merge, slots))
+            finish = partial(self._merge, slots)
+            job = _Job(_Kind.CLASSIFY, images, future, loop, finish=finish, head=head)
             self._wait_for_room(len(images))
             try:
                 with self._queue_lock:
@@ -338,10 +358,12 @@ class ModelWorker:
         if not self._thread.is_alive():
             raise WorkerClosed("the model worker has stopped")
 
-    async def _submit(self, kind: _Kind, images: np.ndarray) -> Any:
+    async def _submit(
+        self, kind: _Kind, images: np.ndarray, head: Head | None = None, raw: bool = False
+    ) -> Any:
         self._check_running()
         loop = asyncio.get_running_loop()
-        job = _Job(kind, images, loop.create_future(), loop)
+        job = _Job(kind, images, loop.create_future(), loop, head=head, raw=raw)
         try:
             self._queue.put_nowait(job)
         except queue.Full:
@@ -437,7 +459,7 @@ class ModelWorker:
         if classify:
             try:
                 images = np.concatenate([job.images for job in classify])
-                predictions = self._predict(classifier, images)
+                outputs = self._run_network(classifier, images)
             except Exception as error:
                 log.exception("classification failed")
                 outcomes += [job.outcome(error=error) for job in classify]
@@ -447,11 +469,13 @@ class ModelWorker:
                 self._largest = max(self._largest, len(images))
                 start = 0
                 for job in classify:
-                    value: Any = predictions[start : start + len(job.images)]
+                    mine = {k: v[start : start + len(job.images)] for k, v in outputs.items()}
                     start += len(job.images)
                     try:
+                        value = mine if job.raw else self._verdicts(classifier, job.head, mine)
                         outcomes.append(job.outcome(job.finish(value) if job.finish else value))
-                    except Exception as error:  # pragma: no cover - finish is plain Python
+                    except Exception as error:  # a head that cannot read these outputs
+                        log.error("a request's verdicts failed: %s", error)
                         outcomes.append(job.outcome(error=error))
         _deliver(*outcomes)  # one wake-up per event loop for the whole batch
         for job in others:
@@ -461,13 +485,30 @@ class ModelWorker:
                 log.exception("feature extraction failed")
                 _deliver(job.outcome(error=error))
 
-    def _predict(self, classifier: Classifier, images: np.ndarray) -> list[Prediction]:
+    def _run_network(self, classifier: Classifier, images: np.ndarray) -> Outputs:
         # Run in chunks of max_batch: a single request may carry more images than that.
-        return [
-            prediction
+        chunks = [
+            classifier.outputs(images[start : start + self.max_batch])
             for start in range(0, len(images), self.max_batch)
-            for prediction in classifier.predict(images[start : start + self.max_batch])
         ]
+        return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
+
+    def _verdicts(
+        self, classifier: Classifier, head: Head | None, outputs: Outputs
+    ) -> list[Prediction]:
+        """`head`'s predictions on `outputs`, or the served model's own: a head learned on
+        another network than the one served is refused (one log line per pair)."""
+        if head is not None:
+            try:
+                check_backbone(head, classifier.info)
+            except HeadError as error:
+                served = classifier.info.files.get(TFLITE_FILE)
+                if (head.backbone, served) not in self._refused_heads:
+                    self._refused_heads.add((head.backbone, served))
+                    log.warning("served the default model's verdict instead of a head: %s", error)
+            else:
+                return head.predictions(outputs)
+        return classifier.predictions(outputs)
 
     def follow(self, folder: Path, loader: Callable[[], Classifier]) -> None:
         """Serve from `folder` from now on: its current model is loaded (by `loader`) at the

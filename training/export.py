@@ -2,25 +2,34 @@
 
 The inference graph starts at Rescaling (Keras' Random* layers do not convert and are identity at
 inference anyway) and takes uint8 images, so callers never build float copies. `classify` gives
-`score`, `logit` and, with a detector, its `distance`, all from one forward pass; `features` adds
-the five feature maps. The converted graph is always checked against Keras (and the detector
+`score`, `logit`, the features a server's head reads (`embedding`: the `dense` layer's 512
+outputs; `stats`: the detector's 288 statistics) and, with a detector, its `distance`, all from one
+forward pass; `features` adds the five feature maps. `python -m training.export MODEL_DIR`
+re-exports a model folder's `model.tflite` from its `model.keras` and `detector.npz` (same
+weights), checks that its scores did not move, and records the new hashes in `model.json`.
+The converted graph is always checked against Keras (features included, and the detector
 against its NumPy reference) before it is written: a conversion that silently loses weights (as
 `from_concrete_functions` did here) is refused.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
+import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 
 from model.architecture import CONV_LAYERS, IMAGE_SIZE, build_inference_model
-from model.detector import Detector, heads_graph
+from model.bundle import DETECTOR_FILE, KERAS_FILE, TFLITE_FILE, model_dir, seal
+from model.detector import STAT_LAYERS, Detector, channel_statistics, heads_graph
 
 log = logging.getLogger(__name__)
 
 TOLERANCE = 1e-4
+FEATURE_TOLERANCE = 1e-4  # relative to the feature's scale: `embedding` and `stats`
 DISTANCE_TOLERANCE = 1e-3  # relative: float32 statistics of 40,000 activations against float64
 
 
@@ -87,6 +96,17 @@ def verify_tflite(
             f"the LiteRT model's scores differ from Keras' by {difference:.2g} "
             f"(tolerance {TOLERANCE}); not exporting a model that answers differently"
         )
+    features = {
+        "embedding": np.asarray(outputs["embedding"]),
+        "stats": channel_statistics(outputs, STAT_LAYERS),
+    }
+    for name, reference in features.items():
+        value = got.get(name)
+        gap = np.inf if value is None else float(np.max(np.abs(value - reference)))
+        if not gap <= FEATURE_TOLERANCE * max(1.0, float(np.max(np.abs(reference)))):
+            raise ExportError(
+                f"the LiteRT model's {name} differs from Keras' by {gap:.2g}; not exporting"
+            )
     if detector is not None:
         maps = {name: np.asarray(outputs[name]) for name in detector.layers}
         reference = detector.distances_of_maps(maps)
@@ -99,3 +119,59 @@ def verify_tflite(
             )
     log.info("LiteRT export matches Keras: largest score difference %.2g", difference)
     return difference
+
+
+def reexport(folder: Path, check_images: np.ndarray | None = None) -> float:
+    """Rewrite `folder`'s `model.tflite` from its `model.keras` and `detector.npz` (the weights
+    stay; `model.keras` is not rewritten), refuse if any score moves by more than 1e-6 on
+    `check_images`, and record the new hashes in `model.json`. Returns the largest move."""
+    import keras
+
+    from model.runtime import LiteRTBackend
+
+    folder = model_dir(Path(folder))
+    detector_path = folder / DETECTOR_FILE
+    detector = Detector.from_bytes(detector_path.read_bytes()) if detector_path.exists() else None
+    if check_images is None:
+        check_images = synthetic_samples()
+    before = LiteRTBackend((folder / TFLITE_FILE).read_bytes()).classify(check_images)
+    network = keras.saving.load_model(folder / KERAS_FILE, compile=False)
+    flatbuffer = export_tflite(network, check_images, detector)
+    after = LiteRTBackend(flatbuffer).classify(check_images)
+    moved = max(  # relative to 1, or to the output's size (a distance is about 10)
+        float(np.max(np.abs(before[name] - after[name]) / np.maximum(np.abs(before[name]), 1.0)))
+        for name in before
+    )
+    if moved > 1e-6:
+        raise ExportError(f"re-exporting moved the outputs by {moved:.2g}; {folder} left as it is")
+    (folder / TFLITE_FILE).write_bytes(flatbuffer)
+    seal(folder)
+    return moved
+
+
+def synthetic_samples(count: int = 8, seed: int = 0) -> np.ndarray:
+    """`count` synthetic drawings (half Jedi, half Sith; `training.synthetic`) as uint8 images."""
+    from training.synthetic import draw_scene
+
+    rng = np.random.default_rng(seed)
+    scenes = [draw_scene(("jedi", "sith")[i % 2], rng) for i in range(count)]
+    return np.stack([np.asarray(scene.convert("RGB"), np.uint8) for scene in scenes])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m training.export MODEL_DIR`: re-export a model folder's `model.tflite`."""
+    parser = argparse.ArgumentParser(prog="python -m training.export", description=main.__doc__)
+    parser.add_argument("model_dir", type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        moved = reexport(args.model_dir)
+    except ExportError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"Re-exported {args.model_dir}: outputs moved by at most {moved:.2g}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

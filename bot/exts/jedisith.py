@@ -1,7 +1,13 @@
-"""`!jedisith` and `!features`, their slash-command twins, and the "Jedi or Sith?" message menu."""
+"""`!jedisith` and `!features`, their slash-command twins, and the "Jedi or Sith?" message menu.
+
+A verdict is given by the model of the server the command is typed in (its head on the shared
+network, `bot.server_models`), or the default model: in a DM, a user install, or a server that has
+no model of its own. `!features` draws the shared network's maps, which every model shares.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import time
@@ -119,7 +125,8 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
                 attachments, target = await command_images(
                     ctx, image, settings.history_limit, settings.max_images
                 )
-                text, view = await self.verdict(attachments, target, ctx.guild)
+                served = _served_guild(ctx.interaction, ctx.guild)
+                text, view = await self.verdict(attachments, target, ctx.guild, served)
             await ctx.reply(text, mention_author=False, **_with(view))
 
     @commands.hybrid_command(
@@ -162,7 +169,8 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
         with self.bot.working(interaction.followup.send):
             await interaction.response.defer(thinking=True)
             attachments = message.attachments[: self.bot.settings.max_images]
-            text, view = await self.verdict(attachments, message, interaction.guild)
+            served = _served_guild(interaction, interaction.guild)
+            text, view = await self.verdict(attachments, message, interaction.guild, served)
             await interaction.followup.send(text, **_with(view))
 
     # -- the work ------------------------------------------------------------------------------
@@ -172,11 +180,13 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
         attachments: Sequence[discord.Attachment],
         message: discord.Message | None,
         guild: discord.Guild | None,
+        served: int | None = None,
     ) -> tuple[str, discord.ui.View | None]:
-        """The verdict reply on `attachments` (of `message`; None: a slash command's) and,
-        where the server collects feedback, its buttons."""
+        """The verdict reply on `attachments` (of `message`; None: a slash command's), by the
+        model of the server `served` (None: the default model), and, where the server collects
+        feedback, its buttons."""
         total = len(message.attachments) if message is not None else len(attachments)
-        text, judged = await self.classify_attachments(attachments, total, message)
+        text, judged = await self.classify_attachments(attachments, total, message, served)
         feedback = self.bot.feedback
         if feedback is None:
             return text, None
@@ -190,10 +200,13 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
         attachments: Sequence[discord.Attachment],
         total: int,
         message: discord.Message | None = None,
+        served: int | None = None,
     ) -> tuple[str, list[Judged]]:
-        """Download, decode and classify every attachment; one reply line each, and the images
-        that got a verdict (their index among `message`'s attachments)."""
+        """Download, decode and classify every attachment by the model of the server `served`;
+        one reply line each, and the images that got a verdict (their index among `message`'s
+        attachments)."""
         settings = self.bot.settings
+        head = await asyncio.to_thread(self.bot.heads.get, served)
         weight = declared_bytes(attachments, settings.max_image_bytes)
         with self.bot.downloads.reserve(weight):  # the busy reply at once, past the budget
             downloads = await gather_bytes(
@@ -202,7 +215,8 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
                 settings.max_image_bytes,
                 settings.download_timeout,
             )
-            outcomes = await self.bot.worker.classify_bytes(downloads)  # same order and length
+            # Same order and length as `downloads`.
+            outcomes = await self.bot.worker.classify_bytes(downloads, head=head)
         results = [
             (attachment.filename, outcome)
             for attachment, outcome in zip(attachments, outcomes, strict=True)
@@ -248,6 +262,16 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
 def _with(view: discord.ui.View | None) -> dict[str, discord.ui.View]:
     """`view=` for a send, or nothing: discord.py refuses `view=None` on some sends."""
     return {"view": view} if view is not None else {}
+
+
+def _served_guild(
+    interaction: discord.Interaction | None, guild: discord.Guild | None
+) -> int | None:
+    """The server whose model judges: where the command was typed, if the bot is installed
+    there (an interaction of a user install in a server is served the default model)."""
+    if interaction is not None:
+        return interaction.guild_id if interaction.is_guild_integration() else None
+    return guild.id if guild is not None else None
 
 
 def _user_id(user: discord.abc.User) -> int:

@@ -314,7 +314,7 @@ async def test_a_retrain_needs_enough_images_and_a_manager(running: Running) -> 
     reply = await running.command(content="!retrain")
     assert "I need at least 10 labelled images of each class" in reply["content"]
     assert "more Jedi needed" in reply["content"] or "more Sith needed" in reply["content"]
-    reply = await running.command(content="!retrain epochs=0")
+    reply = await running.command(content="!retrain shared epochs=0")
     assert "from 1 to 100" in reply["content"]
 
 
@@ -331,9 +331,9 @@ async def test_a_retrain_that_is_better_is_published_and_served(
     await teach_all(running, tiny_dataset)
     folder = running.worker.folder
     assert folder is not None and versions(folder) == [1]
-    progress = await running.command(content="!retrain epochs=2")
+    progress = await running.command(content="!retrain shared epochs=2")
     assert progress["content"].startswith("**Training** a new model")
-    busy = await running.command(content="!retrain")
+    busy = await running.command(content="!retrain shared")
     assert "A training is already running" in busy["content"]
     # The bot keeps answering while the trainer runs beside it.
     await until_progress(running.server, progress["id"], r"epoch \d/2|detector|export|holdout")
@@ -357,7 +357,7 @@ async def test_a_worse_retrain_is_refused_and_nothing_changes(
     assert folder is not None
     publish_copy(DEFAULT_MODEL_DIR, folder)  # a good model becomes current: version 3
     assert current_version(folder) == 3
-    progress = await running.command(content="!retrain epochs=1")
+    progress = await running.command(content="!retrain shared epochs=1")
     text = await final(running.server, progress["id"])
     assert text.startswith("**Not published**"), text
     assert "`!retrain force`" in text
@@ -368,14 +368,14 @@ async def test_a_worse_retrain_is_refused_and_nothing_changes(
 async def test_a_training_can_be_cancelled(running: Running, store: DatasetStore) -> None:
     folder = running.worker.folder
     assert folder is not None
-    progress = await running.command(content="!retrain epochs=60")
+    progress = await running.command(content="!retrain shared epochs=60")
     await until_progress(running.server, progress["id"], r"epoch \d+/60")
-    shown = await running.command(content="!model")  # read from the database's lock
+    shown = await running.command(content="!model shared")  # read from the database's lock
     assert "-# A training is running, started by <@" in shown["content"]
     assert "another of my processes" not in shown["content"]
-    reply = await running.command(content="!retrain cancel", author=VISITORS[0])
+    reply = await running.command(content="!retrain shared cancel", author=VISITORS[0])
     assert "Only members with the Manage Server permission" in reply["content"]
-    reply = await running.command(content="!retrain cancel")
+    reply = await running.command(content="!retrain shared cancel")
     assert reply["content"].startswith("Stopping the training")
     text = await final(running.server, progress["id"], timeout=60)
     assert text.startswith("**Training cancelled**: cancelled by"), text
@@ -386,19 +386,19 @@ async def test_a_training_can_be_cancelled(running: Running, store: DatasetStore
 async def test_model_lists_versions_and_rollback_brings_one_back(running: Running) -> None:
     folder = running.worker.folder
     assert folder is not None
-    reply = await running.command(content="!model")
+    reply = await running.command(content="!model shared")
     assert reply["content"].startswith("**version 3** (current)")
     assert "**version 2**" in reply["content"] and "**version 1**" in reply["content"]
-    refused = await running.command(content="!rollback", author=VISITORS[1])
+    refused = await running.command(content="!rollback shared", author=VISITORS[1])
     assert "Only members with the Manage Server permission" in refused["content"]
-    reply = await running.command(content="!rollback")
+    reply = await running.command(content="!rollback shared")
     assert reply["content"].startswith("Version 2 is current again (it was version 3)")
     assert current_version(folder) == 2
     reloads = running.worker.stats().reloads
     await _until(lambda: running.worker.stats().reloads > reloads)
-    wrong = await running.command(content="!rollback 9")
+    wrong = await running.command(content="!rollback shared 9")
     assert "there is no version 9; the versions kept are 1, 2, 3" in wrong["content"]
-    await running.command(content="!rollback 3")
+    await running.command(content="!rollback shared 3")
     assert current_version(folder) == 3
 
 
@@ -423,7 +423,7 @@ async def test_a_restart_or_a_crash_during_a_training_changes_nothing(
     settings = {"RETRAIN_MIN_IMAGES": "10", "DATA_DIR": str(data)}
 
     async def start_training(server: DiscordServer) -> dict[str, Any]:
-        message = await server.post_message("!retrain epochs=60")
+        message = await server.post_message("!retrain shared epochs=60")
         progress = await server.wait_for_reply(message["id"], timeout=REPLY)
         assert progress["content"].startswith("**Training** a new model")
         await until_progress(server, progress["id"], r"epoch \d+/60")

@@ -2,9 +2,10 @@
 two servers of different owners. Server A is the operator's ("padawan" owns the application
 and A); server B was created by eve, who holds every permission there and is no operator.
 
-Eve's `!retrain`, `!retrain force`, `!rollback` and `!retrain cancel` in B are refused with one
-line and change nothing; the operator's `!retrain` in A runs as before, and B's `!model` shows
-the shared model without naming the operator.
+Eve's `!retrain shared`, `!retrain shared force`, `!rollback shared` and `!retrain shared cancel`
+in B are refused with one line and change nothing (without `shared` they act on B's own model,
+tests/bot/test_server_models_e2e.py); the operator's `!retrain shared` in A runs as before, and
+B's `!model shared` shows the shared model without naming the operator.
 """
 
 from __future__ import annotations
@@ -91,7 +92,12 @@ async def test_a_server_owner_cannot_change_the_shared_model(running: Running) -
     folder = running.worker.folder
     assert folder is not None
     before = state(folder)
-    for command in ("!retrain", "!retrain force epochs=1", "!rollback 1", "!rollback"):
+    for command in (
+        "!retrain shared",
+        "!retrain shared force epochs=1",
+        "!rollback shared 1",
+        "!rollback shared",
+    ):
         reply = await running.command(content=command, author=EVE, **in_b(running))
         assert reply["content"] == OPERATOR_ONLY, command
     assert state(folder) == before
@@ -105,14 +111,14 @@ async def test_the_operator_retrains_and_a_manager_elsewhere_cannot_stop_it(
     server, store = running.server, running.bot.dataset
     folder = running.worker.folder
     assert folder is not None and store is not None and state(folder) == ([1], 1)
-    progress = await running.command(content="!retrain epochs=1")  # padawan, in A
+    progress = await running.command(content="!retrain shared epochs=1")  # padawan, in A
     assert progress["content"].startswith("**Training** a new model")
 
-    refused = await running.command(content="!retrain cancel", author=EVE, **in_b(running))
+    refused = await running.command(content="!retrain shared cancel", author=EVE, **in_b(running))
     assert refused["content"] == OPERATOR_ONLY
     record = store.trainings.running(SHARED_MODEL)
     assert record is not None and not record.cancel_requested
-    shown = await running.command(content="!model", author=EVE, **in_b(running))
+    shown = await running.command(content="!model shared", author=EVE, **in_b(running))
     assert "-# A training is running, started by the operator <t:" in shown["content"]
     operator_id = server.human["id"]
     assert operator_id not in shown["content"] and "adawan" not in shown["content"]
@@ -126,11 +132,11 @@ async def test_the_operator_retrains_and_a_manager_elsewhere_cannot_stop_it(
     b_messages = server.state.channel(in_b(running)["channel_id"]).messages.values()
     assert not any("New model" in m["content"] for m in b_messages)  # shown where started
 
-    shown = await running.command(content="!model", author=EVE, **in_b(running))
+    shown = await running.command(content="!model shared", author=EVE, **in_b(running))
     assert shown["content"].startswith("**version 2** (current)")
     assert "retrained by the operator (training 1)" in shown["content"]
     assert operator_id not in shown["content"] and "adawan" not in shown["content"]
     assert "rollback" not in shown["content"]  # not hers to do
-    mine = await running.command(content="!model")  # the operator sees who and where
+    mine = await running.command(content="!model shared")  # the operator sees who and where
     line = f"-# training 1: published version 2, by <@{operator_id}> in Jedi Temple <t:"
     assert line in mine["content"]

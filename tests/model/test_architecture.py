@@ -84,6 +84,7 @@ def test_inference_model_shares_weights_and_outputs_maps(network) -> None:
     assert shapes == {
         "score": (1,),
         "logit": (1,),
+        "embedding": (512,),
         "conv1": (198, 198, 16),
         "pool1": (99, 99, 16),
         "conv2": (97, 97, 32),

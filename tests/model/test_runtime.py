@@ -66,9 +66,34 @@ def test_tensorflow_backend_matches_litert(
     lite_maps = litert.features(images[1]).maps
     for a, b in zip(tf_maps, lite_maps, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-3)
+    tf_outputs = tensorflow.backend.classify(images)
+    lite_outputs = litert.backend.classify(images)
+    for name in ("embedding", "stats"):  # the features a server's head reads (model.head)
+        np.testing.assert_allclose(tf_outputs[name], lite_outputs[name], rtol=1e-5, atol=1e-5)
     tf_distances = [p.distance for p in tensorflow.predict(images)]
     lite_distances = [p.distance for p in litert.predict(images)]
     np.testing.assert_allclose(tf_distances, lite_distances, rtol=1e-3)
+
+
+def test_litert_features_match_keras(
+    trained_model: Path, litert: Classifier, images: np.ndarray
+) -> None:
+    """`embedding` is the dense layer's 512 outputs after its ReLU; `stats` the detector's."""
+    import keras
+
+    from model.architecture import build_inference_model
+    from model.detector import STAT_LAYERS, channel_statistics
+
+    network = keras.saving.load_model(model_dir(trained_model) / "model.keras", compile=False)
+    dense = keras.Model(network.input, network.get_layer("dense").output)
+    outputs = build_inference_model(network)(images.astype(np.float32), training=False)
+    got = litert.backend.classify(images)
+    expected = np.asarray(dense(images.astype(np.float32), training=False))
+    assert np.all(got["embedding"] >= 0)
+    np.testing.assert_allclose(got["embedding"], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        got["stats"], channel_statistics(outputs, STAT_LAYERS), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_litert_distances_match_the_reference_on_keras_maps(
@@ -91,7 +116,9 @@ def test_predictions_carry_the_calibrated_score_and_the_detector(
 ) -> None:
     assert litert.calibration is not None and litert.detector is not None
     outputs = litert.backend.classify(images)
-    assert set(outputs) == {"score", "logit", "distance"}
+    assert set(outputs) == {"score", "logit", "distance", "embedding", "stats"}
+    assert outputs["embedding"].shape == (len(images), 512)
+    assert outputs["stats"].shape == (len(images), 288)
     predictions = litert.predict(images)
     expected = litert.calibration.apply(outputs["logit"])
     for prediction, score, raw, distance in zip(

@@ -1,8 +1,12 @@
-"""The model's versions: `!retrain`, `!model` and `!rollback`.
+"""The models' versions: `!retrain`, `!model` and `!rollback`.
 
-Every server is served one shared model (scope `SHARED_MODEL`), which only the bot's operator
-retrains, rolls back or stops (`bot.checks.require_operator`), from any server or a DM. What a
-server sees of it names nobody: who retrained it is "the operator", unless the viewer is one.
+Typed in a server, they act on that server's own model (a head on the shared network,
+`bot.server_models`), which the server's managers retrain (in seconds, `._heads`) and roll back.
+With `shared` (`!retrain shared epochs=10`, `!model shared`, `!rollback shared 2`), or in a DM,
+they act on the shared model (scope `SHARED_MODEL`), the default every server without a model of
+its own is served: only the bot's operator retrains it (a full training in its own process),
+rolls it back or stops it (`bot.checks.require_operator`). What a server sees of the shared model
+names nobody: who retrained it is "the operator", unless the viewer is one.
 """
 
 from __future__ import annotations
@@ -18,12 +22,20 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import allowed_in, is_operator, operator_only, require_operator
+from bot.checks import allowed_in, is_operator, manages, require_manager, require_operator
 from bot.errors import UserFacingError
+from bot.exts.models._heads import KIND, HeadTrainer
 from bot.exts.models._retrainer import SHARED_MODEL, ClientNotifier, Retrainer, parse_options
 from bot.exts.models._words import RetrainOptions, public_notes, training_line
 from bot.model_versions import history, rollback_target, serve
-from model.bundle import ModelError, current_version, set_current
+from bot.server_models import (
+    current_head_version,
+    head_history,
+    serve_default,
+    serve_version,
+    server_folder,
+)
+from model.bundle import ModelError, current_version, set_current, versions
 
 if TYPE_CHECKING:
     from bot.client import JediSithBot
@@ -32,6 +44,7 @@ log = logging.getLogger(__name__)
 
 RECOVERY_GRACE = 10.0  # seconds a start-up recovery may take to end when the bot stops
 TRAININGS_SHOWN = 5  # an operator's `!model`: the last trainings, with who and where
+SHARED_WORDS = ("shared", "default")  # `!retrain shared`: the operator's shared model
 
 
 class Models(commands.Cog, name="Models"):
@@ -40,6 +53,7 @@ class Models(commands.Cog, name="Models"):
     def __init__(self, bot: JediSithBot) -> None:
         self.bot = bot
         self.retrainer: Retrainer | None = None
+        self.heads: HeadTrainer | None = None
         self._recovery: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
@@ -50,6 +64,9 @@ class Models(commands.Cog, name="Models"):
             bot.worker.classifier.info.class_names,
             functools.partial(serve, bot.worker, backend=settings.model_backend),
             ClientNotifier(bot),
+        )
+        self.heads = HeadTrainer(
+            bot.dataset, settings, bot.worker, bot.heads, bot.worker.classifier.info.class_names
         )
         # A stop (`bot.shutdown`) stops the trainer beside the commands' grace; `close()`
         # unloads this cog after, and the trainer is then already stopped.
@@ -80,11 +97,17 @@ class Models(commands.Cog, name="Models"):
 
     @commands.command(name="retrain")
     async def retrain(self, ctx: commands.Context, *options: str) -> None:
-        """Train a new shared model on the labelled images (the bot's operator). It is published
-        only if it is not worse than the current one on the held-out images. `!retrain epochs=10`,
-        `!retrain force` (publish even if worse), `!retrain cancel`.
+        """Learn this server's own model from its labelled images, in seconds (Manage Server).
+        It is published only if it is not worse than the current one on the held-out images.
+        `!retrain force` (publish even if worse), `!retrain cancel`. The bot's operator:
+        `!retrain shared [epochs=10] [force]` trains the shared model every other server gets.
         """
         words = [word for word in options if word]
+        shared = [word for word in words if word.lower() in SHARED_WORDS]
+        if ctx.guild is not None and not shared:
+            await self._retrain_server(ctx, words)
+            return
+        words = [word for word in words if word.lower() not in SHARED_WORDS]
         if words and words[0].lower() == "cancel":
             await self._cancel(ctx.author, ctx.reply, ctx.guild)
             return
@@ -97,11 +120,41 @@ class Models(commands.Cog, name="Models"):
 
         await self.trainer.start(choice, ctx.author, ctx.channel, ctx.guild, send, SHARED_MODEL)
 
-    @app_commands.command(name="retrain", description="Train a new model on the labelled images.")
+    async def _retrain_server(self, ctx: commands.Context, words: list[str]) -> None:
+        """`!retrain [force]` or `!retrain cancel` in a server: its own model."""
+        assert ctx.guild is not None
+        prefix = ctx.clean_prefix
+        if words and words[0].lower() == "cancel":
+            require_manager(ctx.author, ctx.guild, "cancel a training")
+            if self.fitter.cancel(ctx.guild.id):
+                await ctx.reply("Stopping this server's retrain.", mention_author=False)
+            else:
+                await ctx.reply(
+                    f"No retrain of this server's model is running. (`{prefix}retrain shared "
+                    "cancel` stops the shared model's training, for the bot's operator.)",
+                    mention_author=False,
+                )
+            return
+        require_manager(ctx.author, ctx.guild, "retrain me")
+        force = False
+        for word in words:
+            if word.lower() != "force":
+                raise UserFacingError(
+                    f"I don't know `{word[:40]}` here. Try `{prefix}retrain`, `{prefix}retrain "
+                    f"force` or `{prefix}retrain cancel` (this server's model); the operator's "
+                    f"`{prefix}retrain shared epochs=N` trains the shared model."
+                )
+            force = True
+        async with ctx.typing():
+            outcome = await self.fitter.retrain(ctx.guild.id, force)
+        await ctx.reply(outcome.text(prefix), mention_author=False)
+
+    @app_commands.command(name="retrain", description="Learn this server's model again.")
     @app_commands.describe(
-        epochs="Epochs to train (default: the notebook's 29)",
+        epochs="The shared model: epochs to train (default: the notebook's 29)",
         force="Publish it even if it is worse on the holdout",
         cancel="Stop the training that is running",
+        shared="The shared model every other server gets (the bot's operator)",
     )
     async def slash_retrain(
         self,
@@ -109,7 +162,21 @@ class Models(commands.Cog, name="Models"):
         epochs: app_commands.Range[int, 1, 1000] | None = None,
         force: bool = False,
         cancel: bool = False,
+        shared: bool = False,
     ) -> None:
+        guild = interaction.guild
+        if not shared and guild is not None and interaction.is_guild_integration():
+            if cancel:
+                require_manager(interaction.user, guild, "cancel a training")
+                done = self.fitter.cancel(guild.id)
+                text = "Stopping this server's retrain." if done else "No retrain is running."
+                await interaction.response.send_message(text, ephemeral=True)
+                return
+            require_manager(interaction.user, guild, "retrain me")
+            await interaction.response.defer(thinking=True)
+            outcome = await self.fitter.retrain(guild.id, force)
+            await interaction.followup.send(outcome.text(self.bot.settings.command_prefix))
+            return
         if cancel:
             await self._cancel(interaction.user, _ephemeral(interaction), interaction.guild)
             return
@@ -137,6 +204,11 @@ class Models(commands.Cog, name="Models"):
         assert self.retrainer is not None, "the cog is not loaded"
         return self.retrainer
 
+    @property
+    def fitter(self) -> HeadTrainer:
+        assert self.heads is not None, "the cog is not loaded"
+        return self.heads
+
     async def _cancel(
         self, user: discord.abc.User, reply, guild: discord.Guild | None = None
     ) -> None:
@@ -158,8 +230,12 @@ class Models(commands.Cog, name="Models"):
     # -- !model, !rollback ----------------------------------------------------------------------
 
     @commands.command(name="model")
-    async def model(self, ctx: commands.Context) -> None:
-        """Which model version serves, what it learned from and how it did, and the last few."""
+    async def model(self, ctx: commands.Context, which: str | None = None) -> None:
+        """Which model serves this server (its own, or the default model), what it learned from
+        and how it did, and its last versions. `!model shared`: the shared model's."""
+        if ctx.guild is not None and (which or "").lower() not in SHARED_WORDS:
+            await self._server_model(ctx, ctx.guild)
+            return
         folder = self.bot.worker.folder
         assert folder is not None
         operator = await is_operator(self.bot, ctx.author)
@@ -179,6 +255,28 @@ class Models(commands.Cog, name="Models"):
             lines.append(f"-# `{ctx.clean_prefix}rollback [N]` makes an earlier version current.")
         await ctx.reply("\n".join(lines), mention_author=False)
 
+    async def _server_model(self, ctx: commands.Context, guild: discord.Guild) -> None:
+        """`!model` in a server: its own model and versions, or that it is served the default."""
+        prefix = ctx.clean_prefix
+        folder = server_folder(self.bot.settings.data_dir, guild.id)
+        current = await asyncio.to_thread(current_head_version, folder)
+        kept = await asyncio.to_thread(head_history, folder)
+        if current is None:
+            lines = [
+                f"This server is served **the default model** (`{prefix}model shared` shows it)."
+            ]
+        else:
+            lines = [f"This server is served **its own model**: {KIND}."]
+        lines += [version.line() for version in kept]
+        if self.fitter.running(guild.id):
+            lines.append("-# This server's model is being retrained.")
+        if manages(ctx.author, guild):
+            lines.append(
+                f"-# `{prefix}retrain` learns this server's model from its labelled images; "
+                f"`{prefix}rollback [N]` or `{prefix}rollback default` changes the one served."
+            )
+        await ctx.reply("\n".join(lines), mention_author=False)
+
     async def _trainings(self) -> list[str]:
         """For the operator: the last trainings, finished or not, with who ran them and where."""
         store = self.bot.dataset
@@ -195,10 +293,24 @@ class Models(commands.Cog, name="Models"):
         return lines
 
     @commands.command(name="rollback")
-    @operator_only("roll the model back")
-    async def rollback(self, ctx: commands.Context, version: int | None = None) -> None:
-        """Make an earlier version of the shared model current again (the bot's operator): the
-        one before the current one, or version N. `!model` lists them."""
+    async def rollback(self, ctx: commands.Context, *words: str) -> None:
+        """Serve this server an earlier version of its model (Manage Server): the one before the
+        current one, or version N; `!rollback default`: the default model. `!model` lists them.
+        The bot's operator: `!rollback shared [N]` rolls the shared model back."""
+        shared = [word for word in words if word.lower() == "shared"]
+        rest = [word for word in words if word.lower() != "shared"]
+        if len(rest) > 1 or (rest and not rest[0].isdigit() and rest[0].lower() != "default"):
+            raise UserFacingError(
+                f"Try `{ctx.clean_prefix}rollback`, `{ctx.clean_prefix}rollback 2` or "
+                f"`{ctx.clean_prefix}rollback default`."
+            )
+        if ctx.guild is not None and not shared:
+            await self._rollback_server(ctx, ctx.guild, rest[0].lower() if rest else None)
+            return
+        await require_operator(self.bot, ctx.author, ctx.guild, "roll the model back")
+        if rest and not rest[0].isdigit():
+            raise UserFacingError("The shared model is the default: give a version number.")
+        version = int(rest[0]) if rest else None
         folder = self.bot.worker.folder
         assert folder is not None
         try:
@@ -213,6 +325,36 @@ class Models(commands.Cog, name="Models"):
             f"{seconds:g} s. `{ctx.clean_prefix}rollback {was}` undoes this.",
             mention_author=False,
         )
+
+    async def _rollback_server(
+        self, ctx: commands.Context, guild: discord.Guild, wanted: str | None
+    ) -> None:
+        require_manager(ctx.author, guild, "roll this server's model back")
+        folder = server_folder(self.bot.settings.data_dir, guild.id)
+        current = await asyncio.to_thread(current_head_version, folder)
+        was = f"version {current}" if current is not None else "the default model"
+        try:
+            if wanted == "default":
+                if current is None:
+                    raise ModelError("this server is served the default model already")
+                await asyncio.to_thread(serve_default, folder)
+                now = "This server is served the default model again"
+            else:
+                kept = await asyncio.to_thread(versions, folder)
+                if wanted is None:
+                    earlier = [n for n in kept if current is None or n < current]
+                    if not earlier:
+                        raise ModelError("there is no earlier version of this server's model")
+                    target = earlier[-1]
+                else:
+                    target = int(wanted)
+                if target == current:
+                    raise ModelError(f"version {target} is already the current one")
+                await asyncio.to_thread(serve_version, folder, target)
+                now = f"Version {target} of this server's model is current again"
+        except ModelError as error:
+            raise UserFacingError(f"I can't roll back: {error}.") from None
+        await ctx.reply(f"{now} (it was {was}).", mention_author=False)
 
 
 def _ephemeral(interaction: discord.Interaction):

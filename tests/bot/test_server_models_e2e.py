@@ -1,0 +1,146 @@
+"""Every server is served its own model, end to end: the real bot against the look-alike holding
+three servers. A belongs to "padawan", B to eve, C has no model of its own.
+
+A server's manager teaches and types `!retrain`: a head on the shared network is learned in
+seconds and published for that server alone; the same image then gets that server's answer
+there, the default model's in C, and `!rollback default` in one server changes only that one.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from botkit import TOKEN, Running, running_bot
+
+from dataset import DatasetStore
+from playground.discord import DiscordServer
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.asyncio(loop_scope="function"),
+    pytest.mark.timeout(300, func_only=True),
+]
+
+EVE = {"username": "eve"}
+VERDICT = re.compile(r"\*\*(Jedi|Sith|Can't tell)\*\* - score")
+PER_SERVER_DATASET = "guild_id" in inspect.signature(DatasetStore.labelled).parameters
+
+
+def images_of(folder: Path, label: str, count: int | None = None) -> list[tuple[str, bytes]]:
+    files = sorted((folder / label).iterdir())[:count]
+    return [(path.name, path.read_bytes()) for path in files]
+
+
+def labels(reply: dict) -> list[str]:
+    return VERDICT.findall(reply["content"])
+
+
+class Servers:
+    """The three servers' channels, and commands typed in them."""
+
+    def __init__(self, running: Running) -> None:
+        self.running = running
+        ids = running.server.guild_ids
+        self.channels = {name: running.server.first_channel(ids[i]) for i, name in enumerate("ABC")}
+
+    async def type(self, where: str, content: str, *files, author=None) -> dict:
+        options = {"author": author} if author is not None else {}
+        return await self.running.command(
+            *files, content=content, channel_id=self.channels[where], **options
+        )
+
+    async def teach(self, where: str, folder: Path, swapped: bool, author=None) -> None:
+        for label in ("jedi", "sith"):
+            said = {"jedi": "sith", "sith": "jedi"}[label] if swapped else label
+            files = images_of(folder, label)
+            for start in range(0, len(files), 10):
+                await self.type(where, f"!teach {said}", *files[start : start + 10], author=author)
+
+
+@pytest_asyncio.fixture
+async def server() -> AsyncIterator[DiscordServer]:
+    async with DiscordServer(token=TOKEN) as srv:
+        srv.give_guild("eve", srv.guild_ids[1])  # before the bot connects
+        yield srv
+
+
+@pytest_asyncio.fixture
+async def servers(
+    server: DiscordServer, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Servers]:
+    async with running_bot(
+        server,
+        data_dir=tmp_path_factory.mktemp("server-models"),
+        retrain_min_images=5,
+        ood_policy="off",
+    ) as bot:
+        yield Servers(bot)
+
+
+async def test_a_servers_retrain_changes_only_that_server(
+    servers: Servers, tiny_dataset: Path
+) -> None:
+    jedi = images_of(tiny_dataset, "jedi", 3)
+    default = labels(await servers.type("C", "!jedisith", *jedi))
+    assert len(default) == 3
+    refused = await servers.type("A", "!retrain")
+    assert "I need at least 5 labelled images of each class" in refused["content"]
+
+    assert "**on**" in (await servers.type("A", "!dataset collect on"))["content"]
+    await servers.teach("A", tiny_dataset, swapped=True)  # A calls Jedi "Sith", and back
+    eve = await servers.type("A", "!retrain", author=EVE)  # no manager of A
+    assert "Only members with the Manage Server permission" in eve["content"]
+    reply = await servers.type("A", "!retrain")
+    text = reply["content"]
+    assert text.startswith("**New model for this server: version 1**, a head on the shared"), text
+    assert re.search(r"learned from \d+ labelled images \(\d+ Jedi \+ \d+ Sith\) in", text)
+    assert re.search(r"holdout accuracy \d+\.\d% \(the default model\) → \d+\.\d% on \d+", text)
+
+    assert labels(await servers.type("A", "!jedisith", *jedi)) == ["Sith"] * 3
+    assert labels(await servers.type("C", "!jedisith", *jedi)) == default
+    assert labels(await servers.type("B", "!jedisith", *jedi, author=EVE)) == default
+    shown = (await servers.type("A", "!model"))["content"]
+    assert "served **its own model**: a head on the shared network" in shown
+    assert "**version 1** (current)" in shown and "holdout accuracy" in shown
+    assert "**the default model**" in (await servers.type("B", "!model", author=EVE))["content"]
+
+    eve = await servers.type("A", "!rollback default", author=EVE)
+    assert "Only members with the Manage Server permission" in eve["content"]
+    mine = await servers.type("B", "!rollback default", author=EVE)  # B has nothing to undo
+    assert "served the default model already" in mine["content"]
+    back = await servers.type("A", "!rollback default")
+    assert back["content"].startswith("This server is served the default model again")
+    assert labels(await servers.type("A", "!jedisith", *jedi)) == default
+    again = await servers.type("A", "!rollback 1")
+    assert again["content"].startswith("Version 1 of this server's model is current again")
+    assert labels(await servers.type("A", "!jedisith", *jedi)) == ["Sith"] * 3
+
+
+@pytest.mark.skipif(
+    not PER_SERVER_DATASET,
+    reason="labels are per server once the dataset takes the server (issue 18, migration 0003)",
+)
+async def test_two_servers_teach_opposite_labels_and_each_gets_its_own_answer(
+    servers: Servers, tiny_dataset: Path
+) -> None:
+    jedi = images_of(tiny_dataset, "jedi", 3)
+    default = labels(await servers.type("C", "!jedisith", *jedi))
+    assert "**on**" in (await servers.type("A", "!dataset collect on"))["content"]
+    assert "**on**" in (await servers.type("B", "!dataset collect on", author=EVE))["content"]
+    await servers.teach("A", tiny_dataset, swapped=False)
+    await servers.teach("B", tiny_dataset, swapped=True, author=EVE)  # the opposite labels
+    for where, author in (("A", None), ("B", EVE)):
+        reply = await servers.type(where, "!retrain", author=author)
+        assert reply["content"].startswith("**New model for this server: version 1**")
+
+    assert labels(await servers.type("A", "!jedisith", *jedi)) == ["Jedi"] * 3
+    assert labels(await servers.type("B", "!jedisith", *jedi, author=EVE)) == ["Sith"] * 3
+    assert labels(await servers.type("C", "!jedisith", *jedi)) == default
+    await servers.type("B", "!rollback default", author=EVE)
+    assert labels(await servers.type("B", "!jedisith", *jedi, author=EVE)) == default
+    assert labels(await servers.type("A", "!jedisith", *jedi)) == ["Jedi"] * 3

@@ -1,0 +1,165 @@
+"""A server's head (model.head): learns, is calibrated, knows its own images, saves safely.
+
+Synthetic features stand in for the network's: NumPy only, fast."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.bundle import (
+    HEAD_ARRAYS_FILE,
+    HEAD_FILE,
+    METADATA_FILE,
+    ModelInfo,
+    publish,
+    read_info,
+    staging_folder,
+)
+from model.calibration import expected_calibration_error
+from model.head import Head, HeadError, check_backbone, fit_head
+from model.runtime import Prediction
+
+BACKBONE = "a" * 64
+CLASSES = ("jedi", "sith")
+
+
+def features(n: int, seed: int, shift: float = 1.0, far: float = 0.0):
+    """`n` images per class: 512 `embedding` and 288 `stats` numbers; the classes differ by
+    `shift` along a few directions (overlapping at 1.0); `far` moves everything away."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat([0, 1], n)
+    embedding = rng.normal(size=(2 * n, 512))
+    embedding[:, :8] += shift * (2 * labels[:, None] - 1)
+    stats = rng.normal(size=(2 * n, 288))
+    stats[:, :4] += 0.5 * (2 * labels[:, None] - 1)
+    return {"embedding": embedding + far, "stats": stats + far}, labels
+
+
+def accuracy(head: Head, outputs, labels) -> float:
+    return float(np.mean((head.logits(outputs) >= 0) == (labels == 1)))
+
+
+def test_separable_features_are_learned() -> None:
+    train, labels = features(20, seed=0, shift=3.0)
+    head = fit_head(train, labels, CLASSES, backbone=BACKBONE)
+    test, test_labels = features(200, seed=1, shift=3.0)
+    assert accuracy(head, test, test_labels) >= 0.97
+    predictions = head.predictions(test)
+    assert all(isinstance(p, Prediction) for p in predictions)
+    assert {p.label for p in predictions} == set(CLASSES)
+    assert head.figures["images"] == 40 and head.figures["cv_accuracy"] >= 0.9
+
+
+def test_scores_are_calibrated_on_a_large_set() -> None:
+    train, labels = features(300, seed=2, shift=0.35)
+    head = fit_head(train, labels, CLASSES, backbone=BACKBONE)
+    test, test_labels = features(2000, seed=3, shift=0.35)
+    scores = np.array([p.score for p in head.predictions(test)])
+    assert 0.7 <= accuracy(head, test, test_labels) < 0.99  # a task where calibration matters
+    assert expected_calibration_error(scores, test_labels) < 0.06
+
+
+def test_few_images_never_sharpen_the_scores() -> None:
+    train, labels = features(6, seed=4, shift=0.5)
+    head = fit_head(train, labels, CLASSES, backbone=BACKBONE)
+    assert head.temperature >= 1.0
+
+
+def test_the_reference_keeps_images_like_its_own_and_refuses_far_ones() -> None:
+    train, labels = features(100, seed=5)
+    head = fit_head(train, labels, CLASSES, backbone=BACKBONE)
+    near, _ = features(500, seed=6)
+    kept = np.mean([p.in_distribution for p in head.predictions(near)])
+    assert 0.88 <= kept <= 1.0  # the target is 95%
+    far, _ = features(50, seed=7, far=3.0)
+    assert not any(p.in_distribution for p in head.predictions(far))
+
+
+def test_too_few_images_or_a_missing_feature_is_refused() -> None:
+    train, labels = features(1, seed=8)
+    with pytest.raises(HeadError, match="at least 2"):
+        fit_head(train, labels, CLASSES, backbone=BACKBONE)
+    train, labels = features(10, seed=8)
+    head = fit_head(train, labels, CLASSES, backbone=BACKBONE)
+    with pytest.raises(HeadError, match="re-export"):
+        head.predictions({"score": np.zeros(3), "logit": np.zeros(3)})
+
+
+def test_save_and_load_give_identical_predictions(tmp_path: Path) -> None:
+    train, labels = features(30, seed=9)
+    head = fit_head(train, labels, CLASSES, backbone=BACKBONE)
+    head.save(tmp_path / "head")
+    loaded = Head.load(tmp_path / "head")
+    test, _ = features(40, seed=10)
+    assert loaded.predictions(test) == head.predictions(test)
+    info = read_info(tmp_path / "head")
+    assert info.raw["kind"] == "head" and info.raw["backbone"] == BACKBONE
+    assert info.class_names == CLASSES
+    assert set(info.files) == {HEAD_ARRAYS_FILE, HEAD_FILE}
+    assert loaded.figures["images"] == 60
+
+
+def test_a_head_is_published_as_a_version(tmp_path: Path) -> None:
+    train, labels = features(10, seed=11)
+    head = fit_head(train, labels, CLASSES, backbone=BACKBONE)
+    destination = tmp_path / "server-1"
+    for _ in range(2):
+        with staging_folder(destination) as staging:
+            head.save(staging)
+            publish(staging, destination)
+    assert (destination / "CURRENT").read_text().strip() == "2"
+    test, _ = features(5, seed=12)
+    assert Head.load(destination).predictions(test) == head.predictions(test)
+
+
+def test_500_images_take_under_a_megabyte(tmp_path: Path) -> None:
+    train, labels = features(250, seed=13)
+    fit_head(train, labels, CLASSES, backbone=BACKBONE).save(tmp_path)
+    size = sum(path.stat().st_size for path in tmp_path.iterdir())
+    assert size < 1_000_000
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "truncate", "other arrays"])
+def test_a_damaged_head_is_refused(tmp_path: Path, damage: str) -> None:
+    train, labels = features(10, seed=14)
+    head = fit_head(train, labels, CLASSES, backbone=BACKBONE)
+    head.save(tmp_path / "head")
+    path = tmp_path / "head" / HEAD_ARRAYS_FILE
+    data = bytearray(path.read_bytes())
+    if damage == "flip a byte":
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+    elif damage == "truncate":
+        path.write_bytes(bytes(data[:100]))
+    else:  # a valid npz from another head, with model.json's hash updated: head.json disagrees
+        other, other_labels = features(12, seed=15)
+        fit_head(other, other_labels, CLASSES, backbone=BACKBONE).save(tmp_path / "other")
+        path.write_bytes((tmp_path / "other" / HEAD_ARRAYS_FILE).read_bytes())
+        meta = json.loads((tmp_path / "head" / METADATA_FILE).read_text())
+        meta["files"][HEAD_ARRAYS_FILE] = read_info(tmp_path / "other").files[HEAD_ARRAYS_FILE]
+        (tmp_path / "head" / METADATA_FILE).write_text(json.dumps(meta))
+    with pytest.raises(HeadError):
+        Head.load(tmp_path / "head")
+
+
+def test_a_network_model_is_not_a_head(tmp_path: Path) -> None:
+    from model.bundle import DEFAULT_MODEL_DIR
+
+    with pytest.raises(HeadError, match=r"not a head|no usable head"):
+        Head.load(DEFAULT_MODEL_DIR)
+
+
+def test_a_head_of_another_backbone_is_refused() -> None:
+    train, labels = features(10, seed=16)
+    head = fit_head(train, labels, CLASSES, backbone=BACKBONE)
+    check_backbone(head, BACKBONE)
+    info = ModelInfo(CLASSES, (200, 200), 1, {"model.tflite": BACKBONE})
+    check_backbone(head, info)
+    with pytest.raises(HeadError, match="learned again"):
+        check_backbone(head, "b" * 64)
+    with pytest.raises(HeadError):
+        check_backbone(head, ModelInfo(CLASSES, (200, 200), 1, {}))

@@ -40,10 +40,9 @@ MB = 1024 * 1024
 
 
 def server_images(store: Any, guild_id: int, holdout: bool | None) -> list[Any]:
-    """The server's labelled images (`LabelledImage`s) of one split (None: both): the one place
-    the server models read the dataset. Until the dataset is per server (issue 18's migration
-    0003) it reads the bot-wide labels; then `store.labelled(guild_id, holdout=holdout)`."""
-    return store.labelled(holdout=holdout)
+    """The server's labelled images (`LabelledImage`s) of one split (None: both), from its own
+    votes only: the one place the server models read the dataset."""
+    return store.labelled(guild_id, holdout=holdout)
 
 
 def server_folder(data_dir: Path, guild_id: int) -> Path:

@@ -8,7 +8,6 @@ there, the default model's in C, and `!rollback default` in one server changes o
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +16,6 @@ import pytest
 import pytest_asyncio
 from botkit import TOKEN, Running, running_bot
 
-from dataset import DatasetStore
 from playground.discord import DiscordServer
 
 pytestmark = [
@@ -28,7 +26,6 @@ pytestmark = [
 
 EVE = {"username": "eve"}
 VERDICT = re.compile(r"\*\*(Jedi|Sith|Can't tell)\*\* - score")
-PER_SERVER_DATASET = "guild_id" in inspect.signature(DatasetStore.labelled).parameters
 
 
 def images_of(folder: Path, label: str, count: int | None = None) -> list[tuple[str, bytes]]:
@@ -121,10 +118,6 @@ async def test_a_servers_retrain_changes_only_that_server(
     assert labels(await servers.type("A", "!jedisith", *jedi)) == ["Sith"] * 3
 
 
-@pytest.mark.skipif(
-    not PER_SERVER_DATASET,
-    reason="labels are per server once the dataset takes the server (issue 18, migration 0003)",
-)
 async def test_two_servers_teach_opposite_labels_and_each_gets_its_own_answer(
     servers: Servers, tiny_dataset: Path
 ) -> None:

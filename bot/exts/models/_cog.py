@@ -146,7 +146,7 @@ class Models(commands.Cog, name="Models"):
                 )
             force = True
         async with ctx.typing():
-            outcome = await self.fitter.retrain(ctx.guild.id, force)
+            outcome = await self.fitter.retrain(ctx.guild.id, force, user_id=ctx.author.id)
         await ctx.reply(outcome.text(prefix), mention_author=False)
 
     @app_commands.command(name="retrain", description="Learn this server's model again.")
@@ -174,7 +174,7 @@ class Models(commands.Cog, name="Models"):
                 return
             require_manager(interaction.user, guild, "retrain me")
             await interaction.response.defer(thinking=True)
-            outcome = await self.fitter.retrain(guild.id, force)
+            outcome = await self.fitter.retrain(guild.id, force, user_id=interaction.user.id)
             await interaction.followup.send(outcome.text(self.bot.settings.command_prefix))
             return
         if cancel:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import numpy as np
 from bot.errors import UserFacingError
 from bot.server_models import HeadCache, publish_head, server_folder, server_images
 from bot.settings import Settings
-from dataset import DatasetStore
+from dataset import DatasetStore, TrainingBusy
 from model.bundle import TFLITE_FILE, versions
 from model.head import Head, HeadError, fit_head, with_figures
 from model.preprocess import ImageError, ImageLimits, load_image
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 CHUNK = 32  # images decoded and run through the network at a time
 MAX_FITS = 2  # servers' head fits running at once in this process
 KIND = "a head on the shared network"
+BUSY = "This server's model is already being retrained; it takes a few seconds."
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,25 @@ class FitOutcome:
     current: str  # "the default model" or "version N"
     seconds: float
     cancelled: bool = False
+
+    @property
+    def status(self) -> str:
+        """The trainings row's final status."""
+        if self.cancelled:
+            return "cancelled"
+        return "published" if self.published is not None else "refused"
+
+    def record(self) -> dict[str, Any]:
+        """What the trainings row keeps of it (figures only, no names)."""
+        return {
+            "kind": "head",
+            "images": self.images,
+            "per_class": self.per_class,
+            "holdout": self.holdout,
+            "before": self.before,
+            "after": self.after,
+            "seconds": round(self.seconds, 2),
+        }
 
     def text(self, prefix: str) -> str:
         learned = " + ".join(f"{n} {label.capitalize()}" for label, n in self.per_class.items())
@@ -106,18 +127,45 @@ class HeadTrainer:
         request.set()
         return True
 
-    async def retrain(self, guild_id: int, force: bool = False) -> FitOutcome:
-        """Fit `guild_id`'s head on its labelled images and publish it if it is not worse."""
-        if self.store is None:
+    async def retrain(
+        self, guild_id: int, force: bool = False, *, user_id: int | None = None
+    ) -> FitOutcome:
+        """Fit `guild_id`'s head on its labelled images and publish it if it is not worse.
+
+        The server's training lock (a trainings row of scope `guild_id`, kind "head") keeps two
+        fits of one server apart across the cluster's processes, and records the outcome."""
+        store = self.store
+        if store is None:
             raise UserFacingError("Learning is not set up on this bot (it has no dataset).")
         if guild_id in self._fitting:
-            raise UserFacingError(
-                "This server's model is already being retrained; it takes a few seconds."
-            )
+            raise UserFacingError(BUSY)
         cancel = self._fitting[guild_id] = asyncio.Event()
         try:
-            async with self._pool:
-                return await self._retrain(guild_id, force, cancel)
+            try:
+                record = await asyncio.to_thread(
+                    store.trainings.start,
+                    scope=guild_id,
+                    kind="head",
+                    guild_id=guild_id,
+                    channel_id=None,
+                    user_id=user_id,
+                    pid=os.getpid(),
+                    params={"force": force},
+                )
+            except TrainingBusy:
+                raise UserFacingError(BUSY) from None
+            status, outcome = "failed", None
+            try:
+                async with self._pool:
+                    outcome = await self._retrain(guild_id, force, cancel)
+                status = outcome.status
+            finally:
+                result = outcome.record() if outcome is not None else {"reason": "failed"}
+                version = outcome.published if outcome is not None else None
+                await asyncio.to_thread(
+                    store.trainings.finish, record.id, status, result=result, version=version
+                )
+            return outcome
         finally:
             del self._fitting[guild_id]
 

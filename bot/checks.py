@@ -15,6 +15,7 @@ from typing import TypeVar
 import discord
 from discord.ext import commands
 
+from bot import server_settings
 from bot.errors import NotAllowed
 from bot.settings import Settings
 
@@ -28,10 +29,13 @@ OPERATOR_ONLY = (
 )
 
 
-def allowed_in(settings: Settings, channel_id: int | None) -> bool:
-    """Whether commands are answered in this channel (ALLOWED_CHANNEL_IDS; empty: all)."""
-    allowed = settings.allowed_channel_ids
-    return not allowed or channel_id in allowed
+async def answers_in(
+    bot: commands.Bot, guild: discord.abc.Snowflake | None, channel_id: int | None
+) -> bool:
+    """Whether commands are answered in this channel: the server's `!settings channels` when
+    it chose some, else ALLOWED_CHANNEL_IDS (empty: every channel)."""
+    resolved = await server_settings.of(bot).get(guild.id if guild is not None else None)
+    return resolved.allows(channel_id)
 
 
 def is_moderator(user: discord.abc.User) -> bool:

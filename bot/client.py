@@ -41,7 +41,13 @@ def reply_to(ctx: commands.Context) -> Reply:
     return reply
 
 
-EXTENSIONS = ("bot.exts.error_handler", "bot.exts.jedisith", "bot.exts.learning", "bot.exts.models")
+EXTENSIONS = (
+    "bot.exts.error_handler",
+    "bot.exts.jedisith",
+    "bot.exts.learning",
+    "bot.exts.models",
+    "bot.exts.settings",
+)
 PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,

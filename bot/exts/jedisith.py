@@ -19,8 +19,8 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import DEFAULT_FILE_SIZE_LIMIT_BYTES  # what Discord takes in a DM
 
-from bot import replies
-from bot.checks import allowed_in
+from bot import replies, server_settings
+from bot.checks import answers_in
 from bot.client import reply_to
 from bot.errors import NoImageFound
 from bot.feedback import Judged
@@ -77,7 +77,7 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
         return bucket.update_rate_limit(time.time()) or 0.0
 
     async def cog_check(self, ctx: commands.Context) -> bool:  # type: ignore[override]
-        return allowed_in(self.bot.settings, ctx.channel.id)
+        return await answers_in(self.bot, ctx.guild, ctx.channel.id)
 
     async def cog_before_invoke(self, ctx: commands.Context) -> None:  # type: ignore[override]
         # Not in cog_check: !help runs the checks to decide what to list.
@@ -94,7 +94,7 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
         if not self.bot.accepting:
             await interaction.response.send_message(replies.RESTARTING, ephemeral=True)
             return False
-        if not allowed_in(self.bot.settings, interaction.channel_id):
+        if not await answers_in(self.bot, interaction.guild, interaction.channel_id):
             await interaction.response.send_message(replies.NOT_ENABLED, ephemeral=True)
             return False
         retry = self._retry_after(interaction.user)
@@ -148,7 +148,8 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
                 attachments, _ = await command_images(
                     ctx, image, self.bot.settings.history_limit, 1
                 )
-                text, files = await self.feature_files(_attachment_to_draw(attachments), layers)
+                drawn = _attachment_to_draw(attachments)
+                text, files = await self.feature_files(drawn, layers, ctx.guild)
             for index, group in enumerate(_group_files(files, _upload_limit(ctx))):
                 if index == 0:
                     await ctx.reply(text, files=group, mention_author=False)
@@ -186,7 +187,7 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
         model of the server `served` (None: the default model), and, where the server collects
         feedback, its buttons."""
         total = len(message.attachments) if message is not None else len(attachments)
-        text, judged = await self.classify_attachments(attachments, total, message, served)
+        text, judged = await self.classify_attachments(attachments, total, message, served, guild)
         feedback = self.bot.feedback
         if feedback is None:
             return text, None
@@ -201,6 +202,7 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
         total: int,
         message: discord.Message | None = None,
         served: int | None = None,
+        guild: discord.Guild | None = None,
     ) -> tuple[str, list[Judged]]:
         """Download, decode and classify every attachment by the model of the server `served`;
         one reply line each, and the images that got a verdict (their index among `message`'s
@@ -221,11 +223,12 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
             (attachment.filename, outcome)
             for attachment, outcome in zip(attachments, outcomes, strict=True)
         ]
+        server = await server_settings.of(self.bot).get(guild.id if guild else None)
         text = replies.classify_reply(
             results,
-            settings.uncertain_band,
+            server.uncertain_band,
             skipped=total - len(attachments),
-            policy=settings.ood_policy,
+            policy=server.ood_policy,
         )
         positions = {a.id: i for i, a in enumerate(message.attachments)} if message else {}
         judged = [
@@ -238,7 +241,10 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
         return text, judged
 
     async def feature_files(
-        self, attachment: discord.Attachment, layers: list[int] | None
+        self,
+        attachment: discord.Attachment,
+        layers: list[int] | None,
+        guild: discord.Guild | None = None,
     ) -> tuple[str, list[discord.File]]:
         settings = self.bot.settings
         worker = self.bot.worker
@@ -251,7 +257,7 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
             )
             image = await worker.decode(blob)
         maps = await worker.features(image)
-        policy = settings.ood_policy
+        policy = (await server_settings.of(self.bot).get(guild.id if guild else None)).ood_policy
         title = replies.features_title(maps.prediction, policy)
         rendered = await worker.render(maps, layers, title)
         files = [discord.File(io.BytesIO(data), filename=name) for name, data in rendered]

@@ -17,7 +17,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import allowed_in, is_moderator, manager_only
+from bot import server_settings
+from bot.checks import answers_in, is_moderator, manager_only
 from bot.client import reply_to
 from bot.errors import NoImageFound, UserFacingError, user_message
 from bot.feedback import Judged, RecentImages, Vote, VoteButton, feedback_view, sha16
@@ -43,6 +44,15 @@ NOT_COLLECTING = (
     "Manage Server permission can turn it on with `{p}dataset collect on`."
 )
 NO_DM = "I learn only from servers, where a moderator can turn collection on."
+SHARING_ON = (
+    "Sharing is **on**: this server's labels may also train the operator's default model, the "
+    "one served to every server without a model of its own. Its images and votes stay this "
+    "server's; no other server sees them."
+)
+SHARING_OFF = (
+    "Sharing is **off**: this server's labels train only this server's models; the default "
+    "model's next training leaves them out."
+)
 
 
 class Learning(commands.Cog, name="Learning"):
@@ -62,7 +72,7 @@ class Learning(commands.Cog, name="Learning"):
             self.bot.feedback = None
 
     async def cog_check(self, ctx: commands.Context) -> bool:  # type: ignore[override]
-        return allowed_in(self.bot.settings, ctx.channel.id)
+        return await answers_in(self.bot, ctx.guild, ctx.channel.id)
 
     @property
     def store(self) -> DatasetStore:
@@ -91,11 +101,11 @@ class Learning(commands.Cog, name="Learning"):
             return "", None
         for item in judged:
             self.recent.add(item.data)
-        settings = self.bot.settings
+        server = await server_settings.of(self.bot).get(guild.id if guild else None)
         view = feedback_view(
-            judged, message_id, self.class_names, settings.uncertain_band, settings.ood_policy
+            judged, message_id, self.class_names, server.uncertain_band, server.ood_policy
         )
-        return COLLECTING_NOTE.format(p=settings.command_prefix), view
+        return COLLECTING_NOTE.format(p=self.bot.settings.command_prefix), view
 
     async def record_click(self, interaction: discord.Interaction, vote: Vote) -> None:
         prefix = self.bot.settings.command_prefix
@@ -246,7 +256,8 @@ class Learning(commands.Cog, name="Learning"):
     async def dataset(self, ctx: commands.Context) -> None:
         """What I have learned from in this server: images per class, the holdout, conflicts,
         contributors; in a DM, what you gave. `!dataset collect on|off` (Manage Server) turns
-        collection on or off in this server.
+        collection on or off in this server; `!dataset share on|off` lends its labels to the
+        default model.
         """
         if ctx.guild is None:
             given = await asyncio.to_thread(self.store.user_summary, ctx.author.id)
@@ -266,7 +277,8 @@ class Learning(commands.Cog, name="Learning"):
         if ctx.guild is None:
             raise UserFacingError(NO_DM)
         on = _switch(switch)
-        await asyncio.to_thread(self.store.set_collecting, ctx.guild.id, on, by=ctx.author.id)
+        self.store  # noqa: B018 - raises the clear error when there is no dataset
+        await server_settings.of(self.bot).update(ctx.guild.id, by=ctx.author.id, collecting=on)
         p = ctx.clean_prefix
         text = (
             "Collection is **on** in this server: verdicts get feedback buttons, and the images "
@@ -277,6 +289,18 @@ class Learning(commands.Cog, name="Learning"):
             f"What was given stays until its givers use `{p}forget`."
         )
         await ctx.reply(text, mention_author=False)
+
+    @dataset.command(name="share")
+    @manager_only("turn sharing on or off")
+    async def share(self, ctx: commands.Context, switch: str) -> None:
+        """Lend this server's labels to the operator's default model, or stop (Manage
+        Server): `!dataset share on`."""
+        if ctx.guild is None:
+            raise UserFacingError(NO_DM)
+        on = _switch(switch)
+        self.store  # noqa: B018 - raises the clear error when there is no dataset
+        await server_settings.of(self.bot).update(ctx.guild.id, by=ctx.author.id, sharing=on)
+        await ctx.reply(SHARING_ON if on else SHARING_OFF, mention_author=False)
 
     @commands.command(name="forget")
     async def forget(self, ctx: commands.Context) -> None:

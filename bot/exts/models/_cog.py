@@ -22,7 +22,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import allowed_in, is_operator, manages, require_manager, require_operator
+from bot.checks import answers_in, is_operator, manages, require_manager, require_operator
 from bot.errors import UserFacingError
 from bot.exts.models._heads import KIND, HeadTrainer
 from bot.exts.models._retrainer import SHARED_MODEL, ClientNotifier, Retrainer, parse_options
@@ -91,7 +91,7 @@ class Models(commands.Cog, name="Models"):
             await asyncio.shield(self._recovery)
 
     async def cog_check(self, ctx: commands.Context) -> bool:  # type: ignore[override]
-        return allowed_in(self.bot.settings, ctx.channel.id)
+        return await answers_in(self.bot, ctx.guild, ctx.channel.id)
 
     # -- !retrain -------------------------------------------------------------------------------
 

@@ -319,6 +319,9 @@ async def test_a_retrain_needs_enough_images_and_a_manager(running: Running) -> 
 
 
 async def teach_all(running: Running, tiny_dataset: Path) -> None:
+    """Label the tiny set in this server, and share it with the shared model."""
+    shared = await running.command(content="!dataset share on")
+    assert "**on**" in shared["content"], shared["content"]
     for label in ("jedi", "sith"):
         files = images_of(tiny_dataset, label)
         for start in range(0, len(files), 10):

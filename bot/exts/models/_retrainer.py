@@ -175,12 +175,11 @@ class Retrainer:
 
     # -- starting -----------------------------------------------------------------------------
 
-    async def check_counts(self, guild_id: int | None = None) -> dict[str, int]:
-        """Images per class a retrain would learn from; `UserFacingError` if too few."""
+    async def check_counts(self) -> dict[str, int]:
+        """Images per class the shared model's retrain would learn from (the labels of the
+        servers that share them, and imports); `UserFacingError` if too few."""
         settings, names = self.settings, self.class_names
-        shared = await asyncio.to_thread(
-            self.store.labelled_shared, holdout=False, include=[guild_id or 0]
-        )
+        shared = await asyncio.to_thread(self.store.labelled_shared, holdout=False)
         base = await asyncio.to_thread(count_images, settings.base_data_dir, names)
         counts = {n: sum(i.label == n for i in shared) + base[n] for n in names}
         short = {n: settings.retrain_min_images - c for n, c in counts.items()}
@@ -190,8 +189,9 @@ class Retrainer:
             need = " and ".join(f"{k} more {n.capitalize()}" for n, k in missing.items())
             raise UserFacingError(
                 f"I need at least {settings.retrain_min_images} labelled images of each class "
-                f"to train, not counting the holdout; I have {have}: {need} needed. Label them "
-                f"with the buttons under my verdicts or `{settings.command_prefix}teach`."
+                f"to train the shared model, not counting the holdout, from the servers that "
+                f"share their labels (`{settings.command_prefix}dataset share on`) and imports; "
+                f"I have {have}: {need} needed."
             )
         return counts
 
@@ -210,7 +210,7 @@ class Retrainer:
         prefix = self.settings.command_prefix
         if self.job is not None:
             raise UserFacingError(busy_text(self.job.record, prefix))
-        counts = await self.check_counts(guild.id if guild else None)
+        counts = await self.check_counts()
         params = {
             "epochs": options.epochs,
             "force": options.force,
@@ -233,7 +233,7 @@ class Retrainer:
             target = await asyncio.to_thread(
                 prepare_retrained_folder, self.settings.model_path, self.settings.data_dir
             )
-            await asyncio.to_thread(self._export, work, guild.id if guild else 0)
+            await asyncio.to_thread(self._export, work)
             message = await send(progress_text([], options, user.mention, prefix))
         except BaseException as error:
             reason = (
@@ -252,13 +252,13 @@ class Retrainer:
             )
         job.task = asyncio.create_task(self._watch(job), name=f"training-{record.id}")
 
-    def _export(self, work: WorkFolder, guild_id: int) -> None:
+    def _export(self, work: WorkFolder) -> None:
         """The dataset's training share, joined with BASE_DATA_DIR, and the holdout, in `work`."""
         if work.path.exists():
             shutil.rmtree(work.path)
         work.path.mkdir(parents=True)
-        self.store.export_shared(work.data, holdout=False, include=[guild_id])
-        self.store.export_shared(work.holdout, holdout=True, include=[guild_id])
+        self.store.export_shared(work.data, holdout=False)
+        self.store.export_shared(work.holdout, holdout=True)
         base = self.settings.base_data_dir
         if base is None:
             return

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from model.architecture import IMAGE_SIZE
 from model.bundle import (
     HEAD_ARRAYS_FILE,
     HEAD_FILE,
@@ -144,7 +145,7 @@ class Head:
             "name": "jedisith",
             "kind": KIND,
             "class_names": list(self.class_names),
-            "image_size": [200, 200],
+            "image_size": list(IMAGE_SIZE),
             "parameters": int(self.weights.size + 1),
             "backbone": self.backbone,
             "head": self.figures,

@@ -262,6 +262,47 @@ def table(summaries: dict, variants: list[str], sizes) -> str:
     return "\n".join(lines)
 
 
+DEFAULT_VARIANT = "logistic l2=0.1 embedding"  # model.head's defaults
+
+
+def targets(summaries: dict, fit: dict, tasks: list[Task], n: int = 20) -> list[dict]:
+    """The issue's targets at `n` per class, as `python -m benchmarks` summarises them."""
+    outcomes = []
+
+    def outcome(name: str, met: bool | None, text: str) -> None:
+        verdict = "report" if met is None else ("met" if met else "NOT MET")
+        outcomes.append({"name": name, "met": met, "line": f"{name}: {text} ({verdict})"})
+
+    for task in tasks:
+        head = summaries.get((task.name, DEFAULT_VARIANT, n))
+        random = [
+            s
+            for (t, v, size), s in summaries.items()
+            if t == task.name and size == n and "random weights" in v
+        ]
+        if head is None:
+            continue
+        if task.name != "synthetic":
+            outcome(
+                f"{task.name}: head at {n}/class >= 85%",
+                head["holdout"] >= 0.85,
+                f"{head['holdout']:.1%}",
+            )
+        if random:
+            gap = head["holdout"] - random[0]["holdout"]
+            outcome(
+                f"{task.name}: head at {n}/class >= 20 points above random weights",
+                gap >= 0.20,
+                f"{head['holdout']:.1%} vs {random[0]['holdout']:.1%}",
+            )
+    outcome(
+        f"head fit on {fit['images']} images < 2 s",
+        fit["seconds"] < 2.0,
+        f"{fit['seconds']:.2f} s",
+    )
+    return outcomes
+
+
 def main(argv: list[str] | None = None) -> int:
     p = parser("heads", __doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=None, help="runs per size (heads)")
@@ -283,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         tasks += [real_task(name, per_photo) for name in REAL_TASKS]
     else:
         print("the wallpaper photographs are not installed: the synthetic task only")
-    classifier = Classifier.load(DEFAULT_MODEL_DIR, "litert")
+    classifier = Classifier.load(args.model or DEFAULT_MODEL_DIR, "litert")
     feats = {
         task.name: {
             part: features_of(classifier, getattr(task, part).images)
@@ -333,11 +374,16 @@ def main(argv: list[str] | None = None) -> int:
             f"\nfitting the {name} head on {figures['images']} images of {tasks[-1].name}: "
             f"{figures['seconds']:.2f} s"
         )
+    outcomes = targets(summaries, timing["default"], tasks)
+    print()
+    for outcome in outcomes:
+        print(outcome["line"])
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
     if args.json:
         Path(args.json).write_text(
             json.dumps(
                 {
+                    "outcomes": outcomes,
                     "chosen": chosen,
                     "fit": timing,
                     "runs": rows,

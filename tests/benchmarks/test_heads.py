@@ -35,6 +35,7 @@ def test_the_quick_run_reports_every_variant(tmp_path: Path) -> None:
         "network from shipped weights (1 epochs)",
     }
     assert result["fit"]["default"]["seconds"] > 0 and result["references"]
+    assert any(o["name"].endswith("< 2 s") for o in result["outcomes"])
 
 
 @pytest.mark.skipif(not _heads_tasks.available(), reason="wallpaper photographs not installed")

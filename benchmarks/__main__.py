@@ -1,7 +1,8 @@
 """`python -m benchmarks` (`make bench`): run every benchmark, each in a fresh process, then
 print a summary of every outcome against its target.
 
-`learning` (the learning curve: about 20 minutes of training), `training_memory` (memory and
+`learning` (the learning curve: about 20 minutes of training), `heads` (a server's head against
+training the network, 8 minutes), `training_memory` (memory and
 speed of the in-memory and streamed training paths at 2,000 and 20,000 images) and `gpu` (for a
 machine with a GPU) run only when named in `--only`: `python -m benchmarks --only learning`, or
 `python -m benchmarks.learning`.
@@ -37,6 +38,7 @@ BENCHMARKS = (
     "training_beside",
     "training_memory",
     "learning",
+    "heads",
     "gpu",
 )
 USES_MODEL = {
@@ -54,7 +56,7 @@ USES_MODEL = {
 }
 # Too long for every run (training_memory: 22,000 images to generate and decode); gpu: only
 # where a GPU is.
-ONLY_WHEN_NAMED = {"learning", "gpu", "training_memory"}
+ONLY_WHEN_NAMED = {"learning", "heads", "gpu", "training_memory"}
 
 
 def main(argv: list[str] | None = None) -> int:

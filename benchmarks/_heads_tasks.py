@@ -1,0 +1,155 @@
+"""The tasks of `benchmarks.heads`: binary labels on images, split by source photograph.
+
+Each task has three parts that never share a source photograph (crops of one photo sit on one
+side only): `pool` (what may be labelled; each run draws its n per class from it),
+`validation` (where the head's variant is chosen, on the tasks used for choosing) and
+`holdout` (a fixed set, only ever reported). The real tasks are random crops of photographs that
+Debian's wallpaper packages install (`benchmarks._ood_data.WALLPAPER_PHOTOS`, checked by eye
+there); the labels are ours, by source photo. The synthetic task draws each part with its own
+seed (`training.synthetic`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks._ood_data import WALLPAPER_ROOT
+
+NATURE = (  # plants and animals (not "friends": dogs in a wooden house's doorway)
+    "mate/nature/LadyBird.jpg",
+    "Dragonfly_by_Bolly.jpg",
+    "mate/nature/FreshFlower.jpg",
+    "Kleiber_by_Lukas_Baubkus.jpg",
+    "mate/nature/YellowFlower.jpg",
+    "mate/nature/Garden.jpg",
+    "seeding_by_Clements_Engelhardt.jpg",
+    "mate/nature/RainDrops.jpg",
+)
+MAN_MADE = (  # objects, rooms and structures
+    "Bridge_by_Sander_Klootwijk.jpg",
+    "Picture_1A_by_freespace.jpg",
+    "greentock_by_Peter_Nerlich.jpg",
+    "Wine_by_Jakkub_Mede.jpg",
+    "mate/nature/Wood.jpg",
+    "free_by_Peter_Nerlich.jpg",
+    "Picture_0B_by_freespace.jpg",
+)
+LANDSCAPE = (  # wide views: mountains, sky, water, fields
+    "aitzgorri_by_Aitzol_Berasategi.jpg",
+    "picosdeeuropa_by_Aitzol_Berasategi.jpg",
+    "sunset_by_Aitzol_Berasategi.jpg",
+    "life_by_Aitzol_Berasategi.jpg",
+    "mate/nature/Storm.jpg",
+)  # not Dune and GreenMeadow: grass close up, as much close-ups as landscapes
+CLOSE_UP = (  # macro photographs of small things
+    "mate/nature/Aqua.jpg",
+    "mate/nature/Blinds.jpg",
+    "mate/nature/TwoWings.jpg",
+    "mate/nature/LadyBird.jpg",
+    "mate/nature/FreshFlower.jpg",
+    "Dragonfly_by_Bolly.jpg",
+    "mate/nature/RainDrops.jpg",
+)
+
+REAL_TASKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "nature-vs-man-made": (NATURE, MAN_MADE),
+    "landscape-vs-close-up": (LANDSCAPE, CLOSE_UP),
+}
+CHOOSE_ON = ("synthetic", "nature-vs-man-made")  # the variant is chosen on these
+REPORT_ON = ("landscape-vs-close-up",)  # and only reported on this one
+
+
+@dataclass(frozen=True)
+class Part:
+    images: np.ndarray  # (n, 200, 200, 3) uint8
+    labels: np.ndarray  # (n,) 0/1
+    sources: np.ndarray  # (n,) the source photo's index (or -1 for synthetic)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    class_names: tuple[str, str]
+    pool: Part
+    validation: Part
+    holdout: Part
+
+
+def available() -> bool:
+    """Whether the wallpaper photographs are installed."""
+    return all(
+        (WALLPAPER_ROOT / name).is_file()
+        for pair in REAL_TASKS.values()
+        for name in pair[0] + pair[1]
+    )
+
+
+def crops(path: Path, count: int, seed: int) -> np.ndarray:
+    """`count` random square crops of the photo at `path` (each side 35-90% of its short
+    side), each through the serving decode (`model.preprocess.load_image`)."""
+    import io
+
+    from PIL import Image
+
+    from model.preprocess import load_image
+
+    with Image.open(path) as opened:
+        opened.draft("RGB", (1200, 1200))  # a JPEG decodes at a reduced scale: much faster
+        photo = opened.convert("RGB")
+        photo.thumbnail((1200, 1200))
+    rng = np.random.default_rng(seed)
+    short = min(photo.size)
+    out = []
+    for _ in range(count):
+        side = int(short * rng.uniform(0.35, 0.9))
+        left = int(rng.integers(0, photo.size[0] - side + 1))
+        top = int(rng.integers(0, photo.size[1] - side + 1))
+        crop = photo.crop((left, top, left + side, top + side))
+        buffer = io.BytesIO()
+        crop.save(buffer, "PNG")
+        out.append(load_image(buffer.getvalue()))
+    return np.stack(out)
+
+
+def real_task(name: str, per_photo: int, seed: int = 0) -> Task:
+    """A real task: photos of each class dealt in turn to pool, holdout, validation, pool, ...
+    (a photo listed in both classes of a task is never used twice)."""
+    first, second = REAL_TASKS[name]
+    parts: dict[str, list] = {"pool": [], "validation": [], "holdout": []}
+    order = ("pool", "holdout", "validation", "pool", "holdout", "pool", "validation", "pool")
+    source = 0
+    for label, photos in enumerate((first, second)):
+        for i, photo in enumerate(photos):
+            images = crops(WALLPAPER_ROOT / photo, per_photo, seed + source)
+            parts[order[i % len(order)]].append((images, label, source))
+            source += 1
+    built = {
+        key: Part(
+            np.concatenate([images for images, _, _ in items]),
+            np.concatenate([np.full(len(images), label) for images, label, _ in items]),
+            np.concatenate([np.full(len(images), src) for images, _, src in items]),
+        )
+        for key, items in parts.items()
+    }
+    a, b = name.split("-vs-")
+    return Task(name, (a, b), built["pool"], built["validation"], built["holdout"])
+
+
+def synthetic_task(pool: int, validation: int, holdout: int) -> Task:
+    """Synthetic Jedi and Sith drawings, each part drawn with its own seed."""
+    from training.synthetic import draw_scene
+
+    def part(per_class: int, seed: int) -> Part:
+        rng = np.random.default_rng(seed)
+        labels = np.repeat([0, 1], per_class)
+        images = np.stack(
+            [np.asarray(draw_scene(("jedi", "sith")[y], rng).convert("RGB")) for y in labels]
+        )
+        return Part(images.astype(np.uint8), labels, np.full(len(labels), -1))
+
+    return Task(
+        "synthetic", ("jedi", "sith"), part(pool, 11), part(validation, 12), part(holdout, 13)
+    )

@@ -33,6 +33,7 @@ BENCHMARKS = (
     "e2e",
     "soak",
     "uploads",
+    "servers",
     "training",
     "training_beside",
     "training_memory",
@@ -49,6 +50,7 @@ USES_MODEL = {
     "e2e",
     "soak",
     "uploads",
+    "servers",
     "training_beside",
     "gpu",
 }

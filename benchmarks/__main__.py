@@ -34,6 +34,7 @@ BENCHMARKS = (
     "e2e",
     "soak",
     "uploads",
+    "servers",
     "training",
     "training_beside",
     "training_memory",
@@ -51,6 +52,7 @@ USES_MODEL = {
     "e2e",
     "soak",
     "uploads",
+    "servers",
     "training_beside",
     "gpu",
 }

@@ -126,9 +126,8 @@ def head_history(folder: Path, limit: int = 5) -> list[HeadVersion]:
 
 
 def head_bytes(head: Head) -> int:
-    """The memory a loaded head holds (its arrays)."""
-    arrays = (head.center, head.scale, head.weights, head.reference_center)
-    return sum(a.nbytes for a in (*arrays, head.reference_scale, head.bank)) + 4096
+    """The memory a loaded head holds (its arrays, and a little for the rest)."""
+    return head.nbytes + 4096
 
 
 class HeadCache:

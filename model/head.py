@@ -85,6 +85,21 @@ class Head:
     threshold: float
     keep: float
     figures: dict[str, Any] = field(default_factory=dict)
+    # The bank as the distances use it, made once per loaded head rather than per request.
+    _bank32: np.ndarray = field(init=False, repr=False, compare=False)
+    _bank_norms: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        bank = np.asarray(self.bank, dtype=np.float32)
+        object.__setattr__(self, "_bank32", bank)
+        object.__setattr__(self, "_bank_norms", (bank * bank).sum(axis=1))
+
+    @property
+    def nbytes(self) -> int:
+        """The memory its arrays hold (what a cache of loaded heads counts)."""
+        arrays = (self.center, self.scale, self.weights, self.reference_center)
+        arrays += (self.reference_scale, self.bank, self._bank32, self._bank_norms)
+        return sum(a.nbytes for a in arrays)
 
     def logits(self, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """The head's logit of `class_names[1]` for each image, before calibration."""
@@ -94,7 +109,7 @@ class Head:
     def distances(self, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Each image's distance to its k-th nearest labelled image (higher: less like them)."""
         query = (stack(outputs, self.reference) - self.reference_center) / self.reference_scale
-        return knn_distances(query, self.bank.astype(np.float64), self.k)
+        return knn_distances(query, self._bank32, self.k, self._bank_norms)
 
     def predictions(self, outputs: Mapping[str, np.ndarray]) -> list[Prediction]:
         """A `Prediction` per image from a backend's outputs (`model.runtime.Outputs`)."""
@@ -240,11 +255,14 @@ def stack(outputs: Mapping[str, np.ndarray], names: tuple[str, ...]) -> np.ndarr
     return np.concatenate([np.asarray(outputs[name], np.float64) for name in names], axis=1)
 
 
-def knn_distances(query: np.ndarray, bank: np.ndarray, k: int) -> np.ndarray:
-    """The distance from each row of `query` to its k-th nearest row of `bank`."""
-    squared = (
-        (query * query).sum(axis=1)[:, None] - 2.0 * query @ bank.T + (bank * bank).sum(axis=1)
-    )
+def knn_distances(
+    query: np.ndarray, bank: np.ndarray, k: int, bank_norms: np.ndarray | None = None
+) -> np.ndarray:
+    """The distance from each row of `query` to its k-th nearest row of `bank` (whose squared
+    row norms may be given, when they are kept)."""
+    if bank_norms is None:
+        bank_norms = (bank * bank).sum(axis=1)
+    squared = (query * query).sum(axis=1)[:, None] - 2.0 * query @ bank.T + bank_norms
     kth = np.partition(squared, k - 1, axis=1)[:, k - 1]
     return np.sqrt(np.maximum(kth, 0.0))
 

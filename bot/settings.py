@@ -139,6 +139,8 @@ class Settings(BaseSettings):
     data_dir: Annotated[Path, AfterValidator(Path.expanduser)] = Path("data/bot")
     database_url: str | None = None
     base_data_dir: Annotated[Path, AfterValidator(Path.expanduser)] | None = None
+    # The operator's holdout (jedi/, sith/) that judges `!retrain shared`; None: the shared labels'.
+    default_holdout_dir: Annotated[Path, AfterValidator(Path.expanduser)] | None = None
     retrain_min_images: Annotated[int, Field(ge=5)] = 20  # a validation split needs a few
     retrain_max_epochs: Positive = 100
     head_cache_mb: Positive = 64  # servers' loaded heads held in memory (bot.server_models)

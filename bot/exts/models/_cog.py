@@ -5,8 +5,9 @@ Typed in a server, they act on that server's own model (a head on the shared net
 With `shared` (`!retrain shared epochs=10`, `!model shared`, `!rollback shared 2`), or in a DM,
 they act on the shared model (scope `SHARED_MODEL`), the default every server without a model of
 its own is served: only the bot's operator retrains it (a full training in its own process),
-rolls it back or stops it (`bot.checks.require_operator`). What a server sees of the shared model
-names nobody: who retrained it is "the operator", unless the viewer is one.
+rolls it back or stops it (`bot.checks.require_operator`), and makes a consenting server's model
+the default head (`!default from`, `._default`). What a server sees of the shared model names
+nobody: who retrained it is "the operator", unless the viewer is one.
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ from discord.ext import commands
 
 from bot.checks import answers_in, is_operator, manages, require_manager, require_operator
 from bot.errors import UserFacingError
+from bot.exts.models._default import (
+    current_default,
+    default_lines,
+    make_default,
+    parse_from,
+    rollback_default,
+    was_served,
+)
 from bot.exts.models._heads import KIND, HeadTrainer
 from bot.exts.models._retrainer import SHARED_MODEL, ClientNotifier, Retrainer, parse_options
 from bot.exts.models._words import RetrainOptions, public_notes, training_line
@@ -33,6 +42,7 @@ from bot.server_models import (
     head_history,
     serve_default,
     serve_version,
+    served_backbone,
     server_folder,
 )
 from model.bundle import ModelError, current_version, set_current, versions
@@ -43,7 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECOVERY_GRACE = 10.0  # seconds a start-up recovery may take to end when the bot stops
-TRAININGS_SHOWN = 5  # an operator's `!model`: the last trainings, with who and where
+TRAININGS_SHOWN = 10  # an operator's `!model shared`: every server's last trainings
 SHARED_WORDS = ("shared", "default")  # `!retrain shared`: the operator's shared model
 
 
@@ -246,6 +256,11 @@ class Models(commands.Cog, name="Models"):
         ]
         if len(versions) == 1 and versions[0].number is None:
             lines.append(f"-# No versions yet: `{ctx.clean_prefix}retrain` publishes the first.")
+        backbone = served_backbone(self.bot.worker)
+        default = await asyncio.to_thread(current_default, self.bot.settings.data_dir, backbone)
+        number = versions[0].number if versions and versions[0].current else None
+        network = "the network" + (f" version {number}" if number is not None else "")
+        lines += default_lines(default, network, operator, ctx.clean_prefix)
         if operator:
             lines += await self._trainings()
         record = await self.trainer.running(SHARED_MODEL)
@@ -285,31 +300,44 @@ class Models(commands.Cog, name="Models"):
         records = await asyncio.to_thread(store.trainings.latest, TRAININGS_SHOWN)
         lines = []
         for record in records:
-            guild = self.bot.get_guild(record.guild_id) if record.guild_id else None
-            where = guild.name if guild is not None else f"server {record.guild_id}"
-            if record.guild_id is None:
-                where = "a DM"
-            lines.append(training_line(record, where))
+            where = self._server_name(record.guild_id) if record.guild_id else "a DM"
+            whose = "the default model"
+            if record.scope:
+                whose = f"{self._server_name(record.scope)}'s model"
+            lines.append(training_line(record, where, whose))
         return lines
+
+    def _server_name(self, guild_id: int) -> str:
+        guild = self.bot.get_guild(guild_id)
+        return guild.name if guild is not None else f"server {guild_id}"
 
     @commands.command(name="rollback")
     async def rollback(self, ctx: commands.Context, *words: str) -> None:
         """Serve this server an earlier version of its model (Manage Server): the one before the
         current one, or version N; `!rollback default`: the default model. `!model` lists them.
-        The bot's operator: `!rollback shared [N]` rolls the shared model back."""
+        The bot's operator: `!rollback shared [N]` rolls the shared network back, `!rollback
+        shared network` serves its own verdict by default, `!rollback shared head N` the default
+        head N."""
+        prefix = ctx.clean_prefix
         shared = [word for word in words if word.lower() == "shared"]
-        rest = [word for word in words if word.lower() != "shared"]
-        if len(rest) > 1 or (rest and not rest[0].isdigit() and rest[0].lower() != "default"):
-            raise UserFacingError(
-                f"Try `{ctx.clean_prefix}rollback`, `{ctx.clean_prefix}rollback 2` or "
-                f"`{ctx.clean_prefix}rollback default`."
-            )
+        rest = [word.lower() for word in words if word.lower() != "shared"]
         if ctx.guild is not None and not shared:
-            await self._rollback_server(ctx, ctx.guild, rest[0].lower() if rest else None)
+            if len(rest) > 1 or (rest and not rest[0].isdigit() and rest[0] != "default"):
+                raise UserFacingError(
+                    f"Try `{prefix}rollback`, `{prefix}rollback 2` or `{prefix}rollback default`."
+                )
+            await self._rollback_server(ctx, ctx.guild, rest[0] if rest else None)
             return
         await require_operator(self.bot, ctx.author, ctx.guild, "roll the model back")
-        if rest and not rest[0].isdigit():
-            raise UserFacingError("The shared model is the default: give a version number.")
+        if rest[:1] in (["network"], ["head"]):
+            await self._rollback_default(ctx, rest)
+            return
+        if len(rest) > 1 or (rest and not rest[0].isdigit()):
+            raise UserFacingError(
+                f"Try `{prefix}rollback shared [N]` (the network's version N), "
+                f"`{prefix}rollback shared network` (no default head) or "
+                f"`{prefix}rollback shared head N` (the default head N)."
+            )
         version = int(rest[0]) if rest else None
         folder = self.bot.worker.folder
         assert folder is not None
@@ -323,6 +351,50 @@ class Models(commands.Cog, name="Models"):
         await ctx.reply(
             f"Version {target} is current again (it was version {was}); it serves within "
             f"{seconds:g} s. `{ctx.clean_prefix}rollback {was}` undoes this.",
+            mention_author=False,
+        )
+
+    async def _rollback_default(self, ctx: commands.Context, rest: list[str]) -> None:
+        """The operator's `!rollback shared network` or `!rollback shared head N`."""
+        prefix = ctx.clean_prefix
+        if rest != ["network"] and not (len(rest) == 2 and rest[1].isdigit()):
+            raise UserFacingError(
+                f"Try `{prefix}rollback shared network` or `{prefix}rollback shared head N`."
+            )
+        data_dir = self.bot.settings.data_dir
+        was = await asyncio.to_thread(was_served, data_dir)
+        wanted = int(rest[1]) if rest[0] == "head" else None
+        now = await asyncio.to_thread(rollback_default, data_dir, wanted)
+        await ctx.reply(
+            f"{now} to every server without a model of its own (it was {was}).",
+            mention_author=False,
+        )
+
+    # -- !default -------------------------------------------------------------------------------
+
+    @commands.command(name="default")
+    async def default(self, ctx: commands.Context, *words: str) -> None:
+        """The bot's operator: `!default from SERVER_ID [VERSION]` serves that server's model (its
+        current version, or VERSION) to every server without one of its own, if it consents (its
+        managers' `!dataset share on`). `!rollback shared network` undoes it."""
+        await require_operator(self.bot, ctx.author, ctx.guild, "choose the default model")
+        prefix = ctx.clean_prefix
+        guild_id, number = parse_from(list(words), prefix)
+        settings = self.bot.settings
+        made, number = await asyncio.to_thread(
+            make_default,
+            self.bot.dataset,
+            settings.data_dir,
+            guild_id,
+            number,
+            served_backbone(self.bot.worker),
+            prefix,
+        )
+        log.info("default head version %d: server %s's version %d", made, guild_id, number)
+        await ctx.reply(
+            f"**Default head version {made}**: {self._server_name(guild_id)}'s model, version "
+            f"{number} ({KIND}). Every server without a model of its own is served it from now "
+            f"on; `{prefix}rollback shared network` goes back to the network's own verdict.",
             mention_author=False,
         )
 

@@ -3,10 +3,10 @@
 The server's labelled images (`bot.server_models.server_images`) are decoded off the event loop,
 run through the model worker for their features (`ModelWorker.outputs`, batched with everyone's
 verdicts), and `model.head.fit_head` (NumPy) runs in a thread. The new head and the server's
-current model (its head, or the default model) are scored on the server's held-out images by
-the same serving path (`ModelWorker.classify`); the head is published as the server's next
-version only if it is not worse (`force`: anyway). One fit per server at a time; servers fit at
-once, bounded by `MAX_FITS` in this process.
+current model (its head, or the default model: the default head, or the network's own verdict)
+are scored on the server's held-out images by the same serving path (`ModelWorker.classify`);
+the head is published as the server's next version only if it is not worse (`force`: anyway).
+One fit per server at a time; servers fit at once, bounded by `MAX_FITS` in this process.
 """
 
 from __future__ import annotations
@@ -186,10 +186,11 @@ class HeadTrainer:
             )
         except HeadError as error:
             raise UserFacingError(f"I couldn't learn this server's model: {error}") from None
-        current = await asyncio.to_thread(self.heads.get, guild_id)
+        own = await asyncio.to_thread(self.heads.own, guild_id)
+        current = own if own is not None else await asyncio.to_thread(self.heads.default)
         name = "the default model"
-        if current is not None:
-            name = f"version {current.figures.get('version', '?')}"
+        if own is not None:
+            name = f"version {own.figures.get('version', '?')}"
         before, after, count = await self._holdout(held, current, head, cancel)
         per_class = {n: int((labels == i).sum()) for i, n in enumerate(self.class_names)}
         seconds = time.perf_counter() - started

@@ -66,6 +66,8 @@ PROGRESS_EVERY = 3.0  # seconds between looks at the trainer's progress
 STOP_GRACE = 5.0  # seconds a trainer gets to stop cleanly before it is killed
 KEEP_RUNS = 5  # trainings' work folders kept (logs, plots, result.json)
 NO_DATASET = "Learning is not set up on this bot (it has no dataset)."
+OPERATORS_HOLDOUT = "the operator's holdout (DEFAULT_HOLDOUT_DIR)"
+SHARED_HOLDOUT = "the held-out labels of the servers that share them"
 SHARED_MODEL = 0  # the scope of the shared model (a server's own model: the server's id)
 
 
@@ -141,6 +143,7 @@ class Job:
     process: asyncio.subprocess.Process | None = None
     task: asyncio.Task[None] | None = None
     cancelled_by: str | None = None  # who asked it to stop, as shown in the final message
+    holdout: Path | None = None  # the operator's DEFAULT_HOLDOUT_DIR; None: the exported one
     started: float = field(default_factory=time.monotonic)
 
 
@@ -172,6 +175,18 @@ class Retrainer:
     @property
     def runs(self) -> Path:
         return self.settings.data_dir / "trainings"
+
+    def check_holdout(self) -> None:
+        """DEFAULT_HOLDOUT_DIR, when set, holds a folder per class; else `UserFacingError`."""
+        folder = self.settings.default_holdout_dir
+        if folder is None:
+            return
+        missing = [n for n in self.class_names if not (Path(folder) / n).is_dir()]
+        if missing:
+            raise UserFacingError(
+                f"The operator's holdout (DEFAULT_HOLDOUT_DIR) has no {'/, '.join(missing)}/ "
+                "folder: I won't train the shared model without the holdout that judges it."
+            )
 
     # -- starting -----------------------------------------------------------------------------
 
@@ -210,11 +225,13 @@ class Retrainer:
         prefix = self.settings.command_prefix
         if self.job is not None:
             raise UserFacingError(busy_text(self.job.record, prefix))
+        self.check_holdout()
         counts = await self.check_counts()
         params = {
             "epochs": options.epochs,
             "force": options.force,
             "counts": counts,
+            "holdout": "operator" if self.settings.default_holdout_dir else "shared",
         }
         try:
             record = await asyncio.to_thread(
@@ -245,6 +262,7 @@ class Retrainer:
             )
             raise
         job = Job(record, options, work, target, message, user, scope)
+        job.holdout = self.settings.default_holdout_dir
         self.job = job
         with contextlib.suppress(Exception):
             await asyncio.to_thread(
@@ -253,12 +271,14 @@ class Retrainer:
         job.task = asyncio.create_task(self._watch(job), name=f"training-{record.id}")
 
     def _export(self, work: WorkFolder) -> None:
-        """The dataset's training share, joined with BASE_DATA_DIR, and the holdout, in `work`."""
+        """The dataset's training share, joined with BASE_DATA_DIR, and the holdout (unless the
+        operator's DEFAULT_HOLDOUT_DIR judges it), in `work`."""
         if work.path.exists():
             shutil.rmtree(work.path)
         work.path.mkdir(parents=True)
         self.store.export_shared(work.data, holdout=False)
-        self.store.export_shared(work.holdout, holdout=True)
+        if self.settings.default_holdout_dir is None:
+            self.store.export_shared(work.holdout, holdout=True)
         base = self.settings.base_data_dir
         if base is None:
             return
@@ -281,7 +301,7 @@ class Retrainer:
             "--data",
             str(job.work.data),
             "--holdout",
-            str(job.work.holdout),
+            str(job.holdout or job.work.holdout),
             "--model",
             str(job.target),
             "--work",
@@ -378,7 +398,8 @@ class Retrainer:
         if published:
             self.serve(job.target)
         self.job = None
-        text = final_text(result, self.settings.command_prefix)
+        judged_by = OPERATORS_HOLDOUT if job.holdout is not None else SHARED_HOLDOUT
+        text = final_text(result, self.settings.command_prefix, judged_by)
         plots = (Path(p) for p in (result.plots.curves, result.plots.confusion) if p)
         files = [discord.File(path, filename=path.name) for path in plots if path.is_file()]
         with contextlib.suppress(discord.HTTPException):

@@ -55,15 +55,18 @@ def progress_text(
     )
 
 
-def final_text(result: TrainerResult, prefix: str) -> str:
-    """The progress message once the training has ended, however it ended."""
+def final_text(result: TrainerResult, prefix: str, judged_by: str | None = None) -> str:
+    """The progress message once the training has ended, however it ended; `judged_by` names
+    the holdout that judged it."""
     reason = result.reason.rstrip(".")
     before, after = result.before, result.after
     comparison = ""
     if before and after and before.accuracy is not None and after.accuracy is not None:
         comparison = (
             f"Holdout accuracy {before.accuracy:.1%} → {after.accuracy:.1%} "
-            f"({after.images} images never trained on)."
+            f"({after.images} images never trained on"
+            + (f", {judged_by}" if judged_by else "")
+            + ")."
         )
     status = result.status
     if status == Status.PUBLISHED:
@@ -138,11 +141,16 @@ def public_notes(notes: str) -> str:
     return _RETRAINED.sub(rf"retrained by {THE_OPERATOR} (training \1)", notes)
 
 
-def training_line(record: TrainingRecord, where: str) -> str:
-    """An operator's `!model` line about one training: who, where, when and how it ended."""
+def training_line(record: TrainingRecord, where: str, whose: str = "the default model") -> str:
+    """An operator's `!model shared` line about one training: how it ended, who ran it, where,
+    when, and which model (`whose`) of which kind it made."""
     started = int(record.started_at.timestamp())
     ended = record.status + (f" version {record.version}" if record.version is not None else "")
-    return f"-# training {record.id}: {ended}, by <@{record.user_id}> in {where} <t:{started}:R>"
+    kind = "a head" if record.kind == "head" else "a full training"
+    return (
+        f"-# training {record.id}: {ended}, by <@{record.user_id}> in {where} <t:{started}:R>"
+        f" ({whose}, {kind})"
+    )
 
 
 def _duration(seconds: float) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from botkit import TOKEN, running_bot
-from test_server_models_e2e import EVE, Servers, images_of, labels
+from servers_support import EVE, Servers, images_of, labels
 
 from bot.checks import OPERATOR_ONLY
 from playground.discord import DiscordServer

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 IN_A_SERVER = "That changes a server's settings: type it in that server."
 OPERATOR_ONLY = (
     "Only the bot's operator can change the default model that servers without a model of "
-    "their own are served (retrain, roll back, stop or replace it)."
+    "their own are served: retrain, roll back, stop or replace it."
 )
 
 

@@ -3,7 +3,7 @@ of the loaded heads every verdict path reads.
 
 A server's model is a head on the shared network (`model.head`), published as numbered versions
 in `DATA_DIR/models/servers/<guild_id>/` by `model.bundle`'s machinery (the last
-`KEEP_SERVER_VERSIONS` kept, the current one never removed). `CURRENT` names the version served;
+`SERVER_MODEL_VERSIONS` kept, the current one never removed). `CURRENT` names the version served;
 no `CURRENT`, or one that says `default`, means the server is served the default model, which
 every DM and user install is served too: the default head the operator chose (`!default from`,
 versions in `DATA_DIR/models/default/`, each a copy of a consenting server's head), or, when
@@ -41,7 +41,7 @@ SERVERS_FOLDER = Path("models") / "servers"  # under DATA_DIR
 DEFAULT_FOLDER = Path("models") / "default"  # under DATA_DIR: the default head's versions
 DEFAULT = "default"  # what CURRENT says when a server went back to the default model
 NETWORK = "network"  # what the default's CURRENT says when it is the network's own verdict
-KEEP_SERVER_VERSIONS = 5
+KEEP_SERVER_VERSIONS = 5  # the default of the setting SERVER_MODEL_VERSIONS, which callers pass
 MB = 1024 * 1024
 
 

@@ -144,6 +144,10 @@ class Settings(BaseSettings):
     retrain_min_images: Annotated[int, Field(ge=5)] = 20  # a validation split needs a few
     retrain_max_epochs: Positive = 100
     head_cache_mb: Positive = 64  # servers' loaded heads held in memory (bot.server_models)
+    server_model_versions: Positive = 5  # versions of a server's model kept (bot.server_models)
+    # The images one server may hold, and their megabytes (dataset.quotas).
+    server_image_quota: Positive = 5000
+    server_image_quota_mb: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 200.0
     log_level: Annotated[str, AfterValidator(_log_level)] = "INFO"
     # None: one gateway connection (no sharding); "auto": the count Discord recommends.
     shard_count: Annotated[int | Literal["auto"] | None, PlainValidator(parse_shard_count)] = None

@@ -15,12 +15,27 @@ image changes exactly the images it touches.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from dataset.records import DatasetError
+
 CLASS_NAMES = ("jedi", "sith")
 HOLDOUT_PERCENT = 20
+_CLASS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")  # a folder name and a label
+
+
+def check_class_names(class_names: tuple[str, str]) -> tuple[str, str]:
+    """Two different class names, each a short folder name (else `DatasetError`)."""
+    names = tuple(class_names)
+    if len(names) != 2 or len(set(names)) != 2:
+        raise DatasetError(f"the dataset needs two different class names, not {names}")
+    for name in names:
+        if not isinstance(name, str) or not _CLASS_NAME.fullmatch(name):
+            raise DatasetError(f"a class name must be a short folder name, not {name!r}")
+    return names  # type: ignore[return-value]
 
 
 def is_holdout(sha256: str) -> bool:

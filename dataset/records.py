@@ -18,10 +18,49 @@ FINAL_STATUSES = TRAINING_STATUSES[1:]
 TRAINING_KINDS = ("head", "full")
 OOD_POLICIES = ("refuse", "warn", "off")
 NO_GUILD = 0  # the guild id of what belongs to no server (imports), and the default model's scope
+MB = 1024 * 1024
 
 
 class DatasetError(ValueError):
     """Something a user asked of the dataset that cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class Quota:
+    """The most images, and bytes of them, one server may hold (an image two servers hold counts
+    for both)."""
+
+    images: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The images one server holds (its references) and their bytes (`DatasetStore.usage`)."""
+
+    images: int
+    bytes: int
+
+
+class QuotaReached(DatasetError):
+    """A new image would take its server past its quota: nothing was kept."""
+
+    def __init__(self, quota: Quota, usage: Usage, size: int) -> None:
+        super().__init__(
+            f"This server keeps at most {quota.images:,} images and {megabytes(quota.bytes)} of "
+            f"them; it holds {usage.images:,} ({megabytes(usage.bytes)}): no room for this one "
+            f"({megabytes(size)})."
+        )
+        self.quota, self.usage, self.size = quota, usage, size
+
+
+def megabytes(size: int) -> str:
+    """`size` bytes for people: "200 MB", "1.4 MB", "20 kB", "300 bytes"."""
+    if size >= 10 * MB:
+        return f"{size / MB:,.0f} MB"
+    if size >= MB // 10:
+        return f"{size / MB:.1f} MB"
+    return f"{size / 1024:.0f} kB" if size >= 1024 else f"{size} bytes"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ vote) or is chosen as a deadlock's victim is simply run again, on what the winne
   only. The operator's default model learns from the servers that share (`labelled_shared`).
 - **Images** are files named by their SHA-256 (`dataset.files`) plus one row each; the file is
   written before the row, so a row never names a missing file. The same bytes are stored once,
-  and go when no server refers to them any more (no reference, no vote).
+  and go when no server refers to them any more (no reference, no vote). Given a `Quota`, a new
+  reference that would take its server past it is refused (`QuotaReached`; `dataset.quotas`).
 - **Votes**: one per (image, server, person); a second vote replaces the first. Labels and the
   holdout split are computed from the votes when asked (`dataset.labels`), never stored.
 - **Consent**: off in every guild until someone turns it on (`set_collecting`); the bot asks
@@ -45,8 +46,9 @@ from dataset import guilds
 from dataset.database import display_url, make_engine, sqlite_url, upgrade, writer
 from dataset.files import IMAGES_FOLDER, export_files, image_path, inspect, remove, write_once
 from dataset.importing import import_folder
-from dataset.labels import CLASS_NAMES, Tally, is_holdout, split_of, tally
+from dataset.labels import CLASS_NAMES, Tally, check_class_names, is_holdout, split_of, tally
 from dataset.queries import delete_orphans, release_refs, votes_by_image
+from dataset.quotas import check_room, usage
 from dataset.records import (
     NO_GUILD,
     VOTE_SOURCES,
@@ -57,7 +59,9 @@ from dataset.records import (
     ImageRecord,
     ImportReport,
     LabelledImage,
+    Quota,
     Summary,
+    Usage,
     UserSummary,
     VoteOutcome,
 )
@@ -67,7 +71,6 @@ from dataset.trainings import Trainings
 log = logging.getLogger(__name__)
 
 TOP_CONTRIBUTORS = 5
-_CLASS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")  # a folder name and a label
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _ATTEMPTS = 3  # a write that lost a race on a unique key is tried again this often
 T = TypeVar("T")
@@ -98,7 +101,7 @@ class DatasetStore:
     ) -> DatasetStore:
         """Open (creating or upgrading) the dataset in `data_dir`; its database is `url`, or
         the SQLite file `data_dir/dataset.sqlite3`."""
-        class_names = _check_class_names(class_names)
+        class_names = check_class_names(class_names)
         data_dir = Path(data_dir).expanduser().absolute()
         try:
             (data_dir / IMAGES_FOLDER).mkdir(parents=True, exist_ok=True)
@@ -182,12 +185,13 @@ class DatasetStore:
         channel_id: int | None = None,
         message_id: int | None = None,
         filename: str = "",
+        quota: Quota | None = None,
     ) -> ImageRecord:
         """Keep `data` if it is an image we can train on (else `DatasetError`, saying why), held
-        by the server `guild_id` (None: no server). The same bytes are stored once: `new` is
-        False when they already were."""
-        record, _ = self._add(data, guild_id, posted_by, channel_id, message_id, filename, None)
-        return record
+        by the server `guild_id` (None: no server), within its `quota` (else `QuotaReached`).
+        The same bytes are stored once: `new` is False when they already were."""
+        where = (guild_id, posted_by, channel_id, message_id, filename)
+        return self._add(data, *where, None, quota)[0]
 
     def add_image_and_vote(
         self,
@@ -201,13 +205,14 @@ class DatasetStore:
         channel_id: int | None = None,
         message_id: int | None = None,
         filename: str = "",
+        quota: Quota | None = None,
     ) -> tuple[ImageRecord, VoteOutcome]:
         """`add_image` (posted by `user_id`) and `vote` in one transaction: a vote refused
-        leaves no image behind."""
+        leaves no image behind. A vote on an image the server holds passes any quota."""
         self._check_vote(label, source)
         ballot = (user_id, label, source, moderator)
         record, outcome = self._add(
-            data, guild_id, user_id, channel_id, message_id, filename, ballot
+            data, guild_id, user_id, channel_id, message_id, filename, ballot, quota
         )
         assert outcome is not None
         return record, outcome
@@ -283,6 +288,12 @@ class DatasetStore:
         return Forgotten(votes=votes, images=len(orphans))
 
     # -- reading the set ----------------------------------------------------------------------
+
+    def usage(self, guild_id: int | None) -> Usage:
+        """The images the server holds (an image two servers hold counts for both), and their
+        bytes: what its quota bounds (`dataset.quotas`)."""
+        with self._reading.begin() as session:
+            return usage(session, _guild(guild_id))
 
     def summary(self, guild_id: int | None) -> Summary:
         """The server's data in figures (None: what belongs to no server, as imports)."""
@@ -422,15 +433,18 @@ class DatasetStore:
         message_id: int | None,
         filename: str,
         ballot: tuple[int, str, str, bool] | None,
+        quota: Quota | None,
     ) -> tuple[ImageRecord, VoteOutcome | None]:
-        """Store the file, then in one transaction the image's row, its server's reference and
-        (given a `ballot`) the vote."""
+        """Store the file, then in one transaction the image's row, its server's reference
+        (checked against its `quota` first) and (given a `ballot`) the vote."""
         info = inspect(data)
         sha256 = hashlib.sha256(data).hexdigest()
         path = image_path(self._images, sha256, info.format)
         guild = _guild(guild_id)
 
         def insert(session: Session) -> tuple[bool, VoteOutcome | None]:
+            if quota is not None:
+                check_room(session, guild, sha256, len(data), quota)
             new = session.get(Image, sha256) is None
             if new:
                 session.add(
@@ -566,16 +580,6 @@ def _lost_race(error: DBAPIError) -> bool:
     if isinstance(error, IntegrityError):
         return True
     return getattr(error.orig, "sqlstate", None) in ("40001", "40P01")
-
-
-def _check_class_names(class_names: tuple[str, str]) -> tuple[str, str]:
-    names = tuple(class_names)
-    if len(names) != 2 or len(set(names)) != 2:
-        raise DatasetError(f"the dataset needs two different class names, not {names}")
-    for name in names:
-        if not isinstance(name, str) or not _CLASS_NAME.fullmatch(name):
-            raise DatasetError(f"a class name must be a short folder name, not {name!r}")
-    return names  # type: ignore[return-value]
 
 
 def _check_sha256(sha256: str) -> None:

@@ -28,7 +28,17 @@ from bot.images import (
     gather_bytes,
 )
 from bot.replies import RESTARTING
-from dataset import DatasetError, DatasetStore, UserSummary, VoteOutcome
+from dataset import (
+    DatasetError,
+    DatasetStore,
+    Quota,
+    QuotaReached,
+    Summary,
+    Usage,
+    UserSummary,
+    VoteOutcome,
+)
+from dataset.records import MB, megabytes
 
 if TYPE_CHECKING:
     from bot.client import JediSithBot
@@ -44,6 +54,10 @@ NOT_COLLECTING = (
     "Manage Server permission can turn it on with `{p}dataset collect on`."
 )
 NO_DM = "I learn only from servers, where a moderator can turn collection on."
+ROOM = (
+    "`{p}forget` deletes what you gave in this server, and with it the images nobody else here "
+    "labelled; the bot's operator sets the quota."
+)
 SHARING_ON = (
     "Sharing is **on**: this server's labels may also train the operator's default model, the "
     "one served to every server without a model of its own. Its images and votes stay this "
@@ -80,6 +94,12 @@ class Learning(commands.Cog, name="Learning"):
         if store is None:
             raise UserFacingError("Learning is not set up on this bot (it has no dataset).")
         return store
+
+    @property
+    def quota(self) -> Quota:
+        """What one server may keep (SERVER_IMAGE_QUOTA, SERVER_IMAGE_QUOTA_MB)."""
+        settings = self.bot.settings
+        return Quota(settings.server_image_quota, round(settings.server_image_quota_mb * MB))
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -128,7 +148,11 @@ class Learning(commands.Cog, name="Learning"):
                 moderator=is_moderator(interaction.user),
                 channel_id=interaction.channel_id,
                 message_id=vote.message_id or None,
+                quota=self.quota,
             )
+        except QuotaReached as error:
+            await interaction.followup.send(f"{error} {ROOM.format(p=prefix)}", ephemeral=True)
+            return
         except (UserFacingError, DatasetError) as error:
             await interaction.followup.send(str(error), ephemeral=True)
             return
@@ -217,6 +241,7 @@ class Learning(commands.Cog, name="Learning"):
             settings.download_timeout,
         )
         lines = []
+        full = False
         many = len(attachments) > 1
         for number, (attachment, data) in enumerate(
             zip(attachments, downloads, strict=True), start=1
@@ -239,8 +264,10 @@ class Learning(commands.Cog, name="Learning"):
                     channel_id=message.channel.id if message else None,
                     message_id=message.id if message else None,
                     filename=attachment.filename,
+                    quota=self.quota,
                 )
             except Exception as error:
+                full = full or isinstance(error, QuotaReached)
                 message = _user_message(error)
                 if message is None:
                     raise
@@ -248,6 +275,8 @@ class Learning(commands.Cog, name="Learning"):
                 continue
             self.recent.add(data)
             lines.append(f"{prefix}{name}: {learned(outcome, label, record.new)}")
+        if full:
+            lines.append("-# " + ROOM.format(p=self.bot.settings.command_prefix))
         return lines
 
     # -- !dataset, !forget ----------------------------------------------------------------------
@@ -264,11 +293,10 @@ class Learning(commands.Cog, name="Learning"):
             await ctx.reply(describe_given(given, ctx.clean_prefix), mention_author=False)
             return
         summary = await asyncio.to_thread(self.store.summary, ctx.guild.id)
+        usage = await asyncio.to_thread(self.store.usage, ctx.guild.id)
         collecting = await self.collecting(ctx.guild)
-        await ctx.reply(
-            describe_summary(summary, collecting, self.class_names, ctx.clean_prefix),
-            mention_author=False,
-        )
+        text = describe_summary(summary, collecting, self.class_names, ctx.clean_prefix)
+        await ctx.reply(f"{text}\n{describe_usage(usage, self.quota)}", mention_author=False)
 
     @dataset.command(name="collect")
     @manager_only("turn collection on or off")
@@ -373,7 +401,9 @@ def standing(outcome: VoteOutcome) -> str:
     return f"Its label: {outcome.label.capitalize()} ({counts})."
 
 
-def describe_summary(summary, collecting: bool, class_names: Sequence[str], prefix: str) -> str:
+def describe_summary(
+    summary: Summary, collecting: bool, class_names: Sequence[str], prefix: str
+) -> str:
     lines = ["**What I learn from**"]
     for name in class_names:
         counts = summary.counts.get(name, {})
@@ -403,6 +433,14 @@ def describe_summary(summary, collecting: bool, class_names: Sequence[str], pref
         f"labelled it how. `{prefix}forget` deletes yours."
     )
     return "\n".join(lines)
+
+
+def describe_usage(usage: Usage, quota: Quota) -> str:
+    """What the server keeps against its quota (`!dataset`)."""
+    return (
+        f"-# Kept for this server: {usage.images:,} of at most {quota.images:,} images, "
+        f"{megabytes(usage.bytes)} of {megabytes(quota.bytes)}."
+    )
 
 
 def describe_given(given: UserSummary, prefix: str) -> str:

@@ -208,7 +208,7 @@ class HeadTrainer:
     def _publish(self, head: Head, folder: Path, holdout: dict[str, Any], force: bool) -> int:
         number = max(versions(folder), default=0) + 1
         stamped = with_figures(head, holdout=holdout, version=number, force=force)
-        return publish_head(stamped, folder)
+        return publish_head(stamped, folder, keep=self.settings.server_model_versions)
 
     def _check_counts(self, train: Sequence[Any]) -> None:
         counts = {n: sum(1 for image in train if image.label == n) for n in self.class_names}

@@ -20,6 +20,7 @@ from discord.ext import commands
 from bot import server_settings
 from bot.checks import answers_in, is_moderator, manager_only
 from bot.client import reply_to
+from bot.converters import on_or_off
 from bot.errors import NoImageFound, UserFacingError, user_message
 from bot.feedback import Judged, RecentImages, Vote, VoteButton, feedback_view, sha16
 from bot.images import (
@@ -304,7 +305,7 @@ class Learning(commands.Cog, name="Learning"):
         """Turn collection on or off in this server (Manage Server): `!dataset collect on`."""
         if ctx.guild is None:
             raise UserFacingError(NO_DM)
-        on = _switch(switch)
+        on = on_or_off(switch)
         self.store  # noqa: B018 - raises the clear error when there is no dataset
         await server_settings.of(self.bot).update(ctx.guild.id, by=ctx.author.id, collecting=on)
         p = ctx.clean_prefix
@@ -325,7 +326,7 @@ class Learning(commands.Cog, name="Learning"):
         Server): `!dataset share on`."""
         if ctx.guild is None:
             raise UserFacingError(NO_DM)
-        on = _switch(switch)
+        on = on_or_off(switch)
         self.store  # noqa: B018 - raises the clear error when there is no dataset
         await server_settings.of(self.bot).update(ctx.guild.id, by=ctx.author.id, sharing=on)
         await ctx.reply(SHARING_ON if on else SHARING_OFF, mention_author=False)
@@ -460,15 +461,6 @@ def _user_message(error: BaseException) -> str | None:
     if isinstance(error, DatasetError):
         return str(error)
     return user_message(error)
-
-
-def _switch(value: str) -> bool:
-    word = value.strip().lower()
-    if word in ("on", "yes", "true", "1"):
-        return True
-    if word in ("off", "no", "false", "0"):
-        return False
-    raise commands.BadArgument("Say `on` or `off`.")
 
 
 def _plural(count: int, word: str) -> str:

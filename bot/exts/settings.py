@@ -17,6 +17,7 @@ from discord.ext import commands
 
 from bot import server_settings
 from bot.checks import IN_A_SERVER, manager_only, manages
+from bot.converters import on_or_off
 from bot.errors import UserFacingError
 from bot.replies import OOD_POLICIES
 from bot.server_settings import ServerSettings
@@ -119,7 +120,7 @@ class ServerSettingsCog(commands.Cog, name="Settings"):
     @manager_only("turn collection on or off")
     async def collect(self, ctx: commands.Context, switch: str) -> None:
         """Turn collection on or off in this server, as `!dataset collect on|off` does."""
-        await self._change(ctx, collecting=_switch(switch))
+        await self._change(ctx, collecting=on_or_off(switch))
 
     @settings.command(name="reset", description="Go back to the default of one setting.")
     @app_commands.describe(name="policy, band, channels, collect or share")
@@ -182,15 +183,6 @@ def channel_ids(text: str, guild: discord.Guild) -> list[int]:
         if guild.get_channel_or_thread(channel_id) is None:
             raise UserFacingError(f"<#{channel_id}> is not a channel of this server.")
     return list(dict.fromkeys(ids))
-
-
-def _switch(value: str) -> bool:
-    word = value.strip().lower()
-    if word in ("on", "yes", "true", "1"):
-        return True
-    if word in ("off", "no", "false", "0"):
-        return False
-    raise UserFacingError("Say `on` or `off`.")
 
 
 def _on(value: bool) -> str:

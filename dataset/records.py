@@ -13,8 +13,9 @@ from typing import Any
 
 VOTE_SOURCES = ("button", "teach", "import")
 RUNNING = "running"
-TRAINING_STATUSES = (RUNNING, "published", "refused", "failed", "cancelled", "interrupted")
-FINAL_STATUSES = TRAINING_STATUSES[1:]
+QUEUED = "queued"  # a full training waiting for one of the cluster's MAX_TRAININGS slots
+FINAL_STATUSES = ("published", "refused", "failed", "cancelled", "interrupted")
+TRAINING_STATUSES = (RUNNING, *FINAL_STATUSES, QUEUED)
 TRAINING_KINDS = ("head", "full")
 OOD_POLICIES = ("refuse", "warn", "off")
 NO_GUILD = 0  # the guild id of what belongs to no server (imports), and the default model's scope
@@ -192,6 +193,7 @@ class TrainingRecord:
     cancel_requested_at: datetime | None = None
     scope: int = NO_GUILD  # whose model: a server's id, or 0 for the default model
     kind: str = "full"  # "head" or "full"
+    slot: int | None = None  # a running full training's slot, 0 to MAX_TRAININGS - 1
 
     @property
     def cancel_requested(self) -> bool:
@@ -199,9 +201,10 @@ class TrainingRecord:
 
 
 class TrainingBusy(DatasetError):
-    """A training of the same scope is already running; `training` is that one."""
+    """A training of the same scope is already running or queued; `training` is that one."""
 
     def __init__(self, training: TrainingRecord) -> None:
         started = training.started_at.strftime("%Y-%m-%d %H:%M UTC")
-        super().__init__(f"training {training.id} is already running (started {started})")
+        state = "already running" if training.status == RUNNING else "already queued"
+        super().__init__(f"training {training.id} is {state} (started {started})")
         self.training = training

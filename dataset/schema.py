@@ -45,6 +45,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 ONE_RUNNING_WHERE = "status = 'running'"
+ONE_QUEUED_WHERE = "status = 'queued'"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -164,6 +165,22 @@ class Training(Base):
             sqlite_where=text(ONE_RUNNING_WHERE),
             postgresql_where=text(ONE_RUNNING_WHERE),
         ),
+        # At most one waiting training per scope, and one running full training per slot: the
+        # cluster's MAX_TRAININGS cannot be overrun by two processes promoting at once (0004).
+        Index(
+            "uq_trainings_one_queued",
+            "scope",
+            unique=True,
+            sqlite_where=text(ONE_QUEUED_WHERE),
+            postgresql_where=text(ONE_QUEUED_WHERE),
+        ),
+        Index(
+            "uq_trainings_slot",
+            "slot",
+            unique=True,
+            sqlite_where=text(ONE_RUNNING_WHERE),
+            postgresql_where=text(ONE_RUNNING_WHERE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -187,3 +204,4 @@ class Training(Base):
     # sees these on its next heartbeat and stops it (migration 0002).
     cancel_requested_by: Mapped[int | None] = mapped_column(BigInteger)
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    slot: Mapped[int | None] = mapped_column(Integer)  # a running full training's slot (0004)

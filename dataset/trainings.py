@@ -7,6 +7,16 @@ rows whose heartbeat is stale (or whose process is gone) as interrupted, and a u
 index admits at most one running row per scope, so two starters racing cannot both win. A
 process that does not run the training can still ask it to stop (`request_cancel`); the one
 that runs it reads the request from its heartbeat's answer.
+
+Full trainings are CPU-bound: at most `max_running` run at once across the cluster. `enqueue`
+adds a "queued" row (one per scope), and every process that waits calls `take_turn` every few
+seconds (its heartbeat while it waits), which promotes the oldest queued rows into the free
+slots: first come, first served. A running full training holds a slot (0 to max_running - 1)
+that a unique index admits once, so two processes promoting at once cannot overrun the limit
+(on PostgreSQL an advisory lock serialises the promotions, which claim the queued rows with
+`FOR UPDATE SKIP LOCKED`, passing over one that is being taken out of the queue; on SQLite the
+write lock serialises them). A queued row whose process is gone is
+marked interrupted like a running one.
 """
 
 from __future__ import annotations
@@ -18,12 +28,13 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataset.records import (
     FINAL_STATUSES,
+    QUEUED,
     RUNNING,
     TRAINING_KINDS,
     DatasetError,
@@ -37,6 +48,7 @@ log = logging.getLogger(__name__)
 HOST = socket.gethostname()
 INTERRUPTED = "interrupted"
 STALE_AFTER = 120.0  # seconds without a heartbeat after which a running training is stale
+QUEUE_LOCK = 0x6A656469  # the PostgreSQL advisory lock of the queue's promotions ("jedi")
 _ATTEMPTS = 3  # a start that lost the race for the lock looks at the winner this often
 
 
@@ -103,6 +115,114 @@ class Trainings:
                     if running is not None:
                         raise TrainingBusy(_record(running)) from None
         raise DatasetError("could not start a training: others kept starting at the same time")
+
+    def enqueue(
+        self,
+        *,
+        scope: int,
+        guild_id: int | None,
+        channel_id: int | None,
+        user_id: int | None,
+        pid: int,
+        params: dict[str, Any],
+        max_running: int,
+        stale_after: float = STALE_AFTER,
+    ) -> TrainingRecord:
+        """Queue a full training of `scope`, and give it a slot at once if one is free and
+        nobody waits before it: its row, "running" or "queued". `TrainingBusy` names the
+        training of `scope` that already runs or waits."""
+        params = _json_object(params, "training parameters")
+        try:
+            with self._writing.begin() as session:
+                _mark_interrupted(session, stale_after=stale_after, all_running=False)
+                for status in (RUNNING, QUEUED):
+                    row = _scope_row(session, scope, status)
+                    if row is not None:
+                        raise TrainingBusy(_record(row))
+                now = _now()
+                row = Training(
+                    status=QUEUED,
+                    scope=scope,
+                    kind="full",
+                    guild_id=guild_id,
+                    channel_id=channel_id,
+                    user_id=user_id,
+                    pid=pid,
+                    host=HOST,
+                    params=params,
+                    result={},
+                    started_at=now,
+                    heartbeat_at=now,
+                )
+                session.add(row)
+                session.flush()
+                training_id = row.id
+        except IntegrityError:  # another process queued one for `scope` first
+            with self._reading.begin() as session:
+                for status in (RUNNING, QUEUED):
+                    row = _scope_row(session, scope, status)
+                    if row is not None:
+                        raise TrainingBusy(_record(row)) from None
+            raise DatasetError("could not queue the training: try again") from None
+        log.info("training %d queued (pid %d)", training_id, pid)
+        return self.take_turn(training_id, max_running=max_running, stale_after=stale_after)
+
+    def take_turn(
+        self, training_id: int, *, max_running: int, stale_after: float = STALE_AFTER
+    ) -> TrainingRecord:
+        """Promote the oldest queued trainings into the free slots, say that `training_id`'s
+        process still waits (its heartbeat), and return its row: "running" once it has a slot,
+        "queued" while it waits, or how it ended (cancelled from the queue, interrupted)."""
+        for _ in range(_ATTEMPTS):
+            try:
+                with self._writing.begin() as session:
+                    _lock_queue(session)
+                    _mark_interrupted(session, stale_after=stale_after, all_running=False)
+                    _promote(session, max_running)
+                    row = _row(session, training_id)
+                    if row.status == QUEUED:
+                        row.heartbeat_at = _now()
+                    session.flush()
+                    return _record(row)
+            except IntegrityError:  # another process took the slot first: look again
+                continue
+        with self._reading.begin() as session:
+            return _record(_row(session, training_id))
+
+    def place(self, training_id: int) -> int | None:
+        """A queued training's place in the queue (1: the next to run); None if not queued."""
+        with self._reading.begin() as session:
+            row = _row(session, training_id)
+            if row.status != QUEUED:
+                return None
+            ahead = session.scalar(
+                select(func.count())
+                .select_from(Training)
+                .where(Training.status == QUEUED, Training.id < row.id)
+            )
+            return int(ahead or 0) + 1
+
+    def queued(self, scope: int) -> TrainingRecord | None:
+        """The training of `scope` that waits in the queue; None if none does."""
+        with self._reading.begin() as session:
+            row = _scope_row(session, scope, QUEUED)
+            return _record(row) if row is not None else None
+
+    def withdraw(self, training_id: int, *, by: int | None) -> TrainingRecord:
+        """Take a queued training out of the queue (cancelled, by `by`); its process sees it at
+        its next `take_turn`. One that is no longer queued is a `DatasetError`."""
+        with self._writing.begin() as session:
+            row = _row(session, training_id)
+            if row.status != QUEUED:
+                raise DatasetError(f"training {training_id} is not queued ({row.status})")
+            now = _now()
+            row.status, row.finished_at = "cancelled", now
+            row.cancel_requested_by, row.cancel_requested_at = by, now
+            row.result = {"status": "cancelled", "reason": "removed from the queue"}
+            session.flush()
+            record = _record(row)
+        log.info("training %d: removed from the queue by %s", training_id, by)
+        return record
 
     def heartbeat(
         self, training_id: int, *, pid: int | None = None, message_id: int | None = None
@@ -213,9 +333,49 @@ def _json_object(value: dict[str, Any], what: str) -> dict[str, Any]:
 
 
 def _running_row(session: Session, scope: int) -> Training | None:
+    return _scope_row(session, scope, RUNNING)
+
+
+def _scope_row(session: Session, scope: int, status: str) -> Training | None:
+    """The row of `scope` with `status` "running" or "queued" (the indexes admit one)."""
     return session.scalars(
-        select(Training).where(Training.status == RUNNING, Training.scope == scope)
+        select(Training).where(Training.status == status, Training.scope == scope)
     ).one_or_none()
+
+
+def _lock_queue(session: Session) -> None:
+    """On PostgreSQL, one promoter at a time (until the transaction ends), so that the slots go
+    in the queue's order; SQLite's write transactions are serialised already."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": QUEUE_LOCK})
+
+
+def _promote(session: Session, max_running: int) -> None:
+    """Give the free slots to the oldest queued trainings whose scope runs none. A slot taken
+    meanwhile by another process is an `IntegrityError` at the flush (the caller retries)."""
+    running = session.scalars(select(Training).where(Training.status == RUNNING)).all()
+    taken = {row.slot for row in running if row.slot is not None}
+    free = [slot for slot in range(max_running) if slot not in taken]
+    if not free:
+        return
+    busy = {row.scope for row in running}
+    waiting = session.scalars(
+        select(Training)
+        .where(Training.status == QUEUED)
+        .order_by(Training.id)
+        .limit(len(free) + len(busy))
+        .with_for_update(skip_locked=True)
+    ).all()
+    now = _now()
+    for row in waiting:
+        if not free:
+            break
+        if row.scope in busy:  # a head fit of that scope runs: it waits for it
+            continue
+        row.status, row.slot = RUNNING, free.pop(0)
+        row.started_at = row.heartbeat_at = now
+        log.info("training %d left the queue for slot %d", row.id, row.slot)
+    session.flush()
 
 
 def _row(session: Session, training_id: int) -> Training:
@@ -226,11 +386,12 @@ def _row(session: Session, training_id: int) -> Training:
 
 
 def _mark_interrupted(session: Session, *, stale_after: float, all_running: bool) -> list[Training]:
-    """Mark running rows interrupted when stale, their process gone, or (`all_running`) all."""
+    """Mark running and queued rows interrupted when stale, their process gone, or
+    (`all_running`) all."""
     now = _now()
     marked = []
-    for row in session.scalars(select(Training).where(Training.status == RUNNING)):
-        reason = "still running when every running training was recovered"
+    for row in session.scalars(select(Training).where(Training.status.in_((RUNNING, QUEUED)))):
+        reason = f"still {row.status} when every running training was recovered"
         if not all_running:
             reason = _why_stale(row, now, stale_after)
         if reason:
@@ -283,4 +444,5 @@ def _record(row: Training) -> TrainingRecord:
         cancel_requested_at=row.cancel_requested_at,
         scope=row.scope,
         kind=row.kind,
+        slot=row.slot,
     )

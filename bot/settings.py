@@ -143,6 +143,7 @@ class Settings(BaseSettings):
     default_holdout_dir: Annotated[Path, AfterValidator(Path.expanduser)] | None = None
     retrain_min_images: Annotated[int, Field(ge=5)] = 20  # a validation split needs a few
     retrain_max_epochs: Positive = 100
+    max_trainings: Positive = 1  # full trainings run at once across the cluster; others queue
     head_cache_mb: Positive = 64  # servers' loaded heads held in memory (bot.server_models)
     server_model_versions: Positive = 5  # versions of a server's model kept (bot.server_models)
     # The images one server may hold, and their megabytes (dataset.quotas).

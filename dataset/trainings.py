@@ -227,13 +227,13 @@ class Trainings:
     def heartbeat(
         self, training_id: int, *, pid: int | None = None, message_id: int | None = None
     ) -> TrainingRecord:
-        """Say the training is alive (and, if given, its process and progress message), and
-        return its row: `cancel_requested` says whether someone asked it to stop. A training
-        no longer running (marked interrupted meanwhile) is a `DatasetError`: the lock was
-        lost."""
+        """Say the training is alive, running or queued (and, if given, its process and
+        progress message), and return its row: `cancel_requested` says whether someone asked it
+        to stop. A training no longer running or queued (marked interrupted meanwhile) is a
+        `DatasetError`: the lock was lost."""
         with self._writing.begin() as session:
             row = _row(session, training_id)
-            if row.status != RUNNING:
+            if row.status not in (RUNNING, QUEUED):
                 raise DatasetError(f"training {training_id} is no longer running ({row.status})")
             row.heartbeat_at = _now()
             if pid is not None:

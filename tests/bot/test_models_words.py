@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.errors import UserFacingError
-from bot.exts.models._retrainer import count_images, parse_options
+from bot.exts.models._jobs import count_images, parse_options
 from bot.exts.models._words import (
     RetrainOptions,
     final_text,

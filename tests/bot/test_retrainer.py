@@ -15,7 +15,8 @@ from unittest import mock
 from fakes import progress_message, user
 
 from bot.exts.models import Models, _retrainer
-from bot.exts.models._retrainer import SHARED_MODEL, ClientNotifier, Job, Retrainer
+from bot.exts.models._jobs import ClientNotifier, Job
+from bot.exts.models._retrainer import SHARED_MODEL, Retrainer
 from bot.exts.models._words import RetrainOptions
 from dataset import DatasetStore, Trainings
 from training.protocol import PROTOCOL, WorkFolder

@@ -3,7 +3,8 @@ each with its own store and engine, as two processes have), one running a traine
 stand-in that stops on SIGTERM as `training.retrain` does), on SQLite and on PostgreSQL.
 
 `!retrain cancel` typed in the process that does not run it still stops it, and `!model` there
-shows it.
+shows it. A `!retrain shared` that finds the cluster's only slot taken says its place in the
+queue, and starts in its turn; `!retrain shared cancel` in another process takes it out.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from fakes import progress_message, user
 
+from bot.errors import UserFacingError
 from bot.exts.models import Models, _retrainer
-from bot.exts.models._retrainer import ClientNotifier, Job, Retrainer
-from bot.exts.models._words import RetrainOptions
+from bot.exts.models._jobs import ClientNotifier, Job
+from bot.exts.models._retrainer import Retrainer
+from bot.exts.models._words import RetrainOptions, queued_line
 from dataset import DatasetStore
 from training.protocol import WorkFolder
 
@@ -45,12 +49,21 @@ class StandInRetrainer(Retrainer):
         return [sys.executable, "-c", TRAINER, str(job.work.path)]
 
 
-def make_retrainer(store: DatasetStore, data_dir: Path) -> StandInRetrainer:
+def make_retrainer(
+    store: DatasetStore, data_dir: Path, kind: type[StandInRetrainer] = StandInRetrainer
+) -> Any:
     """One process's `Retrainer`, on its own store, as one process of the cluster has it."""
     users = {user.id: user for user in (OWNER, MODERATOR)}
     client = SimpleNamespace(get_user=users.get, get_channel=lambda _: None)
-    settings = SimpleNamespace(data_dir=data_dir, command_prefix="!")
-    return StandInRetrainer(
+    settings = SimpleNamespace(
+        data_dir=data_dir,
+        command_prefix="!",
+        max_trainings=1,
+        default_holdout_dir=None,
+        model_path=data_dir / "model",
+        retrain_min_images=20,
+    )
+    return kind(
         store,
         settings,  # type: ignore[arg-type]
         ("jedi", "sith"),
@@ -152,3 +165,116 @@ async def test_a_lock_whose_process_died_is_not_shown_as_running(tmp_path: Path,
         assert await retrainer.running() is None
         assert store.trainings.latest(1)[0].status == "interrupted"
         assert not await retrainer.cancel(MODERATOR)
+
+
+class QueuedRetrainer(StandInRetrainer):
+    """A `StandInRetrainer` whose `start` needs no labelled images: the queue is under test."""
+
+    async def check_counts(self) -> dict[str, int]:
+        return {"jedi": 20, "sith": 20}
+
+    def _export(self, work: WorkFolder) -> None:
+        work.path.mkdir(parents=True, exist_ok=True)
+
+
+def queued_retrainer(store: DatasetStore, data_dir: Path) -> QueuedRetrainer:
+    return make_retrainer(store, data_dir, QueuedRetrainer)
+
+
+async def _queue_behind_a_server_training(tmp_path: Path, here: DatasetStore, monkeypatch):
+    """`!retrain shared` in `here`'s process while another process's full training (a
+    server's) holds the only slot: its reply, its progress message's edits, its retrainer."""
+    monkeypatch.setattr(_retrainer, "QUEUE_EVERY", 0.05)
+    monkeypatch.setattr(_retrainer, "PROGRESS_EVERY", 0.1)
+    monkeypatch.setattr(_retrainer, "prepare_retrained_folder", lambda *_: tmp_path / "model")
+    runner = queued_retrainer(here, tmp_path / "runner")
+    message, edits = progress_message(MESSAGE_ID)
+    sent: list[str] = []
+
+    async def send(text: str) -> Any:
+        sent.append(text)
+        return message
+
+    channel = SimpleNamespace(id=6)
+    await runner.start(RetrainOptions(epochs=3), OWNER, channel, None, send, 0)  # type: ignore[arg-type]
+    return runner, sent, edits
+
+
+async def test_a_retrain_behind_a_full_slot_says_its_place_and_starts_in_its_turn(
+    tmp_path: Path, database, monkeypatch
+) -> None:
+    url = database.url(tmp_path / "data")
+    with (
+        DatasetStore.open(tmp_path / "data", url) as here,
+        DatasetStore.open(tmp_path / "data", url) as there,
+    ):
+        server = there.trainings.enqueue(
+            scope=5, guild_id=5, channel_id=7, user_id=9, pid=os.getpid(), params={}, max_running=1
+        )
+        assert server.status == "running"
+        runner, sent, edits = await _queue_behind_a_server_training(tmp_path, here, monkeypatch)
+        assert sent == [
+            f"**Queued**: a new model for <@{OWNER.id}> trains when a slot is free (place 1 in "
+            "the queue; other trainings use every slot). This message shows it when it starts.\n"
+            "-# `!retrain shared cancel` takes it out of the queue."
+        ]
+        other = queued_retrainer(there, tmp_path / "other")
+        waiting = await other.waiting(0)
+        assert waiting is not None and waiting[1] == 1 and waiting[0].user_id == OWNER.id
+        assert queued_line(*waiting).startswith(
+            f"-# A training waits in the queue: place 1, asked by <@{OWNER.id}> <t:"
+        )
+        assert "the operator" in queued_line(*waiting, operator=False)
+        with pytest.raises(UserFacingError, match=r"already waits in the queue \(place 1,"):
+            await other.start(RetrainOptions(), MODERATOR, SimpleNamespace(id=6), None, None, 0)  # type: ignore[arg-type]
+
+        # The server's training ends: the queued one takes the slot and its message shows it.
+        await asyncio.sleep(0.2)
+        assert edits == [] and runner.job is not None and runner.job.process is None
+        there.trainings.finish(server.id, "published")
+        await _until(lambda: runner.job is not None and runner.job.process is not None)
+        assert edits[0].startswith(f"**Training** a new model for <@{OWNER.id}>: ")
+        running = here.trainings.running(0)
+        assert running is not None and (running.slot, running.id) == (0, runner.job.record.id)
+        await _until(lambda: runner.job.work.progress.exists())  # its SIGTERM handler is set
+        assert await runner.cancel(OWNER)
+        await asyncio.wait_for(runner.job.task, 20)  # type: ignore[union-attr]
+        assert edits[-1].startswith("**Training cancelled**")
+
+
+async def test_a_queued_retrain_cancelled_from_another_process_leaves_the_queue(
+    tmp_path: Path, database, monkeypatch
+) -> None:
+    url = database.url(tmp_path / "data")
+    with (
+        DatasetStore.open(tmp_path / "data", url) as here,
+        DatasetStore.open(tmp_path / "data", url) as there,
+    ):
+        there.trainings.enqueue(
+            scope=5, guild_id=5, channel_id=7, user_id=9, pid=os.getpid(), params={}, max_running=1
+        )
+        runner, _, edits = await _queue_behind_a_server_training(tmp_path, here, monkeypatch)
+        job = runner.job
+        assert job is not None and job.task is not None
+        replies: list[str] = []
+
+        async def reply(text: str) -> None:
+            replies.append(text)
+
+        other = queued_retrainer(there, tmp_path / "other")
+        await models_cog(other)._cancel(MODERATOR, reply)  # type: ignore[arg-type]
+        assert replies == [
+            "Removed the training from the queue (it was at place 1); its message says so "
+            "within seconds."
+        ]
+        await asyncio.wait_for(job.task, 20)
+        assert edits == [
+            "**Training cancelled**: removed from the queue by mace. "
+            "The current model and the dataset are unchanged."
+        ]
+        assert runner.job is None and job.process is None
+        done = here.trainings.latest(1)[0]
+        assert (done.status, done.cancel_requested_by) == ("cancelled", MODERATOR.id)
+        assert await other.waiting(0) is None
+        await models_cog(other)._cancel(MODERATOR, reply)  # type: ignore[arg-type]
+        assert replies[-1] == "No training is running."

@@ -34,8 +34,9 @@ from bot.exts.models._default import (
     was_served,
 )
 from bot.exts.models._heads import KIND, HeadTrainer
-from bot.exts.models._retrainer import SHARED_MODEL, ClientNotifier, Retrainer, parse_options
-from bot.exts.models._words import RetrainOptions, public_notes, training_line
+from bot.exts.models._jobs import ClientNotifier, parse_options
+from bot.exts.models._retrainer import SHARED_MODEL, Retrainer
+from bot.exts.models._words import RetrainOptions, public_notes, queued_line, training_line
 from bot.model_versions import history, rollback_target, serve
 from bot.server_models import (
     current_head_version,
@@ -228,6 +229,13 @@ class Models(commands.Cog, name="Models"):
         retrainer = self.trainer
         record = await retrainer.running(SHARED_MODEL)
         if record is None:
+            waiting = await retrainer.waiting(SHARED_MODEL)
+            if waiting is not None and await retrainer.cancel(user, SHARED_MODEL):
+                await reply(
+                    f"Removed the training from the queue (it was at place {waiting[1]}); "
+                    "its message says so within seconds."
+                )
+                return
             await reply("No training is running.")
             return
         local = retrainer.is_local(record)
@@ -264,9 +272,12 @@ class Models(commands.Cog, name="Models"):
         if operator:
             lines += await self._trainings()
         record = await self.trainer.running(SHARED_MODEL)
+        waiting = await self.trainer.waiting(SHARED_MODEL)
         if record is not None:
             lines.append(self.trainer.running_text(record, operator=operator))
-        elif operator:
+        if waiting is not None:
+            lines.append(queued_line(*waiting, operator=operator))
+        elif record is None and operator:
             lines.append(f"-# `{ctx.clean_prefix}rollback [N]` makes an earlier version current.")
         await ctx.reply("\n".join(lines), mention_author=False)
 

@@ -13,6 +13,12 @@ trainer is recorded on the row (`Trainings.request_cancel`); the process that ru
 the request at its next heartbeat and stops its trainer. A failed, refused or cancelled run
 changes neither the model nor the dataset.
 
+Full trainings are CPU-bound: at most `MAX_TRAININGS` run at once across the cluster
+(`Trainings.enqueue`). A `!retrain shared` that finds every slot taken replies with its place in
+the queue; its process asks for its turn every `QUEUE_EVERY` seconds (`Trainings.take_turn`) and
+edits that reply into the progress message when its turn comes. `!retrain shared cancel` takes
+a queued training out of the queue, from any process.
+
 Each training has a scope, the model it trains: `SHARED_MODEL` (0), the model every server
 without one of its own is served and that only the bot's operator retrains, or (later) a
 server's id. It travels in the row's params, so every process knows whose training runs.
@@ -29,28 +35,28 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import discord
 
 from bot.errors import UserFacingError
+from bot.exts.models._jobs import SHARED_MODEL, Job, Notifier, count_images
 from bot.exts.models._words import (
     RetrainOptions,
     busy_text,
     final_text,
     interrupted_text,
     progress_text,
+    queued_text,
     running_text,
 )
 from bot.model_versions import prepare_retrained_folder
 from bot.processes import die_with_parent
 from bot.settings import Settings
 from dataset import DatasetError, DatasetStore, TrainingBusy, TrainingRecord
+from dataset.records import QUEUED, RUNNING
 from model.preprocess import IMAGE_TYPES
 from training.protocol import (
-    DEFAULT_EPOCHS,
     TRAINER_MODULE,
     ProtocolError,
     Status,
@@ -63,88 +69,12 @@ from training.protocol import (
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 3.0  # seconds between looks at the trainer's progress
+QUEUE_EVERY = 5.0  # seconds between asks for a queued training's turn
 STOP_GRACE = 5.0  # seconds a trainer gets to stop cleanly before it is killed
 KEEP_RUNS = 5  # trainings' work folders kept (logs, plots, result.json)
 NO_DATASET = "Learning is not set up on this bot (it has no dataset)."
 OPERATORS_HOLDOUT = "the operator's holdout (DEFAULT_HOLDOUT_DIR)"
 SHARED_HOLDOUT = "the held-out labels of the servers that share them"
-SHARED_MODEL = 0  # the scope of the shared model (a server's own model: the server's id)
-
-
-class Notifier(Protocol):
-    """What a training tells Discord: who a user is, and a progress message's new text."""
-
-    def name_of(self, user_id: int | None) -> str: ...
-
-    async def edit(self, channel_id: int, message_id: int, text: str) -> None: ...
-
-
-class ClientNotifier:
-    """A `Notifier` on the channels and users a `discord.Client` holds in its cache (another
-    shard's channel is not there: its message is left as it is)."""
-
-    def __init__(self, client: discord.Client) -> None:
-        self.client = client
-
-    def name_of(self, user_id: int | None) -> str:
-        user = self.client.get_user(user_id) if user_id is not None else None
-        if user is not None:
-            return user.display_name
-        return f"<@{user_id}>" if user_id is not None else "someone"
-
-    async def edit(self, channel_id: int, message_id: int, text: str) -> None:
-        channel = self.client.get_channel(channel_id)
-        if not isinstance(channel, discord.abc.Messageable):
-            return
-        with contextlib.suppress(discord.HTTPException):
-            await channel.get_partial_message(message_id).edit(content=text)  # type: ignore[attr-defined]
-
-
-def parse_options(words: list[str], max_epochs: int) -> RetrainOptions:
-    """`force` and `epochs=N`, in any order; anything else is a clear error."""
-    epochs, force = DEFAULT_EPOCHS, False
-    for word in words:
-        key, _, value = word.lower().partition("=")
-        if key == "force" and not value:
-            force = True
-        elif key == "epochs" and value.isdigit() and 1 <= int(value) <= max_epochs:
-            epochs = int(value)
-        elif key == "epochs":
-            raise UserFacingError(f"`epochs=` takes a whole number from 1 to {max_epochs}.")
-        else:
-            raise UserFacingError(
-                f"I don't know `{word[:40]}`. Try `retrain`, `retrain epochs=10`, "
-                "`retrain force` or `retrain cancel`."
-            )
-    return RetrainOptions(epochs, force)
-
-
-def count_images(folder: Path | None, class_names: Sequence[str]) -> dict[str, int]:
-    """Image files per class folder of `folder` (the base set), by extension."""
-    counts = dict.fromkeys(class_names, 0)
-    if folder is None:
-        return counts
-    for name in class_names:
-        path = Path(folder) / name
-        if path.is_dir():
-            counts[name] = sum(1 for p in path.iterdir() if p.suffix.lower() in IMAGE_TYPES)
-    return counts
-
-
-@dataclass
-class Job:
-    record: TrainingRecord
-    options: RetrainOptions
-    work: WorkFolder
-    target: Path  # the model folder the candidate is published into
-    message: discord.Message
-    user: discord.abc.User
-    scope: int = SHARED_MODEL
-    process: asyncio.subprocess.Process | None = None
-    task: asyncio.Task[None] | None = None
-    cancelled_by: str | None = None  # who asked it to stop, as shown in the final message
-    holdout: Path | None = None  # the operator's DEFAULT_HOLDOUT_DIR; None: the exported one
-    started: float = field(default_factory=time.monotonic)
 
 
 class Retrainer:
@@ -224,7 +154,7 @@ class Retrainer:
         `UserFacingError` for anything the user can fix."""
         prefix = self.settings.command_prefix
         if self.job is not None:
-            raise UserFacingError(busy_text(self.job.record, prefix))
+            raise UserFacingError(await self._busy_text(self.job.record))
         self.check_holdout()
         counts = await self.check_counts()
         params = {
@@ -235,16 +165,20 @@ class Retrainer:
         }
         try:
             record = await asyncio.to_thread(
-                self.store.trainings.start,
+                self.store.trainings.enqueue,
                 scope=scope,
                 guild_id=guild.id if guild else None,
                 channel_id=getattr(channel, "id", None),
                 user_id=user.id,
                 pid=os.getpid(),
                 params=params,
+                max_running=self.settings.max_trainings,
             )
         except TrainingBusy as busy:
-            raise UserFacingError(busy_text(busy.training, prefix)) from None
+            raise UserFacingError(await self._busy_text(busy.training)) from None
+        if record.status == QUEUED:
+            await self._queue(record, options, user, send, scope)
+            return
         try:
             work = WorkFolder(self.runs / str(record.id))
             target = await asyncio.to_thread(
@@ -269,6 +203,111 @@ class Retrainer:
                 self.store.trainings.heartbeat, record.id, message_id=message.id
             )
         job.task = asyncio.create_task(self._watch(job), name=f"training-{record.id}")
+
+    async def _busy_text(self, record: TrainingRecord) -> str:
+        """The answer to a `!retrain` while `record` runs or waits in the queue."""
+        place = None
+        if record.status == QUEUED:
+            place = await asyncio.to_thread(self.store.trainings.place, record.id)
+        return busy_text(record, self.settings.command_prefix, place)
+
+    async def _queue(
+        self,
+        record: TrainingRecord,
+        options: RetrainOptions,
+        user: discord.abc.User,
+        send: Callable[[str], Awaitable[discord.Message]],
+        scope: int,
+    ) -> None:
+        """Reply with `record`'s place in the queue, and wait for its turn in a task."""
+        prefix = self.settings.command_prefix
+        try:
+            place = await asyncio.to_thread(self.store.trainings.place, record.id)
+            message = await send(queued_text(place, user.mention, prefix))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.store.trainings.withdraw, record.id, by=None)
+            raise
+        work = WorkFolder(self.runs / str(record.id))
+        job = Job(record, options, work, self.settings.model_path, message, user, scope)
+        job.holdout = self.settings.default_holdout_dir
+        self.job = job
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(
+                self.store.trainings.heartbeat, record.id, message_id=message.id
+            )
+        job.task = asyncio.create_task(self._wait_then_watch(job), name=f"training-{record.id}")
+
+    async def _wait_then_watch(self, job: Job) -> None:
+        """Wait for the queued `job`'s turn, then export and run it as `start` does."""
+        try:
+            record = await self._wait_turn(job)
+        except asyncio.CancelledError:  # the bot stops: leave the queue
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.store.trainings.withdraw, job.record.id, by=None)
+            self.job = None
+            await self._edit(
+                job, interrupted_text("the bot restarted", self.settings.command_prefix)
+            )
+            raise
+        if record.status != RUNNING:  # taken out of the queue, or interrupted
+            self.job = None
+            if record.status == Status.CANCELLED.value:
+                by = self.notifier.name_of(record.cancel_requested_by)
+                reason = f"removed from the queue by {by}"
+                result = _ending(Status.CANCELLED, reason)
+            else:
+                result = _ending(Status.INTERRUPTED, "it left the queue without running")
+            await self._edit(job, final_text(result, self.settings.command_prefix))
+            return
+        job.record, job.started = record, time.monotonic()
+        prefix = self.settings.command_prefix
+        try:
+            job.target = await asyncio.to_thread(
+                prepare_retrained_folder, self.settings.model_path, self.settings.data_dir
+            )
+            await asyncio.to_thread(self._export, job.work)
+        except Exception as error:
+            log.exception("training %s could not start", record.id)
+            self.job = None
+            result = _ending(Status.FAILED, f"could not start: {error}")
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(
+                    self.store.trainings.finish,
+                    record.id,
+                    Status.FAILED.value,
+                    result={"reason": result.reason},
+                )
+            await self._edit(job, final_text(result, prefix))
+            return
+        await self._edit(job, progress_text([], job.options, job.user.mention, prefix))
+        await self._watch(job)
+
+    async def _wait_turn(self, job: Job) -> TrainingRecord:
+        """Ask for `job`'s turn until it runs or leaves the queue, keeping its place shown."""
+        shown = None
+        while True:
+            await asyncio.sleep(QUEUE_EVERY)
+            try:
+                record = await asyncio.to_thread(
+                    self.store.trainings.take_turn,
+                    job.record.id,
+                    max_running=self.settings.max_trainings,
+                )
+                if record.status != QUEUED:
+                    return record
+                place = await asyncio.to_thread(self.store.trainings.place, record.id)
+            except DatasetError:
+                log.exception("training %s: could not ask for its turn", job.record.id)
+                continue
+            if shown is not None and place != shown:
+                prefix = self.settings.command_prefix
+                await self._edit(job, queued_text(place, job.user.mention, prefix))
+            shown = place
+
+    async def _edit(self, job: Job, text: str) -> None:
+        with contextlib.suppress(discord.HTTPException):
+            await job.message.edit(content=text)
 
     def _export(self, work: WorkFolder) -> None:
         """The dataset's training share, joined with BASE_DATA_DIR, and the holdout (unless the
@@ -445,6 +484,24 @@ class Retrainer:
         await self._say_interrupted(stale, "its bot process stopped answering")
         return record
 
+    async def waiting(self, scope: int = SHARED_MODEL) -> tuple[TrainingRecord, int] | None:
+        """The training of the model `scope` that waits in the queue, and its place; None if
+        none waits (or the database is out of reach)."""
+        store = self._store
+        if store is None:
+            return None
+
+        def look() -> tuple[TrainingRecord, int] | None:
+            record = store.trainings.queued(scope)
+            place = store.trainings.place(record.id) if record is not None else None
+            return (record, place) if record is not None and place is not None else None
+
+        try:
+            return await asyncio.to_thread(look)
+        except Exception:
+            log.exception("could not read the queued training")
+            return None
+
     def is_local(self, record: TrainingRecord) -> bool:
         """Whether this process runs `record`'s trainer."""
         return self.job is not None and self.job.record.id == record.id
@@ -462,6 +519,13 @@ class Retrainer:
         job = self.job
         if job is not None and job.scope != scope:
             return False
+        waiting = await self.waiting(scope)
+        if waiting is not None:
+            try:  # its process (this one or another) says so at its next turn
+                await asyncio.to_thread(self.store.trainings.withdraw, waiting[0].id, by=user.id)
+            except DatasetError:  # it left the queue meanwhile
+                return await self.cancel(user, scope)
+            return True
         if job is not None and job.process is not None and job.process.returncode is None:
             job.cancelled_by = user.display_name
             with contextlib.suppress(ProcessLookupError):

@@ -107,9 +107,33 @@ def interrupted_text(why: str, prefix: str) -> str:
     return f"**Training interrupted**: {why}. {UNCHANGED} `{prefix}retrain` starts again."
 
 
-def busy_text(record: TrainingRecord, prefix: str) -> str:
-    """The answer to a `!retrain` while another training holds the lock."""
+def queued_text(place: int | None, mention: str, prefix: str) -> str:
+    """The reply to a `!retrain` that waits for a free slot: its place in the queue."""
+    where = f"place {place}" if place is not None else "waiting"
+    return (
+        f"**Queued**: a new model for {mention} trains when a slot is free ({where} in the "
+        f"queue; other trainings use every slot). This message shows it when it starts.\n"
+        f"-# `{prefix}retrain shared cancel` takes it out of the queue."
+    )
+
+
+def queued_line(record: TrainingRecord, place: int, *, operator: bool = True) -> str:
+    """`!model`'s line about the training that waits in the queue."""
+    since = int(record.started_at.timestamp())
+    by = f"<@{record.user_id}>" if operator else THE_OPERATOR
+    return f"-# A training waits in the queue: place {place}, asked by {by} <t:{since}:R>."
+
+
+def busy_text(record: TrainingRecord, prefix: str, place: int | None = None) -> str:
+    """The answer to a `!retrain` while another training holds the lock, or (`place`) waits
+    in the queue."""
     started = int(record.started_at.timestamp())
+    if place is not None:
+        return (
+            f"A training of this model already waits in the queue (place {place}, asked by "
+            f"<@{record.user_id}> <t:{started}:R>); `{prefix}retrain shared cancel` takes it "
+            "out of the queue."
+        )
     return (
         f"A training is already running (started by <@{record.user_id}> <t:{started}:R>); "
         f"`{prefix}retrain cancel` stops it."

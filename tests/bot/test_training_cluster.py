@@ -278,3 +278,22 @@ async def test_a_queued_retrain_cancelled_from_another_process_leaves_the_queue(
         assert await other.waiting(0) is None
         await models_cog(other)._cancel(MODERATOR, reply)  # type: ignore[arg-type]
         assert replies[-1] == "No training is running."
+
+
+async def test_a_bot_that_stops_while_its_training_waits_leaves_the_queue(
+    tmp_path: Path, database, monkeypatch
+) -> None:
+    url = database.url(tmp_path / "data")
+    with DatasetStore.open(tmp_path / "data", url) as store:
+        store.trainings.enqueue(
+            scope=5, guild_id=5, channel_id=7, user_id=9, pid=os.getpid(), params={}, max_running=1
+        )
+        runner, _, edits = await _queue_behind_a_server_training(tmp_path, store, monkeypatch)
+        await asyncio.sleep(0.01)  # its task waits for its turn
+        await runner.shutdown()
+        assert runner.job is None and store.trainings.queued(0) is None
+        assert store.trainings.latest(1)[0].status == "cancelled"
+        assert edits == [
+            "**Training interrupted**: the bot restarted. The current model and the dataset are "
+            "unchanged. `!retrain` starts again."
+        ]

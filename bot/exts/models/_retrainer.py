@@ -13,11 +13,9 @@ trainer is recorded on the row (`Trainings.request_cancel`); the process that ru
 the request at its next heartbeat and stops its trainer. A failed, refused or cancelled run
 changes neither the model nor the dataset.
 
-Full trainings are CPU-bound: at most `MAX_TRAININGS` run at once across the cluster
-(`Trainings.enqueue`). A `!retrain shared` that finds every slot taken replies with its place in
-the queue; its process asks for its turn every `QUEUE_EVERY` seconds (`Trainings.take_turn`) and
-edits that reply into the progress message when its turn comes. `!retrain shared cancel` takes
-a queued training out of the queue, from any process.
+At most `MAX_TRAININGS` run at once across the cluster: a `!retrain shared` that finds no free
+slot replies with its place in the queue, and edits that reply into its progress message in its
+turn (`Trainings.enqueue`, `take_turn`).
 
 Each training has a scope, the model it trains: `SHARED_MODEL` (0), the model every server
 without one of its own is served and that only the bot's operator retrains, or (later) a
@@ -242,9 +240,9 @@ class Retrainer:
         """Wait for the queued `job`'s turn, then export and run it as `start` does."""
         try:
             record = await self._wait_turn(job)
-        except asyncio.CancelledError:  # the bot stops: leave the queue
+        except asyncio.CancelledError:  # the bot stops: leave the queue (or the slot it got)
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.store.trainings.withdraw, job.record.id, by=None)
+                await asyncio.to_thread(self._leave, job.record.id)
             self.job = None
             await self._edit(
                 job, interrupted_text("the bot restarted", self.settings.command_prefix)
@@ -254,8 +252,7 @@ class Retrainer:
             self.job = None
             if record.status == Status.CANCELLED.value:
                 by = self.notifier.name_of(record.cancel_requested_by)
-                reason = f"removed from the queue by {by}"
-                result = _ending(Status.CANCELLED, reason)
+                result = _ending(Status.CANCELLED, f"removed from the queue by {by}")
             else:
                 result = _ending(Status.INTERRUPTED, "it left the queue without running")
             await self._edit(job, final_text(result, self.settings.command_prefix))
@@ -282,6 +279,14 @@ class Retrainer:
             return
         await self._edit(job, progress_text([], job.options, job.user.mention, prefix))
         await self._watch(job)
+
+    def _leave(self, training_id: int) -> None:
+        """Take a training of this stopping process out of the queue, or free its slot."""
+        try:
+            self.store.trainings.withdraw(training_id, by=None)
+        except DatasetError:  # its turn came meanwhile
+            reason = {"reason": "the bot stopped before it ran"}
+            self.store.trainings.finish(training_id, Status.INTERRUPTED.value, result=reason)
 
     async def _wait_turn(self, job: Job) -> TrainingRecord:
         """Ask for `job`'s turn until it runs or leaves the queue, keeping its place shown."""
@@ -487,20 +492,16 @@ class Retrainer:
     async def waiting(self, scope: int = SHARED_MODEL) -> tuple[TrainingRecord, int] | None:
         """The training of the model `scope` that waits in the queue, and its place; None if
         none waits (or the database is out of reach)."""
-        store = self._store
-        if store is None:
+        if self._store is None:
             return None
-
-        def look() -> tuple[TrainingRecord, int] | None:
-            record = store.trainings.queued(scope)
-            place = store.trainings.place(record.id) if record is not None else None
-            return (record, place) if record is not None and place is not None else None
-
+        trainings = self._store.trainings
         try:
-            return await asyncio.to_thread(look)
+            record = await asyncio.to_thread(trainings.queued, scope)
+            place = await asyncio.to_thread(trainings.place, record.id) if record else None
         except Exception:
             log.exception("could not read the queued training")
             return None
+        return (record, place) if record is not None and place is not None else None
 
     def is_local(self, record: TrainingRecord) -> bool:
         """Whether this process runs `record`'s trainer."""

@@ -202,15 +202,16 @@ def crops(path: Path, count: int, seed: int) -> np.ndarray:
     return np.stack(out)
 
 
-def real_task(name: str, per_photo: int, seed: int = 0) -> Task:
+def real_task(name: str, per_photo: int, seed: int = 0, split: int = 0) -> Task:
     """A real task: photos of each class dealt in turn to pool, holdout, validation, pool, ...
-    (a photo listed in both classes of a task is never used twice)."""
+    starting `3 * split` photos into each class's list (another split of the same photos)."""
     first, second = REAL_TASKS[name]
     parts: dict[str, list] = {"pool": [], "validation": [], "holdout": []}
     order = ("pool", "holdout", "validation", "pool", "holdout", "pool", "validation", "pool")
     source = 0
     for label, photos in enumerate((first, second)):
-        for i, photo in enumerate(photos):
+        shift = 3 * split % len(photos)
+        for i, photo in enumerate(photos[shift:] + photos[:shift]):
             images = crops(WALLPAPER_ROOT / photo, per_photo, seed + source)
             parts[order[i % len(order)]].append((images, label, source))
             source += 1

@@ -344,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline-epochs", type=int, default=10)
     p.add_argument("--baseline-sizes", default="5,20,100")
     p.add_argument("--no-baselines", action="store_true")
+    p.add_argument("--split", type=int, default=0, help="another split of the photos")
     p.add_argument("--install", action="store_true", help="apt-get the photos' packages (root)")
     args = p.parse_args(argv)
     from model.bundle import DEFAULT_MODEL_DIR
@@ -357,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     tasks = [synthetic_task(*((12, 10, 10) if quick else (120, 60, 100)))]
     why = ensure_photos() if args.install else None
     if available():
-        tasks += [real_task(name, per_photo) for name in REAL_TASKS]
+        tasks += [real_task(name, per_photo, split=args.split) for name in REAL_TASKS]
     else:
         print(
             f"the real tasks' photographs are not installed ({why or 'see --install'}): "

@@ -8,10 +8,12 @@ both) and score it on the task's validation part (where the default is chosen, o
 `CHOOSE_ON` only) and on its fixed holdout (only reported). The baselines train the network with
 `training.train.fit_network` from random weights and from the shipped weights, on the same
 images, for a few epochs (slow on CPUs: fewer sizes and runs). The out-of-distribution reference
-is scored as the share of the task's own holdout it keeps and of the other tasks' images it
-refuses, on `stats` and on `embedding`.
+is scored as the share of the task's own holdout it keeps and of the other tasks' images and of
+noise and blank images it refuses, on `stats` and on `embedding`, with its threshold chosen on
+folds that keep near-duplicates together (`model.head.near_groups`, at a few factors `NEARS`)
+or not. `--install` first installs the photographs' packages (`ensure_photos`, as root).
 
-    python -m benchmarks.heads [--quick] [--runs N] [--baseline-epochs E] [--json PATH]
+    python -m benchmarks.heads [--quick] [--install] [--runs N] [--baseline-epochs E] [--json PATH]
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from benchmarks._heads_tasks import (
     REAL_TASKS,
     Task,
     available,
+    ensure_photos,
     real_task,
     synthetic_task,
 )
@@ -113,34 +116,65 @@ def fit_variant(task: Task, feats: dict, index: np.ndarray, options: dict, seed:
     return head.logits
 
 
-def reference_rows(tasks: list[Task], feats: dict, n: int) -> list[dict]:
-    """The reference on `stats` or `embedding`: own holdout kept, other tasks' images refused."""
+NEARS = (0.0, 1.5, 2.0, 3.0)  # model.head.near_groups' factor: 0 is no grouping
+
+
+def unlike_images(count: int) -> np.ndarray:
+    """Noise and blank images (`benchmarks._ood_data`), as the serving decode gives them."""
+    from benchmarks._ood_data import build_group
+    from model.preprocess import load_image
+
+    samples = build_group("noise", count) + build_group("blank", count)
+    return np.stack([load_image(sample.data) for sample in samples])
+
+
+def reference_rows(tasks: list[Task], feats: dict, n: int, unlike: dict) -> list[dict]:
+    """The reference on `stats` or `embedding`, with near-duplicates grouped into one fold or
+    not: own holdout kept, other tasks' holdouts and noise/blank images refused (3 draws)."""
     from model.head import fit_head
 
     rows = []
     for task in tasks:
         others = [t.name for t in tasks if t.name != task.name]
-        index = draw(task.pool.labels, n, np.random.default_rng(7))
         for reference in (("stats",), ("embedding",)):
-            head = fit_head(
-                subset(feats[task.name]["pool"], index),
-                task.pool.labels[index],
-                task.class_names,
-                backbone="benchmark",
-                reference=reference,
-            )
-            own = head.distances(feats[task.name]["holdout"]) <= head.threshold
-            other = np.concatenate(
-                [head.distances(feats[o]["holdout"]) > head.threshold for o in others]
-            )
-            rows.append(
-                {
-                    "task": task.name,
-                    "reference": "+".join(reference),
-                    "kept_own": float(own.mean()),
-                    "refused_other": float(other.mean()),
-                }
-            )
+            for near in NEARS:
+                kept, refused, unlike_refused = [], [], []
+                for draw_seed in range(3):
+                    index = draw(task.pool.labels, n, np.random.default_rng(7 + draw_seed))
+                    head = fit_head(
+                        subset(feats[task.name]["pool"], index),
+                        task.pool.labels[index],
+                        task.class_names,
+                        backbone="benchmark",
+                        reference=reference,
+                        near=near,
+                        seed=draw_seed,
+                    )
+                    kept.append(
+                        np.mean(head.distances(feats[task.name]["holdout"]) <= head.threshold)
+                    )
+                    if others:
+                        refused.append(
+                            np.mean(
+                                np.concatenate(
+                                    [
+                                        head.distances(feats[o]["holdout"]) > head.threshold
+                                        for o in others
+                                    ]
+                                )
+                            )
+                        )
+                    unlike_refused.append(np.mean(head.distances(unlike) > head.threshold))
+                rows.append(
+                    {
+                        "task": task.name,
+                        "reference": "+".join(reference),
+                        "near": near,
+                        "kept_own": float(np.mean(kept)),
+                        "refused_other": float(np.mean(refused)) if refused else float("nan"),
+                        "refused_noise_blank": float(np.mean(unlike_refused)),
+                    }
+                )
     return rows
 
 
@@ -310,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline-epochs", type=int, default=10)
     p.add_argument("--baseline-sizes", default="5,20,100")
     p.add_argument("--no-baselines", action="store_true")
+    p.add_argument("--split", type=int, default=0, help="another split of the photos")
+    p.add_argument("--install", action="store_true", help="apt-get the photos' packages (root)")
     args = p.parse_args(argv)
     from model.bundle import DEFAULT_MODEL_DIR
     from model.runtime import Classifier
@@ -317,13 +353,17 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     sizes = (5, 20) if quick else SIZES
     runs = args.runs or (1 if quick else 5)
-    per_photo = 6 if quick else 60
+    per_photo = 4 if quick else 20
     started = time.perf_counter()
     tasks = [synthetic_task(*((12, 10, 10) if quick else (120, 60, 100)))]
+    why = ensure_photos() if args.install else None
     if available():
-        tasks += [real_task(name, per_photo) for name in REAL_TASKS]
+        tasks += [real_task(name, per_photo, split=args.split) for name in REAL_TASKS]
     else:
-        print("the wallpaper photographs are not installed: the synthetic task only")
+        print(
+            f"the real tasks' photographs are not installed ({why or 'see --install'}): "
+            "the synthetic task only"
+        )
     classifier = Classifier.load(args.model or DEFAULT_MODEL_DIR, "litert")
     feats = {
         task.name: {
@@ -354,16 +394,18 @@ def main(argv: list[str] | None = None) -> int:
         for task in tasks[: 1 if quick else None]:
             baselines += baseline_runs(task, b_sizes, args.baseline_runs, epochs)
     summaries.update(summary(baselines))
-    references = reference_rows(tasks, feats, 20 if not quick else 5)
+    unlike = features_of(classifier, unlike_images(4 if quick else 20))
+    references = reference_rows(tasks, feats, 20 if not quick else 5, unlike)
     variants = [chosen, *[v for v in VARIANTS if v != chosen]]
     variants += sorted({row["variant"] for row in baselines})
     print(f"\nchosen on {', '.join(CHOOSE_ON)} (validation parts): {chosen}")
     print(table(summaries, variants, sizes))
-    print("\nout-of-distribution reference at 20 per class: own holdout kept / others refused")
+    print("\nthe reference at 20 per class: own holdout kept / other tasks / noise+blank refused")
     for row in references:
         print(
-            f"  {row['task']}: {row['reference']}: kept {row['kept_own']:.1%}, "
-            f"refused {row['refused_other']:.1%}"
+            f"  {row['task']}: {row['reference']}, near {row['near']:g}: kept "
+            f"{row['kept_own']:.1%}, refused {row['refused_other']:.1%} / "
+            f"{row['refused_noise_blank']:.1%}"
         )
     timing = {
         name: fit_time(tasks[-1], feats[tasks[-1].name], options, 200)
@@ -383,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(
             json.dumps(
                 {
+                    "tasks": [task.name for task in tasks],
                     "outcomes": outcomes,
                     "chosen": chosen,
                     "fit": timing,

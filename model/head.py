@@ -13,7 +13,9 @@ reads (`embedding`: the `dense` layer's 512 outputs; `stats`: the detector's 288
    `MIN_SHARPEN_IMAGES` images (so few images may soften the scores, never sharpen them);
 3. the server's own out-of-distribution reference: the k-th nearest-neighbour distance to its
    labelled images' standardised features, with the threshold chosen on out-of-fold distances
-   so that a `keep` share (95%) of new images like its own are kept (`model.detector`'s rule).
+   so that a `keep` share (95%) of new images like its own are kept (`model.detector`'s rule);
+   near-duplicates (`near_groups`: crops of one photo, an image sent twice) are kept in one fold,
+   else the threshold learns "like these images" and refuses new photos of the same kind.
 
 `Head.predictions` gives `model.runtime.Prediction`s, as the default model's `Classifier` does.
 A head is saved as `head.npz` (no pickle) and `head.json` in a folder whose `model.json` names
@@ -53,6 +55,7 @@ FEATURES: tuple[str, ...] = ("embedding",)  # what the classifier reads
 REFERENCE: tuple[str, ...] = ("stats",)  # what the reference reads: refuses more unlike images
 L2 = 0.1  # penalty on the mean log-loss, features standardised
 KEEP = 0.95
+NEAR = 2.0  # near-duplicates kept in one fold (near_groups; 0: none), by benchmarks/heads.py
 CONFIDENCE = 0.9
 FOLDS = 5
 MAX_K = 5
@@ -305,15 +308,59 @@ def fit_prototype(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     return mean1 - mean0, float((mean0 @ mean0 - mean1 @ mean1) / 2.0)
 
 
-def folds_of(labels: np.ndarray, seed: int) -> np.ndarray:
-    """A fold number per image, classes spread evenly over at most `FOLDS` folds."""
+def folds_of(labels: np.ndarray, seed: int, groups: np.ndarray | None = None) -> np.ndarray:
+    """A fold number per image, classes spread evenly over at most `FOLDS` folds; with `groups`
+    (a group number per image), each group whole in one fold, where every fold then leaves
+    images of both classes outside it (else the plain folds)."""
     count = int(max(2, min(FOLDS, np.bincount(labels, minlength=2).min())))
     folds = np.empty(len(labels), dtype=int)
     rng = np.random.default_rng(seed)
     for label in (0, 1):
         where = np.flatnonzero(labels == label)
         folds[rng.permutation(where)] = np.arange(len(where)) % count
-    return folds
+    if groups is None:
+        return folds
+    grouped = np.empty(len(labels), dtype=int)
+    sizes = np.zeros(count, dtype=int)
+    names, size = np.unique(groups, return_counts=True)
+    for group in names[np.lexsort((rng.random(len(names)), -size))]:  # largest first
+        fold = int(np.argmin(sizes))
+        grouped[groups == group] = fold
+        sizes[fold] += int(np.sum(groups == group))
+    outside_both = all(
+        np.bincount(labels[grouped != fold], minlength=2).min() >= 2 for fold in range(count)
+    )
+    return grouped if outside_both and len(names) >= count else folds
+
+
+def near_groups(x: np.ndarray, near: float) -> np.ndarray:
+    """A group number per row of `x`: rows nearer than `near` times the median nearest-neighbour
+    distance are joined (transitively), so near-duplicates (crops of one photo, one image sent
+    twice) fall in one fold and the threshold is chosen on images unlike those it learned."""
+    squared = (x * x).sum(axis=1)
+
+    def rows(start: int) -> np.ndarray:  # distances of 512 rows to all: memory stays bounded
+        block = slice(start, start + 512)
+        d = squared[block, None] - 2.0 * x[block] @ x.T + squared
+        d = np.sqrt(np.maximum(d, 0.0))
+        d[np.arange(d.shape[0]), np.arange(start, start + d.shape[0])] = np.inf
+        return d
+
+    starts = range(0, len(x), 512)
+    limit = near * float(np.median(np.concatenate([rows(s).min(axis=1) for s in starts])))
+    pairs = [np.nonzero(rows(start) < limit) for start in starts]
+    first = np.concatenate([i + start for (i, _), start in zip(pairs, starts, strict=True)])
+    second = np.concatenate([j for _, j in pairs])
+    groups = np.arange(len(x))
+    if len(first) > 50 * len(x):  # too crowded to tell near-duplicates: every image alone
+        return groups
+    while True:  # each image takes the smallest group number among its near neighbours
+        joined = groups.copy()
+        np.minimum.at(joined, first, groups[second])
+        joined = joined[joined]
+        if np.array_equal(joined, groups):
+            return groups
+        groups = joined
 
 
 def fit_head(
@@ -328,6 +375,7 @@ def fit_head(
     use: tuple[str, ...] = FEATURES,
     reference: tuple[str, ...] = REFERENCE,
     keep: float = KEEP,
+    near: float = NEAR,
 ) -> Head:
     """Learn a server's head from its labelled images' features (a backend's outputs, per name
     (n, d)) and labels (0/1 indices into `class_names`). `classifier` ("logistic" or
@@ -343,7 +391,8 @@ def fit_head(
     r = stack(features, reference)
     if len(x) != len(labels) or len(r) != len(labels):
         raise HeadError(f"{len(labels)} labels for {len(x)} images' features")
-    folds = folds_of(labels, seed)
+    r_all = (r - r.mean(axis=0)) / standardisation(r)[1]
+    folds = folds_of(labels, seed, near_groups(r_all, near) if near > 0 else None)
     out_logits = np.empty(len(labels))
     out_distances = np.empty(len(labels))
     k = max(1, min(MAX_K, int(counts.sum()) // 20))
@@ -375,6 +424,7 @@ def fit_head(
         "l2": l2 if classifier == "logistic" else None,
         "features": list(use),
         "cv_folds": int(folds.max() + 1),
+        "near": near,
         "cv_accuracy": float(np.mean((out_logits >= 0) == (labels == 1))),
         "temperature": calibration.temperature,
         "reference": list(reference),

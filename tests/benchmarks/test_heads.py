@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from benchmarks import _heads_tasks, heads
+from benchmarks._ood_data import WALLPAPER_PHOTOS, WALLPAPER_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -27,6 +28,8 @@ def test_the_quick_run_reports_every_variant(tmp_path: Path) -> None:
         cwd=Path(__file__).resolve().parents[2],
     )
     result = json.loads(out.read_text())
+    real = list(_heads_tasks.REAL_TASKS) if _heads_tasks.available() else []
+    assert result["tasks"] == ["synthetic", *real]  # the photos' tasks where they are installed
     assert result["chosen"] in heads.VARIANTS
     assert {row["variant"] for row in result["runs"]} == set(heads.VARIANTS)
     assert all(0.0 <= row["holdout"] <= 1.0 for row in result["runs"])
@@ -38,7 +41,19 @@ def test_the_quick_run_reports_every_variant(tmp_path: Path) -> None:
     assert any(o["name"].endswith("< 2 s") for o in result["outcomes"])
 
 
-@pytest.mark.skipif(not _heads_tasks.available(), reason="wallpaper photographs not installed")
+def test_every_photo_of_the_tasks_is_allow_listed() -> None:
+    """Checked by eye and installed by the set-up step: in `WALLPAPER_PHOTOS` or `EXTRA_PHOTOS`."""
+    listed = {str(WALLPAPER_ROOT / rel) for files in WALLPAPER_PHOTOS.values() for rel in files}
+    listed |= {path for files in _heads_tasks.EXTRA_PHOTOS.values() for path in files}
+    for first, second in _heads_tasks.REAL_TASKS.values():
+        assert {str(WALLPAPER_ROOT / name) for name in first + second} <= listed
+        assert len(first) >= 11 and len(second) >= 11 and not set(first) & set(second)
+
+
+@pytest.mark.skipif(
+    not _heads_tasks.available(),
+    reason="the real tasks' photographs are not installed (benchmarks.heads --install)",
+)
 def test_no_source_photo_is_on_two_sides() -> None:
     for name in _heads_tasks.REAL_TASKS:
         task = _heads_tasks.real_task(name, per_photo=1)

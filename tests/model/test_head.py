@@ -20,7 +20,7 @@ from model.bundle import (
     staging_folder,
 )
 from model.calibration import expected_calibration_error
-from model.head import Head, HeadError, check_backbone, fit_head
+from model.head import Head, HeadError, check_backbone, fit_head, folds_of, near_groups
 from model.runtime import Prediction
 
 BACKBONE = "a" * 64
@@ -163,3 +163,43 @@ def test_a_head_of_another_backbone_is_refused() -> None:
         check_backbone(head, "b" * 64)
     with pytest.raises(HeadError):
         check_backbone(head, ModelInfo(CLASSES, (200, 200), 1, {}))
+
+
+def photos(count: int, crops: int, seed: int, spread: float = 0.15):
+    """`count` photos per class, `crops` near-duplicate crops of each (a photo's features plus
+    `spread` of noise): features, labels and the photo of each image."""
+    rng = np.random.default_rng(seed)
+    photo = np.repeat(np.arange(2 * count), crops)
+    labels = (photo >= count).astype(int)
+    out = {}
+    for name, d in (("embedding", 512), ("stats", 288)):
+        centres = rng.normal(size=(2 * count, d))
+        centres[:, :4] += 2.0 * (2 * (np.arange(2 * count) >= count)[:, None] - 1)
+        out[name] = centres[photo] + spread * rng.normal(size=(len(photo), d))
+    return out, labels, photo
+
+
+def test_near_duplicates_are_grouped_and_kept_in_one_fold() -> None:
+    train, labels, photo = photos(6, 5, seed=10)
+    groups = near_groups(train["stats"], 2.0)
+    assert len(np.unique(groups)) == 12
+    for p in range(12):
+        assert len(np.unique(groups[photo == p])) == 1
+    folds = folds_of(labels, 0, groups)
+    for p in range(12):
+        assert len(np.unique(folds[photo == p])) == 1
+    assert len(np.unique(folds)) == 5
+
+
+def test_new_photos_of_its_own_kind_are_kept_when_crops_are_grouped() -> None:
+    """Trained on crops of a few photos, the threshold chosen with each photo's crops in one
+    fold keeps new photos of the same kind; chosen with crops in every fold, it does not."""
+    train, labels, _ = photos(8, 10, seed=11)
+    new, _, _ = photos(8, 1, seed=12)  # other photos from the same distribution
+    noise = {name: 10.0 * np.ones_like(values[:4]) for name, values in new.items()}
+    loose = fit_head(train, labels, CLASSES, backbone=BACKBONE, near=2.0)
+    tight = fit_head(train, labels, CLASSES, backbone=BACKBONE, near=0.0)
+    assert np.mean(loose.distances(new) <= loose.threshold) >= 0.9
+    assert np.mean(tight.distances(new) <= tight.threshold) <= 0.5
+    assert np.all(loose.distances(noise) > loose.threshold)
+    assert loose.figures["near"] == 2.0

@@ -50,11 +50,13 @@ def test_every_photo_of_the_tasks_is_allow_listed() -> None:
         assert len(first) >= 11 and len(second) >= 11 and not set(first) & set(second)
 
 
-@pytest.mark.skipif(
-    not _heads_tasks.available(),
-    reason="the real tasks' photographs are not installed (benchmarks.heads --install)",
-)
-def test_no_source_photo_is_on_two_sides() -> None:
+def test_no_source_photo_is_on_two_sides(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The split by source photo, on stand-in crops (the photos need not be installed)."""
+
+    def stand_in(path, count: int, seed: int) -> np.ndarray:
+        return np.full((count, 8, 8, 3), seed % 251, dtype=np.uint8)
+
+    monkeypatch.setattr(_heads_tasks, "crops", stand_in)
     for name in _heads_tasks.REAL_TASKS:
         task = _heads_tasks.real_task(name, per_photo=1)
         sides = [set(getattr(task, part).sources) for part in ("pool", "validation", "holdout")]

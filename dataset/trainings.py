@@ -89,21 +89,7 @@ class Trainings:
                     running = _running_row(session, scope)
                     if running is not None:
                         raise TrainingBusy(_record(running))
-                    now = _now()
-                    row = Training(
-                        status=RUNNING,
-                        scope=scope,
-                        kind=kind,
-                        guild_id=guild_id,
-                        channel_id=channel_id,
-                        user_id=user_id,
-                        pid=pid,
-                        host=HOST,
-                        params=params,
-                        result={},
-                        started_at=now,
-                        heartbeat_at=now,
-                    )
+                    row = _new_row(RUNNING, scope, kind, guild_id, channel_id, user_id, pid, params)
                     session.add(row)
                     session.flush()
                     record = _record(row)
@@ -139,21 +125,7 @@ class Trainings:
                     row = _scope_row(session, scope, status)
                     if row is not None:
                         raise TrainingBusy(_record(row))
-                now = _now()
-                row = Training(
-                    status=QUEUED,
-                    scope=scope,
-                    kind="full",
-                    guild_id=guild_id,
-                    channel_id=channel_id,
-                    user_id=user_id,
-                    pid=pid,
-                    host=HOST,
-                    params=params,
-                    result={},
-                    started_at=now,
-                    heartbeat_at=now,
-                )
+                row = _new_row(QUEUED, scope, "full", guild_id, channel_id, user_id, pid, params)
                 session.add(row)
                 session.flush()
                 training_id = row.id
@@ -422,6 +394,34 @@ def _alive(pid: int) -> bool:
     except OSError:  # PermissionError: it exists, as another user's
         return True
     return True
+
+
+def _new_row(
+    status: str,
+    scope: int,
+    kind: str,
+    guild_id: int | None,
+    channel_id: int | None,
+    user_id: int | None,
+    pid: int,
+    params: dict[str, Any],
+) -> Training:
+    """A new trainings row of this host, started and alive now."""
+    now = _now()
+    return Training(
+        status=status,
+        scope=scope,
+        kind=kind,
+        guild_id=guild_id,
+        channel_id=channel_id,
+        user_id=user_id,
+        pid=pid,
+        host=HOST,
+        params=params,
+        result={},
+        started_at=now,
+        heartbeat_at=now,
+    )
 
 
 def _record(row: Training) -> TrainingRecord:

@@ -9,8 +9,8 @@ import logging
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
+from heads_support import BACKBONE, make_head
 
 from bot.errors import UserFacingError
 from bot.exts.models._default import (
@@ -32,25 +32,10 @@ from bot.server_models import (
     server_folder,
 )
 from dataset import DatasetStore
-from model.head import Head, HeadError, fit_head
+from model.head import HeadError
 from training.protocol import HoldoutScore, Status, TrainerResult, WorkFolder
 
-BACKBONE = "a" * 64
 OTHER = "b" * 64
-
-
-def make_head(seed: int, flip: bool = False, backbone: str = BACKBONE) -> Head:
-    rng = np.random.default_rng(seed)
-    labels = np.repeat([0, 1], 10)
-    embedding = rng.normal(size=(20, 32))
-    embedding[:, 0] += 3 * (2 * labels - 1)
-    stats = rng.normal(size=(20, 8))
-    return fit_head(
-        {"embedding": embedding, "stats": stats},
-        1 - labels if flip else labels,
-        ("jedi", "sith"),
-        backbone=backbone,
-    )
 
 
 def cache(data_dir: Path, backbone: str | None = BACKBONE) -> HeadCache:

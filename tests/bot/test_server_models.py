@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
+from heads_support import make_head
 
 from bot.server_models import (
     DEFAULT,
@@ -20,23 +20,6 @@ from bot.server_models import (
     server_folder,
 )
 from model.bundle import CURRENT_FILE, ModelError, versions
-from model.head import Head, fit_head
-
-BACKBONE = "a" * 64
-
-
-def make_head(seed: int, flip: bool = False) -> Head:
-    rng = np.random.default_rng(seed)
-    labels = np.repeat([0, 1], 10)
-    embedding = rng.normal(size=(20, 32))
-    embedding[:, 0] += 3 * (2 * labels - 1)
-    stats = rng.normal(size=(20, 8))
-    return fit_head(
-        {"embedding": embedding, "stats": stats},
-        1 - labels if flip else labels,
-        ("jedi", "sith"),
-        backbone=BACKBONE,
-    )
 
 
 def test_versions_current_and_the_default(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
+from heads_support import make_head
 
 import model.bundle
 from bot.server_models import (
@@ -19,20 +19,6 @@ from bot.server_models import (
 )
 from bot.settings import Settings
 from model.bundle import versions
-from model.head import Head, fit_head
-
-
-def make_head(seed: int) -> Head:
-    rng = np.random.default_rng(seed)
-    labels = np.repeat([0, 1], 10)
-    embedding = rng.normal(size=(20, 32))
-    embedding[:, 0] += 3 * (2 * labels - 1)
-    return fit_head(
-        {"embedding": embedding, "stats": rng.normal(size=(20, 8))},
-        labels,
-        ("jedi", "sith"),
-        backbone="a" * 64,
-    )
 
 
 def test_the_setting_and_its_default() -> None:

@@ -24,6 +24,7 @@ from bot.endpoints import discover_gateway, use_endpoints
 from bot.model_versions import loader_for, serving_folder
 from bot.settings import Settings, SettingsError
 from dataset import DatasetStore
+from dataset.database import display_url, hide_password
 from model.bundle import ModelError
 from model.preprocess import ImageLimits
 from model.worker import ModelWorker
@@ -74,12 +75,16 @@ def make_worker(settings: Settings) -> ModelWorker:
 
 def open_dataset(settings: Settings) -> DatasetStore:
     """The labelled-image store in DATA_DIR (or DATABASE_URL), migrated to this version."""
+    url = settings.database_url.get_secret_value() if settings.database_url else None
     try:
-        return DatasetStore.open(settings.data_dir, settings.database_url)
+        return DatasetStore.open(settings.data_dir, url or None)
     except Exception as error:  # SQLAlchemy, Alembic and OS errors alike: one line
-        where = settings.database_url or settings.data_dir
+        where = display_url(url) if url else settings.data_dir
+        reason = hide_password(
+            (str(error).splitlines() or [repr(error)])[0][:300], url
+        )  # the URL's password too
         raise StartupError(
-            f"cannot open the dataset at {where}: {str(error).splitlines()[0][:300]}. "
+            f"cannot open the dataset at {where}: {reason}. "
             "Set DATA_DIR to a folder the bot can write, or DATABASE_URL to a reachable database."
         ) from None
 

@@ -13,7 +13,7 @@ to build one:
 Nothing reads the environment at import time. Every key is documented in `.env.example`. A bad
 value raises `SettingsError` with one line naming the variable (`COOLDOWN_RATE='x' is not valid:
 expected a whole number`). The token is a `SecretStr`: it is left out of `repr()` and logs, and
-only `settings.token.get_secret_value()` gives it.
+only `settings.token.get_secret_value()` gives it. `DATABASE_URL` (its password) is one too.
 """
 
 from __future__ import annotations
@@ -137,7 +137,8 @@ class Settings(BaseSettings):
     operator_ids: Annotated[frozenset[int], BeforeValidator(_ids)] = frozenset()
     sync_commands: bool = False  # pydantic's words: true/false, yes/no, on/off, 1/0...
     data_dir: Annotated[Path, AfterValidator(Path.expanduser)] = Path("data/bot")
-    database_url: str | None = None
+    # A secret like the token (its password): masked in repr(), given by get_secret_value().
+    database_url: SecretStr | None = None
     base_data_dir: Annotated[Path, AfterValidator(Path.expanduser)] | None = None
     # The operator's holdout (jedi/, sith/) that judges `!retrain shared`; None: the shared labels'.
     default_holdout_dir: Annotated[Path, AfterValidator(Path.expanduser)] | None = None

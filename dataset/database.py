@@ -69,8 +69,25 @@ def display_url(url: str) -> str:
     """`url` fit to print: any password hidden."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is printed as it was given, minus nothing secret
-        return url.split("@")[-1]
+    except Exception:  # unparsable: only its scheme, since where a password ends is unknown
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***" if rest else "***"
+
+
+def hide_password(text: str, url: str | None) -> str:
+    """`text` (an error's message) with the password of `url` replaced by ***, wherever it is."""
+    if not url:
+        return text
+    secrets = {url}
+    try:
+        password = make_url(url).password
+    except Exception:
+        password = None
+    if password:
+        secrets.add(str(password))
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def make_engine(url: str) -> Engine:

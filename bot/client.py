@@ -16,6 +16,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
+from bot.errors import ReplyContext
 from bot.feedback import FeedbackCollector
 from bot.images import ByteBudget
 from bot.model_versions import serve, serving_folder
@@ -186,6 +187,10 @@ class BotCore:
         if not self._invite_logged and self.application_id is not None:
             log.info("invite me with: %s", invite_url(self.application_id))
             self._invite_logged = True
+
+    async def get_context(self, origin: Any, /, *, cls: Any = None) -> Any:
+        """Commands run with `ReplyContext`, whose replies never show a host path."""
+        return await super().get_context(origin, cls=cls or ReplyContext)  # type: ignore[misc]
 
     async def on_message(self, message: discord.Message) -> None:
         if self.accepting:

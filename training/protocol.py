@@ -342,7 +342,8 @@ class TrainerResult(_Record):
         except FileNotFoundError:
             return None
         except OSError as error:
-            raise ProtocolError(f"cannot read {path}: {error.strerror or error}") from None
+            reason = error.strerror or type(error).__name__  # never the host path: the bot shows it
+            raise ProtocolError(f"cannot read {Path(path).name}: {reason}") from None
         return cls.from_json(text)
 
 

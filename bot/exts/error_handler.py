@@ -1,4 +1,5 @@
-"""One place that turns errors into replies: friendly for user mistakes, logged for bugs."""
+"""One place that turns errors into replies: friendly for user mistakes, logged for bugs; no
+reply shows a host path (`bot.errors.scrub_paths`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import NotAllowed, user_message
+from bot.errors import NotAllowed, scrub_paths, user_message
 from bot.replies import NOT_ENABLED
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class ErrorHandler(commands.Cog):
                 exc_info=(type(original), original, original.__traceback__),
             )
             message = APOLOGY
+        message = scrub_paths(message)
         try:
             if interaction.response.is_done():
                 await interaction.followup.send(message)
@@ -116,7 +118,7 @@ async def _reply(ctx: commands.Context, text: str) -> None:
     interaction = ctx.interaction
     ephemeral = interaction is not None and not interaction.response.is_done()
     try:
-        await ctx.reply(text, mention_author=False, ephemeral=ephemeral)
+        await ctx.reply(scrub_paths(text), mention_author=False, ephemeral=ephemeral)
     except discord.HTTPException:
         log.warning("could not reply to a failed command", exc_info=True)
 

@@ -21,7 +21,7 @@ from bot import server_settings
 from bot.checks import answers_in, is_moderator, manager_only
 from bot.client import reply_to
 from bot.converters import on_or_off
-from bot.errors import NoImageFound, UserFacingError, user_message
+from bot.errors import NoImageFound, UserFacingError, scrub_paths, user_message
 from bot.feedback import Judged, RecentImages, Vote, VoteButton, feedback_view, sha16
 from bot.images import (
     command_images,
@@ -155,7 +155,7 @@ class Learning(commands.Cog, name="Learning"):
             await interaction.followup.send(f"{error} {ROOM.format(p=prefix)}", ephemeral=True)
             return
         except (UserFacingError, DatasetError) as error:
-            await interaction.followup.send(str(error), ephemeral=True)
+            await interaction.followup.send(scrub_paths(str(error)), ephemeral=True)
             return
         await interaction.followup.send(thanks(outcome, vote.label, prefix), ephemeral=True)
 
@@ -459,7 +459,7 @@ def describe_given(given: UserSummary, prefix: str) -> str:
 
 def _user_message(error: BaseException) -> str | None:
     if isinstance(error, DatasetError):
-        return str(error)
+        return scrub_paths(str(error))
     return user_message(error)
 
 

@@ -23,3 +23,20 @@ def test_a_stuck_or_stopped_model_gets_a_clear_line() -> None:
 def test_bugs_are_not_shown_to_users() -> None:
     assert user_message(KeyError("internal")) is None
     assert user_message(RuntimeError("the model exploded")) is None
+
+
+def test_host_paths_never_reach_a_reply() -> None:
+    from bot.errors import UserFacingError, scrub_paths
+    from dataset import DatasetError
+
+    said = user_message(DatasetError("cannot create /srv/jedisith/data: Permission denied"))
+    assert said == "cannot create data: Permission denied"
+    said = user_message(UserFacingError("I can't roll back: cannot read ~/models/x/CURRENT."))
+    assert said == "I can't roll back: cannot read CURRENT."
+    windows, spaced = r"C:\Users\me\model.keras", "'/tmp/a b/c.png'"  # up to the space
+    assert scrub_paths(f"{windows} and {spaced}") == "model.keras and 'a b/c.png'"
+    kept = (
+        "Try `/features 3`, </retrain:12>, `!rollback shared [N]`: 2/3 images in jedi/ and "
+        "sith/, at https://discord.com/developers/applications or http://127.0.0.1:8080/api/v10"
+    )
+    assert scrub_paths(kept) == kept

@@ -3,6 +3,7 @@ out of reach at start-up."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -125,3 +126,77 @@ async def test_a_cancel_stops_only_the_training_of_its_own_scope(tmp_path: Path)
         assert not store.trainings.running(SHARED_MODEL).cancel_requested
         assert await trainer.cancel(USER, SHARED_MODEL)
         assert store.trainings.running(SHARED_MODEL).cancel_requested
+
+
+SECRETS = {
+    "DISCORD_TOKEN": "MTk4.trainer-must-not-see-this",
+    "DATABASE_URL": "postgresql+psycopg://jedisith:db-password-for-no-trainer@db/jedisith",
+    "PGPASSWORD": "db-password-for-no-trainer",
+}
+ENVIRONMENT_DUMP = (
+    "import json, os, pathlib, sys\n"
+    "(pathlib.Path(sys.argv[1]) / 'env.json').write_text(json.dumps(dict(os.environ)))\n"
+)
+FAILS_WITH_PATHS = (
+    "import json, pathlib, sys\n"
+    "work = pathlib.Path(sys.argv[1]).resolve()\n"
+    "reason = (f'failed while training: [Errno 2] No such file: {work}/data/jedi/a.png; nothing '\n"
+    "          f'was published, {work.parent}/model is unchanged (details in {work}/train.log)')\n"
+    f"result = {{'protocol': {PROTOCOL}, 'status': 'failed', 'reason': reason}}\n"
+    "(work / 'result.json').write_text(json.dumps(result))\n"
+)
+
+
+class ScriptTrainer(Retrainer):
+    """The real `_watch` running a small script instead of `training.retrain`."""
+
+    script = ""
+
+    def command(self, job: Job) -> list[str]:
+        return [sys.executable, "-c", self.script, str(job.work.path)]
+
+
+async def _run_script(tmp_path: Path, script: str) -> tuple[Path, list[str], Any]:
+    """Run `script` as the trainer of one training; its work folder, the progress message's
+    edits and the training's row."""
+    ScriptTrainer.script = script
+    with DatasetStore.open(tmp_path / "data") as store:
+        trainer = ScriptTrainer(store, settings(tmp_path), ("jedi", "sith"), print, notifier())
+        record = store.trainings.start(
+            scope=0, guild_id=1, channel_id=2, user_id=USER.id, pid=os.getpid(), params={}
+        )
+        work = WorkFolder(trainer.runs / str(record.id))
+        work.path.mkdir(parents=True)
+        message, edits = progress_message(MESSAGE_ID)
+        job = Job(record, RetrainOptions(1), work, tmp_path / "model", message, USER)  # type: ignore[arg-type]
+        trainer.job = job
+        await trainer._watch(job)
+        return work.path, edits, store.trainings.latest(1)[0]
+
+
+async def test_the_trainer_gets_no_token_and_no_database_password(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(_retrainer, "PROGRESS_EVERY", 0.1)
+    for key, value in SECRETS.items():
+        monkeypatch.setenv(key, value)
+    work, edits, _ = await _run_script(tmp_path, ENVIRONMENT_DUMP)
+    env = json.loads((work / "env.json").read_text())
+    assert not set(SECRETS) & set(env), sorted(env)
+    assert not any(secret in value for secret in SECRETS.values() for value in env.values())
+    assert env["PATH"] == os.environ["PATH"] and env["TF_CPP_MIN_LOG_LEVEL"] == "2"
+    # It ended without a result: the message says where its log is, without the host's path.
+    assert "stopped without a result (exit code 0)" in edits[-1], edits[-1]
+    assert str(tmp_path) not in edits[-1] and "trainings/1" in edits[-1]
+
+
+async def test_a_trainer_reason_naming_folders_is_shown_without_them(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(_retrainer, "PROGRESS_EVERY", 0.1)
+    _, edits, row = await _run_script(tmp_path, FAILS_WITH_PATHS)
+    assert edits[-1].startswith(
+        "**Training failed**: failed while training: [Errno 2] No such file: a.png; nothing was "
+        "published, model is unchanged (details in train.log)."
+    ), edits[-1]
+    assert str(tmp_path.resolve()) not in str(row.result)  # nor in the row `!model` shows

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import discord
 
-from bot.errors import UserFacingError
+from bot.errors import UserFacingError, scrub_paths
 from bot.exts.models._jobs import SHARED_MODEL, Job, Notifier, count_images
 from bot.exts.models._words import (
     RetrainOptions,
@@ -49,7 +49,7 @@ from bot.exts.models._words import (
     running_text,
 )
 from bot.model_versions import prepare_retrained_folder
-from bot.processes import die_with_parent
+from bot.processes import die_with_parent, trainer_environment
 from bot.settings import Settings
 from dataset import DatasetError, DatasetStore, TrainingBusy, TrainingRecord
 from dataset.records import QUEUED, RUNNING
@@ -188,7 +188,7 @@ class Retrainer:
             reason = (
                 str(error) if isinstance(error, UserFacingError) else f"could not start: {error}"
             )
-            failed = {"reason": reason}
+            failed = {"reason": scrub_paths(reason)}
             await asyncio.to_thread(
                 self.store.trainings.finish, record.id, Status.FAILED.value, result=failed
             )
@@ -370,7 +370,7 @@ class Retrainer:
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=output,
                     stderr=output,
-                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                    env=trainer_environment(),
                     preexec_fn=die_with_parent(),
                 )
             await self._follow(job, job.process)
@@ -423,11 +423,12 @@ class Retrainer:
             return _ending(
                 Status.FAILED,
                 f"the trainer stopped without a result (exit code {code}); "
-                f"its log is in {job.work.path}",
+                f"its log is in the bot's DATA_DIR, trainings/{job.record.id}",
             )
         if job.cancelled_by is not None and result.status == Status.CANCELLED:
             return result.model_copy(update={"reason": f"cancelled by {job.cancelled_by}"})
-        return result
+        # The trainer names its folders (its command line is run by hand too); Discord must not.
+        return result.model_copy(update={"reason": scrub_paths(result.reason)})
 
     async def _finish(self, job: Job, result: TrainerResult) -> None:
         published = result.status == Status.PUBLISHED
@@ -595,5 +596,6 @@ class Retrainer:
 
 
 def _ending(status: Status, reason: str) -> TrainerResult:
-    """A result the bot writes itself, for a run that ended without the trainer's own."""
-    return TrainerResult(status=status, reason=reason)
+    """A result the bot writes itself, for a run that ended without the trainer's own (its
+    reason is shown on Discord: no host path)."""
+    return TrainerResult(status=status, reason=scrub_paths(reason))

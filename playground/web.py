@@ -5,6 +5,11 @@ API, its gateway, the attachment CDN and the page share one host and port (and t
 show attachments by their CDN paths). The page is the look-alike's default channel ("general"
 in "Jedi Temple"); the other guilds and channels are there for the bot, not shown.
 Its routes and what they answer are listed in docs/playground.md.
+
+The page's API and WebSocket answer only the page: a request from another site (by `Origin`,
+`null` included: a sandboxed frame or a `data:` page sends it) is refused, and each one must
+carry this run's random token, which only the page itself is given (in its HTML, which another
+site cannot read): the `X-Playground-Token` header, or `?token=` for the WebSocket.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import weakref
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,9 @@ log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 STATUS_INTERVAL = 1.0
+TOKEN_HEADER = "X-Playground-Token"
+TOKEN_PLACEHOLDER = "PLAYGROUND-PAGE-TOKEN"  # in index.html, where the page reads its token
+WS_PATH = "/playground/ws"
 
 _STATIC = {
     "app.js": "text/javascript",
@@ -64,6 +73,7 @@ class PlaygroundWeb:
         self.server = server
         self.max_upload_bytes = max_upload_bytes
         self.bot_name = bot_name
+        self.page_token = secrets.token_urlsafe(32)  # this run's; only the page is given it
         self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
         self.actions = PageActions(server, max_upload_bytes=max_upload_bytes, bot_name=bot_name)
         seed_people(server)
@@ -72,25 +82,27 @@ class PlaygroundWeb:
 
     def add_routes(self, app: web.Application) -> None:
         """Register the page's routes (before the Discord look-alike's catch-all route)."""
-        routes = [
-            ("GET", "/", self._index),
-            ("GET", "/playground/web/{name}", self._static),
-            ("GET", "/playground/api/state", self._state),
-            ("POST", "/playground/api/messages", self.actions.post_message),
-            ("POST", "/playground/api/interactions", self.actions.post_interaction),
-            ("POST", "/playground/api/click", self.actions.click),
-            ("GET", "/playground/ws", self._ws),
-            ("GET", "/playground/samples/{name}", self._sample),
+        routes = [  # method, path, handler, whether it needs the page's token
+            ("GET", "/", self._index, False),
+            ("GET", "/playground/web/{name}", self._static, False),
+            ("GET", "/playground/api/state", self._state, True),
+            ("POST", "/playground/api/messages", self.actions.post_message, True),
+            ("POST", "/playground/api/interactions", self.actions.post_interaction, True),
+            ("POST", "/playground/api/click", self.actions.click, True),
+            ("GET", WS_PATH, self._ws, True),
+            ("GET", "/playground/samples/{name}", self._sample, False),
         ]
-        for method, path, handler in routes:
-            app.router.add_route(method, path, self._guarded(handler))
+        for method, path, handler, token in routes:
+            app.router.add_route(method, path, self._guarded(handler, token))
         app.on_response_prepare.append(self._headers)
         app.on_shutdown.append(self._close_sockets)
 
-    def _guarded(self, handler: Any) -> Any:
+    def _guarded(self, handler: Any, token: bool) -> Any:
         async def guarded(request: web.Request) -> web.StreamResponse:
             try:
                 self._check_origin(request)
+                if token:
+                    self._check_token(request)
                 return await handler(request)
             except ApiError as error:
                 return web.json_response({"error": error.message}, status=error.status)
@@ -98,12 +110,22 @@ class PlaygroundWeb:
         return guarded
 
     def _check_origin(self, request: web.Request) -> None:
-        """Refuse other sites (by Origin) and, on loopback, other host names (DNS rebinding)."""
+        """Refuse other sites (by Origin; `null` is one) and, on loopback, other host names
+        (DNS rebinding)."""
         if self.server.host in _LOOPBACK_NAMES and _hostname(request.host) not in _LOOPBACK_NAMES:
             raise ApiError(403, "Open the playground at http://127.0.0.1 or http://localhost.")
         origin = request.headers.get("Origin")
-        if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+        if origin is not None and urlsplit(origin).netloc != request.host:
             raise ApiError(403, "Requests from other sites are refused.")
+
+    def _check_token(self, request: web.Request) -> None:
+        """Refuse a request without this run's page token (a page that is not ours)."""
+        if request.path == WS_PATH:  # a browser cannot set a WebSocket's headers
+            given = request.query.get("token", "")
+        else:
+            given = request.headers.get(TOKEN_HEADER, "")
+        if not secrets.compare_digest(given.encode(errors="replace"), self.page_token.encode()):
+            raise ApiError(403, "This page is not the playground's: reload the playground.")
 
     async def _headers(self, request: web.Request, response: web.StreamResponse) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -115,7 +137,8 @@ class PlaygroundWeb:
                 response.headers["Content-Disposition"] = "attachment"
         elif request.path == "/" or request.path.startswith("/playground/"):
             response.headers.setdefault("Content-Security-Policy", _CSP)
-            response.headers.setdefault("Referrer-Policy", "no-referrer")
+            # Not no-referrer: with it, browsers send the page's own POSTs as `Origin: null`.
+            response.headers.setdefault("Referrer-Policy", "same-origin")
             response.headers.setdefault("Cache-Control", "no-cache")
 
     async def _close_sockets(self, app: web.Application) -> None:
@@ -126,7 +149,9 @@ class PlaygroundWeb:
     # --------------------------------------------------------------------------------- files
 
     async def _index(self, request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(WEB_DIR / "index.html", headers={"Content-Type": "text/html"})
+        page = (WEB_DIR / "index.html").read_text(encoding="utf-8")
+        page = page.replace(TOKEN_PLACEHOLDER, self.page_token)
+        return web.Response(text=page, content_type="text/html")
 
     async def _static(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -248,4 +273,4 @@ class PlaygroundServer(DiscordServer):
         super()._add_routes(app)
 
 
-__all__ = ["PlaygroundServer", "PlaygroundWeb"]
+__all__ = ["TOKEN_HEADER", "PlaygroundServer", "PlaygroundWeb"]

@@ -5,6 +5,8 @@
 
 (() => {
   const $ = (id) => document.getElementById(id);
+  // This run's token, given to this page only: the API and the WebSocket refuse requests without it.
+  const pageToken = document.querySelector('meta[name="playground-token"]').content;
   const els = {
     scroller: $("scroller"),
     messages: $("messages"),
@@ -604,7 +606,11 @@
   async function postForm(url, form) {
     let response;
     try {
-      response = await fetch(url, { method: "POST", body: form });
+      response = await fetch(url, {
+        method: "POST",
+        body: form,
+        headers: { "X-Playground-Token": pageToken },
+      });
     } catch (error) {
       throw new Error("The playground is not reachable. Is it still running?");
     }
@@ -887,7 +893,8 @@
   let retryDelay = 500;
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${location.host}/playground/ws`);
+    const token = encodeURIComponent(pageToken);
+    const socket = new WebSocket(`${scheme}://${location.host}/playground/ws?token=${token}`);
     socket.addEventListener("message", (event) => {
       let payload;
       try {

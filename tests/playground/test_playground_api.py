@@ -18,11 +18,12 @@ import pytest
 from PIL import Image
 
 import playground.__main__ as cli
+from model.bundle import DEFAULT_MODEL_DIR
 from playground.discord import Limits
 from playground.discord.cdn import clean_filename
 from playground.forms import MAX_UPLOAD_BYTES, sniff_content_type
 from playground.samples import PICKS, SAMPLE_DIR, regenerate, sample_names
-from playground.web import PlaygroundServer
+from playground.web import TOKEN_HEADER, PlaygroundServer
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -43,9 +44,15 @@ async def server() -> AsyncIterator[PlaygroundServer]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
+async def http(server: PlaygroundServer) -> AsyncIterator[aiohttp.ClientSession]:
+    """A client of `server`'s page: it sends the token the page is given."""
+    async with aiohttp.ClientSession(headers={TOKEN_HEADER: server.web.page_token}) as session:
         yield session
+
+
+def ws_url(server: PlaygroundServer) -> str:
+    """The page's WebSocket, with the token the page is given."""
+    return f"{server.base_url}/playground/ws?token={server.web.page_token}"
 
 
 def form(content: str | None = None, files: list[tuple[str, bytes]] = (), **fields: str):
@@ -365,7 +372,7 @@ async def test_interactions(server: PlaygroundServer, http: aiohttp.ClientSessio
 
 async def test_websocket_events(server: PlaygroundServer, http: aiohttp.ClientSession) -> None:
     await server.post_message(XSS)
-    async with http.ws_connect(f"{server.base_url}/playground/ws") as ws:
+    async with http.ws_connect(ws_url(server)) as ws:
         hello = await ws.receive_json(timeout=5)
         assert hello["type"] == "hello"
         assert hello["data"]["messages"][-1]["content"] == XSS
@@ -398,7 +405,7 @@ async def test_websocket_events(server: PlaygroundServer, http: aiohttp.ClientSe
 
 async def test_a_page_that_falls_behind_starts_again(http: aiohttp.ClientSession) -> None:
     srv = PlaygroundServer(limits=Limits(queue=2))
-    async with srv, http.ws_connect(f"{srv.base_url}/playground/ws") as ws:
+    async with srv, http.ws_connect(ws_url(srv)) as ws:
         assert (await ws.receive_json(timeout=5))["type"] == "hello"
         for i in range(5):  # no await that yields: the page's queue overflows
             await srv.post_message(f"burst {i}")
@@ -415,7 +422,7 @@ async def test_page_shows_only_the_default_channel(
 ) -> None:
     elsewhere = list(server.state.guilds.values())[1].channel_ids[0]
     other = await server.post_message("in another guild", channel_id=elsewhere)
-    async with http.ws_connect(f"{server.base_url}/playground/ws") as ws:
+    async with http.ws_connect(ws_url(server)) as ws:
         hello = await ws.receive_json(timeout=5)
         assert hello["data"]["messages"] == []
         assert hello["data"]["channel"]["id"] == str(server.channel_id)
@@ -432,7 +439,7 @@ async def test_page_shows_only_the_default_channel(
 async def test_close_ends_page_sockets(http: aiohttp.ClientSession) -> None:
     srv = PlaygroundServer()
     await srv.start()
-    ws = await http.ws_connect(f"{srv.base_url}/playground/ws")
+    ws = await http.ws_connect(ws_url(srv))
     await ws.receive_json(timeout=5)
     await asyncio.wait_for(srv.close(), 5)
     message = await ws.receive(timeout=5)
@@ -489,10 +496,18 @@ def test_bot_environment_points_at_the_look_alike(tmp_path: Path) -> None:
     assert env["DISCORD_GATEWAY_URL"] == env["ALLOWED_CHANNEL_IDS"] == ""
     assert env["MODEL_PATH"] == str(Path("some/model").resolve())
     assert env["TMPDIR"] == str(tmp_path) and env["MPLCONFIGDIR"].startswith(str(tmp_path))
-    assert "MODEL_PATH" not in cli.bot_environment(srv, tmp_path, None, base)
     assert env["DATA_DIR"] == str(tmp_path / "data")  # the playground's lessons end with it
-    own = cli.bot_environment(srv, tmp_path, None, {**base, "DATA_DIR": "/srv/jedisith"})
-    assert own["DATA_DIR"] == "/srv/jedisith"
+    # Never a developer's model, data or database (issue 19): the shell's (and so .env's,
+    # which they override) are replaced; a blank DATABASE_URL is SQLite in DATA_DIR.
+    developer = {
+        **base,
+        "DATA_DIR": "/srv/jedisith",
+        "MODEL_PATH": "/srv/models",
+        "DATABASE_URL": "postgresql+psycopg://me:pw@db/jedisith",
+    }
+    own = cli.bot_environment(srv, tmp_path, None, developer)
+    assert own["DATA_DIR"] == str(tmp_path / "data") and own["DATABASE_URL"] == ""
+    assert own["MODEL_PATH"] == str(DEFAULT_MODEL_DIR.resolve())  # never written to
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import pytest
 
 from playground.discord.state import Interaction
 from playground.views import message_view
-from playground.web import PlaygroundServer
+from playground.web import TOKEN_HEADER, PlaygroundServer
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -36,8 +36,9 @@ async def server() -> AsyncIterator[PlaygroundServer]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
+async def http(server: PlaygroundServer) -> AsyncIterator[aiohttp.ClientSession]:
+    """A client of `server`'s page: it sends the token the page is given."""
+    async with aiohttp.ClientSession(headers={TOKEN_HEADER: server.web.page_token}) as session:
         yield session
 
 

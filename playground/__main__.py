@@ -5,7 +5,10 @@ on the same host and port, then the real bot as a subprocess (`python -m bot`) p
 random token, and prints ``Playground ready: open http://127.0.0.1:8080`` once the bot has
 connected. The bot's logs are forwarded, prefixed with ``bot |``. Ctrl-C or SIGTERM stops the
 bot (SIGTERM, then waits) and the server, exit 0; if the bot dies, the playground says so and
-exits 1. Nothing is stored outside a temporary folder, deleted at exit.
+exits 1. Nothing is stored outside a temporary folder, deleted at exit: the bot serves a copy
+of the model made there (`--model`, or the shipped one) and keeps its dataset there, whatever
+`.env` or the shell say of MODEL_PATH, DATA_DIR and DATABASE_URL, so nothing a page does
+(`!retrain shared`, `!rollback shared`, `!teach`) reaches a developer's own model or data.
 
 With ``--auto`` (what ``make run`` uses): when DISCORD_TOKEN is set, in the environment or the
 ``--env-file``, this runs the real bot on Discord instead.
@@ -20,6 +23,7 @@ import errno
 import logging
 import os
 import secrets
+import shutil
 import signal
 import sys
 import tempfile
@@ -28,6 +32,7 @@ from typing import TextIO
 
 from dotenv import dotenv_values
 
+from model.bundle import DEFAULT_MODEL_DIR
 from playground.launch import bot_environment as bot_environment_for
 from playground.launch import start_bot
 from playground.web import PlaygroundServer
@@ -58,21 +63,33 @@ def display_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def private_model(model: Path | None, tmp: Path) -> Path:
+    """The model folder the playground's bot serves: a copy in `tmp` of `model` (default: the
+    shipped model). A `model` that is not a folder is passed on, for the bot to say so."""
+    source = Path(model or DEFAULT_MODEL_DIR).expanduser().resolve()
+    if not source.is_dir():
+        return source
+    target = tmp / "model"
+    shutil.copytree(source, target)
+    return target
+
+
 def bot_environment(
     server: PlaygroundServer, tmp: Path, model: Path | None, base: dict[str, str] | None = None
 ) -> dict[str, str]:
     """The bot's environment: the look-alike's URL and token, caches in `tmp`; the developer's
-    other settings (from the shell; `.env` is read by the bot) are kept. What people teach the
-    bot here lives in `tmp` as long as the playground does, as its messages do, unless the
-    shell names a DATA_DIR."""
-    shell = os.environ if base is None else base
-    ours = {"SYNC_COMMANDS": "1"}
-    if not shell.get("DATA_DIR"):
-        ours["DATA_DIR"] = str(tmp / "data")
+    other settings (from the shell; `.env` is read by the bot) are kept, but never their model,
+    data or database: it serves `model` (default: the shipped model, which the bot never
+    writes to) and keeps what people teach it in `tmp`, as long as the playground lasts."""
+    ours = {
+        "SYNC_COMMANDS": "1",
+        "DATA_DIR": str(tmp / "data"),
+        "DATABASE_URL": "",  # blank: the default, SQLite in DATA_DIR (not .env's value)
+    }
     return bot_environment_for(
         server.api_url,
         server.token,
-        model=model,
+        model=model or DEFAULT_MODEL_DIR,
         settings=ours,
         caches=tmp,
         base=base,
@@ -134,7 +151,13 @@ class Playground:
                 loop.add_signal_handler(sig, self.stop_requested.set)
 
     async def _supervise(self, tmp: Path) -> int:
-        env = bot_environment(self.server, tmp, self.model)
+        try:
+            model = await asyncio.to_thread(private_model, self.model, tmp)
+        except OSError as error:
+            source = self.model or "the shipped model"
+            self.say(f"cannot copy the model from {source}: {error.strerror or error}")
+            return EXIT_BOT_FAILED
+        env = bot_environment(self.server, tmp, model)
         self.say("starting the bot (loading the model can take a few seconds)")
         self.process = await start_bot(
             env,
@@ -229,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
         help="run the real bot on Discord instead when DISCORD_TOKEN is set",
     )
     parser.add_argument("--env-file", type=Path, default=Path(".env"), help="default: .env")
-    parser.add_argument("--model", type=Path, help="a model folder (default: the bot's MODEL_PATH)")
+    parser.add_argument(
+        "--model", type=Path, help="a model folder, served as a copy (default: the shipped model)"
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error("--port must be from 0 to 65535")

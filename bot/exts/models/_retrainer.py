@@ -427,8 +427,7 @@ class Retrainer:
             )
         if job.cancelled_by is not None and result.status == Status.CANCELLED:
             return result.model_copy(update={"reason": f"cancelled by {job.cancelled_by}"})
-        # The trainer names its folders (its command line is run by hand too); Discord must not.
-        return result.model_copy(update={"reason": scrub_paths(result.reason)})
+        return result.model_copy(update={"reason": scrub_paths(result.reason)})  # no host path
 
     async def _finish(self, job: Job, result: TrainerResult) -> None:
         published = result.status == Status.PUBLISHED
@@ -596,6 +595,5 @@ class Retrainer:
 
 
 def _ending(status: Status, reason: str) -> TrainerResult:
-    """A result the bot writes itself, for a run that ended without the trainer's own (its
-    reason is shown on Discord: no host path)."""
+    """A result the bot writes itself, for a run that ended without the trainer's own."""
     return TrainerResult(status=status, reason=scrub_paths(reason))

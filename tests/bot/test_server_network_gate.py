@@ -13,7 +13,7 @@ from heads_support import make_head
 from bot.errors import UserFacingError
 from bot.exts.models._default import make_default
 from bot.exts.models._heads import HeadTrainer
-from bot.exts.models._networks import NetworkJudge
+from bot.exts.models._networks import NetworkJudge, ending_text
 from bot.server_models import (
     HeadCache,
     current_kind,
@@ -28,6 +28,7 @@ from model.bundle import DEFAULT_MODEL_DIR, versions
 from model.head import Head
 from model.runtime import ServerNetwork
 from model.worker import ModelWorker
+from training.protocol import Status, TrainerResult
 
 COUNTS = {"jedi": 120, "sith": 120}
 GUILD = 42
@@ -102,3 +103,15 @@ def test_a_servers_network_cannot_become_the_default_head(tmp_path: Path) -> Non
     with pytest.raises(UserFacingError, match=r"^Server 42's version 2 is a network of its own"):
         make_default(store, tmp_path, GUILD, None, "b" * 64, "!")
     assert not default_folder(tmp_path).exists()
+
+
+def test_a_training_without_a_candidate_tells_the_server_without_the_bots_folders() -> None:
+    stopped = TrainerResult(
+        status=Status.CANCELLED, reason="cancelled during training; /srv/data/trainings/3/x"
+    )
+    assert ending_text(stopped, "eve", "!") == (
+        "**Training cancelled** by eve. This server's model and its images are unchanged."
+    )
+    failed = TrainerResult(status=Status.FAILED, reason="--model /srv/data/trainings/3 is a file")
+    text = ending_text(failed, None, "!")
+    assert text.startswith("**Training failed**") and "/srv" not in text

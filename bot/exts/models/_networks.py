@@ -34,7 +34,7 @@ from dataset.files import export_files
 from model.bundle import model_dir
 from model.runtime import ServerNetwork
 from model.worker import ModelWorker
-from training.protocol import Status, WorkFolder
+from training.protocol import Status, TrainerResult, WorkFolder
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,19 @@ def export_server(store: DatasetStore, guild_id: int, work: WorkFolder) -> None:
     for folder, holdout in ((work.data, False), (work.holdout, True)):
         chosen = [(image.label, Path(image.path)) for image in images if image.holdout == holdout]
         export_files(folder, chosen, store.class_names)
+
+
+def ending_text(result: TrainerResult, cancelled_by: str | None, prefix: str) -> str:
+    """The message of a server's network training that made no candidate: the trainer's own
+    reasons name the bot's folders, so a server is told what happened in its own words."""
+    unchanged = "This server's model and its images are unchanged."
+    if result.status == Status.CANCELLED:
+        by = f" by {cancelled_by}" if cancelled_by else ""
+        return f"**Training cancelled**{by}. {unchanged}"
+    if result.status == Status.INTERRUPTED:
+        again = f"`{prefix}retrain network` starts again."
+        return f"**Training interrupted**: {result.reason}. {unchanged} {again}"
+    return f"**Training failed**; the bot's operator finds why in its log. {unchanged}"
 
 
 @dataclass(frozen=True)

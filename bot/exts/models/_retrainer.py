@@ -40,7 +40,7 @@ import discord
 
 from bot.errors import UserFacingError
 from bot.exts.models._jobs import SHARED_MODEL, Job, Notifier, count_images
-from bot.exts.models._networks import NetworkJudge, export_server, server_counts
+from bot.exts.models._networks import NetworkJudge, ending_text, export_server, server_counts
 from bot.exts.models._queue import QueuedTrainings, cancel_word, ending
 from bot.exts.models._words import (
     RetrainOptions,
@@ -428,15 +428,18 @@ class Retrainer(QueuedTrainings):
                     figures={"epochs": job.options.epochs, "training": job.record.id},
                 )
             except Exception as error:
-                if not isinstance(error, UserFacingError):
+                reason = str(error)
+                if not isinstance(error, UserFacingError):  # its text may name host paths
                     log.exception("training %s: judging the server's network failed", job.record.id)
-                status, text = Status.FAILED, f"**Training failed**: {error}"
-                record = {"reason": str(error)}
+                    reason = "the new network could not be scored or published (see the log)."
+                status, text = Status.FAILED, f"**Training failed**: {reason}"
+                record = {"reason": reason}
             else:
                 status, version, text = outcome.status, outcome.published, outcome.text(prefix)
                 record = outcome.record()
         else:
-            text = final_text(result, prefix, "this server's holdout")
+            log.info("training %s: %s: %s", job.record.id, result.status, result.reason)
+            text = ending_text(result, job.cancelled_by, prefix)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(
                 self.store.trainings.finish,

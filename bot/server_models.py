@@ -231,7 +231,7 @@ def head_bytes(head: Head) -> int:
 def load_network(version: Path) -> Classifier:
     """A server's network version, on LiteRT (small and quick to load, whatever the shared
     network runs on)."""
-    return Classifier.load(version, "litert", num_threads=1)
+    return Classifier.load(version, "litert")
 
 
 @dataclass(frozen=True)
@@ -245,7 +245,7 @@ class NetworkVersion:
 class NetworkCache:
     """The servers' own networks loaded for serving, at most `size` of them (the least recently
     used is let go): one is loaded on first use and again when its server's current version
-    changes; the others are untouched. Thread-safe; `get` loads a network (about a second), so
+    changes; the others are untouched. Thread-safe; `get` loads a network (about 0.1 s), so
     the event loop calls it in a thread (`HeadCache.get` does)."""
 
     def __init__(self, size: int, loader: Callable[[Path], Classifier] = load_network) -> None:

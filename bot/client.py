@@ -21,7 +21,7 @@ from bot.feedback import FeedbackCollector
 from bot.images import ByteBudget
 from bot.model_versions import serve, serving_folder
 from bot.replies import RESTARTING
-from bot.server_models import MB, HeadCache, served_backbone
+from bot.server_models import MB, HeadCache, NetworkCache, served_backbone
 from bot.settings import Settings
 from bot.shards import AUTO, IdentifyPacer, describe_latencies, shard_ranges
 from dataset import DatasetStore
@@ -107,7 +107,10 @@ class BotCore:
         self.feedback: FeedbackCollector | None = None  # set by the feature that learns
         # Each server's own model (a head on the shared network), loaded when first asked for.
         self.heads = HeadCache(
-            settings.data_dir, settings.head_cache_mb * MB, lambda: served_backbone(self.worker)
+            settings.data_dir,
+            settings.head_cache_mb * MB,
+            lambda: served_backbone(self.worker),
+            NetworkCache(settings.server_networks_cached),
         )
         # What a feature must stop beside the commands' grace when the bot stops (a training).
         self.stopping: list[Callable[[], Awaitable[None]]] = []

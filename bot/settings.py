@@ -147,6 +147,8 @@ class Settings(BaseSettings):
     max_trainings: Positive = 1  # full trainings run at once across the cluster; others queue
     head_cache_mb: Positive = 64  # servers' loaded heads held in memory (bot.server_models)
     server_model_versions: Positive = 5  # versions of a server's model kept (bot.server_models)
+    server_networks_cached: Positive = 2  # servers' own networks held loaded (bot.server_models)
+    server_network_min_images: Positive = 200  # a server's images for `!retrain network`
     # The images one server may hold, and their megabytes (dataset.quotas).
     server_image_quota: Positive = 5000
     server_image_quota_mb: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 200.0

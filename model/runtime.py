@@ -19,7 +19,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -304,6 +304,19 @@ class Classifier:
                 f"expected uint8 images of shape {expected}, got {batch.dtype} {batch.shape[1:]}"
             )
         return np.ascontiguousarray(batch)
+
+
+@dataclass(frozen=True)
+class ServerNetwork:
+    """A server's own network, served to that server instead of the shared one: its own
+    weights, calibration and detector (`figures`: what its server version records)."""
+
+    classifier: Classifier
+    figures: dict = field(default_factory=dict)
+
+    def predictions(self, images: np.ndarray) -> list[Prediction]:
+        """Verdicts for a (n, 200, 200, 3) uint8 batch, by this network alone."""
+        return self.classifier.predict(images)
 
 
 def calibration_of(info: ModelInfo) -> Calibration | None:

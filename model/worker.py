@@ -12,7 +12,9 @@ is refused and the old one keeps serving.
 
 The network runs once per batch for the requests of every server together; each request then
 gets its own server's `Head` applied to its images' outputs (`model.head`), or none: the served
-model's own verdict. A head learned on another network is never applied (`check_backbone`).
+model's own verdict. A head learned on another network is never applied (`check_backbone`). A
+server whose model is a network of its own (`ServerNetwork`) has its requests run on that
+network, apart from the shared pass, with the same decoding, limits and queue.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ import numpy as np
 from model.bundle import TFLITE_FILE, publish_stamp
 from model.head import Head, HeadError, check_backbone
 from model.preprocess import CorruptImageError, ImageError, ImageLimits, load_image
-from model.runtime import Classifier, FeatureMaps, Outputs, Prediction
+from model.runtime import Classifier, FeatureMaps, Outputs, Prediction, ServerNetwork
+
+Served = Head | ServerNetwork  # a server's own model: a head, or a network of its own
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +76,7 @@ class _Job:
     loop: asyncio.AbstractEventLoop
     # Turns this job's predictions into its result, in the worker thread (classify_bytes).
     finish: Callable[[list[Prediction]], Any] | None = None
-    head: Head | None = None  # a server's head on the network's outputs; None: its own verdict
+    head: Served | None = None  # a server's head or own network; None: the shared verdict
     raw: bool = False  # the network's outputs themselves (`outputs`), not predictions
 
     def outcome(self, value: Any = None, error: BaseException | None = None) -> _Outcome:
@@ -213,10 +217,10 @@ class ModelWorker:
             raise WorkerTimeout() from None
 
     async def classify(
-        self, images: Sequence[np.ndarray], head: Head | None = None
+        self, images: Sequence[np.ndarray], head: Served | None = None
     ) -> list[Prediction]:
-        """Predictions for preprocessed images (by a server's `head`; None: the served model's
-        own), batched with whatever else is waiting."""
+        """Predictions for preprocessed images (by a server's `head` or own network; None: the
+        served model's own), batched with whatever else is waiting."""
         if len(images) == 0:
             return []
         return await self._submit(_Kind.CLASSIFY, np.stack(images), head=head)
@@ -229,7 +233,7 @@ class ModelWorker:
         return await self._submit(_Kind.CLASSIFY, np.stack(images), raw=True)
 
     async def classify_bytes(
-        self, blobs: Sequence[bytes | Exception], head: Head | None = None
+        self, blobs: Sequence[bytes | Exception], head: Served | None = None
     ) -> list[Prediction | Exception]:
         """Decode and classify each item of `blobs` (by a server's `head`, as `classify`), in
         order: its `Prediction`, or the `ImageError` that says why it cannot be used. An item
@@ -268,7 +272,7 @@ class ModelWorker:
         blobs: list[bytes | Exception],
         future: asyncio.Future[Any],
         loop: asyncio.AbstractEventLoop,
-        head: Head | None = None,
+        head: Served | None = None,
     ) -> None:
         """In a decode thread: decode `blobs`, queue the good images for the model."""
         try:
@@ -359,7 +363,7 @@ class ModelWorker:
             raise WorkerClosed("the model worker has stopped")
 
     async def _submit(
-        self, kind: _Kind, images: np.ndarray, head: Head | None = None, raw: bool = False
+        self, kind: _Kind, images: np.ndarray, head: Served | None = None, raw: bool = False
     ) -> Any:
         self._check_running()
         loop = asyncio.get_running_loop()
@@ -456,6 +460,9 @@ class ModelWorker:
         decoded_here = sum(len(job.images) for job in classify if job.finish is not None)
         if decoded_here:
             self._free_room(decoded_here)  # their pixels are in this batch now
+        own = [job for job in classify if isinstance(job.head, ServerNetwork)]
+        classify = [job for job in classify if not isinstance(job.head, ServerNetwork)]
+        outcomes += [self._on_own_network(job) for job in own]
         if classify:
             try:
                 images = np.concatenate([job.images for job in classify])
@@ -485,6 +492,19 @@ class ModelWorker:
                 log.exception("feature extraction failed")
                 _deliver(job.outcome(error=error))
 
+    def _on_own_network(self, job: _Job) -> _Outcome:
+        """A request of a server served its own network: run on that network alone."""
+        network = job.head
+        assert isinstance(network, ServerNetwork)
+        try:
+            outputs = self._run_network(network.classifier, job.images)
+            value = network.classifier.predictions(outputs)
+            self._images += len(job.images)
+            return job.outcome(job.finish(value) if job.finish else value)
+        except Exception as error:
+            log.exception("a server's own network failed a request")
+            return job.outcome(error=error)
+
     def _run_network(self, classifier: Classifier, images: np.ndarray) -> Outputs:
         # Run in chunks of max_batch: a single request may carry more images than that.
         chunks = [
@@ -494,11 +514,11 @@ class ModelWorker:
         return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
 
     def _verdicts(
-        self, classifier: Classifier, head: Head | None, outputs: Outputs
+        self, classifier: Classifier, head: Served | None, outputs: Outputs
     ) -> list[Prediction]:
         """`head`'s predictions on `outputs`, or the served model's own: a head learned on
         another network than the one served is refused (one log line per pair)."""
-        if head is not None:
+        if isinstance(head, Head):
             try:
                 check_backbone(head, classifier.info)
             except HeadError as error:

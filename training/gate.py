@@ -85,6 +85,7 @@ class RetrainOptions:
     threads: int | None = None  # LiteRT threads for the gate (TensorFlow's are set by main)
     min_images: int = MIN_IMAGES_PER_CLASS  # per class in DATA, below which nothing is trained
     command: str = ""  # recorded in model.json
+    init: Path | None = None  # a model folder whose weights training starts from (None: random)
 
 
 class Gate:
@@ -152,6 +153,7 @@ class Gate:
                 command=options.command or f"python -m {TRAINER_MODULE}",
                 progress=self.progress.path,
                 cancellation=self.cancellation,
+                init=options.init,
             )
         except ValueError as error:
             raise RetrainError(str(error)) from None

@@ -2,7 +2,7 @@
 
     python -m training.retrain --data DIR --model MODEL_PATH --work WORK [--holdout DIR]
         [--epochs N] [--batch-size 32] [--val-split 0.2] [--seed 123] [--learning-rate 1e-4]
-        [--ood-keep 0.95] [--notes TEXT] [--force] [--threads N] [--nice 10]
+        [--ood-keep 0.95] [--notes TEXT] [--force] [--init MODEL_DIR] [--threads N] [--nice 10]
 
 The bot runs this in a process of its own and follows it through the files of WORK, as
 `training.protocol` names and describes them: `progress.jsonl` (a stage event as the run enters
@@ -120,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ood-keep", type=float, default=defaults.ood_keep)
     parser.add_argument("--notes", default="", help="what the data is, recorded in model.json")
     parser.add_argument("--force", action="store_true", help="publish even if it is worse")
+    parser.add_argument("--init", type=Path, help="start from this model folder's weights")
     parser.add_argument(
         "--min-images",
         type=int,
@@ -175,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         force=args.force,
         threads=args.threads or None,
         min_images=max(args.min_images, 1),
+        init=args.init,
         command=f"python -m {TRAINER_MODULE} " + shlex.join(argv),
     )
     work = WorkFolder(args.work)

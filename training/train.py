@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import logging
 import re
@@ -91,6 +92,7 @@ class TrainConfig:
     data_path: str = "auto"  # memory, stream, or auto: training.data.choose_data_path
     cache_mb: int = DEFAULT_CACHE_BYTES // (1024 * 1024)  # decoded images kept when streaming
     devices: int | None = None  # None: every GPU when several are visible, else one device
+    init: Path | None = None  # a model folder whose weights training starts from (None: random)
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -284,6 +286,8 @@ def fit_network(
     placement = placement or _place(config)
     placement.per_replica_batch(config.batch_size)  # a DeviceError unless it splits evenly
     keras.utils.set_random_seed(config.seed)
+    if network is None and config.init is not None:
+        network = functools.partial(load_weights_of, config.init)
     with placement.strategy.scope():
         model = (network or build_model)(seed=config.seed)
         model.compile(
@@ -313,6 +317,21 @@ def fit_network(
             raise
         raise DatasetError(found.group(1)) from None
     return model, keep_best
+
+
+def load_weights_of(folder: Path, seed: int) -> keras.Model:
+    """The network of the model folder `folder` (its current version), to train further: a
+    server's network starts from the shared one's weights. `seed` is unused (no random init)."""
+    import keras
+
+    from model.bundle import model_dir
+    from training.data import DatasetError
+
+    path = model_dir(Path(folder)) / KERAS_FILE
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except (ValueError, OSError) as error:
+        raise DatasetError(f"cannot start from the weights in {path}: {error}") from None
 
 
 # What a DatasetError raised while streaming says, inside TensorFlow's error about it.

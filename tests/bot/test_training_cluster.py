@@ -22,7 +22,7 @@ import pytest
 from fakes import progress_message, user
 
 from bot.errors import UserFacingError
-from bot.exts.models import Models, _retrainer
+from bot.exts.models import Models, _queue, _retrainer
 from bot.exts.models._jobs import ClientNotifier, Job
 from bot.exts.models._retrainer import Retrainer
 from bot.exts.models._words import RetrainOptions, queued_line
@@ -184,7 +184,7 @@ def queued_retrainer(store: DatasetStore, data_dir: Path) -> QueuedRetrainer:
 async def _queue_behind_a_server_training(tmp_path: Path, here: DatasetStore, monkeypatch):
     """`!retrain shared` in `here`'s process while another process's full training (a
     server's) holds the only slot: its reply, its progress message's edits, its retrainer."""
-    monkeypatch.setattr(_retrainer, "QUEUE_EVERY", 0.05)
+    monkeypatch.setattr(_queue, "QUEUE_EVERY", 0.05)
     monkeypatch.setattr(_retrainer, "PROGRESS_EVERY", 0.1)
     monkeypatch.setattr(_retrainer, "prepare_retrained_folder", lambda *_: tmp_path / "model")
     runner = queued_retrainer(here, tmp_path / "runner")

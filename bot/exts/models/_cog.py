@@ -1,7 +1,9 @@
 """The models' versions: `!retrain`, `!model` and `!rollback`.
 
 Typed in a server, they act on that server's own model (a head on the shared network,
-`bot.server_models`), which the server's managers retrain (in seconds, `._heads`) and roll back.
+`bot.server_models`), which the server's managers retrain (in seconds, `._heads`) and roll back;
+`!retrain network` trains a whole network on the server's images (a full training in the queue,
+`._networks`), which becomes the server's model only if it beats the current one.
 With `shared` (`!retrain shared epochs=10`, `!model shared`, `!rollback shared 2`), or in a DM,
 they act on the shared model (scope `SHARED_MODEL`), the default every server without a model of
 its own is served: only the bot's operator retrains it (a full training in its own process),
@@ -35,11 +37,14 @@ from bot.exts.models._default import (
 )
 from bot.exts.models._heads import KIND, HeadTrainer
 from bot.exts.models._jobs import ClientNotifier, parse_options
+from bot.exts.models._networks import NetworkJudge
 from bot.exts.models._retrainer import SHARED_MODEL, Retrainer
 from bot.exts.models._words import RetrainOptions, public_notes, queued_line, training_line
 from bot.model_versions import history, rollback_target, serve
 from bot.server_models import (
+    NETWORK,
     current_head_version,
+    current_kind,
     head_history,
     serve_default,
     serve_version,
@@ -69,15 +74,16 @@ class Models(commands.Cog, name="Models"):
 
     async def cog_load(self) -> None:
         bot, settings = self.bot, self.bot.settings
+        self.heads = HeadTrainer(
+            bot.dataset, settings, bot.worker, bot.heads, bot.worker.classifier.info.class_names
+        )
         self.retrainer = Retrainer(
             bot.dataset,
             settings,
             bot.worker.classifier.info.class_names,
             functools.partial(serve, bot.worker, backend=settings.model_backend),
             ClientNotifier(bot),
-        )
-        self.heads = HeadTrainer(
-            bot.dataset, settings, bot.worker, bot.heads, bot.worker.classifier.info.class_names
+            NetworkJudge(bot.dataset, settings, bot.worker, bot.heads, self.heads),
         )
         # A stop (`bot.shutdown`) stops the trainer beside the commands' grace; `close()`
         # unloads this cog after, and the trainer is then already stopped.
@@ -110,7 +116,8 @@ class Models(commands.Cog, name="Models"):
     async def retrain(self, ctx: commands.Context, *options: str) -> None:
         """Learn this server's own model from its labelled images, in seconds (Manage Server).
         It is published only if it is not worse than the current one on the held-out images.
-        `!retrain force` (publish even if worse), `!retrain cancel`. The bot's operator:
+        `!retrain force` (publish even if worse), `!retrain cancel`; `!retrain network
+        [epochs=N] [force]` trains a whole network on many images (minutes). The bot's operator:
         `!retrain shared [epochs=10] [force]` trains the shared model every other server gets.
         """
         words = [word for word in options if word]
@@ -139,6 +146,12 @@ class Models(commands.Cog, name="Models"):
             require_manager(ctx.author, ctx.guild, "cancel a training")
             if self.fitter.cancel(ctx.guild.id):
                 await ctx.reply("Stopping this server's retrain.", mention_author=False)
+            elif await self.trainer.cancel(ctx.author, ctx.guild.id):
+                await ctx.reply(
+                    "Stopping this server's network training (or taking it out of the queue); "
+                    "its message says so within seconds.",
+                    mention_author=False,
+                )
             else:
                 await ctx.reply(
                     f"No retrain of this server's model is running. (`{prefix}retrain shared "
@@ -147,6 +160,19 @@ class Models(commands.Cog, name="Models"):
                 )
             return
         require_manager(ctx.author, ctx.guild, "retrain me")
+        if words and words[0].lower() == "network":
+            choice = parse_options(words[1:], self.bot.settings.retrain_max_epochs)
+
+            async def send(text: str) -> discord.Message:
+                return await ctx.reply(text, mention_author=False)
+
+            await self.trainer.start(choice, ctx.author, ctx.channel, ctx.guild, send, ctx.guild.id)
+            return
+        if await self.trainer.running(ctx.guild.id) is not None:
+            raise UserFacingError(
+                "A network is being trained on this server's images; its message says when it "
+                f"ends, and `{prefix}retrain cancel` stops it."
+            )
         force = False
         for word in words:
             if word.lower() != "force":
@@ -158,7 +184,14 @@ class Models(commands.Cog, name="Models"):
             force = True
         async with ctx.typing():
             outcome = await self.fitter.retrain(ctx.guild.id, force, user_id=ctx.author.id)
-        await ctx.reply(outcome.text(prefix), mention_author=False)
+        text = outcome.text(prefix)
+        if outcome.images >= self.bot.settings.server_network_min_images:
+            text += (
+                f"\n-# With {outcome.images} labelled images, `{prefix}retrain network` may do "
+                "better: it trains a whole network on them (minutes), published only if it "
+                "beats this server's model on its holdout."
+            )
+        await ctx.reply(text, mention_author=False)
 
     @app_commands.command(name="retrain", description="Learn this server's model again.")
     @app_commands.describe(
@@ -166,6 +199,7 @@ class Models(commands.Cog, name="Models"):
         force="Publish it even if it is worse on the holdout",
         cancel="Stop the training that is running",
         shared="The shared model every other server gets (the bot's operator)",
+        network="Train a whole network on this server's images (minutes; many images needed)",
     )
     async def slash_retrain(
         self,
@@ -174,17 +208,22 @@ class Models(commands.Cog, name="Models"):
         force: bool = False,
         cancel: bool = False,
         shared: bool = False,
+        network: bool = False,
     ) -> None:
         guild = interaction.guild
         if not shared and guild is not None and interaction.is_guild_integration():
             if cancel:
                 require_manager(interaction.user, guild, "cancel a training")
                 done = self.fitter.cancel(guild.id)
+                done = done or await self.trainer.cancel(interaction.user, guild.id)
                 text = "Stopping this server's retrain." if done else "No retrain is running."
                 await interaction.response.send_message(text, ephemeral=True)
                 return
             require_manager(interaction.user, guild, "retrain me")
             await interaction.response.defer(thinking=True)
+            if network:
+                await self._slash_network(interaction, guild, epochs, force)
+                return
             outcome = await self.fitter.retrain(guild.id, force, user_id=interaction.user.id)
             await interaction.followup.send(outcome.text(self.bot.settings.command_prefix))
             return
@@ -209,6 +248,25 @@ class Models(commands.Cog, name="Models"):
             send,  # type: ignore[arg-type]
             SHARED_MODEL,
         )
+
+    async def _slash_network(
+        self,
+        interaction: discord.Interaction,
+        guild: discord.Guild,
+        epochs: int | None,
+        force: bool,
+    ) -> None:
+        """`/retrain network:True` in a server: queue its network training."""
+        maximum = self.bot.settings.retrain_max_epochs
+        if epochs is not None and epochs > maximum:
+            raise UserFacingError(f"`epochs` takes a whole number from 1 to {maximum}.")
+        choice = RetrainOptions(epochs or RetrainOptions().epochs, force)
+
+        async def send(text: str) -> discord.Message:
+            return await interaction.followup.send(text, wait=True)
+
+        channel = interaction.channel
+        await self.trainer.start(choice, interaction.user, channel, guild, send, guild.id)  # type: ignore[arg-type]
 
     @property
     def trainer(self) -> Retrainer:
@@ -285,17 +343,26 @@ class Models(commands.Cog, name="Models"):
         """`!model` in a server: its own model and versions, or that it is served the default."""
         prefix = ctx.clean_prefix
         folder = server_folder(self.bot.settings.data_dir, guild.id)
-        current = await asyncio.to_thread(current_head_version, folder)
+        kind = await asyncio.to_thread(current_kind, folder)
         kept = await asyncio.to_thread(head_history, folder)
-        if current is None:
+        if kind is None:
             lines = [
                 f"This server is served **the default model** (`{prefix}model shared` shows it)."
             ]
+        elif kind == NETWORK:
+            lines = ["This server is served **its own model**: a network trained on its images."]
         else:
             lines = [f"This server is served **its own model**: {KIND}."]
         lines += [version.line() for version in kept]
         if self.fitter.running(guild.id):
             lines.append("-# This server's model is being retrained.")
+        if await self.trainer.running(guild.id) is not None:
+            lines.append("-# A network is being trained on this server's images.")
+        waiting = await self.trainer.waiting(guild.id)
+        if waiting is not None:
+            lines.append(
+                f"-# A network training for this server waits in the queue: place {waiting[1]}."
+            )
         if manages(ctx.author, guild):
             lines.append(
                 f"-# `{prefix}retrain` learns this server's model from its labelled images; "

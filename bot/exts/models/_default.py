@@ -15,12 +15,14 @@ from pathlib import Path
 
 from bot.errors import UserFacingError
 from bot.server_models import (
+    NETWORK,
     current_head_version,
     default_folder,
     publish_default,
     serve_network,
     serve_version,
     server_folder,
+    version_kind,
 )
 from dataset import DatasetStore
 from model.bundle import ModelError, read_info, versions
@@ -80,6 +82,11 @@ def make_default(
         kept = ", ".join(str(n) for n in versions(folder)) or "none"
         raise UserFacingError(f"Server {guild_id} has no version {number} (kept: {kept}).")
     try:
+        if version_kind(folder / str(number)) == NETWORK:
+            raise UserFacingError(
+                f"Server {guild_id}'s version {number} is a network of its own: only a head on "
+                "the shared network can be the default model; name one of its head versions."
+            )
         made = publish_default(data_dir, guild_id, number, backbone or "")
     except ModelError as error:  # a `HeadError` too: learned on another network
         raise UserFacingError(f"I can't make it the default: {error}.") from None

@@ -29,7 +29,8 @@ from dataset import DatasetStore, TrainingBusy
 from model.bundle import TFLITE_FILE, versions
 from model.head import Head, HeadError, fit_head, with_figures
 from model.preprocess import ImageError, ImageLimits, load_image
-from model.worker import ModelWorker
+from model.runtime import ServerNetwork
+from model.worker import ModelWorker, Served
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,9 @@ class HeadTrainer:
         name = "the default model"
         if own is not None:
             name = f"version {own.figures.get('version', '?')}"
-        before, after, count = await self._holdout(held, current, head, cancel)
+            if isinstance(own, ServerNetwork):
+                name += " (a network of its own)"
+        before, after, count = await self.holdout_scores(held, current, head, cancel)
         per_class = {n: int((labels == i).sum()) for i, n in enumerate(self.class_names)}
         seconds = time.perf_counter() - started
         outcome = FitOutcome(None, len(labels), per_class, count, before, after, name, seconds)
@@ -252,11 +255,11 @@ class HeadTrainer:
         features = {n: np.concatenate(p) if p else np.empty((0, 1)) for n, p in parts.items()}
         return features, np.asarray(labels, dtype=int)
 
-    async def _holdout(
-        self, held: Sequence[Any], current: Head | None, new: Head, cancel: asyncio.Event
+    async def holdout_scores(
+        self, held: Sequence[Any], current: Served | None, new: Served, cancel: asyncio.Event
     ) -> tuple[float | None, float | None, int]:
-        """The holdout accuracy of `current` (None: the default model) and of `new`, by the
-        serving path, and the number of held-out images read."""
+        """The holdout accuracy of `current` (None: the default model) and of `new` (a head or a
+        server's network), by the serving path, and the number of held-out images read."""
         if not held or cancel.is_set():
             return None, None, 0
         right_before = right_after = count = 0

@@ -18,8 +18,10 @@ slot replies with its place in the queue, and edits that reply into its progress
 turn (`Trainings.enqueue`, `take_turn`).
 
 Each training has a scope, the model it trains: `SHARED_MODEL` (0), the model every server
-without one of its own is served and that only the bot's operator retrains, or (later) a
-server's id. It travels in the row's params, so every process knows whose training runs.
+without one of its own is served and that only the bot's operator retrains, or a server's id
+(`!retrain network`): a network trained from the shared one's weights on that server's images
+alone, judged on its holdout by `._networks.NetworkJudge` and published into its own versions.
+A process runs at most one training per scope (`jobs`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ import os
 import shutil
 import signal
 import sys
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
@@ -39,20 +40,21 @@ import discord
 
 from bot.errors import UserFacingError, scrub_paths
 from bot.exts.models._jobs import SHARED_MODEL, Job, Notifier, count_images
+from bot.exts.models._networks import NetworkJudge, ending_text, export_server, server_counts
+from bot.exts.models._queue import QueuedTrainings, cancel_word, ending
 from bot.exts.models._words import (
     RetrainOptions,
     busy_text,
     final_text,
     interrupted_text,
     progress_text,
-    queued_text,
     running_text,
 )
 from bot.model_versions import prepare_retrained_folder
 from bot.processes import die_with_parent, trainer_environment
 from bot.settings import Settings
 from dataset import DatasetError, DatasetStore, TrainingBusy, TrainingRecord
-from dataset.records import QUEUED, RUNNING
+from dataset.records import QUEUED
 from model.preprocess import IMAGE_TYPES
 from training.protocol import (
     TRAINER_MODULE,
@@ -67,7 +69,6 @@ from training.protocol import (
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 3.0  # seconds between looks at the trainer's progress
-QUEUE_EVERY = 5.0  # seconds between asks for a queued training's turn
 STOP_GRACE = 5.0  # seconds a trainer gets to stop cleanly before it is killed
 KEEP_RUNS = 5  # trainings' work folders kept (logs, plots, result.json)
 NO_DATASET = "Learning is not set up on this bot (it has no dataset)."
@@ -75,8 +76,8 @@ OPERATORS_HOLDOUT = "the operator's holdout (DEFAULT_HOLDOUT_DIR)"
 SHARED_HOLDOUT = "the held-out labels of the servers that share them"
 
 
-class Retrainer:
-    """Starts, watches, cancels and reports this process's one training."""
+class Retrainer(QueuedTrainings):
+    """Starts, watches, cancels and reports this process's trainings, one per model."""
 
     def __init__(
         self,
@@ -85,14 +86,29 @@ class Retrainer:
         class_names: Sequence[str],
         serve: Callable[[Path], object],
         notifier: Notifier,
+        judge: NetworkJudge | None = None,
     ) -> None:
-        """`serve(folder)` makes the model worker serve a folder a training published into."""
+        """`serve(folder)` makes the model worker serve a folder a training published into;
+        `judge` scores and publishes a server's network (None: servers train none)."""
         self._store = store
         self.settings = settings
         self.class_names = tuple(class_names)
         self.serve = serve
         self.notifier = notifier
-        self.job: Job | None = None
+        self.judge = judge
+        self.jobs: dict[int, Job] = {}  # scope -> the training this process runs or queues
+
+    @property
+    def job(self) -> Job | None:
+        """This process's training of the shared model, if it has one."""
+        return self.jobs.get(SHARED_MODEL)
+
+    @job.setter
+    def job(self, job: Job | None) -> None:
+        if job is None:
+            self.jobs.pop(SHARED_MODEL, None)
+        else:
+            self.jobs[job.scope] = job
 
     @property
     def store(self) -> DatasetStore:
@@ -151,15 +167,25 @@ class Retrainer:
         `send(text)` posts the progress message, where the command was typed. Raises
         `UserFacingError` for anything the user can fix."""
         prefix = self.settings.command_prefix
-        if self.job is not None:
-            raise UserFacingError(await self._busy_text(self.job.record))
-        self.check_holdout()
-        counts = await self.check_counts()
+        if scope in self.jobs:
+            raise UserFacingError(await self._busy_text(self.jobs[scope].record))
+        if scope == SHARED_MODEL:
+            self.check_holdout()
+            counts = await self.check_counts()
+            holdout = "operator" if self.settings.default_holdout_dir else "shared"
+        else:
+            if self.judge is None:
+                raise UserFacingError(NO_DATASET)
+            counts = await asyncio.to_thread(
+                server_counts, self.store, self.settings, scope, self.class_names
+            )
+            holdout = "server"
         params = {
             "epochs": options.epochs,
             "force": options.force,
             "counts": counts,
-            "holdout": "operator" if self.settings.default_holdout_dir else "shared",
+            "holdout": holdout,
+            **({"kind": "network"} if scope != SHARED_MODEL else {}),
         }
         try:
             record = await asyncio.to_thread(
@@ -179,10 +205,8 @@ class Retrainer:
             return
         try:
             work = WorkFolder(self.runs / str(record.id))
-            target = await asyncio.to_thread(
-                prepare_retrained_folder, self.settings.model_path, self.settings.data_dir
-            )
-            await asyncio.to_thread(self._export, work)
+            target = await asyncio.to_thread(self._target, scope, work)
+            await asyncio.to_thread(self._export_for, work, scope)
             message = await send(progress_text([], options, user.mention, prefix))
         except BaseException as error:
             reason = (
@@ -194,125 +218,42 @@ class Retrainer:
             )
             raise
         job = Job(record, options, work, target, message, user, scope)
-        job.holdout = self.settings.default_holdout_dir
-        self.job = job
+        job.holdout = self.settings.default_holdout_dir if scope == SHARED_MODEL else None
+        self.jobs[scope] = job
         with contextlib.suppress(Exception):
             await asyncio.to_thread(
                 self.store.trainings.heartbeat, record.id, message_id=message.id
             )
         job.task = asyncio.create_task(self._watch(job), name=f"training-{record.id}")
 
+    def _target(self, scope: int, work: WorkFolder) -> Path:
+        """Where the trainer publishes: the shared model's folder, or (a server's network) a
+        folder of the run's own, from which `NetworkJudge` publishes it if it wins."""
+        if scope == SHARED_MODEL:
+            return prepare_retrained_folder(self.settings.model_path, self.settings.data_dir)
+        return work.path / "candidate"
+
     async def _busy_text(self, record: TrainingRecord) -> str:
         """The answer to a `!retrain` while `record` runs or waits in the queue."""
         place = None
         if record.status == QUEUED:
             place = await asyncio.to_thread(self.store.trainings.place, record.id)
-        return busy_text(record, self.settings.command_prefix, place)
-
-    async def _queue(
-        self,
-        record: TrainingRecord,
-        options: RetrainOptions,
-        user: discord.abc.User,
-        send: Callable[[str], Awaitable[discord.Message]],
-        scope: int,
-    ) -> None:
-        """Reply with `record`'s place in the queue, and wait for its turn in a task."""
-        prefix = self.settings.command_prefix
-        try:
-            place = await asyncio.to_thread(self.store.trainings.place, record.id)
-            message = await send(queued_text(place, user.mention, prefix))
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.store.trainings.withdraw, record.id, by=None)
-            raise
-        work = WorkFolder(self.runs / str(record.id))
-        job = Job(record, options, work, self.settings.model_path, message, user, scope)
-        job.holdout = self.settings.default_holdout_dir
-        self.job = job
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(
-                self.store.trainings.heartbeat, record.id, message_id=message.id
-            )
-        job.task = asyncio.create_task(self._wait_then_watch(job), name=f"training-{record.id}")
-
-    async def _wait_then_watch(self, job: Job) -> None:
-        """Wait for the queued `job`'s turn, then export and run it as `start` does."""
-        try:
-            record = await self._wait_turn(job)
-        except asyncio.CancelledError:  # the bot stops: leave the queue (or the slot it got)
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self._leave, job.record.id)
-            self.job = None
-            await self._edit(
-                job, interrupted_text("the bot restarted", self.settings.command_prefix)
-            )
-            raise
-        if record.status != RUNNING:  # taken out of the queue, or interrupted
-            self.job = None
-            if record.status == Status.CANCELLED.value:
-                by = self.notifier.name_of(record.cancel_requested_by)
-                result = _ending(Status.CANCELLED, f"removed from the queue by {by}")
-            else:
-                result = _ending(Status.INTERRUPTED, "it left the queue without running")
-            await self._edit(job, final_text(result, self.settings.command_prefix))
-            return
-        job.record, job.started = record, time.monotonic()
-        prefix = self.settings.command_prefix
-        try:
-            job.target = await asyncio.to_thread(
-                prepare_retrained_folder, self.settings.model_path, self.settings.data_dir
-            )
-            await asyncio.to_thread(self._export, job.work)
-        except Exception as error:
-            log.exception("training %s could not start", record.id)
-            self.job = None
-            result = _ending(Status.FAILED, f"could not start: {error}")
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(
-                    self.store.trainings.finish,
-                    record.id,
-                    Status.FAILED.value,
-                    result={"reason": result.reason},
-                )
-            await self._edit(job, final_text(result, prefix))
-            return
-        await self._edit(job, progress_text([], job.options, job.user.mention, prefix))
-        await self._watch(job)
-
-    def _leave(self, training_id: int) -> None:
-        """Take a training of this stopping process out of the queue, or free its slot."""
-        try:
-            self.store.trainings.withdraw(training_id, by=None)
-        except DatasetError:  # its turn came meanwhile
-            reason = {"reason": "the bot stopped before it ran"}
-            self.store.trainings.finish(training_id, Status.INTERRUPTED.value, result=reason)
-
-    async def _wait_turn(self, job: Job) -> TrainingRecord:
-        """Ask for `job`'s turn until it runs or leaves the queue, keeping its place shown."""
-        shown = None
-        while True:
-            await asyncio.sleep(QUEUE_EVERY)
-            try:
-                record = await asyncio.to_thread(
-                    self.store.trainings.take_turn,
-                    job.record.id,
-                    max_running=self.settings.max_trainings,
-                )
-                if record.status != QUEUED:
-                    return record
-                place = await asyncio.to_thread(self.store.trainings.place, record.id)
-            except DatasetError:
-                log.exception("training %s: could not ask for its turn", job.record.id)
-                continue
-            if shown is not None and place != shown:
-                prefix = self.settings.command_prefix
-                await self._edit(job, queued_text(place, job.user.mention, prefix))
-            shown = place
+        return busy_text(record, self.settings.command_prefix, place, cancel_word(record.scope))
 
     async def _edit(self, job: Job, text: str) -> None:
         with contextlib.suppress(discord.HTTPException):
             await job.message.edit(content=text)
+
+    def _export_for(self, work: WorkFolder, scope: int) -> None:
+        """What the training of `scope` learns from, in `work`: a server's own images (its
+        holdout apart), or the shared model's (`_export`)."""
+        if scope == SHARED_MODEL:
+            self._export(work)
+            return
+        if work.path.exists():
+            shutil.rmtree(work.path)
+        work.path.mkdir(parents=True)
+        export_server(self.store, scope, work)
 
     def _export(self, work: WorkFolder) -> None:
         """The dataset's training share, joined with BASE_DATA_DIR, and the holdout (unless the
@@ -337,7 +278,23 @@ class Retrainer:
                     link.symlink_to(path.resolve())
 
     def command(self, job: Job) -> list[str]:
-        """The trainer's command line (BASE_DATA_DIR is already joined into the export)."""
+        """The trainer's command line (BASE_DATA_DIR is already joined into the export). A
+        server's network starts from the shared network's weights and is always published into
+        its run's own folder (`--force`): `NetworkJudge` decides what the server gets."""
+        if job.scope != SHARED_MODEL:
+            assert self.judge is not None
+            return [
+                *self._trainer(job, f"trained for a server (training {job.record.id})"),
+                "--force",
+                "--init",
+                str(self.judge.start_from()),
+            ]
+        return [
+            *self._trainer(job, f"retrained from Discord (training {job.record.id})"),
+            *(["--force"] if job.options.force else []),
+        ]
+
+    def _trainer(self, job: Job, notes: str) -> list[str]:
         return [
             sys.executable,
             "-m",
@@ -355,14 +312,13 @@ class Retrainer:
             "--min-images",
             str(self.settings.retrain_min_images),
             "--notes",  # no name: `!model` shows the notes to every server
-            f"retrained from Discord (training {job.record.id})",
-            *(["--force"] if job.options.force else []),
+            notes,
         ]
 
     # -- watching -----------------------------------------------------------------------------
 
     async def _watch(self, job: Job) -> None:
-        result = _ending(Status.FAILED, "the trainer did not start")
+        result = ending(Status.FAILED, "the trainer did not start")
         try:
             with open(job.work.output, "wb") as output:
                 job.process = await asyncio.create_subprocess_exec(
@@ -378,12 +334,12 @@ class Retrainer:
         except asyncio.CancelledError:
             await self._stop_process(job)
             restarted = "the bot restarted during the training"
-            await self._finish(job, _ending(Status.INTERRUPTED, restarted))
+            await self._finish(job, ending(Status.INTERRUPTED, restarted))
             raise
         except Exception as error:
             log.exception("training %s failed in the bot", job.record.id)
             await self._stop_process(job)
-            result = _ending(Status.FAILED, f"the bot could not run the trainer: {error}")
+            result = ending(Status.FAILED, f"the bot could not run the trainer: {error}")
         await self._finish(job, result)
 
     async def _follow(self, job: Job, process: asyncio.subprocess.Process) -> None:
@@ -417,10 +373,10 @@ class Retrainer:
             result = TrainerResult.read(job.work.result)
         except ProtocolError as error:
             log.error("training %s: %s", job.record.id, error)
-            return _ending(Status.FAILED, f"the trainer's result could not be read ({error})")
+            return ending(Status.FAILED, f"the trainer's result could not be read ({error})")
         if result is None:
             code = job.process.returncode if job.process is not None else None
-            return _ending(
+            return ending(
                 Status.FAILED,
                 f"the trainer stopped without a result (exit code {code}); "
                 f"its log is in the bot's DATA_DIR, trainings/{job.record.id}",
@@ -430,6 +386,9 @@ class Retrainer:
         return result.model_copy(update={"reason": scrub_paths(result.reason)})  # no host path
 
     async def _finish(self, job: Job, result: TrainerResult) -> None:
+        if job.scope != SHARED_MODEL:
+            await self._finish_network(job, result)
+            return
         published = result.status == Status.PUBLISHED
         with contextlib.suppress(Exception):
             await asyncio.to_thread(
@@ -441,7 +400,7 @@ class Retrainer:
             )
         if published:
             self.serve(job.target)
-        self.job = None
+        self.jobs.pop(job.scope, None)
         judged_by = OPERATORS_HOLDOUT if job.holdout is not None else SHARED_HOLDOUT
         text = final_text(result, self.settings.command_prefix, judged_by)
         plots = (Path(p) for p in (result.plots.curves, result.plots.confusion) if p)
@@ -453,9 +412,50 @@ class Retrainer:
                 await job.message.reply(files=files, mention_author=False)
         await asyncio.to_thread(self._tidy, job.work)
 
+    async def _finish_network(self, job: Job, result: TrainerResult) -> None:
+        """A server's network training ended: if the trainer made a candidate, `NetworkJudge`
+        scores it on the server's holdout and publishes it only if it wins; say which."""
+        prefix = self.settings.command_prefix
+        status, version, text = result.status, None, ""
+        record = finite(result.model_dump(mode="json", exclude_defaults=True))
+        if status == Status.PUBLISHED and self.judge is not None:  # into the run's own folder
+            try:
+                outcome = await self.judge.judge(
+                    job.scope,
+                    job.target,
+                    job.record.params.get("counts") or {},
+                    force=job.options.force,
+                    figures={"epochs": job.options.epochs, "training": job.record.id},
+                )
+            except Exception as error:
+                reason = str(error)
+                if not isinstance(error, UserFacingError):  # its text may name host paths
+                    log.exception("training %s: judging the server's network failed", job.record.id)
+                    reason = "the new network could not be scored or published (see the log)."
+                status, text = Status.FAILED, f"**Training failed**: {reason}"
+                record = {"reason": reason}
+            else:
+                status, version, text = outcome.status, outcome.published, outcome.text(prefix)
+                record = outcome.record()
+        else:
+            log.info("training %s: %s: %s", job.record.id, result.status, result.reason)
+            text = ending_text(result, job.cancelled_by, prefix)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(
+                self.store.trainings.finish,
+                job.record.id,
+                status.value,
+                result=record,
+                version=version,
+            )
+        self.jobs.pop(job.scope, None)
+        await self._edit(job, text)
+        await asyncio.to_thread(self._tidy, job.work)
+
     def _tidy(self, work: WorkFolder) -> None:
-        """Drop the exported images (links) of a finished run, and runs beyond the last few."""
-        for folder in (work.data, work.holdout):
+        """Drop the exported images (links) and a server's candidate network of a finished
+        run, and runs beyond the last few."""
+        for folder in (work.data, work.holdout, work.path / "candidate"):
             shutil.rmtree(folder, ignore_errors=True)
         runs = sorted(
             (p for p in self.runs.iterdir() if p.is_dir() and p.name.isdigit()),
@@ -473,7 +473,7 @@ class Retrainer:
         return await self._running(SHARED_MODEL if scope is None else scope)
 
     async def _running(self, scope: int) -> TrainingRecord | None:
-        job = self.job
+        job = self.jobs.get(scope)
         store = self._store
         if store is None:
             return job.record if job is not None else None
@@ -489,23 +489,9 @@ class Retrainer:
         await self._say_interrupted(stale, "its bot process stopped answering")
         return record
 
-    async def waiting(self, scope: int = SHARED_MODEL) -> tuple[TrainingRecord, int] | None:
-        """The training of the model `scope` that waits in the queue, and its place; None if
-        none waits (or the database is out of reach)."""
-        if self._store is None:
-            return None
-        trainings = self._store.trainings
-        try:
-            record = await asyncio.to_thread(trainings.queued, scope)
-            place = await asyncio.to_thread(trainings.place, record.id) if record else None
-        except Exception:
-            log.exception("could not read the queued training")
-            return None
-        return (record, place) if record is not None and place is not None else None
-
     def is_local(self, record: TrainingRecord) -> bool:
         """Whether this process runs `record`'s trainer."""
-        return self.job is not None and self.job.record.id == record.id
+        return any(job.record.id == record.id for job in self.jobs.values())
 
     def running_text(self, record: TrainingRecord, *, operator: bool = True) -> str:
         """`!model`'s line about the training that runs (here or in another process); with
@@ -517,9 +503,7 @@ class Retrainer:
         """Stop the running training of the model `scope`, wherever it runs; False when none
         runs. This process's trainer gets SIGTERM at once; another process's is asked through
         the database, and that process stops it at its next heartbeat."""
-        job = self.job
-        if job is not None and job.scope != scope:
-            return False
+        job = self.jobs.get(scope)
         waiting = await self.waiting(scope)
         if waiting is not None:
             try:  # its process (this one or another) says so at its next turn
@@ -559,14 +543,14 @@ class Retrainer:
             await process.wait()
 
     async def shutdown(self) -> None:
-        """The bot is stopping: stop the trainer, record the training as interrupted. Safe to
+        """The bot is stopping: stop the trainers, record the trainings as interrupted. Safe to
         call again while or after it runs."""
-        job = self.job
-        if job is None or job.task is None:
-            return
-        job.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await job.task
+        tasks = [job.task for job in list(self.jobs.values()) if job.task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     async def recover(self) -> None:
         """At start-up: trainings a dead bot left running are interrupted; say so where they
@@ -592,8 +576,3 @@ class Retrainer:
         for record in records:
             if record.channel_id is not None and record.message_id is not None:
                 await self.notifier.edit(record.channel_id, record.message_id, text)
-
-
-def _ending(status: Status, reason: str) -> TrainerResult:
-    """A result the bot writes itself, for a run that ended without the trainer's own."""
-    return TrainerResult(status=status, reason=scrub_paths(reason))

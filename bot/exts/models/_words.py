@@ -107,13 +107,16 @@ def interrupted_text(why: str, prefix: str) -> str:
     return f"**Training interrupted**: {why}. {UNCHANGED} `{prefix}retrain` starts again."
 
 
-def queued_text(place: int | None, mention: str, prefix: str) -> str:
-    """The reply to a `!retrain` that waits for a free slot: its place in the queue."""
+def queued_text(
+    place: int | None, mention: str, prefix: str, cancel: str = "retrain shared cancel"
+) -> str:
+    """The reply to a `!retrain` that waits for a free slot: its place in the queue (`cancel`:
+    the command that takes it out)."""
     where = f"place {place}" if place is not None else "waiting"
     return (
         f"**Queued**: a new model for {mention} trains when a slot is free ({where} in the "
         f"queue; other trainings use every slot). This message shows it when it starts.\n"
-        f"-# `{prefix}retrain shared cancel` takes it out of the queue."
+        f"-# `{prefix}{cancel}` takes it out of the queue."
     )
 
 
@@ -124,14 +127,19 @@ def queued_line(record: TrainingRecord, place: int, *, operator: bool = True) ->
     return f"-# A training waits in the queue: place {place}, asked by {by} <t:{since}:R>."
 
 
-def busy_text(record: TrainingRecord, prefix: str, place: int | None = None) -> str:
+def busy_text(
+    record: TrainingRecord,
+    prefix: str,
+    place: int | None = None,
+    cancel: str = "retrain shared cancel",
+) -> str:
     """The answer to a `!retrain` while another training holds the lock, or (`place`) waits
-    in the queue."""
+    in the queue (`cancel`: the command that takes it out)."""
     started = int(record.started_at.timestamp())
     if place is not None:
         return (
             f"A training of this model already waits in the queue (place {place}, asked by "
-            f"<@{record.user_id}> <t:{started}:R>); `{prefix}retrain shared cancel` takes it "
+            f"<@{record.user_id}> <t:{started}:R>); `{prefix}{cancel}` takes it "
             "out of the queue."
         )
     return (

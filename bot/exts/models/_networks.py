@@ -1,0 +1,194 @@
+"""A server's `!retrain network`: a whole network trained on that server's images alone.
+
+The `Retrainer` runs it as any full training (the fair queue, the trainer in its own process),
+from the shared network's weights (`start_from`), on the server's labelled images outside its
+holdout (`export_server`). The trainer publishes its candidate into the run's own folder; then
+`NetworkJudge` scores it on the server's holdout against the server's current model (its head,
+an earlier network, or the default model) by the serving path, as a head fit is scored, and
+publishes it into the server's versions (kind "network") only if it is not worse (`force`:
+anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.errors import UserFacingError
+from bot.exts.models._heads import HeadTrainer
+from bot.server_models import (
+    HeadCache,
+    current_head_version,
+    load_network,
+    publish_network,
+    server_folder,
+    server_images,
+)
+from bot.settings import Settings
+from dataset import DatasetStore
+from dataset.files import export_files
+from model.bundle import model_dir
+from model.runtime import ServerNetwork
+from model.worker import ModelWorker
+from training.protocol import Status, TrainerResult, WorkFolder
+
+log = logging.getLogger(__name__)
+
+
+def server_counts(
+    store: DatasetStore, settings: Settings, guild_id: int, class_names: Sequence[str]
+) -> dict[str, int]:
+    """The server's labelled images per class outside its holdout, if enough to train a
+    network on; else `UserFacingError` saying what is missing."""
+    train = [image for image in server_images(store, guild_id, False) if not image.holdout]
+    counts = {name: sum(image.label == name for image in train) for name in class_names}
+    total, least = sum(counts.values()), settings.retrain_min_images
+    if total < settings.server_network_min_images or min(counts.values()) < least:
+        have = " + ".join(f"{n} {name.capitalize()}" for name, n in counts.items())
+        prefix = settings.command_prefix
+        raise UserFacingError(
+            f"A network of this server's own needs at least {settings.server_network_min_images} "
+            f"labelled images, {least} of each class, not counting the holdout; this server has "
+            f"{total} ({have}). `{prefix}retrain` learns a head from fewer, in seconds."
+        )
+    return counts
+
+
+def export_server(store: DatasetStore, guild_id: int, work: WorkFolder) -> None:
+    """The server's labelled images, by its own votes only, into `work`: its holdout apart."""
+    images = server_images(store, guild_id, None)
+    for folder, holdout in ((work.data, False), (work.holdout, True)):
+        chosen = [(image.label, Path(image.path)) for image in images if image.holdout == holdout]
+        export_files(folder, chosen, store.class_names)
+
+
+def ending_text(result: TrainerResult, cancelled_by: str | None, prefix: str) -> str:
+    """The message of a server's network training that made no candidate: the trainer's own
+    reasons name the bot's folders, so a server is told what happened in its own words."""
+    unchanged = "This server's model and its images are unchanged."
+    if result.status == Status.CANCELLED:
+        by = f" by {cancelled_by}" if cancelled_by else ""
+        return f"**Training cancelled**{by}. {unchanged}"
+    if result.status == Status.INTERRUPTED:
+        again = f"`{prefix}retrain network` starts again."
+        return f"**Training interrupted**: {result.reason}. {unchanged} {again}"
+    return f"**Training failed**; the bot's operator finds why in its log. {unchanged}"
+
+
+@dataclass(frozen=True)
+class NetworkOutcome:
+    """What a server's network training did, for its message."""
+
+    published: int | None  # the new version, or None: refused (worse)
+    per_class: dict[str, int]
+    holdout: int
+    before: float | None  # the current model's holdout accuracy (None: no holdout)
+    after: float | None
+    current: str  # "the default model" or "version N (a head)"
+
+    @property
+    def status(self) -> Status:
+        return Status.PUBLISHED if self.published is not None else Status.REFUSED
+
+    @property
+    def images(self) -> int:
+        return sum(self.per_class.values())
+
+    def record(self) -> dict[str, Any]:
+        """What the trainings row keeps of it (figures only, no names)."""
+        return {
+            "kind": "network",
+            "images": self.images,
+            "per_class": self.per_class,
+            "holdout": self.holdout,
+            "before": self.before,
+            "after": self.after,
+        }
+
+    def text(self, prefix: str) -> str:
+        learned = " + ".join(f"{n} {label.capitalize()}" for label, n in self.per_class.items())
+        made = f"a network trained on your {self.images} images ({learned})"
+        if self.holdout and self.before is not None and self.after is not None:
+            score = (
+                f"holdout accuracy {self.before:.1%} ({self.current}) → {self.after:.1%} "
+                f"on {self.holdout} held-out images"
+            )
+        else:
+            score = "no held-out images to compare on yet"
+        if self.published is None:
+            return (
+                f"**Not published**: {made} is worse on this server's holdout than "
+                f"{self.current}; {score}. `{prefix}retrain network force` publishes it anyway."
+            )
+        return (
+            f"**New model for this server: version {self.published}**, {made}; {score}. It "
+            f"serves this server from now on; `{prefix}rollback` goes back to the one before."
+        )
+
+
+class NetworkJudge:
+    """Scores a server's candidate network against its current model and publishes it."""
+
+    def __init__(
+        self,
+        store: DatasetStore | None,
+        settings: Settings,
+        worker: ModelWorker,
+        heads: HeadCache,
+        fitter: HeadTrainer,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.worker = worker
+        self.heads = heads
+        self.fitter = fitter
+
+    def start_from(self) -> Path:
+        """The shared network's model folder, whose weights a server's network starts from."""
+        path = self.worker.classifier.path or self.worker.folder
+        if path is None:
+            raise UserFacingError("The served network has no folder to start a training from.")
+        return Path(path)
+
+    async def judge(
+        self,
+        guild_id: int,
+        target: Path,
+        counts: dict[str, int],
+        *,
+        force: bool = False,
+        figures: dict[str, Any] | None = None,
+    ) -> NetworkOutcome:
+        """Score the trainer's candidate in `target` (trained on `counts` images per class) on
+        the server's holdout against what the server is served now, and publish it as the
+        server's next version (with `figures`) if not worse."""
+        candidate = model_dir(Path(target))
+        network = ServerNetwork(await asyncio.to_thread(load_network, candidate))
+        held = await asyncio.to_thread(server_images, self.store, guild_id, True)
+        own = await asyncio.to_thread(self.heads.own, guild_id)
+        current = own if own is not None else await asyncio.to_thread(self.heads.default)
+        folder = server_folder(self.settings.data_dir, guild_id)
+        name = "the default model"
+        if own is not None:
+            kind = "a network" if isinstance(own, ServerNetwork) else "a head"
+            name = f"version {await asyncio.to_thread(current_head_version, folder)} ({kind})"
+        before, after, count = await self.fitter.holdout_scores(
+            held, current, network, asyncio.Event()
+        )
+        counts = {str(label): int(n) for label, n in counts.items()}
+        if not force and before is not None and after is not None and after < before:
+            return NetworkOutcome(None, counts, count, before, after, name)
+        figures = {
+            **(figures or {}),
+            "per_class": counts,
+            "holdout": {"accuracy": after, "images": count, "before": before},
+            "force": force,
+        }
+        keep = self.settings.server_model_versions
+        number = await asyncio.to_thread(publish_network, candidate, folder, figures, keep)
+        log.info("server %s: published network version %d", guild_id, number)
+        return NetworkOutcome(number, counts, count, before, after, name)

@@ -47,6 +47,10 @@ VARIANTS: dict[str, dict] = {
         f"prototype {'+'.join(use)}": {"classifier": "prototype", "use": use}
         for use in (("embedding",), ("stats",), ("embedding", "stats"))
     },
+    "logistic, features and l2 chosen per server (grouped CV)": {
+        "classifier": "logistic",
+        "choose": True,
+    },
     **{
         f"mlp 64 {'+'.join(use)}": {"classifier": "mlp", "use": use}
         for use in (("embedding",), ("embedding", "stats"))

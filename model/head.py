@@ -61,6 +61,14 @@ FOLDS = 5
 MAX_K = 5
 MAX_BANK = 500  # reference images kept (a random subset beyond): under 1 MB on disk
 FORMAT = 1
+# What `fit_head(choose=True)` picks from, by grouped cross-validation on the server's own
+# labelled images (`choose_options`): which features and how strong a penalty suit its images.
+CANDIDATES: tuple[tuple[tuple[str, ...], float], ...] = tuple(
+    (use, l2)
+    for use in (("embedding",), ("stats",), ("embedding", "stats"))
+    for l2 in (0.01, 0.1, 1.0)
+)
+CHOOSE_MAX = 300  # images the choice is made on, at most: fitting stays well under 2 s
 
 
 class HeadError(ModelError):
@@ -376,10 +384,12 @@ def fit_head(
     reference: tuple[str, ...] = REFERENCE,
     keep: float = KEEP,
     near: float = NEAR,
+    choose: bool = False,
 ) -> Head:
     """Learn a server's head from its labelled images' features (a backend's outputs, per name
     (n, d)) and labels (0/1 indices into `class_names`). `classifier` ("logistic" or
-    "prototype"), `l2`, `use` and `reference` are the choices `benchmarks/heads.py` compares."""
+    "prototype"), `l2`, `use` and `reference` are the choices `benchmarks/heads.py` compares;
+    with `choose`, `use` and `l2` are chosen among `CANDIDATES` on the images' own folds."""
     labels = np.asarray(labels).astype(int).reshape(-1)
     counts = np.bincount(labels, minlength=2)
     if len(counts) > 2 or counts.min() < 2:
@@ -387,12 +397,17 @@ def fit_head(
     fitter = {"logistic": lambda x, y: fit_logistic(x, y, l2), "prototype": fit_prototype}
     if classifier not in fitter:
         raise ValueError(f"unknown classifier {classifier!r}")
-    x = stack(features, use)
     r = stack(features, reference)
-    if len(x) != len(labels) or len(r) != len(labels):
-        raise HeadError(f"{len(labels)} labels for {len(x)} images' features")
+    if len(r) != len(labels):
+        raise HeadError(f"{len(labels)} labels for {len(r)} images' features")
     r_all = (r - r.mean(axis=0)) / standardisation(r)[1]
     folds = folds_of(labels, seed, near_groups(r_all, near) if near > 0 else None)
+    scores: dict[str, float] = {}
+    if choose and classifier == "logistic":
+        use, l2, scores = choose_options(features, labels, folds)
+    x = stack(features, use)
+    if len(x) != len(labels):
+        raise HeadError(f"{len(labels)} labels for {len(x)} images' features")
     out_logits = np.empty(len(labels))
     out_distances = np.empty(len(labels))
     k = max(1, min(MAX_K, int(counts.sum()) // 20))
@@ -423,6 +438,7 @@ def fit_head(
         "classifier": classifier,
         "l2": l2 if classifier == "logistic" else None,
         "features": list(use),
+        "chosen_from": scores,
         "cv_folds": int(folds.max() + 1),
         "near": near,
         "cv_accuracy": float(np.mean((out_logits >= 0) == (labels == 1))),
@@ -455,6 +471,34 @@ def fit_head(
         keep=keep,
         figures=figures,
     )
+
+
+def choose_options(
+    features: Mapping[str, np.ndarray], labels: np.ndarray, folds: np.ndarray
+) -> tuple[tuple[str, ...], float, dict[str, float]]:
+    """The features and penalty among `CANDIDATES` with the most images right out of fold (ties:
+    the lower out-of-fold log-loss), and every candidate's out-of-fold accuracy by name."""
+    if len(labels) > CHOOSE_MAX:  # a random part of many images chooses as well, in bounded time
+        part = np.sort(np.random.default_rng(0).choice(len(labels), CHOOSE_MAX, replace=False))
+        features = {name: values[part] for name, values in features.items()}
+        labels, folds = labels[part], folds[part]
+    best: tuple[float, float, tuple[str, ...], float] | None = None
+    scores = {}
+    for use, l2 in CANDIDATES:
+        x = stack(features, use)
+        logits = np.empty(len(labels))
+        for fold in np.unique(folds):
+            inside = folds == fold
+            center, scale = standardisation(x[~inside])
+            weights, bias = fit_logistic((x[~inside] - center) / scale, labels[~inside], l2)
+            logits[inside] = (x[inside] - center) / scale @ weights + bias
+        right = float(np.mean((logits >= 0) == (labels == 1)))
+        loss = float(np.mean(np.logaddexp(0.0, -(2 * labels - 1) * logits)))
+        scores[f"{'+'.join(use)} l2={l2:g}"] = right
+        if best is None or (-right, loss) < best[:2]:
+            best = (-right, loss, use, l2)
+    assert best is not None
+    return best[2], best[3], scores
 
 
 def with_figures(head: Head, **figures: Any) -> Head:

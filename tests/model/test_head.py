@@ -20,7 +20,16 @@ from model.bundle import (
     staging_folder,
 )
 from model.calibration import expected_calibration_error
-from model.head import Head, HeadError, check_backbone, fit_head, folds_of, near_groups
+from model.head import (
+    CANDIDATES,
+    CHOOSE_MAX,
+    Head,
+    HeadError,
+    check_backbone,
+    fit_head,
+    folds_of,
+    near_groups,
+)
 from model.runtime import Prediction
 
 BACKBONE = "a" * 64
@@ -203,3 +212,36 @@ def test_new_photos_of_its_own_kind_are_kept_when_crops_are_grouped() -> None:
     assert np.mean(tight.distances(new) <= tight.threshold) <= 0.5
     assert np.all(loose.distances(noise) > loose.threshold)
     assert loose.figures["near"] == 2.0
+
+
+def test_choosing_finds_the_features_that_carry_the_label() -> None:
+    """Where only `stats` tells the classes apart, the per-server choice reads `stats` and
+    beats the fixed `embedding` head on new images; it records what it chose from."""
+    rng = np.random.default_rng(5)
+
+    def only_stats(n: int):
+        labels = np.repeat([0, 1], n)
+        stats = rng.normal(size=(2 * n, 288))
+        stats[:, :6] += 1.2 * (2 * labels[:, None] - 1)
+        return {"embedding": rng.normal(size=(2 * n, 512)), "stats": stats}, labels
+
+    train, labels = only_stats(20)
+    test, test_labels = only_stats(300)
+    fixed = fit_head(train, labels, CLASSES, backbone=BACKBONE)
+    chosen = fit_head(train, labels, CLASSES, backbone=BACKBONE, choose=True)
+    assert chosen.features == ("stats",)
+    assert set(chosen.figures["chosen_from"]) == {
+        f"{'+'.join(use)} l2={l2:g}" for use, l2 in CANDIDATES
+    }
+    assert accuracy(chosen, test, test_labels) >= accuracy(fixed, test, test_labels) + 0.2
+    assert fixed.figures["chosen_from"] == {}
+
+
+def test_choosing_on_many_images_uses_a_bounded_part() -> None:
+    """Above CHOOSE_MAX images the choice is made on a part of them; the head learns on all."""
+    train, labels = features(CHOOSE_MAX // 2 + 40, seed=9, shift=3.0)
+    head = fit_head(train, labels, CLASSES, backbone=BACKBONE, choose=True)
+    assert head.figures["images"] == len(labels) > CHOOSE_MAX
+    assert "embedding" in head.features
+    test, test_labels = features(200, seed=10, shift=3.0)
+    assert accuracy(head, test, test_labels) >= 0.97

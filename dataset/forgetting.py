@@ -90,6 +90,15 @@ def forget_messages(session: Session, guild: int, message_ids: Iterable[int]) ->
     return Deleted(0, len(gone), others, delete_orphans(session, {sha for _, sha in gone}))
 
 
+def carried_any(session: Session, guild: int, message_ids: list[int]) -> bool:
+    """Whether any of these messages carried an image the server `guild` keeps."""
+    held = ImageRef.guild_id == guild, ImageRef.message_id.in_(message_ids)
+    return (
+        bool(message_ids)
+        and session.scalar(select(ImageRef.guild_id).where(*held).limit(1)) is not None
+    )
+
+
 def _drop_refs(session: Session, pairs: set[tuple[int, str]]) -> int:
     """Delete these (server, image) references and the votes cast on them there; the votes'
     count. The image's first-seen place is cleared when it was that server."""

@@ -45,7 +45,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from dataset import guilds
 from dataset.database import display_url, make_engine, sqlite_url, upgrade, writer
 from dataset.files import IMAGES_FOLDER, export_files, image_path, inspect, remove, write_once
-from dataset.forgetting import Deleted, forget_messages, forget_person, remove_copies
+from dataset.forgetting import (
+    Deleted,
+    carried_any,
+    forget_messages,
+    forget_person,
+    remove_copies,
+)
 from dataset.importing import import_folder
 from dataset.labels import CLASS_NAMES, Tally, check_class_names, is_holdout, split_of, tally
 from dataset.queries import labelled_in, votes_by_image
@@ -267,23 +273,19 @@ class DatasetStore:
         copies in trainings' work folders (`dataset.forgetting`)."""
         done = self._forget(lambda session: forget_person(session, user_id, guild_id))
         where = "everywhere" if guild_id is None else f"in {guild_id}"
-        log.info(
-            "forgot user %s %s: %d votes, %d posts, %d images",
-            user_id,
-            where,
-            done.votes,
-            done.posts,
-            done.images,
-        )
+        counts = (done.votes, done.posts, done.images)
+        log.info("forgot user %s %s: %d votes, %d posts, %d images", user_id, where, *counts)
         return done
 
     def forget_messages(self, guild_id: int, message_ids: Iterable[int]) -> Forgotten:
         """Deleted messages: the images they carried leave the server `guild_id`, with its votes
         on them, unless a moderator there labelled them (`dataset.forgetting`)."""
-        ids = list(message_ids)
-        done = self._forget(lambda session: forget_messages(session, _guild(guild_id), ids))
-        if done.posts:
-            log.info("deleted messages in %s: %d images left it", guild_id, done.posts)
+        ids, guild = list(message_ids), _guild(guild_id)
+        with self._reading.begin() as session:  # most deleted messages carried no kept image
+            if not carried_any(session, guild, ids):
+                return Forgotten(votes=0, images=0)
+        done = self._forget(lambda session: forget_messages(session, guild, ids))
+        log.info("deleted messages in %s: %d images left it", guild_id, done.posts)
         return done
 
     # -- reading the set ----------------------------------------------------------------------
@@ -516,7 +518,7 @@ class DatasetStore:
 
     def _forget(self, change: Callable[[Session], Deleted]) -> Forgotten:
         """Run a forgetting transaction, then delete the files of the images it orphaned and
-        their copies in work folders, and every stale work folder."""
+        their copies in work folders, and every stale work folder (`Trainings`)."""
         with self._files:
             done = self._write_retrying(change)
             paths = [image_path(self._images, sha, form) for sha, form in done.orphans]
@@ -525,7 +527,7 @@ class DatasetStore:
             runs = self.trainings.runs
             if runs is not None:
                 remove_copies(runs, {path.name for path in paths})
-        self.trainings.clean_work_folders()
+        self.trainings.recover_interrupted()  # marks what a killed process left, cleans up
         return Forgotten(done.votes, len(done.orphans), done.posts, done.others_votes)
 
     def _remove_if_unknown(self, sha256: str, path: Path) -> None:

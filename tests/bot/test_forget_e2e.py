@@ -169,3 +169,31 @@ async def test_a_killed_trainings_work_folder_is_gone_after_start_up(
         store = running.bot.dataset
         assert store is not None
         assert {t.status for t in store.trainings.latest(2)} == {"interrupted", "failed"}
+
+
+async def test_a_slash_commands_image_is_posted_by_who_ran_the_command(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    """A slash command's image lives in no message: whoever ran the command posted it, and
+    takes it back with `!forget` though someone else labelled it."""
+    (image,) = images_of(tiny_dataset, "sith", 1)
+    async with (
+        DiscordServer(token=TOKEN) as server,
+        running_bot(server, data_dir=tmp_path / "data", sync_commands=True) as running,
+    ):
+        store = running.bot.dataset
+        assert store is not None
+        await running.command(content="!dataset collect on")
+        await wait_until(lambda: "jedisith" in {c["name"] for c in server.application_commands})
+        interaction = await server.invoke_slash_command("jedisith", {"image": image}, user=POSTER)
+        verdict = await server.wait_for_reply(interaction["id"], timeout=REPLY)
+        await click_row(running, verdict, 0, MEMBER)
+        assert store.summary(server.guild_id).images == 1
+
+        reply = await running.command(content="!forget", author=POSTER)
+        assert (
+            "The 1 image you posted went too, with the 1 label others gave them."
+            in (reply["content"])
+        )
+        assert store.summary(server.guild_id).images == 0
+        assert sha256(image[1]) not in hashes_under(store.data_dir)

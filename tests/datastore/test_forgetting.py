@@ -8,10 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from alembic import command
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
 from dataset import DatasetStore, Forgotten
+from dataset.database import alembic_config, current_revision, make_engine
+from dataset.schema import ImageRef
 from dataset.trainings import TRAININGS_FOLDER
 
 A, B = 2**60 + 1, 2**60 + 2  # two servers
@@ -146,3 +149,33 @@ def test_forget_leaves_no_copy_in_any_work_folder(store: DatasetStore, make_imag
     assert not {hashlib.sha256(d).hexdigest() for d in mine} & left
     assert hashlib.sha256(make_image(10)).hexdigest() in _hashes_under(run)
     assert not (store.data_dir / TRAININGS_FOLDER / str(killed)).exists()
+
+
+def test_0005_adds_the_poster_and_older_images_have_none(
+    data_dir: Path, database_url: str, make_image
+) -> None:
+    """Images kept before 0005 get no poster (it was never recorded): `!forget` reaches them
+    through the giver's label as before; back to 0004 the column goes, the rows stay."""
+    with DatasetStore.open(data_dir, database_url) as store:
+        _teach(store, make_image(11), A, GIVER, poster_id=POSTER, message_id=500)
+    _downgrade(database_url, "0004")
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        assert current_revision(connection) == "0004"
+        assert "poster_id" not in {c["name"] for c in inspect(connection).get_columns("image_refs")}
+    engine.dispose()
+
+    with DatasetStore.open(data_dir, database_url) as store:  # 0004 -> 0005_posters
+        with store.engine.connect() as connection:
+            assert list(connection.scalars(select(ImageRef.poster_id))) == [None]
+        assert store.forget_user(POSTER) == Forgotten(votes=0, images=0)
+        assert store.forget_messages(A, [500]) == Forgotten(0, images=1, posts=1, others_votes=1)
+
+
+def _downgrade(url: str, revision: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), revision)
+    finally:
+        engine.dispose()

@@ -295,10 +295,10 @@ class Learning(commands.Cog, name="Learning"):
                 )
             except Exception as error:
                 full = full or isinstance(error, QuotaReached)
-                message = _user_message(error)
-                if message is None:
+                said = _user_message(error)  # not `message`: the next file still needs it
+                if said is None:
                     raise
-                lines.append(f"{prefix}{name}: {message}")
+                lines.append(f"{prefix}{name}: {said}")
                 continue
             self.recent.add(data)
             lines.append(f"{prefix}{name}: {learned(outcome, label, record.new)}")

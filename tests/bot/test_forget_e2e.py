@@ -91,7 +91,9 @@ async def test_forget_takes_back_what_a_person_posted_and_leaves_no_copy(
         assert "kept, your label **Jedi**" in reply["content"], reply["content"]
         verdict = await running.command(mine, content="!jedisith", author=MODERATOR)
         await click_row(running, verdict, 0, MODERATOR)
-        await running.command(theirs, content="!teach sith", author=MEMBER)
+        bad = ("notes.png", b"not an image")  # refused; the next file is still kept as its own
+        reply = await running.command(bad, theirs, content="!teach sith", author=MEMBER)
+        assert "2. " in reply["content"] and "kept, your label **Sith**" in reply["content"]
         assert store.summary(guild).images == 2
         running_training = work_folder(store, guild, guild, running=True)
         killed = work_folder(store, guild, 0, running=False)

@@ -61,13 +61,13 @@ def image_path(images: Path, sha256: str, image_format: str) -> Path:
 
 
 def write_once(path: Path, data: bytes) -> bool:
-    """Write `data` to `path` atomically unless a file of that size is already there; True if
-    this call wrote it."""
-    try:
-        if path.stat().st_size == len(data):
-            return False
-    except FileNotFoundError:
-        pass
+    """Write `data` to `path` atomically unless the same bytes are already there; True if this
+    call wrote it. A file that was changed since (its bytes no longer hash to its name) is
+    written again, as a new file: whatever still links the changed one keeps it."""
+    if holds(path, data):
+        return False
+    if path.exists():
+        log.warning("image file %s was changed since it was stored: written again", path.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -85,6 +85,15 @@ def write_once(path: Path, data: bytes) -> bool:
     return True
 
 
+def holds(path: Path, data: bytes) -> bool:
+    """Whether the file at `path` holds exactly `data` (reading at most one byte more)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(data) + 1) == data
+    except (FileNotFoundError, IsADirectoryError):
+        return False
+
+
 def remove(path: Path) -> bool:
     """Delete an image file; True if it was there."""
     try:
@@ -97,8 +106,9 @@ def remove(path: Path) -> bool:
 def export_files(
     folder: Path, images: list[tuple[str, Path]], class_names: tuple[str, ...]
 ) -> dict[str, int]:
-    """Write `(label, path)` files as `folder/<label>/<name>` (hard links where the file system
-    allows, else copies), staged beside `folder` and renamed into place; the count per class."""
+    """Write `(label, path)` files as `folder/<label>/<name>`, staged beside `folder` and
+    renamed into place; the count per class. Copies, never links: writing into an exported file
+    must not change the stored one."""
     folder = Path(folder).expanduser().absolute()
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise DatasetError(f"{folder} is not empty: export into a new or empty folder")
@@ -115,7 +125,7 @@ def export_files(
             if label not in counts:  # a label from other class names: not this set
                 continue
             try:
-                _link_or_copy(path, staging / label / path.name)
+                _copy(path, staging / label / path.name)
             except FileNotFoundError:
                 log.warning("image file %s is missing: not exported", path)
                 continue
@@ -131,10 +141,6 @@ def export_files(
     return counts
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except FileNotFoundError:
-        raise
-    except OSError:  # another file system, or one without hard links
-        shutil.copyfile(source, target)
+def _copy(source: Path, target: Path) -> None:
+    """A copy of its own (a hard link would share the stored file's bytes)."""
+    shutil.copyfile(source, target)

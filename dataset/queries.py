@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from dataset.files import image_path
+from dataset.labels import is_holdout, tally
+from dataset.records import LabelledImage
 from dataset.schema import Image, ImageRef, Vote
 
 
@@ -24,6 +28,34 @@ def votes_by_image(
     ):
         votes[sha256, guild].append((label, moderator, created))
     return votes
+
+
+def labelled_in(
+    session: Session,
+    guild_ids: list[int],
+    holdout: bool | None,
+    class_names: Iterable[str],
+    images: Path,
+) -> list[LabelledImage]:
+    """The images labelled in these servers (one split unless `holdout` is None), by label then
+    hash; an image they label differently is left out. `images`: the store's image folder."""
+    formats = dict(session.execute(select(Image.sha256, Image.format)).all())
+    labels: dict[str, set[str | None]] = defaultdict(set)
+    for (sha256, _), rows in votes_by_image(session, guild_ids).items():
+        result = tally(((label, moderator) for label, moderator, _ in rows), class_names)
+        labels[sha256].add(result.label if not result.conflict else "")
+    found = []
+    for sha256, labelled in labels.items():
+        labelled.discard(None)
+        held = is_holdout(sha256)
+        if len(labelled) != 1 or "" in labelled or (holdout is not None and held != holdout):
+            continue
+        label = next(iter(labelled))
+        assert label is not None
+        path = image_path(images, sha256, formats[sha256])
+        found.append(LabelledImage(sha256, label, path, held))
+    found.sort(key=lambda image: (image.label, image.sha256))
+    return found
 
 
 def delete_orphans(session: Session, shas: set[str]) -> list[tuple[str, str]]:

@@ -139,10 +139,12 @@ class UserSummary:
 
 @dataclass(frozen=True)
 class Forgotten:
-    """What `forget_user` deleted."""
+    """What `forget_user` or `forget_messages` deleted."""
 
-    votes: int
-    images: int
+    votes: int  # the person's own votes
+    images: int  # images no server held any more: row, file and copies gone
+    posts: int = 0  # (server, image) records of the images they posted (or the messages held)
+    others_votes: int = 0  # the votes other people had cast on those, in those servers
 
 
 @dataclass(frozen=True)

@@ -122,16 +122,22 @@ class ImageRef(Base):
     reference and vote."""
 
     __tablename__ = "image_refs"
-    __table_args__ = (Index(None, "image_sha256"),)
+    __table_args__ = (
+        Index(None, "image_sha256"),
+        Index(None, "poster_id"),  # `!forget` finds what a person posted, in every server
+        Index(None, "guild_id", "message_id"),  # a deleted message finds its images (0005)
+    )
 
     guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     image_sha256: Mapped[str] = mapped_column(
         String(64), ForeignKey("images.sha256", ondelete="CASCADE"), primary_key=True
     )
-    posted_by: Mapped[int | None] = mapped_column(BigInteger)  # null for imports
+    posted_by: Mapped[int | None] = mapped_column(BigInteger)  # who gave it; null for imports
     channel_id: Mapped[int | None] = mapped_column(BigInteger)
-    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)  # the message that carried it
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The author of that message (0005): null for imports and for what was kept before 0005.
+    poster_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class GuildSetting(Base):

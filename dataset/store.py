@@ -20,8 +20,9 @@ vote) or is chosen as a deadlock's victim is simply run again, on what the winne
 - **Consent**: off in every guild until someone turns it on (`set_collecting`); the bot asks
   `collecting(guild_id)` before it keeps an image or a vote (the store itself records what it
   is given: an import from the command line belongs to no guild).
-- **Forgetting** a person deletes their votes and posts in one server (or all), and every image
-  no server refers to any more, file too.
+- **Forgetting** a person deletes their votes and the images they posted, in one server (or
+  all), and a deleted message takes its images out of its server (`dataset.forgetting`); an
+  image no server refers to any more goes, file and work-folder copies too.
 - **Trainings**: the trainings table and the training locks (one per scope) are
   `store.trainings` (`dataset.trainings`), on the same engine.
 """
@@ -32,22 +33,28 @@ import hashlib
 import logging
 import re
 import threading
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataset import guilds
 from dataset.database import display_url, make_engine, sqlite_url, upgrade, writer
 from dataset.files import IMAGES_FOLDER, export_files, image_path, inspect, remove, write_once
+from dataset.forgetting import (
+    Deleted,
+    carried_any,
+    forget_messages,
+    forget_person,
+    remove_copies,
+)
 from dataset.importing import import_folder
 from dataset.labels import CLASS_NAMES, Tally, check_class_names, is_holdout, split_of, tally
-from dataset.queries import delete_orphans, release_refs, votes_by_image
+from dataset.queries import labelled_in, votes_by_image
 from dataset.quotas import check_room, usage
 from dataset.records import (
     NO_GUILD,
@@ -66,7 +73,7 @@ from dataset.records import (
     VoteOutcome,
 )
 from dataset.schema import GuildSetting, Image, ImageRef, Training, Vote
-from dataset.trainings import Trainings
+from dataset.trainings import TRAININGS_FOLDER, Trainings
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +94,7 @@ class DatasetStore:
         self._engine = engine
         self._reading = sessionmaker(engine, expire_on_commit=False)
         self._writing = sessionmaker(writer(engine), expire_on_commit=False)
-        self.trainings = Trainings(self._reading, self._writing)
+        self.trainings = Trainings(self._reading, self._writing, data_dir / TRAININGS_FOLDER)
         # Orders file writes and deletions with their rows in this process (add vs. forget).
         self._files = threading.Lock()
 
@@ -186,12 +193,14 @@ class DatasetStore:
         message_id: int | None = None,
         filename: str = "",
         quota: Quota | None = None,
+        poster_id: int | None = None,
     ) -> ImageRecord:
         """Keep `data` if it is an image we can train on (else `DatasetError`, saying why), held
         by the server `guild_id` (None: no server), within its `quota` (else `QuotaReached`).
-        The same bytes are stored once: `new` is False when they already were."""
-        where = (guild_id, posted_by, channel_id, message_id, filename)
-        return self._add(data, *where, None, quota)[0]
+        `poster_id`: the author of the message `message_id` that carried it. The same bytes are
+        stored once: `new` is False when they already were."""
+        where = (guild_id, posted_by, channel_id, message_id, filename, poster_id)
+        return self._add(data, where, None, quota)[0]
 
     def add_image_and_vote(
         self,
@@ -206,14 +215,15 @@ class DatasetStore:
         message_id: int | None = None,
         filename: str = "",
         quota: Quota | None = None,
+        poster_id: int | None = None,
     ) -> tuple[ImageRecord, VoteOutcome]:
-        """`add_image` (posted by `user_id`) and `vote` in one transaction: a vote refused
-        leaves no image behind. A vote on an image the server holds passes any quota."""
+        """`add_image` (given by `user_id`) and `vote` in one transaction: a vote refused (or a
+        failed write) leaves no image behind. A vote on an image the server holds passes any
+        quota."""
         self._check_vote(label, source)
         ballot = (user_id, label, source, moderator)
-        record, outcome = self._add(
-            data, guild_id, user_id, channel_id, message_id, filename, ballot, quota
-        )
+        where = (guild_id, user_id, channel_id, message_id, filename, poster_id)
+        record, outcome = self._add(data, where, ballot, quota)
         assert outcome is not None
         return record, outcome
 
@@ -259,33 +269,24 @@ class DatasetStore:
 
     def forget_user(self, user_id: int, guild_id: int | None = None) -> Forgotten:
         """Delete `user_id`'s votes and the images they posted in the server `guild_id` (None:
-        in every server), then every image no server refers to any more, row and file."""
-
-        def forget(session: Session) -> tuple[int, list[tuple[str, str]]]:
-            mine = Vote.user_id == user_id
-            posted = ImageRef.posted_by == user_id
-            if guild_id is not None:
-                mine, posted = (
-                    mine & (Vote.guild_id == guild_id),
-                    posted & (ImageRef.guild_id == guild_id),
-                )
-            pairs = set(session.execute(select(Vote.guild_id, Vote.image_sha256).where(mine)))
-            votes = session.execute(delete(Vote).where(mine)).rowcount
-            pairs |= set(
-                session.execute(select(ImageRef.guild_id, ImageRef.image_sha256).where(posted))
-            )
-            release_refs(session, pairs, user_id)
-            touched = {sha256 for _, sha256 in pairs}
-            session.flush()
-            return votes, delete_orphans(session, touched)
-
-        with self._files:
-            votes, orphans = self._write_retrying(forget)
-            for sha256, image_format in orphans:  # after the commit: a row never lacks its file
-                remove(image_path(self._images, sha256, image_format))
+        in every server), then every image no server refers to any more: row, file, and its
+        copies in trainings' work folders (`dataset.forgetting`)."""
+        done = self._forget(lambda session: forget_person(session, user_id, guild_id))
         where = "everywhere" if guild_id is None else f"in {guild_id}"
-        log.info("forgot user %s %s: %d votes, %d images", user_id, where, votes, len(orphans))
-        return Forgotten(votes=votes, images=len(orphans))
+        counts = (done.votes, done.posts, done.images)
+        log.info("forgot user %s %s: %d votes, %d posts, %d images", user_id, where, *counts)
+        return done
+
+    def forget_messages(self, guild_id: int, message_ids: Iterable[int]) -> Forgotten:
+        """Deleted messages: the images they carried leave the server `guild_id`, with its votes
+        on them, unless a moderator there labelled them (`dataset.forgetting`)."""
+        ids, guild = list(message_ids), _guild(guild_id)
+        with self._reading.begin() as session:  # most deleted messages carried no kept image
+            if not carried_any(session, guild, ids):
+                return Forgotten(votes=0, images=0)
+        done = self._forget(lambda session: forget_messages(session, guild, ids))
+        log.info("deleted messages in %s: %d images left it", guild_id, done.posts)
+        return done
 
     # -- reading the set ----------------------------------------------------------------------
 
@@ -427,16 +428,14 @@ class DatasetStore:
     def _add(
         self,
         data: bytes,
-        guild_id: int | None,
-        posted_by: int | None,
-        channel_id: int | None,
-        message_id: int | None,
-        filename: str,
+        where: tuple[int | None, int | None, int | None, int | None, str, int | None],
         ballot: tuple[int, str, str, bool] | None,
         quota: Quota | None,
     ) -> tuple[ImageRecord, VoteOutcome | None]:
         """Store the file, then in one transaction the image's row, its server's reference
-        (checked against its `quota` first) and (given a `ballot`) the vote."""
+        (checked against its `quota` first) and (given a `ballot`) the vote. `where`: (guild,
+        giver, channel, message, file name, poster)."""
+        guild_id, posted_by, channel_id, message_id, filename, poster_id = where
         info = inspect(data)
         sha256 = hashlib.sha256(data).hexdigest()
         path = image_path(self._images, sha256, info.format)
@@ -471,6 +470,7 @@ class DatasetStore:
                         channel_id=channel_id,
                         message_id=message_id,
                         created_at=_now(),
+                        poster_id=poster_id,
                     )
                 )
                 session.flush()
@@ -516,6 +516,20 @@ class DatasetStore:
             conflict=result.conflict,
         )
 
+    def _forget(self, change: Callable[[Session], Deleted]) -> Forgotten:
+        """Run a forgetting transaction, then delete the files of the images it orphaned and
+        their copies in work folders, and every stale work folder (`Trainings`)."""
+        with self._files:
+            done = self._write_retrying(change)
+            paths = [image_path(self._images, sha, form) for sha, form in done.orphans]
+            for path in paths:  # after the commit: a row never lacks its file
+                remove(path)
+            runs = self.trainings.runs
+            if runs is not None:
+                remove_copies(runs, {path.name for path in paths})
+        self.trainings.recover_interrupted()  # marks what a killed process left, cleans up
+        return Forgotten(done.votes, len(done.orphans), done.posts, done.others_votes)
+
     def _remove_if_unknown(self, sha256: str, path: Path) -> None:
         """After a failed add: the file goes unless a row (an earlier add) names it."""
         with self._reading.begin() as session:
@@ -525,24 +539,7 @@ class DatasetStore:
     def _labelled(self, guild_ids: list[int], holdout: bool | None) -> list[LabelledImage]:
         """The images labelled in these servers; an image they label differently is left out."""
         with self._reading.begin() as session:
-            formats = dict(session.execute(select(Image.sha256, Image.format)).all())
-            votes = votes_by_image(session, guild_ids)
-        labels: dict[str, set[str | None]] = defaultdict(set)
-        for (sha256, _), rows in votes.items():
-            result = tally(((label, moderator) for label, moderator, _ in rows), self.class_names)
-            labels[sha256].add(result.label if not result.conflict else "")
-        images = []
-        for sha256, found in labels.items():
-            found.discard(None)
-            held = is_holdout(sha256)
-            if len(found) != 1 or "" in found or (holdout is not None and held != holdout):
-                continue
-            label = next(iter(found))
-            assert label is not None
-            path = image_path(self._images, sha256, formats[sha256])
-            images.append(LabelledImage(sha256, label, path, held))
-        images.sort(key=lambda image: (image.label, image.sha256))
-        return images
+            return labelled_in(session, guild_ids, holdout, self.class_names, self._images)
 
     def _tally(self, session: Session, sha256: str, guild: int) -> Tally:
         rows = session.execute(

@@ -17,6 +17,11 @@ that a unique index admits once, so two processes promoting at once cannot overr
 `FOR UPDATE SKIP LOCKED`, passing over one that is being taken out of the queue; on SQLite the
 write lock serialises them). A queued row whose process is gone is
 marked interrupted like a running one.
+
+Each training's work folder is `DATA_DIR/trainings/<id>/` (`training.protocol.WorkFolder`), with
+copies of the images it learns from. A folder no running or queued training uses is stale: at
+start-up (`recover_interrupted`) and at every `!forget` (`clean_work_folders`) its images go,
+and the whole folder of an interrupted training (or of none) goes.
 """
 
 from __future__ import annotations
@@ -26,12 +31,14 @@ import logging
 import os
 import socket
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dataset.forgetting import remove_work_folder
 from dataset.records import (
     FINAL_STATUSES,
     QUEUED,
@@ -48,6 +55,7 @@ log = logging.getLogger(__name__)
 HOST = socket.gethostname()
 INTERRUPTED = "interrupted"
 STALE_AFTER = 120.0  # seconds without a heartbeat after which a running training is stale
+TRAININGS_FOLDER = "trainings"  # DATA_DIR/trainings/<id>/: each training's work folder
 QUEUE_LOCK = 0x6A656469  # the PostgreSQL advisory lock of the queue's promotions ("jedi")
 _ATTEMPTS = 3  # a start that lost the race for the lock looks at the winner this often
 
@@ -56,11 +64,17 @@ class Trainings:
     """The trainings of one dataset (`DatasetStore.trainings`): the lock and the history.
 
     `reading` and `writing` are the store's session factories; a `writing` transaction takes
-    SQLite's write lock as it begins."""
+    SQLite's write lock as it begins. `runs` holds the work folders (None: none to clean)."""
 
-    def __init__(self, reading: sessionmaker[Session], writing: sessionmaker[Session]) -> None:
+    def __init__(
+        self,
+        reading: sessionmaker[Session],
+        writing: sessionmaker[Session],
+        runs: Path | None = None,
+    ) -> None:
         self._reading = reading
         self._writing = writing
+        self.runs = runs
 
     def start(
         self,
@@ -275,7 +289,30 @@ class Trainings:
             records = [_record(row) for row in rows]
         for record in records:
             log.warning("training %d was interrupted: %s", record.id, record.result[INTERRUPTED])
+        self.clean_work_folders()
         return records
+
+    def clean_work_folders(self) -> list[int]:
+        """Delete the images of every work folder that no running or queued training uses, and
+        the whole folder of an interrupted training or of one without a row; their ids."""
+        if self.runs is None or not self.runs.is_dir():
+            return []
+        found = {int(p.name): p for p in self.runs.iterdir() if p.is_dir() and p.name.isdigit()}
+        if not found:
+            return []
+        with self._reading.begin() as session:  # read after the listing: a new folder is kept
+            query = select(Training.id, Training.status).where(Training.id.in_(list(found)))
+            statuses = {i: status for i, status in session.execute(query)}
+        stale = []
+        for training_id, run in sorted(found.items()):
+            status = statuses.get(training_id, INTERRUPTED)
+            if status not in (RUNNING, QUEUED) and remove_work_folder(
+                run, whole=status == INTERRUPTED
+            ):
+                stale.append(training_id)
+        if stale:
+            log.info("cleaned the work folders of trainings %s", ", ".join(map(str, stale)))
+        return stale
 
     def latest(self, limit: int = 5, scope: int | None = None) -> list[TrainingRecord]:
         """The last `limit` trainings of `scope` (None: of every scope), newest first."""

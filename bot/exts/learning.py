@@ -2,8 +2,10 @@
 
 Nothing is kept in a server until someone with Manage Server types `!dataset collect on` there;
 until then no buttons are shown and `!teach` says how to turn collection on. What is kept: the
-image (once, by its SHA-256, under DATA_DIR), and per vote who gave which label, where and when.
-`!forget` deletes a person's votes everywhere, and the images nobody else voted on.
+image (once, by its SHA-256, under DATA_DIR), who posted it, and per vote who gave which label,
+where and when. `!forget` deletes a person's votes and the images they posted, whoever labelled
+them; deleting the message that carried an image takes it out of the server unless a moderator
+labelled it (docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from bot.replies import RESTARTING
 from dataset import (
     DatasetError,
     DatasetStore,
+    Forgotten,
     Quota,
     QuotaReached,
     Summary,
@@ -138,7 +141,7 @@ class Learning(commands.Cog, name="Learning"):
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            data = await self._clicked_image(interaction, vote)
+            data, poster = await self._clicked_image(interaction, vote)
             _, outcome = await asyncio.to_thread(
                 self.store.add_image_and_vote,
                 data,
@@ -150,6 +153,7 @@ class Learning(commands.Cog, name="Learning"):
                 channel_id=interaction.channel_id,
                 message_id=vote.message_id or None,
                 quota=self.quota,
+                poster_id=poster,
             )
         except QuotaReached as error:
             await interaction.followup.send(f"{error} {ROOM.format(p=prefix)}", ephemeral=True)
@@ -159,11 +163,14 @@ class Learning(commands.Cog, name="Learning"):
             return
         await interaction.followup.send(thanks(outcome, vote.label, prefix), ephemeral=True)
 
-    async def _clicked_image(self, interaction: discord.Interaction, vote: Vote) -> bytes:
-        """The bytes of the image a button is about, checked against its hash."""
+    async def _clicked_image(
+        self, interaction: discord.Interaction, vote: Vote
+    ) -> tuple[bytes, int | None]:
+        """The bytes of the image a button is about, checked against its hash, and who posted
+        it (None when the message that carried it is gone)."""
         data = self.recent.get(vote.sha16)
         if data is not None:
-            return data
+            return data, await self._poster(interaction, vote)
         gone = UserFacingError(
             "I no longer have that image. Post it again and use `"
             f"{self.bot.settings.command_prefix}teach`."
@@ -187,7 +194,25 @@ class Learning(commands.Cog, name="Learning"):
         if sha16(data) != vote.sha16:
             raise gone
         self.recent.add(data)
-        return data
+        return data, message.author.id
+
+    async def _poster(self, interaction: discord.Interaction, vote: Vote) -> int | None:
+        """The author of the message that carried the clicked image: for a slash command's image
+        (in no message), who ran the command; else the message's author, from the cache or
+        fetched."""
+        if not vote.message_id:
+            metadata = interaction.message.interaction_metadata if interaction.message else None
+            return metadata.user.id if metadata is not None else None
+        cached = discord.utils.get(self.bot.cached_messages, id=vote.message_id)
+        if cached is not None:
+            return cached.author.id
+        channel = interaction.channel
+        if not isinstance(channel, discord.abc.Messageable):
+            return None
+        try:
+            return (await channel.fetch_message(vote.message_id)).author.id
+        except (discord.NotFound, discord.Forbidden):
+            return None
 
     # -- !teach -----------------------------------------------------------------------------------
 
@@ -266,13 +291,14 @@ class Learning(commands.Cog, name="Learning"):
                     message_id=message.id if message else None,
                     filename=attachment.filename,
                     quota=self.quota,
+                    poster_id=message.author.id if message else user.id,
                 )
             except Exception as error:
                 full = full or isinstance(error, QuotaReached)
-                message = _user_message(error)
-                if message is None:
+                said = _user_message(error)  # not `message`: the next file still needs it
+                if said is None:
                     raise
-                lines.append(f"{prefix}{name}: {message}")
+                lines.append(f"{prefix}{name}: {said}")
                 continue
             self.recent.add(data)
             lines.append(f"{prefix}{name}: {learned(outcome, label, record.new)}")
@@ -333,14 +359,14 @@ class Learning(commands.Cog, name="Learning"):
 
     @commands.command(name="forget")
     async def forget(self, ctx: commands.Context) -> None:
-        """Delete what you gave me in this server (in a DM: in every server): your labels,
-        and the images nobody else holds."""
+        """Delete what you gave me in this server (in a DM: in every server): your labels, the
+        images you posted (whoever labelled them), and the images nobody else holds."""
         guild_id = ctx.guild.id if ctx.guild else None
         forgotten = await asyncio.to_thread(self.store.forget_user, ctx.author.id, guild_id)
         where = "in this server" if ctx.guild else "in every server"
-        if not forgotten.votes:
+        if not forgotten.votes and not forgotten.posts:
             await ctx.reply(
-                f"You have given me no labels {where}: there is nothing to delete.",
+                f"You have given me no labels or images {where}: there is nothing to delete.",
                 mention_author=False,
             )
             return
@@ -352,10 +378,27 @@ class Learning(commands.Cog, name="Learning"):
         )
         await ctx.reply(
             f"Deleted your {_plural(forgotten.votes, 'label')} and "
-            f"{_plural(forgotten.images, 'image')} nobody else labelled. {scope} "
+            f"{_plural(forgotten.images, 'image')} nobody else labelled. "
+            f"{posted_text(forgotten)}{scope} "
             "Models trained before keep what they learned until the next retrain.",
             mention_author=False,
         )
+
+    # -- deleted messages -------------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        """A deleted message takes the images it carried out of its server (docs/privacy.md)."""
+        await self._forget_messages(payload.guild_id, [payload.message_id])
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        await self._forget_messages(payload.guild_id, sorted(payload.message_ids))
+
+    async def _forget_messages(self, guild_id: int | None, message_ids: list[int]) -> None:
+        if guild_id is None or self.bot.dataset is None:
+            return
+        await asyncio.to_thread(self.bot.dataset.forget_messages, guild_id, message_ids)
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -374,6 +417,15 @@ class Learning(commands.Cog, name="Learning"):
         if guild is None:
             return NO_DM
         return NOT_COLLECTING.format(p=self.bot.settings.command_prefix)
+
+
+def posted_text(forgotten: Forgotten) -> str:
+    """What `!forget` deleted of the images the person posted that others had labelled."""
+    if not forgotten.others_votes:
+        return ""
+    posts = _plural(forgotten.posts, "image")
+    labels = _plural(forgotten.others_votes, "label")
+    return f"The {posts} you posted went too, with the {labels} others gave them. "
 
 
 def thanks(outcome: VoteOutcome, label: str, prefix: str) -> str:

@@ -1,7 +1,7 @@
 """`!retrain`: one training at a time, in its own process, shown by editing one message.
 
 TensorFlow takes gigabytes, so the network is never trained in the bot's process: the bot exports
-the dataset (hard links, no copies) into a work folder (`training.protocol.WorkFolder`), joins
+the dataset (copies, not links) into a work folder (`training.protocol.WorkFolder`), joins
 `BASE_DATA_DIR`, and runs the trainer beside it. The trainer writes its progress and its result
 there; the bot reads them every few seconds, edits its progress message, and says how it ended.
 

@@ -88,13 +88,15 @@ class Comparison:
         needed = math.ceil(Z_ONE_SIDED**2 * discordance / gain**2)
         return max(needed, self.images + 1)
 
-    def summary(self) -> str:
-        """One line: both accuracies, the difference and its interval, on how many images."""
+    def summary(self, current: str = "") -> str:
+        """Both accuracies (the current model's named `current`), the difference and its
+        interval, on how many images."""
         low, high = self.interval
+        name = f" ({current})" if current else ""
         return (
-            f"holdout accuracy {self.before:.1%} → {self.after:.1%} on {self.images} held-out "
-            f"images: {100 * self.difference:+.1f} points (95% interval {100 * low:+.1f} to "
-            f"{100 * high:+.1f})"
+            f"holdout accuracy {self.before:.1%}{name} → {self.after:.1%} on {self.images} "
+            f"held-out images: {100 * self.difference:+.1f} points (95% interval "
+            f"{100 * low:+.1f} to {100 * high:+.1f})"
         )
 
     def verdict(self) -> str:

@@ -6,6 +6,10 @@ coloured with viridis, the notebook's default colormap, 8 maps to a row as in th
 Pillow adds a title strip and encodes it: the same maps, a fraction of the time. (Drawing the
 mosaic through a matplotlib figure gave the same pixels but resampled it as float RGBA first:
 three times slower, and about 150 MB more peak memory for conv3's 1122x1122 grid.)
+
+A server's held-out images are drawn here too (`render_tiles`, `render_confusion`,
+`render_curve`): thumbnails with their captions, the confusion matrix with an image per cell,
+and the learning curve, for `!mistakes` and `!retrain`.
 """
 
 from __future__ import annotations

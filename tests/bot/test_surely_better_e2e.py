@@ -131,3 +131,22 @@ async def test_mistakes_shows_a_servers_held_out_images_as_one_picture(
     drawn = await pictures(right)
     assert sorted(drawn) == ["confusion.png", "curve.png", "mistakes.png"]
     assert drawn["mistakes.png"].size == tiles_size(4)
+
+
+async def test_the_slash_mistakes_answers_in_the_server_it_is_typed_in(
+    servers: Servers, tiny_dataset: Path
+) -> None:
+    server = servers.running.server
+    assert await servers.running.bot.sync_commands()  # the look-alike learns `/mistakes`
+    assert "**on**" in (await servers.type("A", "!dataset collect on"))["content"]
+    await servers.teach("A", tiny_dataset, swapped=True)
+    asked = await server.invoke_slash_command("mistakes", {}, channel_id=servers.channels["C"])
+    empty = await server.wait_for_reply(asked["id"], timeout=60)
+    assert empty["content"].startswith("This server has no held-out images yet")  # C's: none
+    asked = await server.invoke_slash_command("mistakes", {}, channel_id=servers.channels["A"])
+    shown = await server.wait_for_reply(asked["id"], timeout=60)
+    assert shown["content"].startswith(
+        f"**This server's model (the default model)**: 0 of {HELD_OUT}"
+    )
+    drawn = await pictures(shown)
+    assert drawn["mistakes.png"].size == tiles_size(HELD_OUT)

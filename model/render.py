@@ -6,6 +6,10 @@ coloured with viridis, the notebook's default colormap, 8 maps to a row as in th
 Pillow adds a title strip and encodes it: the same maps, a fraction of the time. (Drawing the
 mosaic through a matplotlib figure gave the same pixels but resampled it as float RGBA first:
 three times slower, and about 150 MB more peak memory for conv3's 1122x1122 grid.)
+
+A server's held-out images are drawn here too (`render_tiles`, `render_confusion`,
+`render_curve`): thumbnails with their captions, the confusion matrix with an image per cell,
+and the learning curve, for `!mistakes` and `!retrain`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import functools
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -108,3 +113,153 @@ def render_features(
         name, maps = features.layers[number - 1], features.maps[number - 1]
         files.append((f"{name}.png", render_layer(maps, layer_title(name, maps, caption))))
     return files
+
+
+# -- a server's held-out images: its mistakes, its confusion matrix, its learning curve ----------
+
+THUMB = 128  # pixels: each held-out image's thumbnail
+TILE_COLUMNS = 4
+CAPTION_PIXELS = 40  # two lines under each thumbnail
+CAPTION_FONT_PIXELS = 14
+WRONG_COLOUR = (200, 40, 40)
+RIGHT_COLOUR = (40, 130, 60)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One held-out image in a picture: its pixels and two lines of caption."""
+
+    image: np.ndarray  # (h, w, 3) uint8, shown at THUMB x THUMB
+    first: str
+    second: str
+    wrong: bool
+
+
+def tiles_size(count: int, columns: int = TILE_COLUMNS) -> tuple[int, int]:
+    """The (width, height) in pixels of `render_tiles`'s picture of `count` tiles."""
+    if count < 1:
+        raise ValueError("a picture needs at least one tile")
+    rows = -(-count // columns)
+    width = min(count, columns) * (THUMB + PADDING) + PADDING
+    return width, TITLE_PIXELS + rows * (THUMB + CAPTION_PIXELS + PADDING) + PADDING
+
+
+def render_tiles(tiles: Sequence[Tile], title: str, columns: int = TILE_COLUMNS) -> bytes:
+    """Thumbnails in a grid, each with its caption (red: the model is wrong), as PNG bytes."""
+    from PIL import Image, ImageDraw
+
+    width, height = tiles_size(len(tiles), columns)
+    picture = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(picture)
+    draw.text((width / 2, TITLE_PIXELS / 2), title, fill="black", font=_title_font(), anchor="mm")
+    font = _caption_font()
+    for index, tile in enumerate(tiles):
+        row, column = divmod(index, columns)
+        left = PADDING + column * (THUMB + PADDING)
+        top = TITLE_PIXELS + row * (THUMB + CAPTION_PIXELS + PADDING)
+        thumb = Image.fromarray(np.asarray(tile.image, dtype=np.uint8)).resize((THUMB, THUMB))
+        picture.paste(thumb, (left, top))
+        colour = WRONG_COLOUR if tile.wrong else RIGHT_COLOUR
+        draw.rectangle((left, top, left + THUMB - 1, top + THUMB - 1), outline=colour, width=3)
+        middle = left + THUMB / 2
+        draw.text((middle, top + THUMB + 11), tile.first, fill="black", font=font, anchor="mm")
+        draw.text((middle, top + THUMB + 29), tile.second, fill=colour, font=font, anchor="mm")
+    return _png(picture)
+
+
+def render_confusion(
+    class_names: Sequence[str],
+    counts: np.ndarray,
+    previews: dict[tuple[int, int], np.ndarray],
+) -> bytes:
+    """The confusion matrix (rows: the label, columns: the model's answer) with a count and,
+    where it has one, an image of each cell, as PNG bytes."""
+    from PIL import Image, ImageDraw
+
+    size = len(class_names)
+    if counts.shape != (size, size):
+        raise ValueError("the counts must be a square matrix, one row per class")
+    side = THUMB + CAPTION_PIXELS // 2
+    header = 110
+    width, height = header + size * (THUMB + PADDING), TITLE_PIXELS + 24 + size * (side + PADDING)
+    picture = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(picture)
+    font = _caption_font()
+    title = "label (rows) against the model's answer (columns)"
+    draw.text((width / 2, TITLE_PIXELS / 2), title, fill="black", font=font, anchor="mm")
+    for j, name in enumerate(class_names):
+        centre = header + j * (THUMB + PADDING) + THUMB / 2
+        draw.text(
+            (centre, TITLE_PIXELS + 12),
+            f"says {name.capitalize()}",
+            fill="black",
+            font=font,
+            anchor="mm",
+        )
+    for i, name in enumerate(class_names):
+        top = TITLE_PIXELS + 24 + i * (side + PADDING)
+        draw.text(
+            (8, top + THUMB / 2), f"is {name.capitalize()}", fill="black", font=font, anchor="lm"
+        )
+        for j in range(size):
+            left = header + j * (THUMB + PADDING)
+            preview = previews.get((i, j))
+            if preview is not None:
+                thumb = Image.fromarray(np.asarray(preview, dtype=np.uint8))
+                picture.paste(thumb.resize((THUMB, THUMB)), (left, top))
+            else:
+                draw.rectangle((left, top, left + THUMB - 1, top + THUMB - 1), fill=(230, 230, 230))
+            colour = RIGHT_COLOUR if i == j else WRONG_COLOUR
+            count = f"{int(counts[i, j])} image" + ("" if int(counts[i, j]) == 1 else "s")
+            draw.text(
+                (left + THUMB / 2, top + THUMB + 10), count, fill=colour, font=font, anchor="mm"
+            )
+    return _png(picture)
+
+
+def render_curve(
+    labels: Sequence[int], accuracy: Sequence[float], published: Sequence[bool]
+) -> bytes:
+    """A server's learning curve: holdout accuracy against labelled images, one point per
+    retrain (filled: published), as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5, 3), dpi=100)
+    axes = figure.add_subplot()
+    axes.plot(labels, accuracy, color="grey", linewidth=1, zorder=1)
+    for kept in (True, False):
+        chosen = [(n, a) for n, a, p in zip(labels, accuracy, published, strict=True) if p == kept]
+        if chosen:
+            x, y = zip(*chosen, strict=True)
+            face = "tab:blue" if kept else "white"
+            name = "published" if kept else "not published"
+            axes.scatter(x, y, facecolors=face, edgecolors="tab:blue", label=name, zorder=2)
+    axes.set_xlabel("labelled images learned from")
+    axes.set_ylabel("holdout accuracy")
+    axes.set_ylim(0, 1.02)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _png(picture) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@functools.cache
+def _caption_font():
+    from matplotlib import font_manager
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), CAPTION_FONT_PIXELS)
+    except OSError:  # pragma: no cover - matplotlib always ships the font
+        return ImageFont.load_default(CAPTION_FONT_PIXELS)

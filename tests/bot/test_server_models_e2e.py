@@ -94,8 +94,9 @@ async def test_two_servers_teach_opposite_labels_and_each_gets_its_own_answer(
     assert "**on**" in (await servers.type("B", "!dataset collect on", author=EVE))["content"]
     await servers.teach("A", tiny_dataset, swapped=False)
     await servers.teach("B", tiny_dataset, swapped=True, author=EVE)  # the opposite labels
-    for where, author in (("A", None), ("B", EVE)):
-        reply = await servers.type(where, "!retrain", author=author)
+    # A's labels are the default model's answers: its head is no surer, so `force` publishes it
+    for where, command, author in (("A", "!retrain force", None), ("B", "!retrain", EVE)):
+        reply = await servers.type(where, command, author=author)
         assert reply["content"].startswith("**New model for this server: version 1**")
 
     assert labels(await servers.type("A", "!jedisith", *jedi)) == ["Jedi"] * 3

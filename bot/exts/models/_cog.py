@@ -35,9 +35,10 @@ from bot.exts.models._default import (
     rollback_default,
     was_served,
 )
-from bot.exts.models._heads import KIND, HeadTrainer
+from bot.exts.models._heads import KIND, FitOutcome, HeadTrainer
 from bot.exts.models._jobs import ClientNotifier, parse_options
 from bot.exts.models._networks import NetworkJudge
+from bot.exts.models._pictures import picture_files
 from bot.exts.models._retrainer import SHARED_MODEL, Retrainer
 from bot.exts.models._words import RetrainOptions, public_notes, queued_line, training_line
 from bot.model_versions import history, rollback_target, serve
@@ -115,9 +116,10 @@ class Models(commands.Cog, name="Models"):
     @commands.command(name="retrain")
     async def retrain(self, ctx: commands.Context, *options: str) -> None:
         """Learn this server's own model from its labelled images, in seconds (Manage Server).
-        It is published only if it is not worse than the current one on the held-out images.
-        `!retrain force` (publish even if worse), `!retrain cancel`; `!retrain network
-        [epochs=N] [force]` trains a whole network on many images (minutes). The bot's operator:
+        It is published only if it is surely better than the current one on the held-out images
+        (the reply shows its mistakes there). `!retrain force` (publish it anyway), `!retrain
+        cancel`; `!retrain network [epochs=N] [force]` trains a whole network on many images
+        (minutes). The bot's operator:
         `!retrain shared [epochs=10] [force]` trains the shared model every other server gets.
         """
         words = [word for word in options if word]
@@ -184,6 +186,7 @@ class Models(commands.Cog, name="Models"):
             force = True
         async with ctx.typing():
             outcome = await self.fitter.retrain(ctx.guild.id, force, user_id=ctx.author.id)
+            files = await self._candidate_files(outcome, ctx.guild.id)
         text = outcome.text(prefix)
         if outcome.images >= self.bot.settings.server_network_min_images:
             text += (
@@ -191,12 +194,20 @@ class Models(commands.Cog, name="Models"):
                 "better: it trains a whole network on them (minutes), published only if it "
                 "beats this server's model on its holdout."
             )
-        await ctx.reply(text, mention_author=False)
+        await ctx.reply(text, files=files, mention_author=False)
+
+    async def _candidate_files(self, outcome: FitOutcome, guild_id: int) -> list[discord.File]:
+        """The candidate's mistakes, confusion matrix and the server's learning curve."""
+        if outcome.answers is None:
+            return []
+        title = "the new model on this server's held-out images"
+        files, _ = await picture_files(self.fitter, outcome.answers, 1, title, guild_id)
+        return files
 
     @app_commands.command(name="retrain", description="Learn this server's model again.")
     @app_commands.describe(
         epochs="The shared model: epochs to train (default: the notebook's 29)",
-        force="Publish it even if it is worse on the holdout",
+        force="Publish it even if it is not surely better on the holdout",
         cancel="Stop the training that is running",
         shared="The shared model every other server gets (the bot's operator)",
         network="Train a whole network on this server's images (minutes; many images needed)",
@@ -225,7 +236,9 @@ class Models(commands.Cog, name="Models"):
                 await self._slash_network(interaction, guild, epochs, force)
                 return
             outcome = await self.fitter.retrain(guild.id, force, user_id=interaction.user.id)
-            await interaction.followup.send(outcome.text(self.bot.settings.command_prefix))
+            files = await self._candidate_files(outcome, guild.id)
+            text = outcome.text(self.bot.settings.command_prefix)
+            await interaction.followup.send(text, files=files)
             return
         if cancel:
             await self._cancel(interaction.user, _ephemeral(interaction), interaction.guild)

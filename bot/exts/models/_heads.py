@@ -4,8 +4,10 @@ The server's labelled images (`bot.server_models.server_images`) are decoded off
 run through the model worker for their features (`ModelWorker.outputs`, batched with everyone's
 verdicts), and `model.head.fit_head` (NumPy) runs in a thread. The new head and the server's
 current model (its head, or the default model: the default head, or the network's own verdict)
-are scored on the server's held-out images by the same serving path (`ModelWorker.classify`);
-the head is published as the server's next version only if it is not worse (`force`: anyway).
+answer the server's held-out images by the same serving path (`ModelWorker.classify`); the head
+is published as the server's next version only if it is surely better there (`model.compare`:
+a paired test on the same images; `force`: anyway). Each retrain adds a point to the server's
+learning curve (`._curve`).
 One fit per server at a time; servers fit at once, bounded by `MAX_FITS` in this process.
 """
 
@@ -23,13 +25,15 @@ from typing import Any
 import numpy as np
 
 from bot.errors import UserFacingError
+from bot.exts.models._curve import add_point
 from bot.server_models import HeadCache, publish_head, server_folder, server_images
 from bot.settings import Settings
 from dataset import DatasetStore, TrainingBusy
 from model.bundle import TFLITE_FILE, versions
+from model.compare import Comparison, compare
 from model.head import Head, HeadError, fit_head, with_figures
 from model.preprocess import ImageError, ImageLimits, load_image
-from model.runtime import ServerNetwork
+from model.runtime import Prediction, ServerNetwork
 from model.worker import ModelWorker, Served
 
 log = logging.getLogger(__name__)
@@ -41,18 +45,59 @@ BUSY = "This server's model is already being retrained; it takes a few seconds."
 
 
 @dataclass(frozen=True)
+class HoldoutAnswers:
+    """Each readable held-out image of a server, its label, and each model's answer to it."""
+
+    images: list[Any]  # `LabelledImage`s
+    truth: list[str]
+    answers: list[list[Prediction]]  # one list per model, in the order they were asked
+
+    def comparison(self) -> Comparison:
+        """The paired comparison of the first model (the current one) and the second."""
+        current, candidate = ([p.label for p in answers] for answers in self.answers[:2])
+        return compare(self.truth, current, candidate)
+
+
+def gate_text(comparison: Comparison | None, current: str) -> str:
+    """Both accuracies with the difference and its interval, and the gate's verdict."""
+    if comparison is None:
+        return "no held-out images to judge it on yet"
+    return f"{comparison.summary(current)}; {comparison.verdict()}"
+
+
+def holdout_figures(comparison: Comparison | None) -> dict[str, Any]:
+    """What a version's figures keep of its holdout."""
+    if comparison is None:
+        return {"accuracy": None, "images": 0, "before": None}
+    return {
+        "accuracy": comparison.after,
+        "images": comparison.images,
+        "before": comparison.before,
+        **comparison.record(),
+    }
+
+
+def surely_better(comparison: Comparison | None, force: bool) -> bool:
+    """The gate: published when surely better on the holdout (`force`: anyway)."""
+    return force or (comparison is not None and comparison.better)
+
+
+@dataclass(frozen=True)
 class FitOutcome:
     """What a server's `!retrain` did, for its reply."""
 
-    published: int | None  # the new version, or None: refused (worse) or cancelled
+    published: int | None  # the new version, or None: refused (not surely better) or cancelled
     images: int
     per_class: dict[str, int]
-    holdout: int
-    before: float | None  # the current model's holdout accuracy (None: no holdout)
-    after: float | None
+    comparison: Comparison | None  # None: no held-out images
     current: str  # "the default model" or "version N"
     seconds: float
     cancelled: bool = False
+    answers: HoldoutAnswers | None = None  # the candidate's answers, for its mistakes
+
+    @property
+    def holdout(self) -> int:
+        return self.comparison.images if self.comparison is not None else 0
 
     @property
     def status(self) -> str:
@@ -68,8 +113,8 @@ class FitOutcome:
             "images": self.images,
             "per_class": self.per_class,
             "holdout": self.holdout,
-            "before": self.before,
-            "after": self.after,
+            "before": self.comparison.before if self.comparison else None,
+            "after": self.comparison.after if self.comparison else None,
             "seconds": round(self.seconds, 2),
         }
 
@@ -77,19 +122,12 @@ class FitOutcome:
         learned = " + ".join(f"{n} {label.capitalize()}" for label, n in self.per_class.items())
         if self.cancelled:
             return f"**Retrain cancelled.** {self.current.capitalize()} keeps serving this server."
-        if self.holdout and self.before is not None and self.after is not None:
-            score = (
-                f"holdout accuracy {self.before:.1%} ({self.current}) → {self.after:.1%} "
-                f"on {self.holdout} held-out images"
-            )
-        else:
-            score = "no held-out images to compare on yet"
         made = f"{KIND}, learned from {self.images} labelled images ({learned}) in "
-        made += f"{self.seconds:.1f} s; {score}"
+        made += f"{self.seconds:.1f} s; {gate_text(self.comparison, self.current)}"
         if self.published is None:
             return (
-                f"**Not published**: worse on this server's holdout than {self.current}. Made "
-                f"{made}. `{prefix}retrain force` publishes it anyway."
+                f"**Not published**: not surely better on this server's holdout than "
+                f"{self.current}. Made {made}. `{prefix}retrain force` publishes it anyway."
             )
         return (
             f"**New model for this server: version {self.published}**, {made}. It serves this "
@@ -131,7 +169,7 @@ class HeadTrainer:
     async def retrain(
         self, guild_id: int, force: bool = False, *, user_id: int | None = None
     ) -> FitOutcome:
-        """Fit `guild_id`'s head on its labelled images and publish it if it is not worse.
+        """Fit `guild_id`'s head on its labelled images and publish it if surely better.
 
         The server's training lock (a trainings row of scope `guild_id`, kind "head") keeps two
         fits of one server apart across the cluster's processes, and records the outcome."""
@@ -194,19 +232,22 @@ class HeadTrainer:
             name = f"version {own.figures.get('version', '?')}"
             if isinstance(own, ServerNetwork):
                 name += " (a network of its own)"
-        before, after, count = await self.holdout_scores(held, current, head, cancel)
+        answers = await self.holdout_answers(held, current, head, cancel=cancel)
+        comparison = answers.comparison() if answers is not None else None
         per_class = {n: int((labels == i).sum()) for i, n in enumerate(self.class_names)}
         seconds = time.perf_counter() - started
-        outcome = FitOutcome(None, len(labels), per_class, count, before, after, name, seconds)
         if cancel.is_set():
-            return FitOutcome(None, 0, {}, 0, None, None, name, seconds, cancelled=True)
-        if not force and before is not None and after is not None and after < before:
-            return outcome
+            return FitOutcome(None, 0, {}, None, name, seconds, cancelled=True)
         folder = server_folder(self.settings.data_dir, guild_id)
-        holdout = {"accuracy": after, "images": count, "before": before}
-        number = await asyncio.to_thread(self._publish, head, folder, holdout, force)
-        log.info("server %s: published head version %d (%.1f s)", guild_id, number, seconds)
-        return FitOutcome(number, len(labels), per_class, count, before, after, name, seconds)
+        number = None
+        if surely_better(comparison, force):
+            holdout = holdout_figures(comparison)
+            number = await asyncio.to_thread(self._publish, head, folder, holdout, force)
+            log.info("server %s: published head version %d (%.1f s)", guild_id, number, seconds)
+        await asyncio.to_thread(add_point, folder, "head", len(labels), comparison, number)
+        return FitOutcome(
+            number, len(labels), per_class, comparison, name, seconds, answers=answers
+        )
 
     def _publish(self, head: Head, folder: Path, holdout: dict[str, Any], force: bool) -> int:
         number = max(versions(folder), default=0) + 1
@@ -255,29 +296,29 @@ class HeadTrainer:
         features = {n: np.concatenate(p) if p else np.empty((0, 1)) for n, p in parts.items()}
         return features, np.asarray(labels, dtype=int)
 
-    async def holdout_scores(
-        self, held: Sequence[Any], current: Served | None, new: Served, cancel: asyncio.Event
-    ) -> tuple[float | None, float | None, int]:
-        """The holdout accuracy of `current` (None: the default model) and of `new` (a head or a
-        server's network), by the serving path, and the number of held-out images read."""
-        if not held or cancel.is_set():
-            return None, None, 0
-        right_before = right_after = count = 0
+    async def holdout_answers(
+        self, held: Sequence[Any], *models: Served | None, cancel: asyncio.Event | None = None
+    ) -> HoldoutAnswers | None:
+        """Each model's answers (None: the default model; else a head or a server's network) to
+        the readable images of `held`, by the serving path; None when there are none."""
+        if not held or (cancel is not None and cancel.is_set()):
+            return None
+        images: list[Any] = []
+        answers: list[list[Prediction]] = [[] for _ in models]
         for start in range(0, len(held), CHUNK):
             good = await self._read(held[start : start + CHUNK])
             if not good:
                 continue
             arrays = [array for _, array in good]
-            before, after = await asyncio.gather(
-                self.worker.classify(arrays, head=current), self.worker.classify(arrays, head=new)
+            given = await asyncio.gather(
+                *(self.worker.classify(arrays, head=model) for model in models)
             )
-            truth = [image.label for image, _ in good]
-            right_before += sum(p.label == t for p, t in zip(before, truth, strict=True))
-            right_after += sum(p.label == t for p, t in zip(after, truth, strict=True))
-            count += len(good)
-        if count == 0:
-            return None, None, 0
-        return right_before / count, right_after / count, count
+            for mine, theirs in zip(answers, given, strict=True):
+                mine += theirs
+            images += [image for image, _ in good]
+        if not images:
+            return None
+        return HoldoutAnswers(images, [image.label for image in images], answers)
 
     async def _read(self, images: Sequence[Any]) -> list[tuple[Any, np.ndarray]]:
         """Each readable image of `images` with its network input, decoded in a thread."""

@@ -3,10 +3,10 @@
 The `Retrainer` runs it as any full training (the fair queue, the trainer in its own process),
 from the shared network's weights (`start_from`), on the server's labelled images outside its
 holdout (`export_server`). The trainer publishes its candidate into the run's own folder; then
-`NetworkJudge` scores it on the server's holdout against the server's current model (its head,
-an earlier network, or the default model) by the serving path, as a head fit is scored, and
-publishes it into the server's versions (kind "network") only if it is not worse (`force`:
-anyway).
+`NetworkJudge` compares it on the server's holdout with the server's current model (its head,
+an earlier network, or the default model) by the serving path, as a head fit is judged, and
+publishes it into the server's versions (kind "network") only if it is surely better (a paired
+test on the same images, `model.compare`; `force`: anyway).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import UserFacingError
-from bot.exts.models._heads import HeadTrainer
+from bot.exts.models._curve import add_point
+from bot.exts.models._heads import HeadTrainer, gate_text, holdout_figures, surely_better
 from bot.server_models import (
     HeadCache,
     current_head_version,
@@ -32,6 +33,7 @@ from bot.settings import Settings
 from dataset import DatasetStore
 from dataset.files import export_files
 from model.bundle import model_dir
+from model.compare import Comparison
 from model.runtime import ServerNetwork
 from model.worker import ModelWorker
 from training.protocol import Status, TrainerResult, WorkFolder
@@ -83,11 +85,9 @@ def ending_text(result: TrainerResult, cancelled_by: str | None, prefix: str) ->
 class NetworkOutcome:
     """What a server's network training did, for its message."""
 
-    published: int | None  # the new version, or None: refused (worse)
+    published: int | None  # the new version, or None: refused (not surely better)
     per_class: dict[str, int]
-    holdout: int
-    before: float | None  # the current model's holdout accuracy (None: no holdout)
-    after: float | None
+    comparison: Comparison | None  # None: no held-out images
     current: str  # "the default model" or "version N (a head)"
 
     @property
@@ -100,28 +100,23 @@ class NetworkOutcome:
 
     def record(self) -> dict[str, Any]:
         """What the trainings row keeps of it (figures only, no names)."""
+        comparison = self.comparison
         return {
             "kind": "network",
             "images": self.images,
             "per_class": self.per_class,
-            "holdout": self.holdout,
-            "before": self.before,
-            "after": self.after,
+            "holdout": comparison.images if comparison else 0,
+            "before": comparison.before if comparison else None,
+            "after": comparison.after if comparison else None,
         }
 
     def text(self, prefix: str) -> str:
         learned = " + ".join(f"{n} {label.capitalize()}" for label, n in self.per_class.items())
         made = f"a network trained on your {self.images} images ({learned})"
-        if self.holdout and self.before is not None and self.after is not None:
-            score = (
-                f"holdout accuracy {self.before:.1%} ({self.current}) → {self.after:.1%} "
-                f"on {self.holdout} held-out images"
-            )
-        else:
-            score = "no held-out images to compare on yet"
+        score = gate_text(self.comparison, self.current)
         if self.published is None:
             return (
-                f"**Not published**: {made} is worse on this server's holdout than "
+                f"**Not published**: {made} is not surely better on this server's holdout than "
                 f"{self.current}; {score}. `{prefix}retrain network force` publishes it anyway."
             )
         return (
@@ -165,7 +160,7 @@ class NetworkJudge:
     ) -> NetworkOutcome:
         """Score the trainer's candidate in `target` (trained on `counts` images per class) on
         the server's holdout against what the server is served now, and publish it as the
-        server's next version (with `figures`) if not worse."""
+        server's next version (with `figures`) if surely better."""
         candidate = model_dir(Path(target))
         network = ServerNetwork(await asyncio.to_thread(load_network, candidate))
         held = await asyncio.to_thread(server_images, self.store, guild_id, True)
@@ -176,19 +171,20 @@ class NetworkJudge:
         if own is not None:
             kind = "a network" if isinstance(own, ServerNetwork) else "a head"
             name = f"version {await asyncio.to_thread(current_head_version, folder)} ({kind})"
-        before, after, count = await self.fitter.holdout_scores(
-            held, current, network, asyncio.Event()
-        )
+        answers = await self.fitter.holdout_answers(held, current, network)
+        comparison = answers.comparison() if answers is not None else None
         counts = {str(label): int(n) for label, n in counts.items()}
-        if not force and before is not None and after is not None and after < before:
-            return NetworkOutcome(None, counts, count, before, after, name)
-        figures = {
-            **(figures or {}),
-            "per_class": counts,
-            "holdout": {"accuracy": after, "images": count, "before": before},
-            "force": force,
-        }
-        keep = self.settings.server_model_versions
-        number = await asyncio.to_thread(publish_network, candidate, folder, figures, keep)
-        log.info("server %s: published network version %d", guild_id, number)
-        return NetworkOutcome(number, counts, count, before, after, name)
+        number = None
+        if surely_better(comparison, force):
+            figures = {
+                **(figures or {}),
+                "per_class": counts,
+                "holdout": holdout_figures(comparison),
+                "force": force,
+            }
+            keep = self.settings.server_model_versions
+            number = await asyncio.to_thread(publish_network, candidate, folder, figures, keep)
+            log.info("server %s: published network version %d", guild_id, number)
+        labels = sum(counts.values())
+        await asyncio.to_thread(add_point, folder, "network", labels, comparison, number)
+        return NetworkOutcome(number, counts, comparison, name)

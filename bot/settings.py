@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     batch_wait_ms: NonNegativeFinite = 5.0
     cooldown_rate: NonNegative = 3
     cooldown_seconds: NonNegativeFinite = 10.0
+    # Every command and click, per member and per server, in each window (bot.limits); 0: none.
+    rate_limit_member: NonNegative = 5
+    rate_limit_server: NonNegative = 60
+    rate_limit_seconds: Seconds = 10.0
     uncertain_band: Annotated[float, Field(ge=0, lt=0.5, allow_inf_nan=False)] = 0.1
     ood_policy: Annotated[str, _one_of(OOD_POLICIES, str.lower)] = "refuse"
     history_limit: NonNegative = 25

@@ -153,6 +153,11 @@ class Settings(BaseSettings):
     # The images one server may hold, and their megabytes (dataset.quotas).
     server_image_quota: Positive = 5000
     server_image_quota_mb: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 200.0
+    # What one member (in every server) and one server may add in a day, UTC (dataset.quotas).
+    member_images_per_day: Positive = 100
+    member_mb_per_day: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 25.0
+    server_images_per_day: Positive = 500
+    server_mb_per_day: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 100.0
     log_level: Annotated[str, AfterValidator(_log_level)] = "INFO"
     # None: one gateway connection (no sharding); "auto": the count Discord recommends.
     shard_count: Annotated[int | Literal["auto"] | None, PlainValidator(parse_shard_count)] = None

@@ -27,12 +27,23 @@ class DatasetError(ValueError):
 
 
 @dataclass(frozen=True)
+class DailyQuota:
+    """The most images, and bytes of them, one member and one server may add in a day (UTC)."""
+
+    member_images: int
+    member_bytes: int
+    server_images: int
+    server_bytes: int
+
+
+@dataclass(frozen=True)
 class Quota:
     """The most images, and bytes of them, one server may hold (an image two servers hold counts
-    for both)."""
+    for both), and what may be added in a day (`dataset.quotas`)."""
 
     images: int
     bytes: int
+    daily: DailyQuota | None = None
 
 
 @dataclass(frozen=True)

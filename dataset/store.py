@@ -444,7 +444,7 @@ class DatasetStore:
 
         def insert(session: Session) -> tuple[bool, VoteOutcome | None]:
             if quota is not None:
-                check_room(session, guild, sha256, len(data), quota)
+                check_room(session, guild, sha256, len(data), quota, posted_by)
             new = session.get(Image, sha256) is None
             if new:
                 session.add(

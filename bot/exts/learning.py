@@ -30,6 +30,7 @@ from bot.images import (
 )
 from bot.replies import RESTARTING
 from dataset import (
+    DailyQuota,
     DatasetError,
     DatasetStore,
     Quota,
@@ -98,9 +99,16 @@ class Learning(commands.Cog, name="Learning"):
 
     @property
     def quota(self) -> Quota:
-        """What one server may keep (SERVER_IMAGE_QUOTA, SERVER_IMAGE_QUOTA_MB)."""
-        settings = self.bot.settings
-        return Quota(settings.server_image_quota, round(settings.server_image_quota_mb * MB))
+        """What one server may keep (SERVER_IMAGE_QUOTA, SERVER_IMAGE_QUOTA_MB), and what a
+        member and a server may add in a day (MEMBER_IMAGES_PER_DAY ... SERVER_MB_PER_DAY)."""
+        s = self.bot.settings
+        daily = DailyQuota(
+            s.member_images_per_day,
+            round(s.member_mb_per_day * MB),
+            s.server_images_per_day,
+            round(s.server_mb_per_day * MB),
+        )
+        return Quota(s.server_image_quota, round(s.server_image_quota_mb * MB), daily)
 
     @property
     def class_names(self) -> tuple[str, ...]:

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from botkit import TOKEN, Running, running_bot, sample
 
+from dataset import quotas
+from dataset.quotas import until_midnight
 from playground.discord import DiscordServer
 
 pytestmark = [
@@ -143,3 +146,37 @@ async def test_clicks_past_the_limit_are_refused_before_any_download() -> None:
         answer = await server.wait_for_reply(other["id"], timeout=REPLY)
         assert "Thanks! Kept with your label, **Sith**." in answer["content"]
         assert downloads.hits == 5 and store.summary(server.guild_id).votes == 2
+
+
+async def test_the_daily_quotas_say_which_was_reached_and_when_it_resets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = datetime.now(UTC)
+    monkeypatch.setattr(quotas, "utc_now", lambda: now)  # the test may run over midnight
+    async with (
+        DiscordServer(token=TOKEN) as server,
+        running_bot(server, member_images_per_day=2, server_images_per_day=3) as running,
+    ):
+        store = running.bot.dataset
+        assert store is not None
+        assert "Collection is **on**" in await said(running, "!dataset collect on", "padawan")
+        three = [sample(name) for name in ("jedi-1", "jedi-2", "jedi-3")]
+        lines = (await said(running, TEACH, "padawan", attachments=three)).splitlines()
+        assert [("kept, your label" in line) for line in lines] == [True, True, False], lines
+        assert lines[2].startswith("3. `jedi-3.jpg`: Your daily quota is reached: you added 2 ")
+        assert f"It resets at 00:00 UTC ({until_midnight(now)})." in lines[2]
+
+        assert "kept, your label" in await said(
+            running, "!teach sith", "ahsoka", attachments=[sample("sith-1")]
+        )
+        verdict = await running.post("!jedisith", [sample("sith-2")], author="ahsoka")
+        reply = await server.wait_for_reply(verdict["id"], timeout=REPLY)
+        buttons = [b for row in reply["components"] for b in row["components"]]
+        button = next(b for b in buttons if b["label"] == "It's a Sith")
+        click = await server.click_button(
+            reply["id"], button["custom_id"], user={"username": "eve"}
+        )
+        answer = (await server.wait_for_reply(click["id"], timeout=REPLY))["content"]
+        assert answer.startswith("This server's daily quota is reached: it added 3 images ")
+        assert "It resets at 00:00 UTC (in " in answer and "Traceback" not in answer
+        assert store.usage(server.guild_id).images == 3

@@ -1,9 +1,9 @@
 """A server's share of the stored images: what it holds (its `image_refs`) against its quota,
 and what a member and a server added today (UTC) against the daily quota.
 
-The count and the bytes are one aggregate over the server's references, found through their
-primary key (guild_id, image_sha256), each joined to its image by the image's primary key: the
-cost grows with what that server holds, never with the whole store or its votes. A day's
+The count and the bytes are one aggregate over the server's `server_images` rows it holds (kept
+with its references, `dataset.queries`), read from one index (guild_id, held, size): the cost
+grows with what that server holds, never with the whole store or its votes. A day's
 additions are the references made since midnight UTC, found through the indexes on
 (guild_id, created_at) and (posted_by, created_at) (migration 0005). The check runs in the
 transaction that adds the reference, after taking the server's `guild_settings` row FOR UPDATE
@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from dataset.records import DailyQuota, DatasetError, Quota, QuotaReached, Usage, megabytes
-from dataset.schema import GuildSetting, Image, ImageRef
+from dataset.schema import GuildSetting, Image, ImageRef, ServerImage
 
 
 class DailyQuotaReached(DatasetError):
@@ -47,8 +47,13 @@ def _images(count: int) -> str:
 
 
 def usage(session: Session, guild: int) -> Usage:
-    """The images the server `guild` holds and their bytes."""
-    return _refs_usage(session, ImageRef.guild_id == guild)
+    """The images the server `guild` holds and their bytes (its `server_images` it holds)."""
+    images, size = session.execute(
+        select(func.count(), func.coalesce(func.sum(ServerImage.size), 0)).where(
+            ServerImage.guild_id == guild, ServerImage.held.is_(True)
+        )
+    ).one()
+    return Usage(images=int(images), bytes=int(size))
 
 
 def added_today(session: Session, where: ColumnElement[bool], now: datetime) -> Usage:

@@ -102,6 +102,7 @@ class Vote(Base):
         CheckConstraint(_in("source", VOTE_SOURCES), name="source"),
         Index(None, "user_id"),
         Index(None, "guild_id"),
+        Index(None, "guild_id", "user_id"),  # a server's top contributors (0005)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -122,7 +123,12 @@ class ImageRef(Base):
     reference and vote."""
 
     __tablename__ = "image_refs"
-    __table_args__ = (Index(None, "image_sha256"),)
+    __table_args__ = (
+        Index(None, "image_sha256"),
+        # What a server, and a member, added today: the daily quota (0005).
+        Index(None, "guild_id", "created_at"),
+        Index(None, "posted_by", "created_at"),
+    )
 
     guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     image_sha256: Mapped[str] = mapped_column(
@@ -132,6 +138,32 @@ class ImageRef(Base):
     channel_id: Mapped[int | None] = mapped_column(BigInteger)
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ServerImage(Base):
+    """What one server has of one image, kept from its votes and its reference by the store in
+    the transaction that changes them (`dataset.queries.refresh_server_images`), so `!dataset`
+    and the quota count rows instead of every vote (0005). Derived: rebuilt from the votes."""
+
+    __tablename__ = "server_images"
+    __table_args__ = (
+        Index(None, "guild_id", "label", "holdout"),
+        Index(None, "guild_id", "first_vote_at"),
+        Index(None, "guild_id", "conflict"),
+        Index(None, "guild_id", "held", "size"),
+    )
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    image_sha256: Mapped[str] = mapped_column(
+        String(64), ForeignKey("images.sha256", ondelete="CASCADE"), primary_key=True
+    )
+    held: Mapped[bool] = mapped_column(Boolean)  # the server holds it (an `image_refs` row)
+    size: Mapped[int] = mapped_column(Integer)  # the image's bytes
+    holdout: Mapped[bool] = mapped_column(Boolean)
+    label: Mapped[str | None] = mapped_column(String(32))  # by the server's votes; None: none
+    conflict: Mapped[bool] = mapped_column(Boolean)  # voted on, with no majority
+    votes: Mapped[dict[str, int] | None] = mapped_column(JSON)  # label -> votes; None: none
+    first_vote_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class GuildSetting(Base):

@@ -26,6 +26,7 @@ from benchmarks._common import OUT, describe_machine, resolve_model
 # Cheapest first; the ones that start bots or train last.
 BENCHMARKS = (
     "costs",
+    "dataset_scale",
     "latency",
     "throughput",
     "render",

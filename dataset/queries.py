@@ -15,6 +15,8 @@ from dataset.labels import is_holdout, tally
 from dataset.records import NO_GUILD, Summary
 from dataset.schema import Image, ImageRef, ServerImage, Training, Vote
 
+CONFLICTS_LISTED = 25  # the conflicts a summary lists, most voted first (it counts them all)
+
 
 def votes_by_image(
     session: Session, guild_ids: list[int]
@@ -102,6 +104,7 @@ def refresh_server_images(session: Session, pairs: Iterable[tuple[int, str]]) ->
             "label": result.label,
             "conflict": result.conflict,
             "votes": {label: n for label, n in result.votes.items() if n} or None,
+            "vote_count": len(votes),
             "first_vote_at": min((created for *_, created in votes), default=None),
         }
         if row is None:
@@ -113,34 +116,48 @@ def refresh_server_images(session: Session, pairs: Iterable[tuple[int, str]]) ->
 
 
 def summarize(session: Session, guild: int, class_names: Sequence[str], top: int) -> Summary:
-    """The server's data in figures, from its `server_images` rows and two indexed counts of
-    its votes: the cost grows with what the server labelled, never with every vote's row."""
+    """The server's data in figures, from its `server_images` rows (read through indexes
+    that hold what each query needs) and its top contributors (the index of its votes)."""
     mine = ServerImage.guild_id == guild
     counts = {name: {"train": 0, "holdout": 0} for name in class_names}
-    for label, holdout, n in session.execute(
-        select(ServerImage.label, ServerImage.holdout, func.count())
-        .where(mine, ServerImage.label.is_not(None))
+    images = votes = 0
+    for label, holdout, n, cast in session.execute(
+        select(
+            ServerImage.label,
+            ServerImage.holdout,
+            func.count(),
+            func.coalesce(func.sum(ServerImage.vote_count), 0),
+        )
+        .where(mine)
         .group_by(ServerImage.label, ServerImage.holdout)
     ):
-        counts.setdefault(label, {"train": 0, "holdout": 0})[split_name(holdout)] += int(n)
+        images, votes = images + int(n), votes + int(cast)
+        if label is not None:
+            counts.setdefault(label, {"train": 0, "holdout": 0})[split_name(holdout)] += int(n)
     last_published = session.scalar(
         select(func.max(Training.started_at)).where(
             Training.status == "published", Training.scope.in_((guild, NO_GUILD))
         )
     )
     since = select(func.count()).where(mine, ServerImage.label.is_not(None))
-    if last_published is not None:
+    if last_published is not None:  # (guild_id, first_vote_at, label): one index range
         since = since.where(ServerImage.first_vote_at > last_published)
-    zeros = dict.fromkeys(class_names, 0)
-    conflicts = [
-        (sha256, {**zeros, **(votes or {})})
-        for sha256, votes in session.execute(
+    conflicted = (mine, ServerImage.conflict.is_(True))
+    listed = session.scalars(  # from the index alone; then the listed rows' votes
+        select(ServerImage.image_sha256)
+        .where(*conflicted)
+        .order_by(ServerImage.vote_count.desc(), ServerImage.image_sha256)
+        .limit(CONFLICTS_LISTED)
+    ).all()
+    votes_of = dict(
+        session.execute(
             select(ServerImage.image_sha256, ServerImage.votes).where(
-                mine, ServerImage.conflict.is_(True)
+                mine, ServerImage.image_sha256.in_(listed)
             )
-        )
-    ]
-    conflicts.sort(key=lambda item: (-sum(item[1].values()), item[0]))
+        ).all()
+    )
+    zeros = dict.fromkeys(class_names, 0)
+    conflicts = [(sha256, {**zeros, **(votes_of[sha256] or {})}) for sha256 in listed]
     contributors = session.execute(
         select(Vote.user_id, func.count().label("n"))
         .where(Vote.guild_id == guild)
@@ -148,7 +165,6 @@ def summarize(session: Session, guild: int, class_names: Sequence[str], top: int
         .order_by(func.count().desc(), Vote.user_id)
         .limit(top)
     ).all()
-    images = session.scalar(select(func.count()).where(mine)) or 0
     labelled = sum(sum(splits.values()) for splits in counts.values())
     return Summary(
         counts=counts,
@@ -158,7 +174,8 @@ def summarize(session: Session, guild: int, class_names: Sequence[str], top: int
         contributors=[(int(user), int(n)) for user, n in contributors],
         guild_images=images,
         images=images,
-        votes=session.scalar(select(func.count()).where(Vote.guild_id == guild)) or 0,
+        votes=votes,
+        conflict_count=session.scalar(select(func.count()).where(*conflicted)) or 0,
     )
 
 

@@ -147,9 +147,9 @@ class ServerImage(Base):
 
     __tablename__ = "server_images"
     __table_args__ = (
-        Index(None, "guild_id", "label", "holdout"),
-        Index(None, "guild_id", "first_vote_at"),
-        Index(None, "guild_id", "conflict"),
+        Index(None, "guild_id", "label", "holdout", "vote_count"),
+        Index(None, "guild_id", "first_vote_at", "label"),
+        Index(None, "guild_id", "conflict", "vote_count", "image_sha256"),
         Index(None, "guild_id", "held", "size"),
     )
 
@@ -163,6 +163,7 @@ class ServerImage(Base):
     label: Mapped[str | None] = mapped_column(String(32))  # by the server's votes; None: none
     conflict: Mapped[bool] = mapped_column(Boolean)  # voted on, with no majority
     votes: Mapped[dict[str, int] | None] = mapped_column(JSON)  # label -> votes; None: none
+    vote_count: Mapped[int] = mapped_column(Integer)  # all its votes in that server
     first_vote_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

@@ -430,7 +430,7 @@ def describe_summary(
             f"`{sha[:8]}` ({', '.join(f'{n} {k}' for k, n in votes.items())})"
             for sha, votes in summary.conflicts[:5]
         )
-        lines.append(f"- {len(summary.conflicts)} with disagreeing votes: {shown}")
+        lines.append(f"- {summary.conflict_count} with disagreeing votes: {shown}")
     if summary.contributors:
         lines.append(
             "- Top contributors here: "

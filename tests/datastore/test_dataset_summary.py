@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from dataset import DatasetStore, Summary, Usage, tally
 from dataset.labels import split_of
+from dataset.queries import CONFLICTS_LISTED
 from dataset.schema import Image, ImageRef, ServerImage, Vote
 
 MakeImage = Callable[..., bytes]
@@ -61,7 +62,8 @@ def assert_agrees(store: DatasetStore) -> None:
         summary: Summary = store.summary(guild)
         counts, labelled, conflicts, images, votes = counted_from_every_vote(store, guild)
         assert summary.counts == counts and summary.labelled == labelled
-        assert summary.conflicts == conflicts
+        assert summary.conflicts == conflicts[:CONFLICTS_LISTED]
+        assert summary.conflict_count == len(conflicts)
         assert (summary.images, summary.unlabelled, summary.votes) == (
             images,
             images - labelled,
@@ -130,3 +132,21 @@ def test_the_first_vote_after_the_last_published_training_counts_as_new(
     store.add_image_and_vote(old, guild_id=GUILDS[0], user_id=2, label="jedi", source="teach")
     summary = store.summary(GUILDS[0])
     assert summary.labelled == 2 and summary.since_last_training == 1
+
+
+def test_a_summary_counts_every_conflict_and_lists_the_most_voted(
+    store: DatasetStore, make_image: MakeImage
+) -> None:
+    guild = GUILDS[0]
+    tied = [make_image(100 + n) for n in range(CONFLICTS_LISTED + 3)]
+    for n, data in enumerate(tied):
+        voters = 4 if n == len(tied) - 1 else 2  # the last one has the most votes
+        for voter in range(voters):
+            label = store.class_names[voter % 2]
+            store.add_image_and_vote(
+                data, guild_id=guild, user_id=voter, label=label, source="teach"
+            )
+    summary = store.summary(guild)
+    assert summary.conflict_count == len(tied) and len(summary.conflicts) == CONFLICTS_LISTED
+    assert summary.conflicts[0][1] == {"jedi": 2, "sith": 2}
+    assert summary.conflicts == counted_from_every_vote(store, guild)[2][:CONFLICTS_LISTED]

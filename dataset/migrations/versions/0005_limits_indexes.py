@@ -33,9 +33,21 @@ HOLDOUT_PERCENT = 20
 CHUNK = 5000
 
 INDEXES = (
-    ("ix_server_images_guild_id_label_holdout", "server_images", ["guild_id", "label", "holdout"]),
-    ("ix_server_images_guild_id_first_vote_at", "server_images", ["guild_id", "first_vote_at"]),
-    ("ix_server_images_guild_id_conflict", "server_images", ["guild_id", "conflict"]),
+    (
+        "ix_server_images_guild_id_label_holdout_vote_count",
+        "server_images",
+        ["guild_id", "label", "holdout", "vote_count"],
+    ),
+    (
+        "ix_server_images_guild_id_first_vote_at_label",
+        "server_images",
+        ["guild_id", "first_vote_at", "label"],
+    ),
+    (
+        "ix_server_images_guild_id_conflict_vote_count_image_sha256",
+        "server_images",
+        ["guild_id", "conflict", "vote_count", "image_sha256"],
+    ),
     ("ix_server_images_guild_id_held_size", "server_images", ["guild_id", "held", "size"]),
     ("ix_image_refs_guild_id_created_at", "image_refs", ["guild_id", "created_at"]),
     ("ix_image_refs_posted_by_created_at", "image_refs", ["posted_by", "created_at"]),
@@ -54,6 +66,7 @@ def upgrade() -> None:
         sa.Column("label", sa.String(length=32), nullable=True),
         sa.Column("conflict", sa.Boolean(), nullable=False),
         sa.Column("votes", sa.JSON(), nullable=True),
+        sa.Column("vote_count", sa.Integer(), nullable=False),
         sa.Column("first_vote_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["image_sha256"],
@@ -112,6 +125,7 @@ def _server_images(connection: sa.Connection) -> list[dict[str, Any]]:
                 "label": label,
                 "conflict": label is None and bool(ballots),
                 "votes": dict(everyone) or None,
+                "vote_count": len(ballots),
                 "first_vote_at": min((created for *_, created in ballots), default=None),
             }
         )

@@ -150,3 +150,21 @@ def test_a_summary_counts_every_conflict_and_lists_the_most_voted(
     assert summary.conflict_count == len(tied) and len(summary.conflicts) == CONFLICTS_LISTED
     assert summary.conflicts[0][1] == {"jedi": 2, "sith": 2}
     assert summary.conflicts == counted_from_every_vote(store, guild)[2][:CONFLICTS_LISTED]
+
+
+def test_a_0004_store_migrated_gives_the_figures_counted_before(tmp_path) -> None:
+    """benchmarks/dataset_scale.py's store, small: 0005 fills `server_images` from the votes,
+    and every server's figures equal those the summary and usage of 0004 counted."""
+    from sqlalchemy.orm import Session
+
+    from benchmarks.dataset_scale import build, figures_after, figures_before
+    from dataset.database import make_engine, sqlite_url
+
+    guilds = build(tmp_path, votes=3000, servers=5, members=200)
+    engine = make_engine(sqlite_url(tmp_path))
+    with Session(engine) as session:
+        before = {guild: figures_before(session, guild, ("jedi", "sith")) for guild in guilds}
+    engine.dispose()
+    with DatasetStore.open(tmp_path) as store:
+        assert {guild: figures_after(store, guild) for guild in guilds} == before
+    assert sum(figures[6] for figures in before.values()) == 3000

@@ -110,6 +110,22 @@ class RateLimits:
         return True
 
 
+class VerdictCooldown:
+    """COOLDOWN_RATE verdicts per COOLDOWN_SECONDS per person (`!jedisith`, `!features`, their
+    slash twins and the menu), on top of the rate limit: the model's work is the costly part."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.rate, self.seconds = settings.cooldown_rate, settings.cooldown_seconds
+        self._buckets = _buckets(self.rate, self.seconds) if settings.cooldown_enabled else None
+
+    def retry_after(self, user_id: int) -> float:
+        """Seconds until `user_id` may have another verdict (0: now); counts this attempt."""
+        if self._buckets is None:
+            return 0.0
+        bucket = self._buckets.get_bucket(user_id)
+        return (bucket.update_rate_limit() or 0.0) if bucket is not None else 0.0
+
+
 def limits_of(client: discord.Client) -> RateLimits | None:
     return getattr(client, "limits", None)
 

@@ -19,6 +19,7 @@ from bot.limits import (
     Limited,
     LimitedTree,
     RateLimits,
+    VerdictCooldown,
     command_check,
 )
 from bot.settings import Settings
@@ -110,3 +111,11 @@ def test_every_command_path_of_the_bot_is_limited() -> None:
     assert isinstance(client.tree, LimitedTree)
     assert client._check_once == [command_check] and command_check not in client._checks
     assert isinstance(client.limits, RateLimits) and client.limits.member_rate == 2
+
+
+def test_the_verdict_cooldown_is_per_person_and_zero_lifts_it() -> None:
+    cooldown = VerdictCooldown(Settings(token="x", cooldown_rate=2, cooldown_seconds=60))
+    assert [cooldown.retry_after(ALICE) > 0 for _ in range(3)] == [False, False, True]
+    assert 59 < cooldown.retry_after(ALICE) <= 60 and cooldown.retry_after(BOB) == 0
+    lifted = VerdictCooldown(Settings(token="x", cooldown_rate=0))
+    assert all(lifted.retry_after(ALICE) == 0 for _ in range(10))

@@ -16,7 +16,9 @@ vote) or is chosen as a deadlock's victim is simply run again, on what the winne
   and go when no server refers to them any more (no reference, no vote). Given a `Quota`, a new
   reference that would take its server past it is refused (`QuotaReached`; `dataset.quotas`).
 - **Votes**: one per (image, server, person); a second vote replaces the first. Labels and the
-  holdout split are computed from the votes when asked (`dataset.labels`), never stored.
+  holdout split are computed from the votes (`dataset.labels`); each server's result is kept in
+  `server_images`, rewritten in the transaction that changes its votes or reference
+  (`dataset.queries.refresh_server_images`), so `summary` and the quota read rows, not votes.
 - **Consent**: off in every guild until someone turns it on (`set_collecting`); the bot asks
   `collecting(guild_id)` before it keeps an image or a vote (the store itself records what it
   is given: an import from the command line belongs to no guild).
@@ -526,11 +528,6 @@ class DatasetStore:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    """An aggregate (MAX) of a time column may come back without its zone on SQLite."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _reason(error: SQLAlchemyError) -> str:

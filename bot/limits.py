@@ -102,6 +102,7 @@ class RateLimits:
         return None
 
     def _first_refusal(self, who: tuple[str, int], until: float, now: float) -> bool:
+        """Whether `who` (a member or a server) is refused for the first time this window."""
         if self._told.get(who, 0.0) > now:
             return False
         if len(self._told) >= _TOLD_KEPT:
@@ -127,6 +128,7 @@ class VerdictCooldown:
 
 
 def limits_of(client: discord.Client) -> RateLimits | None:
+    """The bot's limits (None: a client without them, as in some tests)."""
     return getattr(client, "limits", None)
 
 

@@ -27,6 +27,7 @@ from benchmarks._common import OUT, describe_machine, resolve_model
 BENCHMARKS = (
     "costs",
     "gate",
+    "dataset_scale",
     "latency",
     "throughput",
     "render",

@@ -64,6 +64,8 @@ class BotProcess:
             settings={
                 "MODEL_BACKEND": self.backend,
                 "COOLDOWN_RATE": "0",
+                "RATE_LIMIT_MEMBER": "0",
+                "RATE_LIMIT_SERVER": "0",
                 "SYNC_COMMANDS": "0",
                 "LOG_LEVEL": "WARNING",
                 "MPLCONFIGDIR": str(OUT / "mplconfig"),

@@ -19,6 +19,7 @@ from discord.ext import commands
 from bot.errors import ReplyContext
 from bot.feedback import FeedbackCollector
 from bot.images import ByteBudget
+from bot.limits import LimitedTree, install
 from bot.model_versions import serve, serving_folder
 from bot.replies import RESTARTING
 from bot.server_models import MB, HeadCache, NetworkCache, served_backbone
@@ -98,9 +99,11 @@ class BotCore:
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=commands.DefaultHelpCommand(no_category="Other"),
+            tree_cls=LimitedTree,  # every application command is rate-limited (bot.limits)
             **options,
         )
         self.settings = settings
+        self.limits = install(self, settings)  # and every prefix command
         self.worker = worker
         self.http_session = http_session
         self.dataset = dataset  # None: no learning (`!teach` and the buttons say so)

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import discord
 
 from bot import replies
+from bot.limits import Limited
 from model.runtime import Prediction
 
 PREFIX = "jedisith:vote"
@@ -115,8 +116,8 @@ def feedback_view(
     return view
 
 
-class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
-    """A feedback button, rebuilt from its `custom_id` at every click."""
+class VoteButton(Limited, discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
+    """A feedback button, rebuilt from its `custom_id` at every click (rate-limited first)."""
 
     def __init__(self, button: discord.ui.Button) -> None:
         super().__init__(button)

@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     batch_wait_ms: NonNegativeFinite = 5.0
     cooldown_rate: NonNegative = 3
     cooldown_seconds: NonNegativeFinite = 10.0
+    # Every command and click, per member and per server, in each window (bot.limits); 0: none.
+    rate_limit_member: NonNegative = 5
+    rate_limit_server: NonNegative = 60
+    rate_limit_seconds: Seconds = 10.0
     uncertain_band: Annotated[float, Field(ge=0, lt=0.5, allow_inf_nan=False)] = 0.1
     ood_policy: Annotated[str, _one_of(OOD_POLICIES, str.lower)] = "refuse"
     history_limit: NonNegative = 25
@@ -152,6 +156,11 @@ class Settings(BaseSettings):
     # The images one server may hold, and their megabytes (dataset.quotas).
     server_image_quota: Positive = 5000
     server_image_quota_mb: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 200.0
+    # What one member (in every server) and one server may add in a day, UTC (dataset.quotas).
+    member_images_per_day: Positive = 100
+    member_mb_per_day: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 25.0
+    server_images_per_day: Positive = 500
+    server_mb_per_day: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 100.0
     log_level: Annotated[str, AfterValidator(_log_level)] = "INFO"
     # None: one gateway connection (no sharding); "auto": the count Discord recommends.
     shard_count: Annotated[int | Literal["auto"] | None, PlainValidator(parse_shard_count)] = None

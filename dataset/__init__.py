@@ -12,6 +12,7 @@ for the label and holdout rules, and `dataset.migrations` for the schema's histo
 """
 
 from dataset.labels import CLASS_NAMES, HOLDOUT_PERCENT, Tally, is_holdout, tally
+from dataset.quotas import DailyQuotaReached
 from dataset.records import (
     FINAL_STATUSES,
     NO_GUILD,
@@ -19,6 +20,7 @@ from dataset.records import (
     TRAINING_KINDS,
     TRAINING_STATUSES,
     VOTE_SOURCES,
+    DailyQuota,
     DatasetError,
     Forgotten,
     GuildSettings,
@@ -47,6 +49,8 @@ __all__ = [
     "TRAINING_KINDS",
     "TRAINING_STATUSES",
     "VOTE_SOURCES",
+    "DailyQuota",
+    "DailyQuotaReached",
     "DatasetError",
     "DatasetStore",
     "Forgotten",

@@ -123,11 +123,11 @@ def _info(store: DatasetStore, guild: int) -> None:
         lines[name] = f"{splits['train']:,} train, {splits['holdout']:,} holdout"
     lines["holdout"] = f"{HOLDOUT_PERCENT}% of the images, chosen by their hash"
     lines["since last training"] = f"{summary.since_last_training:,} images labelled"
-    lines["conflicts"] = f"{len(summary.conflicts):,}"
+    lines["conflicts"] = f"{summary.conflict_count:,}"
     width = max(len(key) for key in lines)
     for key, value in lines.items():
         print(f"{key:<{width}}  {value}")
     for sha256, votes in summary.conflicts[:10]:
         print(f"  {sha256[:12]}  " + ", ".join(f"{name} {n}" for name, n in votes.items()))
-    if len(summary.conflicts) > 10:
-        print(f"  ... and {len(summary.conflicts) - 10} more")
+    if summary.conflict_count > 10:
+        print(f"  ... and {summary.conflict_count - 10} more")

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from dataset.queries import delete_orphans, release_refs
+from dataset.queries import delete_orphans, refresh_server_images, release_refs
 from dataset.schema import Image, ImageRef, Vote
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,8 @@ def _drop_refs(session: Session, pairs: set[tuple[int, str]]) -> int:
         if image is not None and image.guild_id == guild:
             image.guild_id = image.channel_id = image.message_id = None
             image.filename = ""
+    session.flush()
+    refresh_server_images(session, pairs)  # `!dataset` and the quotas count these rows
     return votes
 
 

@@ -1,8 +1,9 @@
 """The two rules that turn stored votes into a training set: an image's label, and its split.
 
 Both are pure functions of what is stored, so they can be tested alone and recomputed at any
-time: nothing derived from them is written to the database, and a vote, a `!forget` or a new
-image changes exactly the images it touches.
+time: what is derived from them (each server's `server_images` rows) is rewritten from the votes
+whenever they change, and a vote, a `!forget` or a new image changes exactly the images it
+touches.
 
 - **The label.** If any moderator (a member with Manage Messages) voted on an image, the majority
   of the moderators' votes decides; otherwise the majority of all votes does. A tie at the

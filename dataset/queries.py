@@ -1,9 +1,11 @@
-"""The store's queries that more than one of its methods share."""
+"""The store's queries that more than one of its methods share, and `server_images`: what each
+server has of each image (held, its label, its split), kept with the votes so that `!dataset`
+reads one row per image instead of every vote (`summarize`)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -12,8 +14,10 @@ from sqlalchemy.orm import Session
 
 from dataset.files import image_path
 from dataset.labels import is_holdout, tally
-from dataset.records import LabelledImage
-from dataset.schema import Image, ImageRef, Vote
+from dataset.records import NO_GUILD, LabelledImage, Summary
+from dataset.schema import Image, ImageRef, ServerImage, Training, Vote
+
+CONFLICTS_LISTED = 25  # the conflicts a summary lists, most voted first (it counts them all)
 
 
 def votes_by_image(
@@ -85,7 +89,8 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 
 def release_refs(session: Session, pairs: set[tuple[int, str]], user_id: int) -> None:
     """After `user_id`'s votes went: each (server, image) reference they gave (or nobody
-    known gave) goes if nobody there voted on it, else stays with no poster."""
+    known gave) goes if nobody there voted on it, else stays with no poster; then their
+    `server_images` rows follow."""
     for guild, sha256 in pairs:
         ref = session.get(ImageRef, (guild, sha256))
         if ref is None or ref.posted_by not in (None, user_id):
@@ -99,3 +104,110 @@ def release_refs(session: Session, pairs: set[tuple[int, str]], user_id: int) ->
             ref.posted_by = None
         else:
             session.delete(ref)
+    session.flush()
+    refresh_server_images(session, pairs)
+
+
+def refresh_server_images(session: Session, pairs: Iterable[tuple[int, str]]) -> None:
+    """Bring the `server_images` row of each (server, image) up to date with its votes and its
+    reference there: made, changed, or gone when the server neither holds nor voted on it.
+
+    The row is taken FOR UPDATE before the votes are read (PostgreSQL), so two votes on one
+    image committed at once are counted one after the other, the second seeing the first."""
+    for guild, sha256 in sorted(set(pairs)):
+        row = session.get(ServerImage, (guild, sha256), with_for_update=True)
+        votes = session.execute(
+            select(Vote.label, Vote.moderator, Vote.created_at).where(
+                Vote.image_sha256 == sha256, Vote.guild_id == guild
+            )
+        ).all()
+        held = session.get(ImageRef, (guild, sha256)) is not None
+        if not votes and not held:
+            if row is not None:
+                session.delete(row)
+            continue
+        result = tally((label, moderator) for label, moderator, _ in votes)
+        values = {
+            "held": held,
+            "size": session.scalar(select(Image.size).where(Image.sha256 == sha256)) or 0,
+            "holdout": is_holdout(sha256),
+            "label": result.label,
+            "conflict": result.conflict,
+            "votes": {label: n for label, n in result.votes.items() if n} or None,
+            "vote_count": len(votes),
+            "first_vote_at": min((created for *_, created in votes), default=None),
+        }
+        if row is None:
+            session.add(ServerImage(guild_id=guild, image_sha256=sha256, **values))
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)
+    session.flush()
+
+
+def summarize(session: Session, guild: int, class_names: Sequence[str], top: int) -> Summary:
+    """The server's data in figures, from its `server_images` rows (read through indexes
+    that hold what each query needs) and its top contributors (the index of its votes)."""
+    mine = ServerImage.guild_id == guild
+    counts = {name: {"train": 0, "holdout": 0} for name in class_names}
+    images = votes = 0
+    for label, holdout, n, cast in session.execute(
+        select(
+            ServerImage.label,
+            ServerImage.holdout,
+            func.count(),
+            func.coalesce(func.sum(ServerImage.vote_count), 0),
+        )
+        .where(mine)
+        .group_by(ServerImage.label, ServerImage.holdout)
+    ):
+        images, votes = images + int(n), votes + int(cast)
+        if label is not None:
+            counts.setdefault(label, {"train": 0, "holdout": 0})[split_name(holdout)] += int(n)
+    last_published = session.scalar(
+        select(func.max(Training.started_at)).where(
+            Training.status == "published", Training.scope.in_((guild, NO_GUILD))
+        )
+    )
+    since = select(func.count()).where(mine, ServerImage.label.is_not(None))
+    if last_published is not None:  # (guild_id, first_vote_at, label): one index range
+        since = since.where(ServerImage.first_vote_at > last_published)
+    conflicted = (mine, ServerImage.conflict.is_(True))
+    listed = session.scalars(  # from the index alone; then the listed rows' votes
+        select(ServerImage.image_sha256)
+        .where(*conflicted)
+        .order_by(ServerImage.vote_count.desc(), ServerImage.image_sha256)
+        .limit(CONFLICTS_LISTED)
+    ).all()
+    votes_of = dict(
+        session.execute(
+            select(ServerImage.image_sha256, ServerImage.votes).where(
+                mine, ServerImage.image_sha256.in_(listed)
+            )
+        ).all()
+    )
+    zeros = dict.fromkeys(class_names, 0)
+    conflicts = [(sha256, {**zeros, **(votes_of[sha256] or {})}) for sha256 in listed]
+    contributors = session.execute(
+        select(Vote.user_id, func.count().label("n"))
+        .where(Vote.guild_id == guild)
+        .group_by(Vote.user_id)
+        .order_by(func.count().desc(), Vote.user_id)
+        .limit(top)
+    ).all()
+    labelled = sum(sum(splits.values()) for splits in counts.values())
+    return Summary(
+        counts=counts,
+        since_last_training=session.scalar(since) or 0,
+        conflicts=conflicts,
+        unlabelled=images - labelled,
+        contributors=[(int(user), int(n)) for user, n in contributors],
+        guild_images=images,
+        images=images,
+        votes=votes,
+        conflict_count=session.scalar(select(func.count()).where(*conflicted)) or 0,
+    )
+
+
+def split_name(holdout: bool) -> str:
+    return "holdout" if holdout else "train"

@@ -27,12 +27,23 @@ class DatasetError(ValueError):
 
 
 @dataclass(frozen=True)
+class DailyQuota:
+    """The most images, and bytes of them, one member and one server may add in a day (UTC)."""
+
+    member_images: int
+    member_bytes: int
+    server_images: int
+    server_bytes: int
+
+
+@dataclass(frozen=True)
 class Quota:
     """The most images, and bytes of them, one server may hold (an image two servers hold counts
-    for both)."""
+    for both), and what may be added in a day (`dataset.quotas`)."""
 
     images: int
     bytes: int
+    daily: DailyQuota | None = None
 
 
 @dataclass(frozen=True)
@@ -153,12 +164,14 @@ class Summary:
 
     counts: dict[str, dict[str, int]]  # label -> {"train": n, "holdout": n}
     since_last_training: int  # images first voted on after the last published training started
-    conflicts: list[tuple[str, dict[str, int]]]  # (sha256, everyone's votes per label)
+    # (sha256, everyone's votes per label) of the most voted `CONFLICTS_LISTED` conflicts
+    conflicts: list[tuple[str, dict[str, int]]]
     unlabelled: int  # images without a label, conflicts included
     contributors: list[tuple[int, int]]  # (user_id, votes), most first, top 5
     guild_images: int | None  # images this server holds (the same as `images`)
     images: int  # images this server holds: voted on or posted there
     votes: int  # this server's votes
+    conflict_count: int  # images with disagreeing votes, all of them
 
     @property
     def labelled(self) -> int:

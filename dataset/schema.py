@@ -102,6 +102,7 @@ class Vote(Base):
         CheckConstraint(_in("source", VOTE_SOURCES), name="source"),
         Index(None, "user_id"),
         Index(None, "guild_id"),
+        Index(None, "guild_id", "user_id"),  # a server's top contributors (0005)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -126,6 +127,9 @@ class ImageRef(Base):
         Index(None, "image_sha256"),
         Index(None, "poster_id"),  # `!forget` finds what a person posted, in every server
         Index(None, "guild_id", "message_id"),  # a deleted message finds its images (0005)
+        # What a server, and a member, added today: the daily quota (0006).
+        Index(None, "guild_id", "created_at"),
+        Index(None, "posted_by", "created_at"),
     )
 
     guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -138,6 +142,33 @@ class ImageRef(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The author of that message (0005): null for imports and for what was kept before 0005.
     poster_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ServerImage(Base):
+    """What one server has of one image, kept from its votes and its reference by the store in
+    the transaction that changes them (`dataset.queries.refresh_server_images`), so `!dataset`
+    and the quota count rows instead of every vote (0005). Derived: rebuilt from the votes."""
+
+    __tablename__ = "server_images"
+    __table_args__ = (
+        Index(None, "guild_id", "label", "holdout", "vote_count"),
+        Index(None, "guild_id", "first_vote_at", "label"),
+        Index(None, "guild_id", "conflict", "vote_count", "image_sha256"),
+        Index(None, "guild_id", "held", "size"),
+    )
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    image_sha256: Mapped[str] = mapped_column(
+        String(64), ForeignKey("images.sha256", ondelete="CASCADE"), primary_key=True
+    )
+    held: Mapped[bool] = mapped_column(Boolean)  # the server holds it (an `image_refs` row)
+    size: Mapped[int] = mapped_column(Integer)  # the image's bytes
+    holdout: Mapped[bool] = mapped_column(Boolean)
+    label: Mapped[str | None] = mapped_column(String(32))  # by the server's votes; None: none
+    conflict: Mapped[bool] = mapped_column(Boolean)  # voted on, with no majority
+    votes: Mapped[dict[str, int] | None] = mapped_column(JSON)  # label -> votes; None: none
+    vote_count: Mapped[int] = mapped_column(Integer)  # all its votes in that server
+    first_vote_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class GuildSetting(Base):

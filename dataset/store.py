@@ -16,7 +16,9 @@ vote) or is chosen as a deadlock's victim is simply run again, on what the winne
   and go when no server refers to them any more (no reference, no vote). Given a `Quota`, a new
   reference that would take its server past it is refused (`QuotaReached`; `dataset.quotas`).
 - **Votes**: one per (image, server, person); a second vote replaces the first. Labels and the
-  holdout split are computed from the votes when asked (`dataset.labels`), never stored.
+  holdout split are computed from the votes (`dataset.labels`); each server's result is kept in
+  `server_images`, rewritten in the transaction that changes its votes or reference
+  (`dataset.queries.refresh_server_images`), so `summary` and the quota read rows, not votes.
 - **Consent**: off in every guild until someone turns it on (`set_collecting`); the bot asks
   `collecting(guild_id)` before it keeps an image or a vote (the store itself records what it
   is given: an import from the command line belongs to no guild).
@@ -53,8 +55,12 @@ from dataset.forgetting import (
     remove_copies,
 )
 from dataset.importing import import_folder
-from dataset.labels import CLASS_NAMES, Tally, check_class_names, is_holdout, split_of, tally
-from dataset.queries import labelled_in, votes_by_image
+from dataset.labels import CLASS_NAMES, Tally, check_class_names, is_holdout, tally
+from dataset.queries import (
+    labelled_in,
+    refresh_server_images,
+    summarize,
+)
 from dataset.quotas import check_room, usage
 from dataset.records import (
     NO_GUILD,
@@ -72,7 +78,7 @@ from dataset.records import (
     UserSummary,
     VoteOutcome,
 )
-from dataset.schema import GuildSetting, Image, ImageRef, Training, Vote
+from dataset.schema import GuildSetting, Image, ImageRef, Vote
 from dataset.trainings import TRAININGS_FOLDER, Trainings
 
 log = logging.getLogger(__name__)
@@ -246,7 +252,9 @@ class DatasetStore:
         def cast(session: Session) -> VoteOutcome:
             if session.get(Image, sha256) is None:
                 raise DatasetError(f"image {sha256[:12]} is not in the dataset")
-            return self._cast(session, sha256, guild, (user_id, label, source, moderator))
+            outcome = self._cast(session, sha256, guild, (user_id, label, source, moderator))
+            refresh_server_images(session, [(guild, sha256)])
+            return outcome
 
         return self._write_retrying(cast)
 
@@ -298,52 +306,8 @@ class DatasetStore:
 
     def summary(self, guild_id: int | None) -> Summary:
         """The server's data in figures (None: what belongs to no server, as imports)."""
-        guild = _guild(guild_id)
         with self._reading.begin() as session:
-            held = select(ImageRef.image_sha256).where(ImageRef.guild_id == guild)
-            voted = select(Vote.image_sha256).where(Vote.guild_id == guild)
-            images = (
-                session.scalar(select(func.count()).select_from(held.union(voted).subquery())) or 0
-            )
-            votes = votes_by_image(session, [guild])
-            last_published = session.scalar(
-                select(func.max(Training.started_at)).where(
-                    Training.status == "published", Training.scope.in_((guild, NO_GUILD))
-                )
-            )
-            contributors = session.execute(
-                select(Vote.user_id, func.count().label("n"))
-                .where(Vote.guild_id == guild)
-                .group_by(Vote.user_id)
-                .order_by(func.count().desc(), Vote.user_id)
-                .limit(TOP_CONTRIBUTORS)
-            ).all()
-
-        counts = {name: {"train": 0, "holdout": 0} for name in self.class_names}
-        conflicts: list[tuple[str, dict[str, int]]] = []
-        since = 0
-        for (sha256, _), rows in votes.items():
-            result = tally(((label, moderator) for label, moderator, _ in rows), self.class_names)
-            if result.conflict:
-                conflicts.append((sha256, result.votes))
-            if result.label is None:
-                continue
-            counts.setdefault(result.label, {"train": 0, "holdout": 0})[split_of(sha256)] += 1
-            first_vote = min(created for _, _, created in rows)
-            if last_published is None or first_vote > _aware(last_published):
-                since += 1
-        conflicts.sort(key=lambda item: (-sum(item[1].values()), item[0]))
-        labelled = sum(sum(splits.values()) for splits in counts.values())
-        return Summary(
-            counts=counts,
-            since_last_training=since,
-            conflicts=conflicts,
-            unlabelled=images - labelled,
-            contributors=[(int(user), int(n)) for user, n in contributors],
-            guild_images=images,
-            images=images,
-            votes=sum(len(rows) for rows in votes.values()),
-        )
+            return summarize(session, _guild(guild_id), self.class_names, TOP_CONTRIBUTORS)
 
     def user_summary(self, user_id: int) -> UserSummary:
         """What `user_id` gave, per server: votes, and images they posted (counts only)."""
@@ -443,7 +407,7 @@ class DatasetStore:
 
         def insert(session: Session) -> tuple[bool, VoteOutcome | None]:
             if quota is not None:
-                check_room(session, guild, sha256, len(data), quota)
+                check_room(session, guild, sha256, len(data), quota, posted_by)
             new = session.get(Image, sha256) is None
             if new:
                 session.add(
@@ -475,6 +439,7 @@ class DatasetStore:
                 )
                 session.flush()
             outcome = self._cast(session, sha256, guild, ballot) if ballot else None
+            refresh_server_images(session, [(guild, sha256)])
             return new, outcome
 
         with self._files:
@@ -558,11 +523,6 @@ class DatasetStore:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    """An aggregate (MAX) of a time column may come back without its zone on SQLite."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _reason(error: SQLAlchemyError) -> str:

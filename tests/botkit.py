@@ -258,6 +258,8 @@ async def running_bot(
         "model_path": model_path,
         "model_backend": "litert",
         "cooldown_rate": 0,
+        "rate_limit_member": 0,  # tests stage bursts; tests/bot/test_limits_e2e.py sets it
+        "rate_limit_server": 0,
         "sync_commands": False,
         "history_limit": 5,
         **settings,
@@ -355,6 +357,8 @@ def bot_process_environment(
         settings={
             "MODEL_BACKEND": "litert",
             "COOLDOWN_RATE": "0",
+            "RATE_LIMIT_MEMBER": "0",
+            "RATE_LIMIT_SERVER": "0",
             "DATA_DIR": str(folder / "data"),
             **(settings or {}),
         },

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -31,6 +30,7 @@ from bot.images import (
     gather_bytes,
     looks_like_image,
 )
+from bot.limits import VerdictCooldown
 from model.architecture import CONV_LAYERS
 from model.runtime import Prediction
 
@@ -50,13 +50,7 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
     def __init__(self, bot: JediSithBot) -> None:
         self.bot = bot
         settings = bot.settings
-        self._cooldowns = (
-            commands.CooldownMapping.from_cooldown(
-                settings.cooldown_rate, settings.cooldown_seconds, _user_id
-            )
-            if settings.cooldown_enabled
-            else None
-        )
+        self._cooldown = VerdictCooldown(settings)
         self._menu = app_commands.ContextMenu(name="Jedi or Sith?", callback=self.menu_classify)
 
     async def cog_load(self) -> None:
@@ -69,12 +63,7 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
 
     def _retry_after(self, user: discord.abc.User) -> float:
         """Seconds until `user` may run another command (0: now); counts this attempt."""
-        if self._cooldowns is None:
-            return 0.0
-        bucket = self._cooldowns.get_bucket(user)  # type: ignore[arg-type]
-        if bucket is None:  # pragma: no cover - only for BucketType.default
-            return 0.0
-        return bucket.update_rate_limit(time.time()) or 0.0
+        return self._cooldown.retry_after(user.id)
 
     async def cog_check(self, ctx: commands.Context) -> bool:  # type: ignore[override]
         return await answers_in(self.bot, ctx.guild, ctx.channel.id)
@@ -278,11 +267,6 @@ def _served_guild(
     if interaction is not None:
         return interaction.guild_id if interaction.is_guild_integration() else None
     return guild.id if guild is not None else None
-
-
-def _user_id(user: discord.abc.User) -> int:
-    """Cooldown buckets are per user, for messages and interactions alike."""
-    return user.id
 
 
 def _upload_limit(ctx: commands.Context) -> int:

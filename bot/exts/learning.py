@@ -32,6 +32,7 @@ from bot.images import (
 )
 from bot.replies import RESTARTING
 from dataset import (
+    DailyQuota,
     DatasetError,
     DatasetStore,
     Forgotten,
@@ -101,9 +102,16 @@ class Learning(commands.Cog, name="Learning"):
 
     @property
     def quota(self) -> Quota:
-        """What one server may keep (SERVER_IMAGE_QUOTA, SERVER_IMAGE_QUOTA_MB)."""
-        settings = self.bot.settings
-        return Quota(settings.server_image_quota, round(settings.server_image_quota_mb * MB))
+        """What one server may keep (SERVER_IMAGE_QUOTA, SERVER_IMAGE_QUOTA_MB), and what a
+        member and a server may add in a day (MEMBER_IMAGES_PER_DAY ... SERVER_MB_PER_DAY)."""
+        s = self.bot.settings
+        daily = DailyQuota(
+            s.member_images_per_day,
+            round(s.member_mb_per_day * MB),
+            s.server_images_per_day,
+            round(s.server_mb_per_day * MB),
+        )
+        return Quota(s.server_image_quota, round(s.server_image_quota_mb * MB), daily)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -474,7 +482,7 @@ def describe_summary(
             f"`{sha[:8]}` ({', '.join(f'{n} {k}' for k, n in votes.items())})"
             for sha, votes in summary.conflicts[:5]
         )
-        lines.append(f"- {len(summary.conflicts)} with disagreeing votes: {shown}")
+        lines.append(f"- {summary.conflict_count} with disagreeing votes: {shown}")
     if summary.contributors:
         lines.append(
             "- Top contributors here: "

@@ -49,6 +49,8 @@ async def running(
         model_path=model_path,
         model_backend="litert",
         cooldown_rate=0,
+        rate_limit_member=0,
+        rate_limit_server=0,
         sync_commands=True,
         history_limit=5,
         reload_interval=0.2,

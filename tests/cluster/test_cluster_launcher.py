@@ -146,6 +146,8 @@ async def test_the_launcher_runs_restarts_and_stops_two_bots(tmp_path: Path) -> 
                 "SHARD_COUNT": "auto",
                 "MODEL_BACKEND": "litert",
                 "COOLDOWN_RATE": "0",
+                "RATE_LIMIT_MEMBER": "0",
+                "RATE_LIMIT_SERVER": "0",
                 "DATA_DIR": str(tmp_path / "data"),
             },
         )

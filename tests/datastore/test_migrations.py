@@ -24,7 +24,7 @@ from dataset.database import (
 )
 from dataset.schema import Base
 
-TABLES = {"images", "image_refs", "votes", "guild_settings", "trainings"}
+TABLES = {"images", "image_refs", "votes", "guild_settings", "trainings", "server_images"}
 INSERT_TRAINING = text(
     "INSERT INTO trainings (status, host, params, result, started_at, heartbeat_at) "
     "VALUES (:status, 'h', '{}', '{}', '2025-01-01 00:00:00', '2025-01-01 00:00:00')"
@@ -67,8 +67,7 @@ def test_a_fresh_folder_gets_the_whole_schema(data_dir: Path, database, database
         names = set(inspect(store.engine).get_table_names())
         assert names == TABLES | {"alembic_version"}
         with store.engine.connect() as connection:
-            assert current_revision(connection) == head_revision() == HEAD_REVISION
-            assert HEAD_REVISION == "0005_posters"
+            assert current_revision(connection) == head_revision() == HEAD_REVISION == "0006_limits"
 
 
 def test_the_migrated_schema_equals_the_models(store: DatasetStore) -> None:
@@ -93,9 +92,9 @@ def test_the_columns_have_the_portable_types(store: DatasetStore) -> None:
     snowflakes += [
         (t, c) for t in ("images", "image_refs", "trainings") for c in ("channel_id", "message_id")
     ]
-    assert len(snowflakes) == 17 and {names[key] for key in snowflakes} == {"BIGINT"}
+    assert len(snowflakes) == 18 and {names[key] for key in snowflakes} == {"BIGINT"}
     times = [key for key in columns if key[1].endswith(("_at", "first_seen"))]
-    assert len(times) == 9
+    assert len(times) == 10
     if store.engine.dialect.name == "postgresql":
         assert all(columns[key].timezone for key in times)  # timestamp with time zone
         assert {names[key] for key in times} == {"TIMESTAMP"}
@@ -198,14 +197,15 @@ def test_a_0001_database_with_data_is_upgraded_and_keeps_it(
             connection.execute(INSERT_TRAINING, {"status": status})
     engine.dispose()
 
-    with DatasetStore.open(data_dir, database_url) as store:  # 0001 -> 0005_posters
+    with DatasetStore.open(data_dir, database_url) as store:  # 0001 -> 0006_limits
         with store.engine.connect() as connection:
-            assert current_revision(connection) == "0005_posters"
+            assert current_revision(connection) == "0006_limits"
         assert _diffs(store, Base.metadata) == []
         assert store.collecting(2**60 + 3)
         label = store.label_of(sha256, 2**60 + 3)
         assert (label.label, label.moderator_votes["sith"]) == ("sith", 1)
         assert store.summary(2**60 + 3).contributors == [(2**62 + 1, 1)]
+        assert store.summary(2**60 + 3).labelled == 1  # server_images filled by 0006
         running = store.trainings.running(0)
         assert running is not None and running.started_at == datetime(2025, 1, 1, tzinfo=UTC)
         assert (running.cancel_requested_by, running.cancel_requested_at) == (None, None)

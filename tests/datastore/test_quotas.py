@@ -174,7 +174,8 @@ def test_two_writers_at_the_edge_never_pass_the_quota(
 
 
 def test_counting_reads_only_the_servers_references(tmp_path: Path, make_image: MakeImage) -> None:
-    """The usage query searches the primary keys (SQLite's plan): no scan of a table."""
+    """The usage query searches an index (SQLite's plan): no scan of a table. (It reads the
+    server's `server_images` rows, kept with its references, since 0005.)"""
     with DatasetStore.open(tmp_path / "data") as store:
         for seed in range(3):
             store.add_image_and_vote(
@@ -190,7 +191,7 @@ def test_counting_reads_only_the_servers_references(tmp_path: Path, make_image: 
             assert store.usage(ONE).images == 3
         finally:
             event.remove(store.engine, "before_cursor_execute", record)
-        statement, parameters = next(s for s in statements if "image_refs" in s[0])
+        statement, parameters = next(s for s in statements if "server_images" in s[0])
         with store.engine.connect() as connection:
             plan = [
                 str(row[-1])

@@ -74,6 +74,8 @@ class Playground:
         env = {
             **os.environ,
             "COOLDOWN_RATE": "0",
+            "RATE_LIMIT_MEMBER": "0",
+            "RATE_LIMIT_SERVER": "0",
             "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
         }
         command = [sys.executable, "-m", "playground", "--port", "0", "--model", str(model)]

@@ -68,7 +68,7 @@ def test_a_fresh_folder_gets_the_whole_schema(data_dir: Path, database, database
         assert names == TABLES | {"alembic_version"}
         with store.engine.connect() as connection:
             assert current_revision(connection) == head_revision() == HEAD_REVISION
-            assert HEAD_REVISION == "0005_posters"
+            assert HEAD_REVISION == "0006_asking"
 
 
 def test_the_migrated_schema_equals_the_models(store: DatasetStore) -> None:
@@ -198,9 +198,9 @@ def test_a_0001_database_with_data_is_upgraded_and_keeps_it(
             connection.execute(INSERT_TRAINING, {"status": status})
     engine.dispose()
 
-    with DatasetStore.open(data_dir, database_url) as store:  # 0001 -> 0005_posters
+    with DatasetStore.open(data_dir, database_url) as store:  # 0001 -> 0006_asking
         with store.engine.connect() as connection:
-            assert current_revision(connection) == "0005_posters"
+            assert current_revision(connection) == "0006_asking"
         assert _diffs(store, Base.metadata) == []
         assert store.collecting(2**60 + 3)
         label = store.label_of(sha256, 2**60 + 3)

@@ -180,9 +180,9 @@ def test_0004_adds_the_queue_and_goes_back(data_dir: Path, database_url: str) ->
             connection.execute(INSERT_TRAINING, {"status": "queued"})  # 0003 does not know it
     engine.dispose()
 
-    with DatasetStore.open(data_dir, database_url) as store:  # 0003 -> 0005_posters
+    with DatasetStore.open(data_dir, database_url) as store:  # 0003 -> 0006_asking
         with store.engine.connect() as connection:
-            assert current_revision(connection) == "0005_posters"
+            assert current_revision(connection) == "0006_asking"
         assert _diffs(store) == []
         running, queued = _enqueue(store, 0), _enqueue(store, 11)
         assert (running.status, running.slot, queued.status) == ("running", 0, "queued")

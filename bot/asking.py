@@ -1,5 +1,6 @@
 """When the bot asks for a label: on a verdict a label would teach most, in a server that
-collects, at most at the server's rate in each channel (`!settings ask`, `!settings ask_hour`).
+collects, at most at the server's rate in each channel (`!settings ask`, `!settings ask_hour`);
+and what `!dataset` says would help most.
 
 A label teaches most where the model is unsure: a score near the decision (inside or near the
 "can't tell" band), a distance near the detector's threshold (either side), or an image whose
@@ -12,15 +13,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot import server_settings
 from bot.feedback import MAX_ROWS, Judged
 from dataset import DatasetError
+from dataset.labels import HOLDOUT_PERCENT
 from model.runtime import Prediction
 
 if TYPE_CHECKING:
@@ -35,6 +39,9 @@ NEAR_DECISION = 0.1  # past the "can't tell" band, scores this much farther from
 NEAR_THRESHOLD = 0.2  # distances within this fraction of the detector's threshold, either side
 HOUR = 3600.0
 CHANNELS = 10_000  # channels whose rate one process remembers; the least recent go first
+UNSURE_SCORED = 100  # `!dataset` scores the server's latest labelled images kept from a message
+UNSURE_CHUNK = 10  # read and scored this many at a time (the bytes of one chunk in memory)
+UNSURE_SHOWN = 5
 
 
 def unsure(prediction: Prediction, band: float) -> bool:
@@ -133,3 +140,74 @@ def _disagreeing(store: DatasetStore, guild_id: int, judged: Sequence[Judged]) -
         if label.conflict or sum(1 for n in label.votes.values() if n) > 1:
             found.append(item)
     return found
+
+
+# -- what `!dataset` says would help most -------------------------------------------------------
+
+
+async def least_sure(bot: commands.Bot, guild_id: int) -> list[tuple[float, str]]:
+    """The server's labelled images its model is least sure about now, as (score, link to the
+    message that carried it), of its `UNSURE_SCORED` latest kept from a message; only its own."""
+    store: DatasetStore | None = bot.dataset  # type: ignore[attr-defined]
+    if store is None:
+        return []
+    try:
+        links = await asyncio.to_thread(store.message_links, guild_id, UNSURE_SCORED)
+        paths = {
+            image.sha256: image.path for image in await asyncio.to_thread(store.labelled, guild_id)
+        }
+        found = [(paths[sha], channel, message) for sha, channel, message in links if sha in paths]
+        head = await asyncio.to_thread(bot.heads.get, guild_id)  # type: ignore[attr-defined]
+        worker = bot.worker  # type: ignore[attr-defined]
+        outcomes: list[Prediction | Exception] = []
+        for start in range(0, len(found), UNSURE_CHUNK):
+            chunk = [path for path, _, _ in found[start : start + UNSURE_CHUNK]]
+            blobs = await asyncio.to_thread(_read_all, chunk)
+            outcomes += await worker.classify_bytes(blobs, head=head)
+    except Exception:  # `!dataset` answers without this part
+        log.exception("could not score the labelled images of server %s", guild_id)
+        return []
+    scored = [
+        (outcome.score, f"https://discord.com/channels/{guild_id}/{channel}/{message}")
+        for (_, channel, message), outcome in zip(found, outcomes, strict=True)
+        if isinstance(outcome, Prediction)
+    ]
+    scored.sort(key=lambda item: abs(item[0] - 0.5))
+    return scored[:UNSURE_SHOWN]
+
+
+def describe_needs(
+    counts: Mapping[str, Mapping[str, int]],
+    class_names: Sequence[str],
+    minimum: int,
+    unsure: Sequence[tuple[float, str]],
+) -> list[str]:
+    """`!dataset`'s lines on what would help most: per class, the labels a retrain still needs
+    (`minimum` outside the holdout; `counts`: label -> split -> images), and the `unsure` images."""
+    lines = ["**What would help most**"]
+    for name in class_names:
+        train = counts.get(name, {}).get("train", 0)
+        short = minimum - train
+        if short <= 0:
+            lines.append(f"- {name.capitalize()}: enough for a retrain ({train} of {minimum})")
+            continue
+        labels = math.ceil(short * 100 / (100 - HOLDOUT_PERCENT))
+        lines.append(
+            f"- {name.capitalize()}: {short} more outside the holdout for a retrain (about "
+            f"{labels} new labels, as one image in {100 // HOLDOUT_PERCENT} is held out)"
+        )
+    if unsure:
+        shown = ", ".join(f"[{score:.2f}](<{url}>)" for score, url in unsure)
+        lines.append(f"- Least sure here (score: Sith's probability; a second look helps): {shown}")
+    return lines
+
+
+def _read_all(paths: Sequence[Path]) -> list[bytes | Exception]:
+    """Each file's bytes, or the error that says why it could not be read."""
+    blobs: list[bytes | Exception] = []
+    for path in paths:
+        try:
+            blobs.append(Path(path).read_bytes())
+        except OSError as error:
+            blobs.append(error)
+    return blobs

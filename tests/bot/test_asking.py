@@ -8,7 +8,7 @@ from unittest import mock
 import pytest
 from discord.ext import commands
 
-from bot.asking import HOUR, AskingRate, ask_line, question, unsure
+from bot.asking import HOUR, AskingRate, ask_line, describe_needs, question, unsure
 from bot.feedback import Judged
 from model.runtime import Prediction
 
@@ -111,3 +111,18 @@ async def test_a_dm_is_never_asked() -> None:
     judged = [Judged(0, b"image", Prediction("sith", 0.5))]
     assert await ask_line(bot, None, 5, judged) == ""
     assert not bot.mock_calls  # nothing read: no settings, no dataset
+
+
+def test_what_would_help_most_counts_the_labels_a_retrain_needs_outside_the_holdout() -> None:
+    counts = {"jedi": {"train": 25, "holdout": 6}, "sith": {"train": 12, "holdout": 9}}
+    unsure_images = [(0.48, "https://discord.com/channels/1/2/3")]
+    lines = describe_needs(counts, ("jedi", "sith"), 20, unsure_images)
+    assert lines == [
+        "**What would help most**",
+        "- Jedi: enough for a retrain (25 of 20)",
+        "- Sith: 8 more outside the holdout for a retrain (about 10 new labels, as one image "
+        "in 5 is held out)",
+        "- Least sure here (score: Sith's probability; a second look helps): "
+        "[0.48](<https://discord.com/channels/1/2/3>)",
+    ]
+    assert describe_needs({}, ("jedi",), 5, [])[1].startswith("- Jedi: 5 more outside")

@@ -4,11 +4,14 @@ A (padawan's, which turns collection on) and B (eve's, which never does).
 An unsure verdict in A gets the asking line above its vote buttons, a sure one only the buttons;
 the server's rate (`!settings ask`, `!settings ask_hour`) caps the asks per channel; an image
 whose votes in A disagree is asked about however sure the model is; B is never asked.
+`!dataset` in A says what would help most, with links to A's messages only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +21,7 @@ from botkit import SAMPLES, TOKEN, Running, running_bot, sample, verdict_lines
 from PIL import Image
 
 from bot.asking import unsure
+from dataset.labels import is_holdout
 from model.runtime import Prediction
 from playground.discord import DiscordServer
 from playground.samples import SAMPLE_DIR
@@ -182,3 +186,40 @@ async def test_an_image_whose_votes_disagree_is_asked_about(
         assert "kept" in reply["content"] or "already known" in reply["content"]
     assert "Its votes disagree" in reply["content"]
     assert await asks(running, image, channel_id=archives)
+
+
+async def test_dataset_says_what_would_help_most_with_this_servers_images_only(
+    running: Running, close: tuple[str, bytes], sure: list[tuple[str, bytes]]
+) -> None:
+    server = running.server
+    a, b = server.guild_ids[0], server.guild_ids[1]
+    general, b_general = channels(running, 0)[0], channels(running, 1)[0]
+    reply = await running.command(content="!dataset collect on", author=EVE, channel_id=b_general)
+    assert "Collection is **on**" in reply["content"]
+    await running.command(close, content="!teach jedi", author=EVE, channel_id=b_general)
+    in_b = running.posted[-1]["id"]
+    await running.command(close, content="!teach jedi", channel_id=general)
+    in_a = running.posted[-1]["id"]
+    await running.command(sure[0], content="!teach jedi", channel_id=general)
+    sure_in_a = running.posted[-1]["id"]
+
+    shown = (await running.command(content="!dataset", channel_id=general))["content"]
+    lines = shown.splitlines()
+    assert "**What would help most**" in lines, shown
+    jedi = [i for i in (close[1], sure[0][1]) if not is_holdout(hashlib.sha256(i).hexdigest())]
+    short = running.settings.retrain_min_images - len(jedi)
+    needed = f"- Jedi: {short} more outside the holdout for a retrain (about "
+    assert any(line.startswith(needed) for line in lines), shown
+    sith = "- Sith: 20 more outside the holdout for a retrain (about 25 new labels, as one image"
+    assert any(line.startswith(sith) for line in lines), shown
+    (least,) = [line for line in lines if line.startswith("- Least sure here")]
+    links = re.findall(
+        r"\[(\d\.\d\d)\]\(<https://discord\.com/channels/(\d+)/(\d+)/(\d+)>\)", least
+    )
+    # This server's two labelled images from messages, the blend first; nothing of B's.
+    assert [(g, c, m) for _, g, c, m in links] == [
+        (str(a), str(general), in_a),
+        (str(a), str(general), sure_in_a),
+    ], least
+    assert str(b) not in shown and in_b not in shown
+    assert abs(float(links[0][0]) - 0.5) < BAND

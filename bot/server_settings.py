@@ -27,8 +27,17 @@ log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 30.0  # how stale another process's view of a server's settings may be
 CACHE_SERVERS = 10_000  # servers kept per process; the least recently asked go first
-NAMES = ("collecting", "sharing", "ood_policy", "uncertain_band", "channels")
-DEFAULTED = ("ood_policy", "uncertain_band", "channels")  # the environment's when not stored
+NAMES = (
+    "collecting",
+    "sharing",
+    "ood_policy",
+    "uncertain_band",
+    "channels",
+    "ask_every",
+    "ask_per_hour",
+)
+# The environment's when not stored.
+DEFAULTED = ("ood_policy", "uncertain_band", "channels", "ask_every", "ask_per_hour")
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,8 @@ class ServerSettings:
     ood_policy: str
     uncertain_band: float
     channels: frozenset[int]  # the channels commands are answered in; empty: every one
+    ask_every: int = 5  # asks for a label on one verdict in this many at most (0: never)
+    ask_per_hour: int = 3  # and this many times an hour per channel at most (0: never)
     from_environment: frozenset[str] = frozenset()  # the names whose value is the environment's
 
     def allows(self, channel_id: int | None) -> bool:
@@ -55,6 +66,8 @@ def environment(settings: Settings) -> ServerSettings:
         ood_policy=settings.ood_policy,
         uncertain_band=settings.uncertain_band,
         channels=frozenset(settings.allowed_channel_ids),
+        ask_every=settings.ask_every,
+        ask_per_hour=settings.ask_per_hour,
         from_environment=frozenset(DEFAULTED),
     )
 
@@ -71,6 +84,8 @@ def resolve(settings: Settings, stored: GuildSettings) -> ServerSettings:
             defaults.uncertain_band if stored.uncertain_band is None else stored.uncertain_band
         ),
         channels=defaults.channels if stored.channels is None else frozenset(stored.channels),
+        ask_every=defaults.ask_every if stored.ask_every is None else stored.ask_every,
+        ask_per_hour=defaults.ask_per_hour if stored.ask_per_hour is None else stored.ask_per_hour,
         from_environment=unset,
     )
 

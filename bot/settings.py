@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     rate_limit_seconds: Seconds = 10.0
     uncertain_band: Annotated[float, Field(ge=0, lt=0.5, allow_inf_nan=False)] = 0.1
     ood_policy: Annotated[str, _one_of(OOD_POLICIES, str.lower)] = "refuse"
+    # With collection on, the bot asks for a label (bot.asking) on one verdict in ASK_EVERY at
+    # most, and ASK_PER_HOUR times an hour at most in a channel; 0: never. Servers may differ.
+    ask_every: NonNegative = 5
+    ask_per_hour: NonNegative = 3
     history_limit: NonNegative = 25
     download_timeout: Seconds = 15.0
     reload_interval: Seconds = 2.0

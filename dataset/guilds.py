@@ -13,8 +13,17 @@ from typing import Any
 from dataset.records import OOD_POLICIES, DatasetError, GuildSettings
 from dataset.schema import GuildSetting
 
-SETTINGS = ("collecting", "sharing", "ood_policy", "uncertain_band", "channels")
+SETTINGS = (
+    "collecting",
+    "sharing",
+    "ood_policy",
+    "uncertain_band",
+    "channels",
+    "ask_every",
+    "ask_per_hour",
+)
 MAX_CHANNELS = 100
+MAX_ASK = 1000  # the most `ask_every` and `ask_per_hour` may be
 
 
 def settings_of(guild_id: int, row: GuildSetting | None) -> GuildSettings:
@@ -27,6 +36,8 @@ def settings_of(guild_id: int, row: GuildSetting | None) -> GuildSettings:
         sharing=bool(row.sharing),
         ood_policy=row.ood_policy,
         uncertain_band=row.uncertain_band,
+        ask_every=row.ask_every,
+        ask_per_hour=row.ask_per_hour,
         channels=tuple(int(c) for c in row.channels) if row.channels is not None else None,
         changed_by=row.changed_by,
         changed_at=row.changed_at,
@@ -48,6 +59,8 @@ def checked(changes: dict[str, Any]) -> dict[str, Any]:
                 raise DatasetError(f"ood_policy is {', '.join(OOD_POLICIES)}, not {value!r}")
         elif name == "uncertain_band":
             value = _band(value)
+        elif name in ("ask_every", "ask_per_hour"):
+            value = _count(name, value)
         else:
             value = _channels(value)
         result[name] = value
@@ -72,6 +85,14 @@ def _band(value: Any) -> float | None:
     if not 0 <= value <= 0.5:
         raise DatasetError(f"uncertain_band is a number from 0 to 0.5, not {value}")
     return float(value)
+
+
+def _count(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ASK:
+        raise DatasetError(f"{name} is a whole number from 0 to {MAX_ASK}, not {value!r}")
+    return value
 
 
 def _channels(value: Any) -> list[int] | None:

@@ -62,6 +62,22 @@ def labelled_in(
     return found
 
 
+def message_links(session: Session, guild: int, limit: int) -> list[tuple[str, int, int]]:
+    """The server's `limit` most recently kept images that came in a message, newest first:
+    (sha256, channel id, message id), for links to those messages."""
+    rows = session.execute(
+        select(ImageRef.image_sha256, ImageRef.channel_id, ImageRef.message_id)
+        .where(
+            ImageRef.guild_id == guild,
+            ImageRef.channel_id.is_not(None),
+            ImageRef.message_id.is_not(None),
+        )
+        .order_by(ImageRef.created_at.desc(), ImageRef.image_sha256)
+        .limit(limit)
+    )
+    return [(sha256, int(channel), int(message)) for sha256, channel, message in rows]
+
+
 def delete_orphans(session: Session, shas: set[str]) -> list[tuple[str, str]]:
     """Delete the rows of the images in `shas` that no reference or vote holds; their
     (sha256, format), for their files to go after the commit."""

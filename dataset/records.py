@@ -132,6 +132,8 @@ class GuildSettings:
     ood_policy: str | None = None  # refuse, warn or off
     uncertain_band: float | None = None
     channels: tuple[int, ...] | None = None  # None: every channel
+    ask_every: int | None = None  # asks for a label on one verdict in this many at most; 0: never
+    ask_per_hour: int | None = None  # and this many times an hour per channel at most
     changed_by: int | None = None
     changed_at: datetime | None = None
 

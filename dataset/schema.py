@@ -183,6 +183,8 @@ class GuildSetting(Base):
     ood_policy: Mapped[str | None] = mapped_column(String(8))
     uncertain_band: Mapped[float | None] = mapped_column(Float)
     channels: Mapped[list[int] | None] = mapped_column(JSON)
+    ask_every: Mapped[int | None] = mapped_column(Integer)  # asking for labels (0006)
+    ask_per_hour: Mapped[int | None] = mapped_column(Integer)
     changed_by: Mapped[int | None] = mapped_column(BigInteger)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -58,6 +58,7 @@ from dataset.importing import import_folder
 from dataset.labels import CLASS_NAMES, Tally, check_class_names, is_holdout, tally
 from dataset.queries import (
     labelled_in,
+    message_links,
     refresh_server_images,
     summarize,
 )
@@ -329,6 +330,11 @@ class DatasetStore:
     def labelled(self, guild_id: int | None, *, holdout: bool | None = None) -> list[LabelledImage]:
         """The server's labelled images, by label then hash; one split unless `holdout` is None."""
         return self._labelled([_guild(guild_id)], holdout)
+
+    def message_links(self, guild_id: int, limit: int) -> list[tuple[str, int, int]]:
+        """(sha256, channel id, message id) of the server's latest images kept from a message."""
+        with self._reading.begin() as session:
+            return message_links(session, _guild(guild_id), limit)
 
     def labelled_shared(
         self, *, holdout: bool | None = None, include: Iterable[int] = ()

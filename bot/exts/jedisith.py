@@ -18,7 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import DEFAULT_FILE_SIZE_LIMIT_BYTES  # what Discord takes in a DM
 
-from bot import replies, server_settings
+from bot import asking, replies, server_settings
 from bot.checks import answers_in
 from bot.client import reply_to
 from bot.errors import NoImageFound
@@ -115,7 +115,9 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
                     ctx, image, settings.history_limit, settings.max_images
                 )
                 served = _served_guild(ctx.interaction, ctx.guild)
-                text, view = await self.verdict(attachments, target, ctx.guild, served)
+                text, view = await self.verdict(
+                    attachments, target, ctx.guild, served, ctx.channel.id
+                )
             await ctx.reply(text, mention_author=False, **_with(view))
 
     @commands.hybrid_command(
@@ -160,7 +162,9 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
             await interaction.response.defer(thinking=True)
             attachments = message.attachments[: self.bot.settings.max_images]
             served = _served_guild(interaction, interaction.guild)
-            text, view = await self.verdict(attachments, message, interaction.guild, served)
+            text, view = await self.verdict(
+                attachments, message, interaction.guild, served, interaction.channel_id
+            )
             await interaction.followup.send(text, **_with(view))
 
     # -- the work ------------------------------------------------------------------------------
@@ -171,10 +175,11 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
         message: discord.Message | None,
         guild: discord.Guild | None,
         served: int | None = None,
+        channel_id: int | None = None,
     ) -> tuple[str, discord.ui.View | None]:
         """The verdict reply on `attachments` (of `message`; None: a slash command's), by the
         model of the server `served` (None: the default model), and, where the server collects
-        feedback, its buttons."""
+        feedback, its buttons, asking for a label when unsure (`bot.asking`)."""
         total = len(message.attachments) if message is not None else len(attachments)
         text, judged = await self.classify_attachments(attachments, total, message, served, guild)
         feedback = self.bot.feedback
@@ -183,6 +188,9 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
         note, view = await feedback.verdict_extras(
             guild, judged, message.id if message is not None else 0
         )
+        if view is not None:  # collection is on here
+            asked = await asking.ask_line(self.bot, guild, channel_id, judged)
+            note = f"{asked}\n{note}" if asked else note
         return (f"{text}\n{note}" if note else text), view
 
     async def classify_attachments(

@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import server_settings
+from bot import asking, server_settings
 from bot.checks import answers_in, is_moderator, manager_only
 from bot.client import reply_to
 from bot.converters import on_or_off
@@ -330,7 +330,16 @@ class Learning(commands.Cog, name="Learning"):
         summary = await asyncio.to_thread(self.store.summary, ctx.guild.id)
         usage = await asyncio.to_thread(self.store.usage, ctx.guild.id)
         collecting = await self.collecting(ctx.guild)
-        text = describe_summary(summary, collecting, self.class_names, ctx.clean_prefix)
+        async with ctx.typing():
+            unsure = await asking.least_sure(self.bot, ctx.guild.id)
+        text = describe_summary(
+            summary,
+            collecting,
+            self.class_names,
+            ctx.clean_prefix,
+            minimum=self.bot.settings.retrain_min_images,
+            unsure=unsure,
+        )
         await ctx.reply(f"{text}\n{describe_usage(usage, self.quota)}", mention_author=False)
 
     @dataset.command(name="collect")
@@ -463,8 +472,16 @@ def standing(outcome: VoteOutcome) -> str:
 
 
 def describe_summary(
-    summary: Summary, collecting: bool, class_names: Sequence[str], prefix: str
+    summary: Summary,
+    collecting: bool,
+    class_names: Sequence[str],
+    prefix: str,
+    *,
+    minimum: int = 0,
+    unsure: Sequence[tuple[float, str]] = (),
 ) -> str:
+    """The `!dataset` reply in a server: what it holds, and what would help most (the labels a
+    retrain needs per class, at least `minimum` outside the holdout; the `unsure` images)."""
     lines = ["**What I learn from**"]
     for name in class_names:
         counts = summary.counts.get(name, {})
@@ -488,6 +505,7 @@ def describe_summary(
             "- Top contributors here: "
             + ", ".join(f"<@{user}> ({n})" for user, n in summary.contributors)
         )
+    lines += asking.describe_needs(summary.counts, class_names, minimum, unsure)
     state = "on" if collecting else "off"
     lines.append(
         f"-# Collection is {state} in this server. Kept: each labelled image once, and who "

@@ -1,8 +1,8 @@
 """`!settings`: a server's own settings, shown to anyone and changed by its managers.
 
 What a server has not set comes from the environment (the bot's `.env`): the unlike-image
-policy, the "can't tell" band and the channels the bot answers in. Collection and sharing are
-off until a manager turns them on.
+policy, the "can't tell" band, the channels the bot answers in and how often it asks for a label
+(`bot.asking`). Collection and sharing are off until a manager turns them on.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 CHANGE = "change this server's settings"
 MAX_BAND = 0.5
+MAX_ASK = 1000
 # `!settings reset NAME`: the name people type, the setting in the store.
 RESET = {
     "policy": "ood_policy",
@@ -34,13 +35,15 @@ RESET = {
     "channels": "channels",
     "collect": "collecting",
     "share": "sharing",
+    "ask": "ask_every",
+    "ask_hour": "ask_per_hour",
 }
 _CHANNEL = re.compile(r"<#(\d+)>|(\d{15,20})")
 
 
 class ServerSettingsCog(commands.Cog, name="Settings"):
     """This server's settings: the unlike-image policy, the "can't tell" band, the channels I
-    answer in, collection and sharing."""
+    answer in, collection and sharing, and how often I ask for labels."""
 
     def __init__(self, bot: JediSithBot) -> None:
         self.bot = bot
@@ -68,7 +71,8 @@ class ServerSettingsCog(commands.Cog, name="Settings"):
     async def settings(self, ctx: commands.Context) -> None:
         """This server's settings, and which come from the environment. Members with Manage
         Server change them: `!settings policy refuse|warn|off`, `!settings band 0.1`,
-        `!settings channels #a #b` (or `all`), `!settings collect on|off`, `!settings reset NAME`.
+        `!settings channels #a #b` (or `all`), `!settings collect on|off`, `!settings ask 5`,
+        `!settings ask_hour 3`, `!settings reset NAME`.
         """
         if ctx.guild is None:
             shown = server_settings.environment(self.bot.settings)
@@ -122,12 +126,27 @@ class ServerSettingsCog(commands.Cog, name="Settings"):
         """Turn collection on or off in this server, as `!dataset collect on|off` does."""
         await self._change(ctx, collecting=on_or_off(switch))
 
+    @settings.command(name="ask", description="Ask for a label on one verdict in N at most.")
+    @app_commands.describe(value="A whole number, e.g. 5 (0: never ask)")
+    @manager_only(CHANGE)
+    async def ask(self, ctx: commands.Context, value: str) -> None:
+        """Where collection is on, I ask for a label on an unsure verdict: on one verdict in
+        this many at most (0: never)."""
+        await self._change(ctx, ask_every=_count("ask", value))
+
+    @settings.command(name="ask_hour", description="Ask for a label at most N times an hour.")
+    @app_commands.describe(value="A whole number, e.g. 3 (0: never ask)")
+    @manager_only(CHANGE)
+    async def ask_hour(self, ctx: commands.Context, value: str) -> None:
+        """I ask for a label at most this many times an hour in each channel (0: never)."""
+        await self._change(ctx, ask_per_hour=_count("ask_hour", value))
+
     @settings.command(name="reset", description="Go back to the default of one setting.")
-    @app_commands.describe(name="policy, band, channels, collect or share")
+    @app_commands.describe(name="policy, band, channels, collect, share, ask or ask_hour")
     @manager_only(CHANGE)
     async def reset(self, ctx: commands.Context, name: str) -> None:
-        """Go back to the default of one setting: the environment's for `policy`, `band` and
-        `channels`, off for `collect` and `share`."""
+        """Go back to the default of one setting: the environment's for `policy`, `band`,
+        `channels`, `ask` and `ask_hour`, off for `collect` and `share`."""
         key = name.strip().lower()
         if key not in RESET:
             names = _either(tuple(RESET))
@@ -165,6 +184,9 @@ def describe(shown: ServerSettings, prefix: str) -> str:
             f"- `collect`: **{_on(shown.collecting)}**, keeping labelled images to train me",
             f"- `share`: **{_on(shown.sharing)}**, lending the labels to the default model "
             f"(`{prefix}dataset share on|off`)",
+            f"- `ask`: **{shown.ask_every}**{origin('ask_every')}: {_asking(shown.ask_every)}",
+            f"- `ask_hour`: **{shown.ask_per_hour}**{origin('ask_per_hour')}: at most "
+            f"{_plural(shown.ask_per_hour, 'ask')} an hour in each channel",
             f"-# Members with Manage Server change them: `{prefix}settings NAME VALUE`, "
             f"`{prefix}settings reset NAME`.",
         ]
@@ -183,6 +205,27 @@ def channel_ids(text: str, guild: discord.Guild) -> list[int]:
         if guild.get_channel_or_thread(channel_id) is None:
             raise UserFacingError(f"<#{channel_id}> is not a channel of this server.")
     return list(dict.fromkeys(ids))
+
+
+def _count(name: str, value: str) -> int:
+    """A whole number from 0 to `MAX_ASK`, as a manager typed it."""
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_ASK:
+        raise UserFacingError(
+            f"`{name}` is a whole number from 0 to {MAX_ASK}, not `{_clean(value)}`."
+        )
+    return int(text)
+
+
+def _asking(every: int) -> str:
+    if every == 0:
+        return "I never ask for a label"
+    which = "any verdict" if every == 1 else f"one verdict in {every} at most"
+    return f"where collection is on, I ask for a label when unsure, on {which}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 def _on(value: bool) -> str:

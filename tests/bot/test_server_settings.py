@@ -37,18 +37,27 @@ def test_a_server_without_a_row_gets_the_environments_values() -> None:
     assert resolved == environment(ENV)
     assert (resolved.ood_policy, resolved.uncertain_band) == ("refuse", 0.1)
     assert resolved.channels == {7, 8} and resolved.allows(7) and not resolved.allows(9)
-    assert resolved.from_environment == {"ood_policy", "uncertain_band", "channels"}
+    assert resolved.from_environment == {
+        "ood_policy",
+        "uncertain_band",
+        "channels",
+        "ask_every",
+        "ask_per_hour",
+    }
     assert not resolved.collecting and not resolved.sharing
+    assert (resolved.ask_every, resolved.ask_per_hour) == (5, 3)
 
 
 def test_stored_values_override_the_environment() -> None:
-    stored = GuildSettings(HOME, True, True, "warn", 0.3, (5,))
+    stored = GuildSettings(HOME, True, True, "warn", 0.3, (5,), ask_every=2, ask_per_hour=0)
     resolved = resolve(ENV, stored)
     assert (resolved.ood_policy, resolved.uncertain_band, resolved.channels) == ("warn", 0.3, {5})
+    assert (resolved.ask_every, resolved.ask_per_hour) == (2, 0)
     assert resolved.collecting and resolved.sharing and not resolved.from_environment
     assert resolved.allows(5) and not resolved.allows(7)
     every = resolve(ENV, GuildSettings(HOME, channels=()))  # `!settings channels all`
-    assert every.allows(9) and every.from_environment == {"ood_policy", "uncertain_band"}
+    assert every.allows(9)
+    assert every.from_environment == {"ood_policy", "uncertain_band", "ask_every", "ask_per_hour"}
 
 
 async def test_a_dm_and_a_bot_without_a_dataset_get_the_environment(store: DatasetStore) -> None:
@@ -132,3 +141,16 @@ def test_settings_says_which_values_come_from_the_environment() -> None:
     assert "`band`: **0.3**:" in lines[2] and "default" not in lines[2]
     assert "<#7>, <#8> (the bot's default)" in lines[3]
     assert "`collect`: **off**" in lines[4] and "`share`: **off**" in lines[5]
+
+
+def test_settings_shows_the_asking_rate_and_its_origin() -> None:
+    lines = describe(resolve(ENV, GuildSettings(HOME, ask_every=1)), "!").splitlines()
+    assert (
+        lines[6]
+        == "- `ask`: **1**: where collection is on, I ask for a label when unsure, on any verdict"
+    )
+    assert lines[7].startswith("- `ask_hour`: **3** (the bot's default):")
+    assert "at most 3 asks an hour in each channel" in lines[7]
+    never = describe(resolve(ENV, GuildSettings(HOME, ask_every=0, ask_per_hour=1)), "!")
+    assert "- `ask`: **0**: I never ask for a label\n" in never
+    assert "at most 1 ask an hour" in never

@@ -87,7 +87,11 @@ async def test_only_a_manager_changes_a_servers_settings(running: Running) -> No
     for command, error in (
         ("!settings band 2", "The band is a number from 0 to 0.5, not `2`."),
         ("!settings policy maybe", "The policy is `refuse`, `warn` or `off`, not `maybe`."),
-        ("!settings reset colour", "The settings are `policy`, `band`, `channels`, `collect` or"),
+        (
+            "!settings reset colour",
+            "The settings are `policy`, `band`, `channels`, `collect`, `share`, `ask` or "
+            "`ask_hour`, not `colour`.",
+        ),
         (f"!settings channels <#{channels(running, 1)[0]}>", "is not a channel of this server."),
         ("!settings channels general", "Name the channels as mentions"),
     ):

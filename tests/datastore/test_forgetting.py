@@ -165,7 +165,7 @@ def test_0005_adds_the_poster_and_older_images_have_none(
         assert "poster_id" not in {c["name"] for c in inspect(connection).get_columns("image_refs")}
     engine.dispose()
 
-    with DatasetStore.open(data_dir, database_url) as store:  # 0004 -> 0005_posters
+    with DatasetStore.open(data_dir, database_url) as store:  # 0004 -> the head
         with store.engine.connect() as connection:
             assert list(connection.scalars(select(ImageRef.poster_id))) == [None]
         assert store.forget_user(POSTER) == Forgotten(votes=0, images=0)

@@ -40,6 +40,7 @@ BENCHMARKS = (
     "training_memory",
     "learning",
     "heads",
+    "neither",
     "gpu",
 )
 USES_MODEL = {

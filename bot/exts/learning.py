@@ -42,6 +42,7 @@ from dataset import (
     UserSummary,
     VoteOutcome,
 )
+from dataset.labels import NEITHER
 from dataset.records import MB, megabytes
 
 if TYPE_CHECKING:
@@ -222,14 +223,16 @@ class Learning(commands.Cog, name="Learning"):
         label=[
             app_commands.Choice(name="Jedi", value="jedi"),
             app_commands.Choice(name="Sith", value="sith"),
+            app_commands.Choice(name="Neither", value=NEITHER),
         ]
     )
     async def teach(
         self, ctx: commands.Context, label: str, image: discord.Attachment | None = None
     ) -> None:
-        """Teach me what an image shows: `!teach jedi` or `!teach sith` on your attachments, on
-        the message you reply to, or on the last image posted. Every image of that message gets
-        your label. Collection must be on in the server (`!dataset collect on`).
+        """Teach me what an image shows: `!teach jedi`, `!teach sith` or `!teach neither` (an
+        image I should refuse) on your attachments, on the message you reply to, or on the last
+        image posted. Every image of that message gets your label. Collection must be on in the
+        server (`!dataset collect on`).
         """
         label = self._label(label)
         settings = self.bot.settings
@@ -323,6 +326,7 @@ class Learning(commands.Cog, name="Learning"):
         usage = await asyncio.to_thread(self.store.usage, ctx.guild.id)
         collecting = await self.collecting(ctx.guild)
         text = describe_summary(summary, collecting, self.class_names, ctx.clean_prefix)
+        text = describe_neither(summary, text)
         await ctx.reply(f"{text}\n{describe_usage(usage, self.quota)}", mention_author=False)
 
     @dataset.command(name="collect")
@@ -404,8 +408,8 @@ class Learning(commands.Cog, name="Learning"):
 
     def _label(self, label: str) -> str:
         value = label.strip().lower()
-        if value not in self.class_names:
-            names = " or ".join(f"`{name}`" for name in self.class_names)
+        if value not in (*self.class_names, NEITHER):
+            names = ", ".join(f"`{name}`" for name in self.class_names) + f" or `{NEITHER}`"
             raise commands.BadArgument(f"The label must be {names}.")
         return value
 
@@ -485,6 +489,19 @@ def describe_summary(
         f"-# Collection is {state} in this server. Kept: each labelled image once, and who "
         f"labelled it how. `{prefix}forget` deletes yours."
     )
+    return "\n".join(lines)
+
+
+def describe_neither(summary: Summary, text: str) -> str:
+    """`!dataset`'s text with the images labelled neither as their own count (after the
+    classes' lines), when there are any: they are never counted as Jedi or Sith."""
+    counts = summary.counts.get(NEITHER, {})
+    train, holdout = counts.get("train", 0), counts.get("holdout", 0)
+    if not train + holdout:
+        return text
+    lines = text.splitlines()
+    at = next((i for i, line in enumerate(lines) if "labelled since the last" in line), 1)
+    lines.insert(at, f"- Neither: {train + holdout} (images my model learns to refuse)")
     return "\n".join(lines)
 
 

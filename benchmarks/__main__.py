@@ -42,6 +42,7 @@ BENCHMARKS = (
     "training_memory",
     "learning",
     "heads",
+    "neither",
     "gpu",
 )
 USES_MODEL = {

@@ -1,4 +1,7 @@
-"""The feedback buttons under a verdict: "Right", "It's a Jedi", "It's a Sith".
+"""The feedback buttons under a verdict: "Right", "It's a Jedi", "It's a Sith", "Neither".
+
+"Neither" (the label `dataset.labels.NEITHER`) comes first under an image the model refused as
+unlike its images ("Am I right?" is then most likely answered by it), last under the others.
 
 They are persistent: everything a click needs is in the button's `custom_id`, and the button
 class is registered with discord.py at start-up (`add_dynamic_items`), so a button keeps working
@@ -27,6 +30,7 @@ import discord
 
 from bot import replies
 from bot.limits import Limited
+from dataset.labels import NEITHER
 from model.runtime import Prediction
 
 PREFIX = "jedisith:vote"
@@ -81,7 +85,8 @@ def votes_for(
     judged: Judged, message_id: int, class_names: Sequence[str], band: float, policy: str
 ) -> list[tuple[Vote, str]]:
     """The buttons of one image: (vote, label). "Right" only when there is a verdict to agree
-    with: not for "Can't tell", nor for an image the detector refused."""
+    with: not for "Can't tell", nor for an image the detector refused, whose first button is
+    "Neither"."""
     digest = sha16(judged.data)
     prediction = judged.prediction
     buttons: list[tuple[Vote, str]] = []
@@ -92,7 +97,8 @@ def votes_for(
         buttons.append(
             (Vote(name, False, message_id, judged.index, digest), f"It's a {name.capitalize()}")
         )
-    return buttons
+    neither = (Vote(NEITHER, False, message_id, judged.index, digest), "Neither")
+    return [neither, *buttons] if refused else [*buttons, neither]
 
 
 def feedback_view(

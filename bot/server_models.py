@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dataset.labels import NEITHER
 from model.bundle import (
     CURRENT_FILE,
     METADATA_FILE,
@@ -54,10 +55,16 @@ NETWORK_FIGURES = "network"  # model.json's key for what a server's network vers
 MB = 1024 * 1024
 
 
-def server_images(store: Any, guild_id: int, holdout: bool | None) -> list[Any]:
+def server_images(
+    store: Any, guild_id: int, holdout: bool | None, *, neither: bool = False
+) -> list[Any]:
     """The server's labelled images (`LabelledImage`s) of one split (None: both), from its own
-    votes only: the one place the server models read the dataset."""
-    return store.labelled(guild_id, holdout=holdout)
+    votes only: the one place the server models read the dataset. Its Jedi and Sith images, or
+    with `neither` its images labelled neither (what its model should refuse)."""
+    images = store.labelled(guild_id, holdout=holdout)
+    if neither:
+        return [image for image in images if image.label == NEITHER]
+    return [image for image in images if image.label in store.class_names]
 
 
 def server_folder(data_dir: Path, guild_id: int) -> Path:

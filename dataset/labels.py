@@ -9,6 +9,9 @@ touches.
   of the moderators' votes decides; otherwise the majority of all votes does. A tie at the
   deciding level gives no label: the image is a conflict, listed for people to settle, never
   guessed and never trained on.
+- **Neither.** `NEITHER` is a third answer ("neither a Jedi nor a Sith"): it is counted and
+  decided like the class names (a tie with it is a conflict), and an image it labels is never
+  a Jedi or a Sith: it teaches a server's model what to refuse (`model.head`), nothing else.
 - **The split.** `HOLDOUT_PERCENT` of the images are a holdout that training never sees, chosen
   by the image's SHA-256 (`int(sha256[:8], 16) % 100`), so an image's side of the split never
   changes as the set grows, whatever order images arrive in.
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from dataset.records import DatasetError
 
 CLASS_NAMES = ("jedi", "sith")
+NEITHER = "neither"  # the third answer: an image that is neither class
 HOLDOUT_PERCENT = 20
 _CLASS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")  # a folder name and a label
 
@@ -36,7 +40,14 @@ def check_class_names(class_names: tuple[str, str]) -> tuple[str, str]:
     for name in names:
         if not isinstance(name, str) or not _CLASS_NAME.fullmatch(name):
             raise DatasetError(f"a class name must be a short folder name, not {name!r}")
+        if name == NEITHER:
+            raise DatasetError(f"{NEITHER!r} is the answer for neither class, not a class name")
     return names  # type: ignore[return-value]
+
+
+def answers(class_names: Iterable[str]) -> tuple[str, ...]:
+    """The labels a vote may give: the class names and `NEITHER`."""
+    return (*class_names, NEITHER)
 
 
 def is_holdout(sha256: str) -> bool:
@@ -53,7 +64,8 @@ def split_of(sha256: str) -> str:
 class Tally:
     """The votes on one image and the label they give it."""
 
-    votes: dict[str, int]  # label -> votes, everyone's (each class name present, 0 if none)
+    votes: dict[str, int]  # label -> votes, everyone's (each class name present, 0 if none;
+    # NEITHER only when voted)
     moderator_votes: dict[str, int]  # label -> the moderators' votes only
     label: str | None  # None: no votes, or a tie at the deciding level
 

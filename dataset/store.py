@@ -45,6 +45,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataset import guilds
+from dataset import labels as _labels
 from dataset.database import display_url, make_engine, sqlite_url, upgrade, writer
 from dataset.files import IMAGES_FOLDER, export_files, image_path, inspect, remove, write_once
 from dataset.forgetting import (
@@ -521,8 +522,9 @@ class DatasetStore:
         return tally(rows, self.class_names)
 
     def _check_vote(self, label: str, source: str) -> None:
-        if label not in self.class_names:
-            raise DatasetError(f"the label must be {' or '.join(self.class_names)}, not {label!r}")
+        if label not in _labels.answers(self.class_names):
+            names = " or ".join(self.class_names)
+            raise DatasetError(f"the label must be {names} (or {_labels.NEITHER}), not {label!r}")
         if source not in VOTE_SOURCES:
             raise DatasetError(f"a vote's source is {' or '.join(VOTE_SOURCES)}, not {source!r}")
 

@@ -15,7 +15,12 @@ reads (`embedding`: the `dense` layer's 512 outputs; `stats`: the detector's 288
    labelled images' standardised features, with the threshold chosen on out-of-fold distances
    so that a `keep` share (95%) of new images like its own are kept (`model.detector`'s rule);
    near-duplicates (`near_groups`: crops of one photo, an image sent twice) are kept in one fold,
-   else the threshold learns "like these images" and refuses new photos of the same kind.
+   else the threshold learns "like these images" and refuses new photos of the same kind;
+4. the images the server's members labelled neither (`neither`, optional): an image nearer to
+   them than to its labelled images counts as that many times farther (`distance`), so images
+   like them are refused; `benchmarks/neither.py` measured this against a third output of the
+   classifier (neither against the two classes) at one false-refusal rate, and it refused more.
+   A head without them behaves exactly as before.
 
 `Head.predictions` gives `model.runtime.Prediction`s, as the default model's `Classifier` does.
 A head is saved as `head.npz` (no pickle) and `head.json` in a folder whose `model.json` names
@@ -96,20 +101,27 @@ class Head:
     threshold: float
     keep: float
     figures: dict[str, Any] = field(default_factory=dict)
-    # The bank as the distances use it, made once per loaded head rather than per request.
+    # (n, r) standardised reference features of the images labelled neither, float16; None: none
+    neither: np.ndarray | None = None
+    # The banks as the distances use them, made once per loaded head rather than per request.
     _bank32: np.ndarray = field(init=False, repr=False, compare=False)
     _bank_norms: np.ndarray = field(init=False, repr=False, compare=False)
+    _neither32: np.ndarray | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         bank = np.asarray(self.bank, dtype=np.float32)
         object.__setattr__(self, "_bank32", bank)
         object.__setattr__(self, "_bank_norms", (bank * bank).sum(axis=1))
+        neither = None if self.neither is None else np.asarray(self.neither, dtype=np.float32)
+        object.__setattr__(self, "_neither32", neither)
 
     @property
     def nbytes(self) -> int:
         """The memory its arrays hold (what a cache of loaded heads counts)."""
         arrays = (self.center, self.scale, self.weights, self.reference_center)
         arrays += (self.reference_scale, self.bank, self._bank32, self._bank_norms)
+        if self.neither is not None and self._neither32 is not None:
+            arrays += (self.neither, self._neither32)
         return sum(a.nbytes for a in arrays)
 
     def logits(self, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -118,9 +130,11 @@ class Head:
         return x @ self.weights + self.bias
 
     def distances(self, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Each image's distance to its k-th nearest labelled image (higher: less like them)."""
+        """Each image's distance to its k-th nearest labelled image (higher: less like them),
+        times how much nearer it is to the images labelled neither, when it is."""
         query = (stack(outputs, self.reference) - self.reference_center) / self.reference_scale
-        return knn_distances(query, self._bank32, self.k, self._bank_norms)
+        distances = knn_distances(query, self._bank32, self.k, self._bank_norms)
+        return nearer_neither(query, distances, self._neither32, self.k)
 
     def predictions(self, outputs: Mapping[str, np.ndarray]) -> list[Prediction]:
         """A `Prediction` per image from a backend's outputs (`model.runtime.Outputs`)."""
@@ -155,6 +169,7 @@ class Head:
             reference_center=self.reference_center.astype(np.float32),
             reference_scale=self.reference_scale.astype(np.float32),
             bank=self.bank.astype(np.float16),
+            **({} if self.neither is None else {"neither": self.neither.astype(np.float16)}),
         )
         (folder / HEAD_ARRAYS_FILE).write_bytes(out.getvalue())
         description = {
@@ -226,6 +241,7 @@ class Head:
                 threshold=float(description["threshold"]),
                 keep=float(description["keep"]),
                 figures=dict(info.raw.get("head", {})),
+                neither=arrays["neither"].astype(np.float16) if "neither" in arrays else None,
             )
         except HeadError:
             raise
@@ -238,6 +254,7 @@ class Head:
             and head.bank.ndim == 2
             and head.bank.shape[1] == r
             and 1 <= head.k <= len(head.bank)
+            and (head.neither is None or (head.neither.ndim == 2 and head.neither.shape[1] == r))
         )
         if not shapes_agree or not 0.0 < head.temperature < np.inf:
             raise HeadError(f"{HEAD_ARRAYS_FILE} has arrays of mismatched shapes")
@@ -276,6 +293,17 @@ def knn_distances(
     squared = (query * query).sum(axis=1)[:, None] - 2.0 * query @ bank.T + bank_norms
     kth = np.partition(squared, k - 1, axis=1)[:, k - 1]
     return np.sqrt(np.maximum(kth, 0.0))
+
+
+def nearer_neither(
+    query: np.ndarray, distances: np.ndarray, neither: np.ndarray | None, k: int
+) -> np.ndarray:
+    """`distances` (to the labelled images) times how much nearer each `query` row is to the
+    rows of `neither` (the images labelled neither; None or empty: unchanged)."""
+    if neither is None or len(neither) == 0:
+        return distances
+    to_neither = knn_distances(query, neither, min(k, len(neither)))
+    return distances * np.maximum(1.0, distances / np.maximum(to_neither, 1e-9))
 
 
 def standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -385,11 +413,13 @@ def fit_head(
     keep: float = KEEP,
     near: float = NEAR,
     choose: bool = False,
+    neither: Mapping[str, np.ndarray] | None = None,
 ) -> Head:
     """Learn a server's head from its labelled images' features (a backend's outputs, per name
     (n, d)) and labels (0/1 indices into `class_names`). `classifier` ("logistic" or
     "prototype"), `l2`, `use` and `reference` are the choices `benchmarks/heads.py` compares;
-    with `choose`, `use` and `l2` are chosen among `CANDIDATES` on the images' own folds."""
+    with `choose`, `use` and `l2` are chosen among `CANDIDATES` on the images' own folds.
+    `neither`: the features of the server's images labelled neither, which it should refuse."""
     labels = np.asarray(labels).astype(int).reshape(-1)
     counts = np.bincount(labels, minlength=2)
     if len(counts) > 2 or counts.min() < 2:
@@ -400,6 +430,9 @@ def fit_head(
     r = stack(features, reference)
     if len(r) != len(labels):
         raise HeadError(f"{len(labels)} labels for {len(r)} images' features")
+    r_neither = None
+    if neither and len(stack(neither, reference)):
+        r_neither = stack(neither, reference)
     r_all = (r - r.mean(axis=0)) / standardisation(r)[1]
     folds = folds_of(labels, seed, near_groups(r_all, near) if near > 0 else None)
     scores: dict[str, float] = {}
@@ -418,7 +451,9 @@ def fit_head(
         out_logits[inside] = (x[inside] - center) / scale @ weights + bias
         r_center, r_scale = standardisation(r[~inside])
         bank = (r[~inside] - r_center) / r_scale
-        out_distances[inside] = knn_distances((r[inside] - r_center) / r_scale, bank, k)
+        query = (r[inside] - r_center) / r_scale
+        refused = None if r_neither is None else (r_neither - r_center) / r_scale
+        out_distances[inside] = nearer_neither(query, knn_distances(query, bank, k), refused, k)
     calibration = Calibration.fit(out_logits, labels)
     if len(labels) < MIN_SHARPEN_IMAGES and calibration.temperature < 1.0:
         calibration = Calibration(1.0)
@@ -432,6 +467,10 @@ def fit_head(
     if len(bank) > MAX_BANK:
         kept = np.random.default_rng(seed).choice(len(bank), MAX_BANK, replace=False)
         bank = bank[np.sort(kept)]
+    neither_bank = None if r_neither is None else (r_neither - r_center) / r_scale
+    if neither_bank is not None and len(neither_bank) > MAX_BANK:
+        kept = np.random.default_rng(seed).choice(len(neither_bank), MAX_BANK, replace=False)
+        neither_bank = neither_bank[np.sort(kept)]
     figures = {
         "images": len(labels),
         "per_class": {name: int(counts[i]) for i, name in enumerate(class_names)},
@@ -449,6 +488,8 @@ def fit_head(
         "keep": keep,
         "cv_kept": float(np.mean(out_distances <= threshold)),
     }
+    if r_neither is not None:
+        figures["neither"] = len(r_neither)
 
     def stored(values: np.ndarray) -> np.ndarray:  # as head.npz keeps them: saving changes nothing
         return values.astype(np.float32).astype(np.float64)
@@ -470,6 +511,7 @@ def fit_head(
         threshold=threshold,
         keep=keep,
         figures=figures,
+        neither=None if neither_bank is None else neither_bank.astype(np.float16),
     )
 
 

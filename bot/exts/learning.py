@@ -43,6 +43,7 @@ from dataset import (
     UserSummary,
     VoteOutcome,
 )
+from dataset.labels import NEITHER
 from dataset.records import MB, megabytes
 
 if TYPE_CHECKING:
@@ -230,14 +231,16 @@ class Learning(commands.Cog, name="Learning"):
         label=[
             app_commands.Choice(name="Jedi", value="jedi"),
             app_commands.Choice(name="Sith", value="sith"),
+            app_commands.Choice(name="Neither", value=NEITHER),
         ]
     )
     async def teach(
         self, ctx: commands.Context, label: str, image: discord.Attachment | None = None
     ) -> None:
-        """Teach me what an image shows: `!teach jedi` or `!teach sith` on your attachments, on
-        the message you reply to, or on the last image posted. Every image of that message gets
-        your label. Collection must be on in the server (`!dataset collect on`).
+        """Teach me what an image shows: `!teach jedi`, `!teach sith` or `!teach neither` (an
+        image I should refuse) on your attachments, on the message you reply to, or on the last
+        image posted. Every image of that message gets your label. Collection must be on in the
+        server (`!dataset collect on`).
         """
         label = self._label(label)
         settings = self.bot.settings
@@ -340,6 +343,7 @@ class Learning(commands.Cog, name="Learning"):
             minimum=self.bot.settings.retrain_min_images,
             unsure=unsure,
         )
+        text = describe_neither(summary, text)
         await ctx.reply(f"{text}\n{describe_usage(usage, self.quota)}", mention_author=False)
 
     @dataset.command(name="collect")
@@ -421,8 +425,8 @@ class Learning(commands.Cog, name="Learning"):
 
     def _label(self, label: str) -> str:
         value = label.strip().lower()
-        if value not in self.class_names:
-            names = " or ".join(f"`{name}`" for name in self.class_names)
+        if value not in (*self.class_names, NEITHER):
+            names = ", ".join(f"`{name}`" for name in self.class_names) + f" or `{NEITHER}`"
             raise commands.BadArgument(f"The label must be {names}.")
         return value
 
@@ -489,7 +493,7 @@ def describe_summary(
         lines.append(
             f"- {name.capitalize()}: {train + holdout} ({train} to train, {holdout} held out)"
         )
-    holdout = sum(c.get("holdout", 0) for c in summary.counts.values())
+    holdout = sum(summary.counts.get(name, {}).get("holdout", 0) for name in class_names)
     lines.append(
         f"- {summary.since_last_training} labelled since the last training; {holdout} held out "
         "to judge new models (never trained on)"
@@ -511,6 +515,19 @@ def describe_summary(
         f"-# Collection is {state} in this server. Kept: each labelled image once, and who "
         f"labelled it how. `{prefix}forget` deletes yours."
     )
+    return "\n".join(lines)
+
+
+def describe_neither(summary: Summary, text: str) -> str:
+    """`!dataset`'s text with the images labelled neither as their own count (after the
+    classes' lines), when there are any: they are never counted as Jedi or Sith."""
+    counts = summary.counts.get(NEITHER, {})
+    train, holdout = counts.get("train", 0), counts.get("holdout", 0)
+    if not train + holdout:
+        return text
+    lines = text.splitlines()
+    at = next((i for i, line in enumerate(lines) if "labelled since the last" in line), 1)
+    lines.insert(at, f"- Neither: {train + holdout} (images my model learns to refuse)")
     return "\n".join(lines)
 
 

@@ -59,20 +59,22 @@ def test_foreign_or_damaged_custom_ids_do_not_match(custom_id: str) -> None:
 
 def test_a_verdict_gets_right_and_both_corrections() -> None:
     buttons = votes_for(judged(score=0.97), 55, NAMES, BAND, "refuse")
-    assert [label for _, label in buttons] == ["Right", "It's a Jedi", "It's a Sith"]
+    assert [label for _, label in buttons] == ["Right", "It's a Jedi", "It's a Sith", "Neither"]
     right = buttons[0][0]
     assert right.right and right.label == "sith" and right.message_id == 55
     assert {vote.sha16 for vote, _ in buttons} == {sha16(b"image")}
-    assert len({vote.custom_id for vote, _ in buttons}) == 3  # unique within the message
+    assert len({vote.custom_id for vote, _ in buttons}) == 4  # unique within the message
+    assert buttons[-1][0].label == "neither" and not buttons[-1][0].right
 
 
 def test_no_right_button_without_a_verdict() -> None:
     cant_tell = votes_for(judged(score=0.55), 1, NAMES, BAND, "refuse")
     refused = votes_for(judged(score=0.99, distance=9.0, threshold=1.0), 1, NAMES, BAND, "refuse")
     warned = votes_for(judged(score=0.99, distance=9.0, threshold=1.0), 1, NAMES, BAND, "warn")
-    assert [label for _, label in cant_tell] == ["It's a Jedi", "It's a Sith"]
-    assert [label for _, label in refused] == ["It's a Jedi", "It's a Sith"]
+    assert [label for _, label in cant_tell] == ["It's a Jedi", "It's a Sith", "Neither"]
+    assert [label for _, label in refused] == ["Neither", "It's a Jedi", "It's a Sith"]
     assert warned[0][1] == "Right"  # "warn" still gives the verdict
+    assert warned[-1][1] == "Neither"  # not refused: Neither stays last
 
 
 def test_the_view_has_a_row_per_image_and_at_most_five() -> None:
@@ -82,7 +84,12 @@ def test_the_view_has_a_row_per_image_and_at_most_five() -> None:
     rows = view.to_components()
     assert len(rows) == MAX_ROWS
     first = rows[0]["components"]
-    assert [b["label"] for b in first] == ["1. Right", "1. It's a Jedi", "1. It's a Sith"]
+    assert [b["label"] for b in first] == [
+        "1. Right",
+        "1. It's a Jedi",
+        "1. It's a Sith",
+        "1. Neither",
+    ]
     assert all(isinstance(item, VoteButton) for item in view.children)
 
 
@@ -90,7 +97,7 @@ def test_one_image_has_plain_labels_and_none_have_no_view() -> None:
     view = feedback_view([judged()], 9, NAMES, BAND, "refuse")
     assert view is not None
     labels = [b["label"] for b in view.to_components()[0]["components"]]
-    assert labels == ["Right", "It's a Jedi", "It's a Sith"]
+    assert labels == ["Right", "It's a Jedi", "It's a Sith", "Neither"]
     assert feedback_view([], 9, NAMES, BAND, "refuse") is None
 
 

@@ -159,7 +159,7 @@ async def test_nothing_is_kept_until_a_manager_turns_collection_on(
 async def test_a_verdict_gets_feedback_buttons(running: Running, tiny_dataset: Path) -> None:
     reply = await running.command(*images_of(tiny_dataset, "jedi", 1))
     labels = [b["label"] for b in buttons(reply)]
-    assert labels[-2:] == ["It's a Jedi", "It's a Sith"]
+    assert labels[-3:] == ["It's a Jedi", "It's a Sith", "Neither"]
     assert all(re.fullmatch(TEMPLATE, b["custom_id"]) for b in buttons(reply))
     assert "your answer and the image are kept" in reply["content"].lower()
 
@@ -237,7 +237,7 @@ async def test_teach_refuses_what_is_not_an_image(running: Running, store: Datas
     )
     assert "`notes.txt`:" in reply["content"] and "kept" not in reply["content"]
     bad = await running.command(content="!teach wookiee")
-    assert "The label must be `jedi` or `sith`." in bad["content"]
+    assert "The label must be `jedi`, `sith` or `neither`." in bad["content"]
     assert store.summary(running.server.guild_id).images == before
 
 

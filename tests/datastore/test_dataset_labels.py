@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 
-from dataset import CLASS_NAMES, HOLDOUT_PERCENT, is_holdout, tally
-from dataset.labels import majority, split_of
+import pytest
+
+from dataset import CLASS_NAMES, HOLDOUT_PERCENT, DatasetError, is_holdout, tally
+from dataset.labels import NEITHER, answers, check_class_names, majority, split_of
 
 MOD, MEMBER = True, False
 
@@ -61,3 +63,21 @@ def test_the_holdout_is_a_fixed_share_chosen_by_hash() -> None:
         assert is_holdout(sha) == (int(sha[:8], 16) % 100 < HOLDOUT_PERCENT)
         assert split_of(sha) == ("holdout" if is_holdout(sha) else "train")
     assert is_holdout("00000000" + "f" * 56) and not is_holdout("00000063" + "0" * 56)  # 0, 99
+
+
+def test_neither_is_an_answer_of_its_own() -> None:
+    result = tally([("neither", MEMBER), ("neither", MEMBER), ("jedi", MEMBER)])
+    assert result.label == "neither" and not result.conflict
+    assert result.votes == {"jedi": 1, "sith": 0, "neither": 2}
+    assert tally([("jedi", MEMBER)]).votes == {"jedi": 1, "sith": 0}  # unchanged without it
+    tied = tally([("neither", MEMBER), ("sith", MEMBER)])
+    assert tied.label is None and tied.conflict
+    moderated = tally([("neither", MOD)] + [("jedi", MEMBER)] * 3)
+    assert moderated.label == "neither"
+    assert tally([("jedi", MOD), ("neither", MOD)] + [("jedi", MEMBER)] * 3).conflict
+
+
+def test_neither_is_no_class_name() -> None:
+    with pytest.raises(DatasetError, match="neither"):
+        check_class_names(("jedi", "neither"))
+    assert answers(CLASS_NAMES) == ("jedi", "sith", NEITHER)

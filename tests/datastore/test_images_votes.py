@@ -259,3 +259,21 @@ def test_threads_share_one_store(store: DatasetStore, make_image) -> None:
     assert all(1 <= outcome.votes["sith"] <= 8 for outcome in outcomes)
     sha = next(image.sha256 for image in store.labelled(5, holdout=None))
     assert store.label_of(sha, 5).votes == {"jedi": 0, "sith": 8}
+
+
+def test_neither_is_kept_as_its_own_label_and_never_as_a_class(
+    store: DatasetStore, make_image, tmp_path: Path
+) -> None:
+    shas = [store.add_image(make_image(seed)).sha256 for seed in (40, 41, 42)]
+    for sha256, label in zip(shas, ("jedi", "sith", "neither"), strict=True):
+        store.vote(sha256, user_id=1, guild_id=5, label=label, source="button")
+    outcome = store.vote(shas[2], user_id=2, guild_id=5, label="neither", source="teach")
+    assert outcome.label == "neither" and outcome.votes["neither"] == 2
+    assert store.label_of(shas[2], 5).label == "neither"
+    assert store.label_of(shas[2], 6).label is None  # this server's label only
+    summary = store.summary(5)
+    assert sum(summary.counts["neither"].values()) == 1
+    assert sum(summary.counts["jedi"].values()) == sum(summary.counts["sith"].values()) == 1
+    assert summary.unlabelled == 0
+    assert store.export(tmp_path / "out", 5, holdout=None) == {"jedi": 1, "sith": 1}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["jedi", "sith"]

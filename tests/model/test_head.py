@@ -88,6 +88,52 @@ def test_the_reference_keeps_images_like_its_own_and_refuses_far_ones() -> None:
     assert not any(p.in_distribution for p in head.predictions(far))
 
 
+def unlike(n: int, seed: int, spread: float = 0.2) -> dict[str, np.ndarray]:
+    """`n` images of one kind that is neither class: a tight cluster among the labelled images'
+    features, which the reference alone keeps (nearer to all of them than they are apart)."""
+    rng = np.random.default_rng(seed)
+    return {
+        "embedding": spread * rng.normal(size=(n, 512)),
+        "stats": spread * rng.normal(size=(n, 288)),
+    }
+
+
+def test_images_like_the_neither_images_are_refused_and_the_answers_stay() -> None:
+    train, labels = features(40, seed=20)
+    plain = fit_head(train, labels, CLASSES, backbone=BACKBONE)
+    taught = fit_head(train, labels, CLASSES, backbone=BACKBONE, neither=unlike(20, seed=21))
+    like = unlike(200, seed=22)
+    assert all(p.in_distribution for p in plain.predictions(like))  # the reference alone keeps
+    assert not any(p.in_distribution for p in taught.predictions(like))
+    near, _ = features(200, seed=23)
+    answers = taught.predictions(near)
+    assert np.mean([p.in_distribution for p in answers]) >= 0.9
+    assert [p.label for p in answers] == [p.label for p in plain.predictions(near)]
+    assert [p.score for p in answers] == [p.score for p in plain.predictions(near)]
+    assert taught.figures["neither"] == 20 and "neither" not in plain.figures
+
+
+def test_a_head_without_neither_images_is_saved_and_served_as_before(tmp_path: Path) -> None:
+    train, labels = features(30, seed=24)
+    plain = fit_head(train, labels, CLASSES, backbone=BACKBONE)
+    same = fit_head(train, labels, CLASSES, backbone=BACKBONE, neither={})
+    test, _ = features(40, seed=25)
+    assert same.neither is None and same.predictions(test) == plain.predictions(test)
+    plain.save(tmp_path / "old")
+    with np.load(tmp_path / "old" / HEAD_ARRAYS_FILE) as npz:  # the arrays heads always had
+        assert sorted(npz.files) == sorted(
+            ["center", "scale", "weights", "reference_center", "reference_scale", "bank"]
+        )
+    loaded = Head.load(tmp_path / "old")
+    assert loaded.neither is None and loaded.predictions(test) == plain.predictions(test)
+    taught = fit_head(train, labels, CLASSES, backbone=BACKBONE, neither=unlike(10, seed=26))
+    taught.save(tmp_path / "new")
+    again = Head.load(tmp_path / "new")
+    assert again.neither is not None and again.neither.shape == (10, 288)
+    mixed = {name: np.concatenate([test[name], unlike(5, seed=27)[name]]) for name in test}
+    assert again.predictions(mixed) == taught.predictions(mixed)
+
+
 def test_too_few_images_or_a_missing_feature_is_refused() -> None:
     train, labels = features(1, seed=8)
     with pytest.raises(HeadError, match="at least 2"):

@@ -216,12 +216,13 @@ class HeadTrainer:
         self._check_counts(train)
         features, labels = await self._features(train, cancel)
         self._check_counts_of(labels)
+        neither = await self._neither_features(guild_id, cancel)
         backbone = self.worker.classifier.info.files.get(TFLITE_FILE)
         if backbone is None:
             raise UserFacingError("The served network has no recorded hash: I can't learn on it.")
         try:
             head = await asyncio.to_thread(
-                fit_head, features, labels, self.class_names, backbone=backbone
+                fit_head, features, labels, self.class_names, backbone=backbone, neither=neither
             )
         except HeadError as error:
             raise UserFacingError(f"I couldn't learn this server's model: {error}") from None
@@ -272,10 +273,22 @@ class HeadTrainer:
         if len(labels) == 0 or np.bincount(labels, minlength=2).min() < 2:
             raise UserFacingError("Too few of this server's labelled images could be read.")
 
+    async def _neither_features(
+        self, guild_id: int, cancel: asyncio.Event
+    ) -> dict[str, np.ndarray] | None:
+        """The features of the server's images labelled neither, of both splits (the gate
+        judges on Jedi and Sith alone): what its head learns to refuse; None when none."""
+        images = await asyncio.to_thread(server_images, self.store, guild_id, None, neither=True)
+        if not images:
+            return None
+        features, _ = await self._features(images, cancel, labelled=False)
+        return features if len(features["stats"]) else None
+
     async def _features(
-        self, images: Sequence[Any], cancel: asyncio.Event
+        self, images: Sequence[Any], cancel: asyncio.Event, *, labelled: bool = True
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """The network's `embedding` and `stats` of each readable image, and its label index."""
+        """The network's `embedding` and `stats` of each readable image, and its label index
+        (none when not `labelled`)."""
         parts: dict[str, list[np.ndarray]] = {"embedding": [], "stats": []}
         labels: list[int] = []
         for start in range(0, len(images), CHUNK):
@@ -292,7 +305,8 @@ class HeadTrainer:
                         "exported before they existed): the operator must re-export it."
                     )
                 parts[name].append(np.asarray(outputs[name]))
-            labels += [self.class_names.index(image.label) for image, _ in good]
+            if labelled:
+                labels += [self.class_names.index(image.label) for image, _ in good]
         features = {n: np.concatenate(p) if p else np.empty((0, 1)) for n, p in parts.items()}
         return features, np.asarray(labels, dtype=int)
 

@@ -128,11 +128,11 @@ async def test_an_unsure_verdict_asks_with_the_vote_buttons_and_a_sure_one_does_
     reply = await running.command(close, channel_id=general)
     lines = reply["content"].splitlines()
     assert ASKED in lines and lines[lines.index(ASKED) + 1].startswith("-# Am I right?"), lines
-    assert labels(reply)[-2:] == ["It's a Jedi", "It's a Sith"]
+    assert labels(reply)[-3:] == ["It's a Jedi", "It's a Sith", "Neither"]
 
     reply = await running.command(sure[0], channel_id=archives)
     assert ASKED not in reply["content"]
-    assert labels(reply) == ["Right", "It's a Jedi", "It's a Sith"]
+    assert labels(reply) == ["Right", "It's a Jedi", "It's a Sith", "Neither"]
 
     b_general = channels(running, 1)[0]  # B still collects nothing
     reply = await running.command(close, author=EVE, channel_id=b_general)

@@ -122,6 +122,7 @@ class Settings(BaseSettings):
     max_image_pixels: Positive = DEFAULT_MAX_PIXELS
     max_images: Positive = 10
     max_bytes_in_flight: Positive = 100 * 1024 * 1024
+    store_threads: Positive = 2
     queue_size: Positive = 256
     batch_size: Positive = 8
     batch_wait_ms: NonNegativeFinite = 5.0

@@ -291,7 +291,7 @@ def decode_cost(image: Image.Image, full_size: tuple[int, int]) -> int:
         decoded += full_size[0] * full_size[1] * len(image.getbands()) * 2  # 16-bit coefficients
     factor = _factor(image.size)
     strips = 0
-    if factor != (1, 1) and not _reducible(image):
+    if factor != (1, 1) and _by_strips(image):
         rows = min(height, _strip_rows(factor[1]))
         strips = rows * width * (_COPIES * 4 + _FLOAT_BYTES)
     reduced = -(-width // factor[0]) * -(-height // factor[1])
@@ -343,30 +343,38 @@ def _reduce(image: Image.Image, box: Box | None) -> tuple[Image.Image, Box | Non
 
     A palette, a colour key, 1-bit, 16-bit or float image is converted to RGB a strip of rows
     at a time and each strip averaged, which gives what converting the whole image first gave,
-    without holding it converted."""
+    without holding it converted; RGBA and LA are averaged premultiplied a strip at a time too
+    (Pillow's `reduce` premultiplies a whole copy)."""
     factor = _factor(image.size)
     if factor == (1, 1):
         return (image if _reducible(image) else _to_rgb(image)), box
     width, height = image.size
-    if not _reducible(image):
-        reduced = _reduce_in_strips(image, factor)
-    elif image.mode in ("RGBA", "LA") and image.getextrema()[-1] == (255, 255):
-        reduced = image.reduce(factor).convert(image.mode[:-1])  # opaque: nothing to composite
-    else:
-        reduced = image.reduce(factor)
+    reduced = _reduce_in_strips(image, factor) if _by_strips(image) else image.reduce(factor)
+    if image.mode in ("RGBA", "LA") and image.getextrema()[-1] == (255, 255):
+        reduced = reduced.convert(image.mode[:-1])  # opaque (most screenshots): no compositing
     left, top, right, bottom = box or (0, 0, width, height)
     return reduced, (left, top, right / factor[0], bottom / factor[1])
 
 
+def _by_strips(image: Image.Image) -> bool:
+    """Whether `_reduce` averages `image` a strip at a time (else all at once, in place)."""
+    return not _reducible(image) or image.mode in ("RGBA", "LA")
+
+
 def _reduce_in_strips(image: Image.Image, factor: tuple[int, int]) -> Image.Image:
-    """`_to_rgb(image).reduce(factor)`, converting `_strip_rows` rows at a time."""
+    """`image.reduce(factor)` for RGBA and LA, else `_to_rgb(image).reduce(factor)`,
+    `_strip_rows` rows at a time."""
     width, height = image.size
     rows = _strip_rows(factor[1])
-    top = _grey_top(image)
-    reduced = Image.new("RGB", (-(-width // factor[0]), -(-height // factor[1])))
+    convert = not _reducible(image)
+    top = _grey_top(image) if convert else None
+    size = (-(-width // factor[0]), -(-height // factor[1]))
+    reduced = Image.new("RGB" if convert else image.mode, size)
     for y in range(0, height, rows):
         strip = image.crop((0, y, width, min(height, y + rows)))
-        reduced.paste(_to_rgb(strip, top).reduce(factor), (0, y // factor[1]))
+        if convert:
+            strip = _to_rgb(strip, top)
+        reduced.paste(strip.reduce(factor), (0, y // factor[1]))
     return reduced
 
 

@@ -25,6 +25,7 @@ from bot.model_versions import loader_for, serving_folder
 from bot.settings import Settings, SettingsError
 from dataset import DatasetStore
 from model.bundle import ModelError
+from model.heap import map_large_blocks
 from model.preprocess import ImageLimits
 from model.worker import ModelWorker
 
@@ -217,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    map_large_blocks()  # freed decodes go back to the system (model.heap)
     try:
         settings = load_settings(args.env_file, {"SYNC_COMMANDS": "1"} if args.sync else None)
     except SettingsError as error:

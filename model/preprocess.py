@@ -39,7 +39,7 @@ DEFAULT_MAX_PIXELS = 40_000_000
 # The most one decode may allocate (`decode_cost`), and what all the decodes of a process may
 # hold at once (`DECODE_MEMORY`): a 6300x6300 16-bit PNG of 90 KB is 79 MB decoded, not 1 GB.
 DEFAULT_MAX_DECODED_BYTES = 128 * 1024 * 1024
-DEFAULT_DECODE_MEMORY = 160 * 1024 * 1024
+DEFAULT_DECODE_MEMORY = 128 * 1024 * 1024
 FORMAT_NAMES = "JPEG, PNG, GIF, WebP or BMP"  # for people
 # Transparent pixels are composited on this colour, in training as in serving.
 BACKGROUND = (255, 255, 255)

@@ -297,10 +297,10 @@ class Learning(commands.Cog, name="Learning"):
                 )
             except Exception as error:
                 full = full or isinstance(error, QuotaReached)
-                message = _user_message(error)
-                if message is None:
+                reason = _user_message(error)  # not `message`: that is the image's message
+                if reason is None:
                     raise
-                lines.append(f"{prefix}{name}: {message}")
+                lines.append(f"{prefix}{name}: {reason}")
                 continue
             self.recent.add(data)
             lines.append(f"{prefix}{name}: {learned(outcome, label, record.new)}")

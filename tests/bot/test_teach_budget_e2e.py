@@ -131,3 +131,18 @@ async def test_a_small_16_bit_image_of_40_megapixels_is_taught_within_the_bound(
     reply = await running.command(("deep.png", data), content="!teach jedi", author=VISITOR)
     assert "`deep.png`: kept, your label **Jedi**." in reply["content"]
     assert 0 < DECODE_MEMORY.peak <= ImageLimits().max_decoded_bytes
+
+
+async def test_a_refused_file_before_a_good_one_leaves_the_good_one_kept(running: Running) -> None:
+    """The refusal's text once took the place of the message the next file was kept from."""
+    mark = running.logs.mark()
+    reply = await running.command(
+        ("notes.txt", b"not an image", "text/plain"),
+        sample("sith-2"),
+        content="!teach sith",
+        author=VISITOR,
+    )
+    lines = reply["content"].splitlines()
+    assert lines[0].startswith("1. `notes.txt`: ") and "kept" not in lines[0], lines
+    assert lines[1].startswith("2. `sith-2.jpg`: kept, your label **Sith**"), lines
+    assert running.logs.tracebacks(mark) == []

@@ -35,6 +35,7 @@ BENCHMARKS = (
     "soak",
     "uploads",
     "servers",
+    "hostile",
     "training",
     "training_beside",
     "training_memory",
@@ -53,6 +54,7 @@ USES_MODEL = {
     "soak",
     "uploads",
     "servers",
+    "hostile",
     "training_beside",
     "gpu",
 }

@@ -3,7 +3,7 @@ system when freed.
 
 glibc raises its mmap threshold each time a mapped block is freed (up to 32 MiB), so later
 decodes take their blocks from per-thread heaps that keep what they once held: four threads
-decoding hostile files within the 160 MiB of `DECODE_MEMORY` grew the process by 329 MiB, by
+decoding hostile files within 160 MiB of `DECODE_MEMORY` grew the process by 329 MiB, by
 148 MiB with the threshold held at 128 KiB (benchmarks/RESULTS.md, hostile).
 """
 

@@ -349,8 +349,11 @@ def _reduce(image: Image.Image, box: Box | None) -> tuple[Image.Image, Box | Non
     if factor == (1, 1):
         return (image if _reducible(image) else _to_rgb(image)), box
     width, height = image.size
-    reduced = _reduce_in_strips(image, factor) if _by_strips(image) else image.reduce(factor)
-    if image.mode in ("RGBA", "LA") and image.getextrema()[-1] == (255, 255):
+    if _by_strips(image):
+        reduced, opaque = _reduce_in_strips(image, factor)
+    else:
+        reduced, opaque = image.reduce(factor), False
+    if opaque:
         reduced = reduced.convert(image.mode[:-1])  # opaque (most screenshots): no compositing
     left, top, right, bottom = box or (0, 0, width, height)
     return reduced, (left, top, right / factor[0], bottom / factor[1])
@@ -361,21 +364,25 @@ def _by_strips(image: Image.Image) -> bool:
     return not _reducible(image) or image.mode in ("RGBA", "LA")
 
 
-def _reduce_in_strips(image: Image.Image, factor: tuple[int, int]) -> Image.Image:
+def _reduce_in_strips(image: Image.Image, factor: tuple[int, int]) -> tuple[Image.Image, bool]:
     """`image.reduce(factor)` for RGBA and LA, else `_to_rgb(image).reduce(factor)`,
-    `_strip_rows` rows at a time."""
+    `_strip_rows` rows at a time; and whether every pixel's alpha is 255 (read per strip:
+    `getextrema` copies each band of what it reads)."""
     width, height = image.size
     rows = _strip_rows(factor[1])
     convert = not _reducible(image)
     top = _grey_top(image) if convert else None
     size = (-(-width // factor[0]), -(-height // factor[1]))
     reduced = Image.new("RGB" if convert else image.mode, size)
+    opaque = not convert
     for y in range(0, height, rows):
         strip = image.crop((0, y, width, min(height, y + rows)))
         if convert:
             strip = _to_rgb(strip, top)
+        elif opaque:
+            opaque = strip.getchannel("A").getextrema() == (255, 255)
         reduced.paste(strip.reduce(factor), (0, y // factor[1]))
-    return reduced
+    return reduced, opaque
 
 
 _TRANSPOSE = {

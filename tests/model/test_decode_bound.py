@@ -61,7 +61,7 @@ def test_a_strip_at_a_time_gives_what_the_whole_image_gave(kind: str, size) -> N
     factor = preprocess._factor(image.size)
     assert factor != (1, 1)
     whole = preprocess._to_rgb(image).reduce(factor)
-    strips = preprocess._reduce_in_strips(image, factor)
+    strips, _ = preprocess._reduce_in_strips(image, factor)
     assert strips.mode == "RGB" and strips.size == whole.size
     assert np.array_equal(np.asarray(strips), np.asarray(whole))
 
@@ -154,3 +154,19 @@ def test_small_decodes_share_the_memory() -> None:
     with memory.reserve(30), memory.reserve(30), memory.reserve(40):
         assert memory.held == 100
     assert memory.held == 0
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+@pytest.mark.parametrize("opaque", [False, True])
+def test_alpha_images_are_averaged_premultiplied_a_strip_at_a_time(mode: str, opaque) -> None:
+    """What Pillow's own `reduce` gives (premultiplied, through a whole copy), and whether every
+    pixel is opaque, read a strip at a time."""
+    rng = np.random.default_rng(4)
+    pixels = rng.integers(0, 256, (1300, 1900, 4), dtype=np.uint8)
+    if opaque:
+        pixels[..., 3] = 255
+    image = Image.fromarray(pixels, "RGBA").convert(mode)
+    factor = preprocess._factor(image.size)
+    strips, found_opaque = preprocess._reduce_in_strips(image, factor)
+    assert np.array_equal(np.asarray(strips), np.asarray(image.reduce(factor)))
+    assert found_opaque is opaque

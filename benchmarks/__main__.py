@@ -37,6 +37,7 @@ BENCHMARKS = (
     "soak",
     "uploads",
     "servers",
+    "hostile",
     "training",
     "training_beside",
     "training_memory",
@@ -56,6 +57,7 @@ USES_MODEL = {
     "soak",
     "uploads",
     "servers",
+    "hostile",
     "training_beside",
     "gpu",
 }

@@ -26,7 +26,8 @@ from bot.settings import Settings, SettingsError
 from dataset import DatasetStore
 from dataset.database import display_url, hide_password
 from model.bundle import ModelError
-from model.preprocess import ImageLimits
+from model.heap import map_large_blocks
+from model.preprocess import DECODE_MEMORY, ImageLimits
 from model.worker import ModelWorker
 
 log = logging.getLogger("bot")
@@ -67,7 +68,9 @@ def make_worker(settings: Settings) -> ModelWorker:
         max_batch=settings.batch_size,
         max_wait=settings.batch_wait_ms / 1000,
         queue_size=settings.queue_size,
-        limits=ImageLimits(settings.max_image_bytes, settings.max_image_pixels),
+        limits=ImageLimits(
+            settings.max_image_bytes, settings.max_image_pixels, settings.max_decoded_bytes
+        ),
         watch=folder,
         reload_interval=settings.reload_interval,
     )
@@ -103,6 +106,7 @@ def honesty_summary(classifier, policy: str) -> str:
 async def run(settings: Settings) -> None:
     """Run until closed by a signal or Discord; raises `StartupError` for fixable failures."""
     signals = _Signals()
+    DECODE_MEMORY.limit = settings.decode_memory
     worker = make_worker(settings)
     log.info("loading the model from %s (%s backend)", worker.folder, settings.model_backend)
     try:
@@ -222,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    map_large_blocks()  # freed decodes go back to the system (model.heap)
     try:
         settings = load_settings(args.env_file, {"SYNC_COMMANDS": "1"} if args.sync else None)
     except SettingsError as error:

@@ -45,7 +45,12 @@ from pydantic_settings import (
 from bot.replies import OOD_POLICIES
 from bot.shards import AUTO, parse_shard_count, parse_shard_ids, shard_ranges
 from model.bundle import DEFAULT_MODEL_DIR
-from model.preprocess import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from model.preprocess import (
+    DEFAULT_DECODE_MEMORY,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DECODED_BYTES,
+    DEFAULT_MAX_PIXELS,
+)
 from model.runtime import BACKENDS
 
 MISSING_TOKEN = (
@@ -120,8 +125,11 @@ class Settings(BaseSettings):
     gateway_url: str | None = Field(None, validation_alias="DISCORD_GATEWAY_URL")
     max_image_bytes: Positive = DEFAULT_MAX_BYTES
     max_image_pixels: Positive = DEFAULT_MAX_PIXELS
+    max_decoded_bytes: Positive = DEFAULT_MAX_DECODED_BYTES
+    decode_memory: Positive = DEFAULT_DECODE_MEMORY
     max_images: Positive = 10
     max_bytes_in_flight: Positive = 100 * 1024 * 1024
+    store_threads: Positive = 2
     queue_size: Positive = 256
     batch_size: Positive = 8
     batch_wait_ms: NonNegativeFinite = 5.0

@@ -9,7 +9,6 @@ from the format Pillow detects, not from the name it was posted under.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import shutil
@@ -17,11 +16,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
 from dataset.records import DatasetError
 from model.bundle import fsync
-from model.preprocess import ACCEPTED_FORMATS, IMAGE_FORMATS, ImageError, ImageLimits, open_image
+from model.preprocess import IMAGE_FORMATS, ImageError, ImageLimits, decode
 
 IMAGES_FOLDER = "images"
 log = logging.getLogger(__name__)
@@ -39,20 +36,19 @@ class ImageInfo:
 
 
 def inspect(data: bytes, limits: ImageLimits | None = None) -> ImageInfo:
-    """The format and size of `data`, decoded whole exactly as training will decode it; anything
-    that is not a usable image is a `DatasetError` with the reason fit to show."""
+    """The format and upright size of `data`, decoded once by the serving decode (bounded, as
+    training will decode it); anything that is not a usable image is a `DatasetError` with the
+    reason fit to show."""
     try:
-        image = open_image(data, limits or ImageLimits())  # the full decode: refuses damaged files
+        decoded = decode(data, limits or ImageLimits())
     except ImageError as error:
         raise DatasetError(str(error)) from None
-    # open_image returns converted pixels; the format is read again from the header alone.
-    with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as header:
-        detected = header.format
+    detected = decoded.format
     if detected == "MPO":  # what some phones write: a JPEG with more frames after the first
         detected = "JPEG"
-    if detected not in IMAGE_FORMATS:  # pragma: no cover - open_image accepted it
+    if detected not in IMAGE_FORMATS:  # pragma: no cover - decode accepted it
         raise DatasetError(f"unsupported image format {detected}")
-    return ImageInfo(detected, *image.size)
+    return ImageInfo(detected, decoded.width, decoded.height)
 
 
 def image_path(images: Path, sha256: str, image_format: str) -> Path:

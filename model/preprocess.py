@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,10 @@ IMAGE_TYPES: dict[str, str] = {  # extension -> MIME type
 }
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # the largest image accepted (MAX_IMAGE_BYTES)
 DEFAULT_MAX_PIXELS = 40_000_000
+# The most one decode may allocate (`decode_cost`), and what all the decodes of a process may
+# hold at once (`DECODE_MEMORY`): a 6300x6300 16-bit PNG of 90 KB is 79 MB decoded, not 1 GB.
+DEFAULT_MAX_DECODED_BYTES = 128 * 1024 * 1024
+DEFAULT_DECODE_MEMORY = 128 * 1024 * 1024
 FORMAT_NAMES = "JPEG, PNG, GIF, WebP or BMP"  # for people
 # Transparent pixels are composited on this colour, in training as in serving.
 BACKGROUND = (255, 255, 255)
@@ -54,7 +59,7 @@ class CorruptImageError(ImageError):
 
 
 class ImageTooLargeError(ImageError):
-    """The file is over the byte limit or the image over the pixel limit."""
+    """The file is over the byte limit, or the image over the pixel or decoded-bytes limit."""
 
 
 class EmptyImageError(ImageError):
@@ -63,14 +68,57 @@ class EmptyImageError(ImageError):
 
 @dataclass(frozen=True)
 class ImageLimits:
-    """How large an upload may be, in bytes and in pixels (width x height)."""
+    """How large an upload may be: in bytes, in pixels (width x height), and in the bytes its
+    decode may allocate (`decode_cost`)."""
 
     max_bytes: int = DEFAULT_MAX_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES
 
     def __post_init__(self) -> None:
-        if self.max_bytes <= 0 or self.max_pixels <= 0:
+        if self.max_bytes <= 0 or self.max_pixels <= 0 or self.max_decoded_bytes <= 0:
             raise ValueError("image limits must be positive")
+
+
+class DecodeMemory:
+    """The bytes that the decodes of one process hold at once (`decode_cost` of each, across
+    threads): a decode waits until its cost fits beside the others'; one alone always goes.
+
+    `peak` is the most ever held, for tests and benchmarks.
+    """
+
+    def __init__(self, limit: int = DEFAULT_DECODE_MEMORY) -> None:
+        self.limit = limit
+        self.held = 0
+        self.peak = 0
+        self._room = threading.Condition()
+
+    @contextlib.contextmanager
+    def reserve(self, size: int) -> Iterator[None]:
+        with self._room:
+            self._room.wait_for(lambda: self.held == 0 or self.held + size <= self.limit)
+            self.held += size
+            self.peak = max(self.peak, self.held)
+        try:
+            yield
+        finally:
+            with self._room:
+                self.held -= size
+                self._room.notify_all()
+
+
+DECODE_MEMORY = DecodeMemory()  # every decode of this process (the bot's threads, the trainer's)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded upload: the network's input, the file's format and its upright size."""
+
+    array: np.ndarray
+    format: str  # Pillow's name (MPO for a phone's multi-picture JPEG)
+    width: int
+    height: int
+    cost: int  # what the decode was allowed to allocate (`decode_cost`)
 
 
 def _file_sizes(size: int, limit: int) -> tuple[str, str]:
@@ -100,21 +148,34 @@ def load_image(data: bytes, limits: ImageLimits = ImageLimits()) -> np.ndarray:
 
     A large image is made smaller before anything else is done to it: a JPEG is decoded at 1/2,
     1/4 or 1/8 scale by libjpeg itself (`DRAFT_MARGIN`), any other format is averaged over
-    blocks of pixels (`REDUCE_MARGIN`); the orientation and the colour conversion are applied
-    to the small image, and the final bilinear resize to what is left. An image that is not
-    reduced (each side under 1,200 pixels, and a JPEG's shorter side under 600) gives the same
-    array as `prepare(open_image(data))`, a 200x200 image its own pixels. Raises an
+    blocks of pixels (`REDUCE_MARGIN`), a palette, 16-bit or colour-keyed one a strip of rows
+    at a time; the orientation and the colour conversion are applied to the small image, and
+    the final bilinear resize to what is left. An image that is not reduced (each side under
+    1,200 pixels, and a JPEG's shorter side under 600) gives the same array as
+    `prepare(open_image(data))`, a 200x200 image its own pixels. What the decode may allocate
+    is bounded (`decode_cost`, `limits.max_decoded_bytes`, `DECODE_MEMORY`). Raises an
     `ImageError` subclass for anything that is not a usable image.
     """
+    return decode(data, limits).array
+
+
+def decode(data: bytes, limits: ImageLimits = ImageLimits()) -> Decoded:
+    """`load_image` with what the header said: the format and the upright size."""
     image = _open(data, limits)
     with _reading():
         image.seek(0)  # the first frame of an animation
+        width, height = image.size
         box = _draft(image)
-        image.load()
-        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
-        small, box = _reduce(image, box)
-        small, box = _transpose(small, box, orientation)
-        return _resize(_to_rgb(small), box)
+        cost = _check_cost(image, decode_cost(image, (width, height)), limits, (width, height))
+        with DECODE_MEMORY.reserve(cost):
+            image.load()
+            orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+            small, box = _reduce(image, box)
+            small, box = _transpose(small, box, orientation)
+            array = _resize(_to_rgb(small), box)
+    if orientation in (5, 6, 7, 8):  # a quarter turn
+        width, height = height, width
+    return Decoded(array, image.format or "", width, height, cost)
 
 
 def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
@@ -123,9 +184,13 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
     image = _open(data, limits)
     with _reading():
         image.seek(0)  # the first frame of an animation
-        image.load()
-        ImageOps.exif_transpose(image, in_place=True)  # no copy when already upright
-        return _to_rgb(image)
+        cost = decode_cost(image, image.size)
+        if image.mode != "RGB" or "transparency" in image.info:  # converted at full size
+            cost += image.size[0] * image.size[1] * (_COPIES * 4 + _FLOAT_BYTES)
+        with DECODE_MEMORY.reserve(_check_cost(image, cost, limits)):
+            image.load()
+            ImageOps.exif_transpose(image, in_place=True)  # no copy when already upright
+            return _to_rgb(image)
 
 
 def prepare(image: Image.Image) -> np.ndarray:
@@ -204,6 +269,48 @@ _REDUCIBLE = ("RGB", "L", "RGBA", "LA", "CMYK")
 
 Box = tuple[float, float, float, float]
 
+# What Pillow holds a pixel in: one byte for 1, L and P, two for 16-bit grey, four for every
+# other mode (RGB is stored as RGBX, LA as four bytes too).
+_PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+_COPIES = 4  # converting a block to RGB: the block as RGBA, the background, the composite, RGB
+_FLOAT_BYTES = 16  # 16-bit and float grey are scaled in float64: the values and one result
+STRIP_ROWS = 32  # rows of a palette, 16-bit or colour-keyed image converted at a time
+_WEBP_COPIES = 3  # libwebp decodes into its own canvas, hands a copy over, Pillow copies it in
+
+
+def decode_cost(image: Image.Image, full_size: tuple[int, int]) -> int:
+    """The bytes `load_image` may allocate for an opened (not yet loaded) `image`, after any
+    draft (`full_size` is the size before): the decoded pixels in Pillow's own layout, the
+    decoder's buffers (libwebp's copies, a progressive JPEG's coefficients at full size), the
+    strips converted before reducing, and the reduced image's conversion to RGB."""
+    width, height = image.size
+    decoded = width * height * _PIXEL_BYTES.get(image.mode, 4)
+    if image.format == "WEBP":
+        decoded *= _WEBP_COPIES
+    if image.format in ("JPEG", "MPO") and image.info.get("progressive"):
+        decoded += full_size[0] * full_size[1] * len(image.getbands()) * 2  # 16-bit coefficients
+    factor = _factor(image.size)
+    strips = 0
+    if factor != (1, 1) and _by_strips(image):
+        rows = min(height, _strip_rows(factor[1]))
+        strips = rows * width * (_COPIES * 4 + _FLOAT_BYTES)
+    reduced = -(-width // factor[0]) * -(-height // factor[1])
+    return decoded + strips + reduced * _COPIES * 4
+
+
+def _check_cost(
+    image: Image.Image, cost: int, limits: ImageLimits, size: tuple[int, int] | None = None
+) -> int:
+    """`cost`, or an `ImageTooLargeError` when it is over `limits.max_decoded_bytes`."""
+    if cost > limits.max_decoded_bytes:
+        width, height = size or image.size
+        raise ImageTooLargeError(
+            f"The image ({width}x{height}, {image.mode}) would take "
+            f"{cost / 1048576:.0f} MB of memory to decode; the limit is "
+            f"{limits.max_decoded_bytes / 1048576:.0f} MB."
+        )
+    return cost
+
 
 def _draft(image: ImageFile.ImageFile) -> Box | None:
     """For a large JPEG, ask libjpeg to decode at 1/2, 1/4 or 1/8 scale, the smallest that keeps
@@ -216,19 +323,66 @@ def _draft(image: ImageFile.ImageFile) -> Box | None:
     return drafted[1] if drafted is not None else None
 
 
+def _factor(size: tuple[int, int]) -> tuple[int, int]:
+    """The blocks `_reduce` averages an image of `size` over, keeping `_REDUCE_KEEP`."""
+    return (max(1, size[0] // _REDUCE_KEEP[0]), max(1, size[1] // _REDUCE_KEEP[1]))
+
+
+def _reducible(image: Image.Image) -> bool:
+    """Whether `image` can be averaged as it is (else a strip at a time, converted first)."""
+    return image.mode in _REDUCIBLE and "transparency" not in image.info
+
+
+def _strip_rows(factor: int) -> int:
+    """Rows per strip: a whole number of blocks, so strips average as the whole image would."""
+    return factor * max(1, STRIP_ROWS // factor)
+
+
 def _reduce(image: Image.Image, box: Box | None) -> tuple[Image.Image, Box | None]:
-    """Average `image` over blocks of pixels, keeping `_REDUCE_KEEP`; `box` follows."""
-    if image.mode not in _REDUCIBLE or "transparency" in image.info:
-        image = _to_rgb(image)  # a palette or a colour key: convert first, as it was
-    width, height = image.size
-    factor = (max(1, width // _REDUCE_KEEP[0]), max(1, height // _REDUCE_KEEP[1]))
+    """Average `image` over blocks of pixels, keeping `_REDUCE_KEEP`; `box` follows.
+
+    A palette, a colour key, 1-bit, 16-bit or float image is converted to RGB a strip of rows
+    at a time and each strip averaged, which gives what converting the whole image first gave,
+    without holding it converted; RGBA and LA are averaged premultiplied a strip at a time too
+    (Pillow's `reduce` premultiplies a whole copy)."""
+    factor = _factor(image.size)
     if factor == (1, 1):
-        return image, box
-    if image.mode in ("RGBA", "LA") and image.getchannel("A").getextrema() == (255, 255):
-        image = image.convert(image.mode[:-1])  # opaque (most screenshots): nothing to composite
+        return (image if _reducible(image) else _to_rgb(image)), box
+    width, height = image.size
+    if _by_strips(image):
+        reduced, opaque = _reduce_in_strips(image, factor)
+    else:
+        reduced, opaque = image.reduce(factor), False
+    if opaque:
+        reduced = reduced.convert(image.mode[:-1])  # opaque (most screenshots): no compositing
     left, top, right, bottom = box or (0, 0, width, height)
-    reduced = image.reduce(factor)
     return reduced, (left, top, right / factor[0], bottom / factor[1])
+
+
+def _by_strips(image: Image.Image) -> bool:
+    """Whether `_reduce` averages `image` a strip at a time (else all at once, in place)."""
+    return not _reducible(image) or image.mode in ("RGBA", "LA")
+
+
+def _reduce_in_strips(image: Image.Image, factor: tuple[int, int]) -> tuple[Image.Image, bool]:
+    """`image.reduce(factor)` for RGBA and LA, else `_to_rgb(image).reduce(factor)`,
+    `_strip_rows` rows at a time; and whether every pixel's alpha is 255 (read per strip:
+    `getextrema` copies each band of what it reads)."""
+    width, height = image.size
+    rows = _strip_rows(factor[1])
+    convert = not _reducible(image)
+    top = _grey_top(image) if convert else None
+    size = (-(-width // factor[0]), -(-height // factor[1]))
+    reduced = Image.new("RGB" if convert else image.mode, size)
+    opaque = not convert
+    for y in range(0, height, rows):
+        strip = image.crop((0, y, width, min(height, y + rows)))
+        if convert:
+            strip = _to_rgb(strip, top)
+        elif opaque:
+            opaque = strip.getchannel("A").getextrema() == (255, 255)
+        reduced.paste(strip.reduce(factor), (0, y // factor[1]))
+    return reduced, opaque
 
 
 _TRANSPOSE = {
@@ -282,15 +436,27 @@ def _resize(image: Image.Image, box: Box | None) -> np.ndarray:
     return array
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to RGB, compositing transparency on `BACKGROUND`."""
+_GREY16 = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def _grey_top(image: Image.Image) -> float:
+    """The value a 16-bit or 32-bit grey `image` scales to 255: 65535, or 255 for an "I" image
+    whose values all fit in 8 bits (read from its extrema, no copy)."""
+    if image.mode == "I" and image.getextrema()[1] <= 255:
+        return 255.0
+    return 65535.0
+
+
+def _to_rgb(image: Image.Image, top: float | None = None) -> Image.Image:
+    """Convert any Pillow mode to RGB, compositing transparency on `BACKGROUND`; 16-bit grey
+    scaled so that `top` (by default `_grey_top`) is white."""
     mode = image.mode
     if mode == "RGB" and "transparency" not in image.info:
         return image
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+    if mode in _GREY16:
         # 16-bit (and 32-bit integer) greyscale: scale to 8 bits instead of clipping at 255.
         values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+        top = _grey_top(image) if top is None else top
         grey = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(grey, mode="L").convert("RGB")
     if mode == "F":

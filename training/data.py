@@ -1,5 +1,10 @@
 """Find, check and load a training set: one folder per class, every file through `model.preprocess`.
 
+Every file goes through the serving decode, `load_image`, with its bound: a file whose decode
+would allocate more than `ImageLimits.max_decoded_bytes` is skipped with the reason, and the
+decoding threads together hold at most `model.preprocess.DECODE_MEMORY` (a 16-bit or palette
+PNG of 40 megapixels is reduced a strip at a time, not converted whole).
+
 Class names come from the folder names, sorted, as `keras.utils.image_dataset_from_directory`
 does, so "jedi" is 0 and "sith" is 1. Files that are not usable images are listed and skipped;
 a missing or empty class folder, or other than two classes, is a `DatasetError`.

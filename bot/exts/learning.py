@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 import discord
 from discord import app_commands
@@ -27,6 +29,7 @@ from bot.errors import NoImageFound, UserFacingError, scrub_paths, user_message
 from bot.feedback import Judged, RecentImages, Vote, VoteButton, feedback_view, sha16
 from bot.images import (
     command_images,
+    declared_bytes,
     download,
     gather_bytes,
 )
@@ -45,11 +48,13 @@ from dataset import (
 )
 from dataset.labels import NEITHER
 from dataset.records import MB, megabytes
+from model.worker import WorkerBusy
 
 if TYPE_CHECKING:
     from bot.client import JediSithBot
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 COLLECTING_NOTE = (
     "-# Am I right? Your answer and the image are kept to train me "
@@ -81,6 +86,9 @@ class Learning(commands.Cog, name="Learning"):
     def __init__(self, bot: JediSithBot) -> None:
         self.bot = bot
         self.recent = RecentImages()
+        # The store's work (the image check, a bounded decode, and the writes): STORE_THREADS
+        # at a time, however many commands and clicks come at once.
+        self.store_pool = ThreadPoolExecutor(bot.settings.store_threads, thread_name_prefix="store")
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(VoteButton)
@@ -90,6 +98,12 @@ class Learning(commands.Cog, name="Learning"):
         self.bot.remove_dynamic_items(VoteButton)
         if self.bot.feedback is self:
             self.bot.feedback = None
+        self.store_pool.shutdown(wait=False, cancel_futures=True)
+
+    async def in_store(self, work: Callable[..., T], /, *args, **kwargs) -> T:
+        """`work(*args, **kwargs)` in the store's bounded pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.store_pool, partial(work, *args, **kwargs))
 
     async def cog_check(self, ctx: commands.Context) -> bool:  # type: ignore[override]
         return await answers_in(self.bot, ctx.guild, ctx.channel.id)
@@ -151,7 +165,7 @@ class Learning(commands.Cog, name="Learning"):
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             data, poster = await self._clicked_image(interaction, vote)
-            _, outcome = await asyncio.to_thread(
+            _, outcome = await self.in_store(
                 self.store.add_image_and_vote,
                 data,
                 guild_id=interaction.guild.id,
@@ -167,7 +181,7 @@ class Learning(commands.Cog, name="Learning"):
         except QuotaReached as error:
             await interaction.followup.send(f"{error} {ROOM.format(p=prefix)}", ephemeral=True)
             return
-        except (UserFacingError, DatasetError) as error:
+        except (UserFacingError, DatasetError, WorkerBusy) as error:
             await interaction.followup.send(scrub_paths(str(error)), ephemeral=True)
             return
         await interaction.followup.send(thanks(outcome, vote.label, prefix), ephemeral=True)
@@ -194,12 +208,14 @@ class Learning(commands.Cog, name="Learning"):
         if vote.index >= len(message.attachments):
             raise gone
         settings = self.bot.settings
-        data = await download(
-            self.bot.http_session,
-            message.attachments[vote.index],
-            settings.max_image_bytes,
-            settings.download_timeout,
-        )
+        attachment = message.attachments[vote.index]
+        with self.bot.downloads.reserve(declared_bytes([attachment], settings.max_image_bytes)):
+            data = await download(
+                self.bot.http_session,
+                attachment,
+                settings.max_image_bytes,
+                settings.download_timeout,
+            )
         if sha16(data) != vote.sha16:
             raise gone
         self.recent.add(data)
@@ -267,9 +283,21 @@ class Learning(commands.Cog, name="Learning"):
         guild: discord.Guild | None,
     ) -> list[str]:
         """Download, check and keep every attachment (of `message`, None for a slash command's)
-        with `label`: one line each."""
+        with `label`: one line each; within the download budget, as a verdict is."""
         if not attachments:
             raise NoImageFound("I found no image to learn from.")
+        weight = declared_bytes(attachments, self.bot.settings.max_image_bytes)
+        with self.bot.downloads.reserve(weight):  # the busy reply at once, past the budget
+            return await self._teach_each(attachments, message, label, user, guild)
+
+    async def _teach_each(
+        self,
+        attachments: Sequence[discord.Attachment],
+        message: discord.Message | None,
+        label: str,
+        user: discord.abc.User,
+        guild: discord.Guild | None,
+    ) -> list[str]:
         settings = self.bot.settings
         downloads = await gather_bytes(
             self.bot.http_session,
@@ -290,7 +318,7 @@ class Learning(commands.Cog, name="Learning"):
                 continue
             try:
                 await self.bot.worker.decode(data)  # only what the bot could judge is kept
-                record, outcome = await asyncio.to_thread(
+                record, outcome = await self.in_store(
                     self.store.add_image_and_vote,
                     data,
                     guild_id=guild.id if guild else None,
@@ -327,11 +355,11 @@ class Learning(commands.Cog, name="Learning"):
         default model.
         """
         if ctx.guild is None:
-            given = await asyncio.to_thread(self.store.user_summary, ctx.author.id)
+            given = await self.in_store(self.store.user_summary, ctx.author.id)
             await ctx.reply(describe_given(given, ctx.clean_prefix), mention_author=False)
             return
-        summary = await asyncio.to_thread(self.store.summary, ctx.guild.id)
-        usage = await asyncio.to_thread(self.store.usage, ctx.guild.id)
+        summary = await self.in_store(self.store.summary, ctx.guild.id)
+        usage = await self.in_store(self.store.usage, ctx.guild.id)
         collecting = await self.collecting(ctx.guild)
         async with ctx.typing():
             unsure = await asking.least_sure(self.bot, ctx.guild.id)
@@ -383,7 +411,7 @@ class Learning(commands.Cog, name="Learning"):
         """Delete what you gave me in this server (in a DM: in every server): your labels, the
         images you posted (whoever labelled them), and the images nobody else holds."""
         guild_id = ctx.guild.id if ctx.guild else None
-        forgotten = await asyncio.to_thread(self.store.forget_user, ctx.author.id, guild_id)
+        forgotten = await self.in_store(self.store.forget_user, ctx.author.id, guild_id)
         where = "in this server" if ctx.guild else "in every server"
         if not forgotten.votes and not forgotten.posts:
             await ctx.reply(
@@ -419,7 +447,7 @@ class Learning(commands.Cog, name="Learning"):
     async def _forget_messages(self, guild_id: int | None, message_ids: list[int]) -> None:
         if guild_id is None or self.bot.dataset is None:
             return
-        await asyncio.to_thread(self.bot.dataset.forget_messages, guild_id, message_ids)
+        await self.in_store(self.bot.dataset.forget_messages, guild_id, message_ids)
 
     # -- helpers ----------------------------------------------------------------------------------
 

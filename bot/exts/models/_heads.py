@@ -151,7 +151,9 @@ class HeadTrainer:
         self.worker = worker
         self.heads = heads
         self.class_names = (str(class_names[0]), str(class_names[1]))
-        self.limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
+        self.limits = ImageLimits(
+            settings.max_image_bytes, settings.max_image_pixels, settings.max_decoded_bytes
+        )
         self._fitting: dict[int, asyncio.Event] = {}  # server -> its cancel request
         self._pool = asyncio.Semaphore(MAX_FITS)
 

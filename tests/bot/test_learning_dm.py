@@ -15,6 +15,7 @@ from fakes import user
 from PIL import Image
 
 from bot.exts.learning import Learning
+from bot.settings import Settings
 from dataset import DatasetStore
 
 HOME, AWAY = 2**60 + 1, 2**60 + 2
@@ -56,7 +57,7 @@ def store(tmp_path: Path):
 
 
 async def test_dataset_in_a_dm_shows_only_what_the_person_gave(store: DatasetStore) -> None:
-    cog = Learning(SimpleNamespace(dataset=store))  # type: ignore[arg-type]
+    cog = Learning(SimpleNamespace(dataset=store, settings=Settings(token="x")))  # type: ignore[arg-type]
     ctx, said = _dm(ME)
     await Learning.dataset.callback(cog, ctx)
     (text,) = said
@@ -67,7 +68,7 @@ async def test_dataset_in_a_dm_shows_only_what_the_person_gave(store: DatasetSto
 
 
 async def test_forget_in_a_dm_forgets_everywhere(store: DatasetStore) -> None:
-    cog = Learning(SimpleNamespace(dataset=store))  # type: ignore[arg-type]
+    cog = Learning(SimpleNamespace(dataset=store, settings=Settings(token="x")))  # type: ignore[arg-type]
     ctx, said = _dm(ME)
     await Learning.forget.callback(cog, ctx)
     assert said[0].startswith("Deleted your 2 labels and 1 image nobody else labelled.")

@@ -37,7 +37,7 @@ from model.bundle import (
     sha256,
     staging_folder,
 )
-from model.compare import Comparison
+from model.compare import Comparison, compare
 from model.detector import DEFAULT_KEEP
 from training.progress import Cancellation
 from training.protocol import (
@@ -346,7 +346,8 @@ class Gate:
                 else:
                     self.before, _, current_right = _score(current, holdout, self.cancellation)
                     self.before["version"] = self.compared_version
-                    self.comparison = _paired(current_right, candidate_right)
+                    truth = np.ones(len(candidate_right), dtype=bool)  # paired: right or not
+                    self.comparison = compare(truth, current_right, candidate_right)
 
         if len(holdout.labels):
             from training.evaluate import confusion
@@ -531,18 +532,6 @@ def _score(classifier, holdout, cancellation: Cancellation) -> tuple[dict, np.nd
         "ood_refused": refused,
     }
     return figures, scores, correct
-
-
-def _paired(current: np.ndarray, candidate: np.ndarray) -> Comparison:
-    """The paired comparison of two models right or wrong on the same holdout images."""
-    images = len(candidate)
-    return Comparison(
-        images=images,
-        before=float(current.mean()),
-        after=float(candidate.mean()),
-        gained=int((candidate & ~current).sum()),
-        lost=int((current & ~candidate).sum()),
-    )
 
 
 def _current(figures: dict) -> str:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from dataset.labels import NEITHER
+from dataset.queries import vouched
 from model.bundle import (
     CURRENT_FILE,
     METADATA_FILE,
@@ -53,17 +54,35 @@ KEEP_SERVER_VERSIONS = 5  # the default of the setting SERVER_MODEL_VERSIONS, wh
 NETWORKS_CACHED = 2  # the default of the setting SERVER_NETWORKS_CACHED
 NETWORK_FIGURES = "network"  # model.json's key for what a server's network version records
 MB = 1024 * 1024
+HOLDOUT_MIN_VOTERS = 2  # the default of the setting HOLDOUT_MIN_VOTERS, which callers pass
 
 
 def server_images(
-    store: Any, guild_id: int, holdout: bool | None, *, neither: bool = False
+    store: Any,
+    guild_id: int,
+    holdout: bool | None,
+    *,
+    neither: bool = False,
+    min_voters: int = HOLDOUT_MIN_VOTERS,
 ) -> list[Any]:
     """The server's labelled images (`LabelledImage`s) of one split (None: both), from its own
     votes only: the one place the server models read the dataset. Its Jedi and Sith images, or
-    with `neither` its images labelled neither (what its model should refuse)."""
+    with `neither` its images labelled neither (what its model should refuse).
+
+    A held-out Jedi or Sith image is left out until its label has the votes of `min_voters`
+    members (the environment's HOLDOUT_MIN_VOTERS; the server's own `!settings voters` wins)
+    or a moderator's: what judges the server's models is never one member's say alone."""
     images = store.labelled(guild_id, holdout=holdout)
     if neither:
         return [image for image in images if image.label == NEITHER]
+    if holdout is not False:
+        own = store.guild_settings(guild_id).holdout_min_voters
+        min_voters = min_voters if own is None else own
+        images = [
+            image
+            for image in images
+            if not image.holdout or vouched(image.voters, image.moderated, min_voters)
+        ]
     return [image for image in images if image.label in store.class_names]
 
 

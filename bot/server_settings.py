@@ -35,9 +35,17 @@ NAMES = (
     "channels",
     "ask_every",
     "ask_per_hour",
+    "holdout_min_voters",
 )
 # The environment's when not stored.
-DEFAULTED = ("ood_policy", "uncertain_band", "channels", "ask_every", "ask_per_hour")
+DEFAULTED = (
+    "ood_policy",
+    "uncertain_band",
+    "channels",
+    "ask_every",
+    "ask_per_hour",
+    "holdout_min_voters",
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,7 @@ class ServerSettings:
     channels: frozenset[int]  # the channels commands are answered in; empty: every one
     ask_every: int = 5  # asks for a label on one verdict in this many at most (0: never)
     ask_per_hour: int = 3  # and this many times an hour per channel at most (0: never)
+    holdout_min_voters: int = 2  # members a held-out image's label needs to judge (or a mod)
     from_environment: frozenset[str] = frozenset()  # the names whose value is the environment's
 
     def allows(self, channel_id: int | None) -> bool:
@@ -68,6 +77,7 @@ def environment(settings: Settings) -> ServerSettings:
         channels=frozenset(settings.allowed_channel_ids),
         ask_every=settings.ask_every,
         ask_per_hour=settings.ask_per_hour,
+        holdout_min_voters=settings.holdout_min_voters,
         from_environment=frozenset(DEFAULTED),
     )
 
@@ -86,6 +96,11 @@ def resolve(settings: Settings, stored: GuildSettings) -> ServerSettings:
         channels=defaults.channels if stored.channels is None else frozenset(stored.channels),
         ask_every=defaults.ask_every if stored.ask_every is None else stored.ask_every,
         ask_per_hour=defaults.ask_per_hour if stored.ask_per_hour is None else stored.ask_per_hour,
+        holdout_min_voters=(
+            defaults.holdout_min_voters
+            if stored.holdout_min_voters is None
+            else stored.holdout_min_voters
+        ),
         from_environment=unset,
     )
 

@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     # most, and ASK_PER_HOUR times an hour at most in a channel; 0: never. Servers may differ.
     ask_every: NonNegative = 5
     ask_per_hour: NonNegative = 3
+    # A held-out image judges a server's new models only when its label has the votes of this
+    # many members there, or a moderator's (docs/surely-better.md). Servers may differ.
+    holdout_min_voters: Annotated[int, Field(ge=1, le=20)] = 2
     history_limit: NonNegative = 25
     download_timeout: Seconds = 15.0
     reload_interval: Seconds = 2.0

@@ -53,7 +53,7 @@ BUSY_TIMEOUT_MS = 15_000
 VERSION_TABLE = "alembic_version"
 # The newest revision in migrations/versions (a test checks it is Alembic's head): a database
 # already there opens without importing Alembic, which costs a fifth of a second.
-HEAD_REVISION = "0007_asking"
+HEAD_REVISION = "0008_holdout_voters"
 _BEGIN = "sqlite_begin"  # execution option: how an SQLite transaction begins
 CONNECT_TIMEOUT = 10  # seconds; PostgreSQL, unless the URL sets connect_timeout
 # pg_advisory_xact_lock's key for "migrating": any constant that nothing else uses.

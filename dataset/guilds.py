@@ -21,9 +21,11 @@ SETTINGS = (
     "channels",
     "ask_every",
     "ask_per_hour",
+    "holdout_min_voters",
 )
 MAX_CHANNELS = 100
 MAX_ASK = 1000  # the most `ask_every` and `ask_per_hour` may be
+MAX_VOTERS = 20  # the most members `holdout_min_voters` may ask for
 
 
 def settings_of(guild_id: int, row: GuildSetting | None) -> GuildSettings:
@@ -38,6 +40,7 @@ def settings_of(guild_id: int, row: GuildSetting | None) -> GuildSettings:
         uncertain_band=row.uncertain_band,
         ask_every=row.ask_every,
         ask_per_hour=row.ask_per_hour,
+        holdout_min_voters=row.holdout_min_voters,
         channels=tuple(int(c) for c in row.channels) if row.channels is not None else None,
         changed_by=row.changed_by,
         changed_at=row.changed_at,
@@ -61,6 +64,8 @@ def checked(changes: dict[str, Any]) -> dict[str, Any]:
             value = _band(value)
         elif name in ("ask_every", "ask_per_hour"):
             value = _count(name, value)
+        elif name == "holdout_min_voters":
+            value = _voters(value)
         else:
             value = _channels(value)
         result[name] = value
@@ -92,6 +97,16 @@ def _count(name: str, value: Any) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ASK:
         raise DatasetError(f"{name} is a whole number from 0 to {MAX_ASK}, not {value!r}")
+    return value
+
+
+def _voters(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VOTERS:
+        raise DatasetError(
+            f"holdout_min_voters is a whole number from 1 to {MAX_VOTERS}, not {value!r}"
+        )
     return value
 
 

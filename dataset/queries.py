@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from dataset.files import image_path
-from dataset.labels import is_holdout, tally
+from dataset.labels import Tally, is_holdout, tally
 from dataset.records import NO_GUILD, LabelledImage, Summary
 from dataset.schema import Image, ImageRef, ServerImage, Training, Vote
 
@@ -45,9 +45,11 @@ def labelled_in(
     hash; an image they label differently is left out. `images`: the store's image folder."""
     formats = dict(session.execute(select(Image.sha256, Image.format)).all())
     labels: dict[str, set[str | None]] = defaultdict(set)
+    vouching: dict[str, tuple[int, bool]] = {}  # the most any one server vouches for it
     for (sha256, _), rows in votes_by_image(session, guild_ids).items():
         result = tally(((label, moderator) for label, moderator, _ in rows), class_names)
         labels[sha256].add(result.label if not result.conflict else "")
+        vouching[sha256] = max(vouching.get(sha256, (0, False)), label_voters(result))
     found = []
     for sha256, labelled in labels.items():
         labelled.discard(None)
@@ -57,9 +59,23 @@ def labelled_in(
         label = next(iter(labelled))
         assert label is not None
         path = image_path(images, sha256, formats[sha256])
-        found.append(LabelledImage(sha256, label, path, held))
+        found.append(LabelledImage(sha256, label, path, held, *vouching[sha256]))
     found.sort(key=lambda image: (image.label, image.sha256))
     return found
+
+
+def label_voters(result: Tally) -> tuple[int, bool]:
+    """The voters who give an image its label in one server (one vote per member there, so
+    they are distinct members), and whether a moderator is one of them; (0, False): no label."""
+    if result.label is None:
+        return 0, False
+    return result.votes.get(result.label, 0), result.moderator_votes.get(result.label, 0) > 0
+
+
+def vouched(voters: int, moderated: bool, min_voters: int) -> bool:
+    """Whether a held-out image judges a server's models: its label has the votes of at least
+    `min_voters` members there, or a moderator's. One member alone cannot stuff the holdout."""
+    return moderated or voters >= min_voters
 
 
 def message_links(session: Session, guild: int, limit: int) -> list[tuple[str, int, int]]:
@@ -143,6 +159,7 @@ def refresh_server_images(session: Session, pairs: Iterable[tuple[int, str]]) ->
                 session.delete(row)
             continue
         result = tally((label, moderator) for label, moderator, _ in votes)
+        voters, moderated = label_voters(result)
         values = {
             "held": held,
             "size": session.scalar(select(Image.size).where(Image.sha256 == sha256)) or 0,
@@ -152,6 +169,8 @@ def refresh_server_images(session: Session, pairs: Iterable[tuple[int, str]]) ->
             "votes": {label: n for label, n in result.votes.items() if n} or None,
             "vote_count": len(votes),
             "first_vote_at": min((created for *_, created in votes), default=None),
+            "label_voters": voters,
+            "moderated": moderated,
         }
         if row is None:
             session.add(ServerImage(guild_id=guild, image_sha256=sha256, **values))
@@ -211,6 +230,17 @@ def summarize(session: Session, guild: int, class_names: Sequence[str], top: int
         .order_by(func.count().desc(), Vote.user_id)
         .limit(top)
     ).all()
+    holdout_voters: dict[int, int] = {}
+    moderated = 0
+    for voters, by_moderator, n in session.execute(
+        select(ServerImage.label_voters, ServerImage.moderated, func.count())
+        .where(mine, ServerImage.holdout.is_(True), ServerImage.label.in_(class_names))
+        .group_by(ServerImage.label_voters, ServerImage.moderated)
+    ):
+        if by_moderator:
+            moderated += int(n)
+        else:
+            holdout_voters[int(voters)] = holdout_voters.get(int(voters), 0) + int(n)
     labelled = sum(sum(splits.values()) for splits in counts.values())
     return Summary(
         counts=counts,
@@ -222,6 +252,8 @@ def summarize(session: Session, guild: int, class_names: Sequence[str], top: int
         images=images,
         votes=votes,
         conflict_count=session.scalar(select(func.count()).where(*conflicted)) or 0,
+        holdout_voters=holdout_voters,
+        holdout_moderated=moderated,
     )
 
 

@@ -6,7 +6,7 @@ bot calls the store through `asyncio.to_thread`) never touches a session or a la
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -120,6 +120,8 @@ class LabelledImage:
     label: str
     path: Path
     holdout: bool
+    voters: int = 0  # the members whose vote gives it its label (in one server: distinct)
+    moderated: bool = False  # a moderator's vote gives it its label
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ class GuildSettings:
     channels: tuple[int, ...] | None = None  # None: every channel
     ask_every: int | None = None  # asks for a label on one verdict in this many at most; 0: never
     ask_per_hour: int | None = None  # and this many times an hour per channel at most
+    holdout_min_voters: int | None = None  # members a held-out image's label needs to judge
     changed_by: int | None = None
     changed_at: datetime | None = None
 
@@ -174,10 +177,21 @@ class Summary:
     images: int  # images this server holds: voted on or posted there
     votes: int  # this server's votes
     conflict_count: int  # images with disagreeing votes, all of them
+    # Held-out Jedi and Sith images not labelled by a moderator, by their label's voters
+    # (`vouched_holdout` counts those that judge models); and those a moderator labelled.
+    holdout_voters: dict[int, int] = field(default_factory=dict)
+    holdout_moderated: int = 0
 
     @property
     def labelled(self) -> int:
         return sum(sum(splits.values()) for splits in self.counts.values())
+
+    def vouched_holdout(self, min_voters: int) -> tuple[int, int]:
+        """(held-out Jedi and Sith images that judge models, those waiting for more votes)
+        when a label needs `min_voters` members or a moderator."""
+        enough = sum(n for voters, n in self.holdout_voters.items() if voters >= min_voters)
+        waiting = sum(self.holdout_voters.values()) - enough
+        return enough + self.holdout_moderated, waiting
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,10 @@ class ServerImage(Base):
     votes: Mapped[dict[str, int] | None] = mapped_column(JSON)  # label -> votes; None: none
     vote_count: Mapped[int] = mapped_column(Integer)  # all its votes in that server
     first_vote_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The members whose vote there gives it its label (0: no label), and whether a moderator's
+    # does: a held-out image judges that server's models only when vouched for (0008).
+    label_voters: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    moderated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class GuildSetting(Base):
@@ -185,6 +189,7 @@ class GuildSetting(Base):
     channels: Mapped[list[int] | None] = mapped_column(JSON)
     ask_every: Mapped[int | None] = mapped_column(Integer)  # asking for labels (0006)
     ask_per_hour: Mapped[int | None] = mapped_column(Integer)
+    holdout_min_voters: Mapped[int | None] = mapped_column(Integer)  # (0008)
     changed_by: Mapped[int | None] = mapped_column(BigInteger)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -3,10 +3,11 @@
 The candidate is built in a staging folder beside the model folder (not published), then it and
 the current model are scored on the same holdout images through the serving path
 (`model.runtime.Classifier`, LiteRT, the calibrated score against 0.5). The candidate is
-published as a new numbered version only if it is right on at least as many of them (`force`:
-whatever the comparison says). A refused, failed or cancelled run leaves the model folder as it
-was, byte for byte. Publishing into a flat model folder first keeps the flat model as version 1,
-so a rollback can return to it.
+published as a new numbered version only if it is surely better on them, by the paired rule
+the servers' models pass (`model.compare`: exact McNemar, with the interval of the difference
+and the images that would settle it in the reason); `force`: whatever the comparison says.
+A refused, failed or cancelled run leaves the model folder as it was, byte for byte. Publishing
+into a flat model folder first keeps the flat model as version 1, so a rollback can return to it.
 
 `Gate.run` does all of it and raises on every end but a publish; `Gate.result` is what the run
 says about itself (`training.protocol.TrainerResult`), whatever the end.
@@ -36,6 +37,7 @@ from model.bundle import (
     sha256,
     staging_folder,
 )
+from model.compare import Comparison, compare
 from model.detector import DEFAULT_KEEP
 from training.progress import Cancellation
 from training.protocol import (
@@ -117,6 +119,7 @@ class Gate:
         self.notes: list[str] = []
         self.staged: list[Path] = []
         self.compared_version: int | None = None
+        self.comparison: Comparison | None = None  # paired, when both models were scored
 
     @property
     def stage(self) -> Stage:
@@ -318,7 +321,9 @@ class Gate:
         threads = self.options.threads
         _seal(staging)  # as publish will: the hashes make Classifier.load take the detector too
         candidate = Classifier.load(staging, "litert", num_threads=threads)
-        self.after, candidate_scores = _score(candidate, holdout, self.cancellation)
+        self.after, candidate_scores, candidate_right = _score(
+            candidate, holdout, self.cancellation
+        )
         self.after["version"] = None
         self.compared_version = self.current_version_or_none()
         self.before = _no_figures(self.compared_version) if self.has_model() else None
@@ -339,8 +344,10 @@ class Gate:
                         f"the data's {list(class_names)}: it cannot be compared"
                     )
                 else:
-                    self.before, _ = _score(current, holdout, self.cancellation)
+                    self.before, _, current_right = _score(current, holdout, self.cancellation)
                     self.before["version"] = self.compared_version
+                    truth = np.ones(len(candidate_right), dtype=bool)  # paired: right or not
+                    self.comparison = compare(truth, current_right, candidate_right)
 
         if len(holdout.labels):
             from training.evaluate import confusion
@@ -379,17 +386,17 @@ class Gate:
             if self.has_model():
                 self.forced = True
             return True
-        if after["correct"] >= before["correct"]:
+        comparison = self.comparison
+        assert comparison is not None  # both were scored on the same images
+        if comparison.better:
             return True
         if self.options.force:
             self.forced = True
             return True
         self.status = Status.REFUSED
         self.reason = (
-            f"not published: the candidate is right on {_percent(after['accuracy'])} of "
-            f"{after['images']} holdout images, the current model{_version(before)} on "
-            f"{_percent(before['accuracy'])}; {self.model} is unchanged "
-            "(force publishes it anyway)"
+            f"not published: {comparison.summary(_current(before))}; {comparison.verdict()}; "
+            f"{self.model} is unchanged (force publishes it anyway)"
         )
         return False
 
@@ -454,10 +461,12 @@ class Gate:
             if self.forced:
                 return f"{head} because it was forced, without comparing: {mine}"
             return f"{head}, the first model in {self.model}: {mine}"
-        theirs = f"the previous model{_version(before)} {_percent(before['accuracy'])}"
+        comparison = self.comparison
+        assert comparison is not None
+        compared = f"{comparison.summary(_current(before))}; {comparison.verdict()}"
         if self.forced:
-            return f"{head} because it was forced: {mine}, below {theirs}"
-        return f"{head}: {mine}, {theirs}"
+            return f"{head} because it was forced: {compared}"
+        return f"{head}: {compared}"
 
     def result(self) -> TrainerResult:
         """What the run says about itself, as `result.json` records it."""
@@ -487,8 +496,9 @@ class Gate:
         )
 
 
-def _score(classifier, holdout, cancellation: Cancellation) -> tuple[dict, np.ndarray]:
-    """A model's figures on the holdout through the serving path: calibrated score >= 0.5."""
+def _score(classifier, holdout, cancellation: Cancellation) -> tuple[dict, np.ndarray, np.ndarray]:
+    """A model's figures on the holdout through the serving path (calibrated score >= 0.5),
+    its scores, and whether it is right on each image."""
     predictions = []
     for start in range(0, len(holdout.labels), SCORE_BATCH):
         cancellation.check()
@@ -521,7 +531,13 @@ def _score(classifier, holdout, cancellation: Cancellation) -> tuple[dict, np.nd
         "per_class": per_class,
         "ood_refused": refused,
     }
-    return figures, scores
+    return figures, scores, correct
+
+
+def _current(figures: dict) -> str:
+    """The current model as the reason names it."""
+    version = figures.get("version")
+    return f"version {version}" if version is not None else "the current model"
 
 
 def _seal(folder: Path) -> None:
@@ -565,10 +581,6 @@ def _file_hash(path: Path) -> str:
 
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
-
-
-def _version(figures: dict) -> str:
-    return f" (version {figures['version']})" if figures.get("version") is not None else ""
 
 
 def _during(stage: Stage) -> str:

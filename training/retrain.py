@@ -1,4 +1,4 @@
-"""Retrain the network beside a running bot, and publish the result only if it is not worse.
+"""Retrain the network beside a running bot, and publish the result only if it is surely better.
 
     python -m training.retrain --data DIR --model MODEL_PATH --work WORK [--holdout DIR]
         [--epochs N] [--batch-size 32] [--val-split 0.2] [--seed 123] [--learning-rate 1e-4]
@@ -53,7 +53,7 @@ log = logging.getLogger(TRAINER_MODULE)  # not __main__ under python -m
 
 
 def retrain(options: RetrainOptions, cancellation: Cancellation | None = None) -> TrainerResult:
-    """Train, score against the current model, publish if not worse; return the result.
+    """Train, score against the current model, publish if surely better; return the result.
 
     The result is also written to the work folder's `result.json`. Whatever happens (bad data,
     a refusal, a cancellation through `cancellation`, an unexpected error), this returns a
@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=f"python -m {TRAINER_MODULE}",
         description="Train a candidate on DATA, compare it with the current model in MODEL on "
-        "the HOLDOUT images, and publish it into MODEL only if it is not worse. Progress and "
+        "the HOLDOUT images, and publish it into MODEL only if it is surely better. Progress and "
         "the result are written to WORK (progress.jsonl, result.json, train.log, plots).",
     )
     parser.add_argument("--data", type=Path, required=True, help="jedi/ and sith/ to train on")

@@ -370,6 +370,7 @@ class Learning(commands.Cog, name="Learning"):
             ctx.clean_prefix,
             minimum=self.bot.settings.retrain_min_images,
             unsure=unsure,
+            min_voters=(await server_settings.of(self.bot).get(ctx.guild.id)).holdout_min_voters,
         )
         text = describe_neither(summary, text)
         await ctx.reply(f"{text}\n{describe_usage(usage, self.quota)}", mention_author=False)
@@ -511,9 +512,11 @@ def describe_summary(
     *,
     minimum: int = 0,
     unsure: Sequence[tuple[float, str]] = (),
+    min_voters: int = 1,
 ) -> str:
     """The `!dataset` reply in a server: what it holds, and what would help most (the labels a
-    retrain needs per class, at least `minimum` outside the holdout; the `unsure` images)."""
+    retrain needs per class, at least `minimum` outside the holdout; the `unsure` images); of
+    the holdout, what judges new models (a label by `min_voters` members or a moderator)."""
     lines = ["**What I learn from**"]
     for name in class_names:
         counts = summary.counts.get(name, {})
@@ -524,7 +527,7 @@ def describe_summary(
     holdout = sum(summary.counts.get(name, {}).get("holdout", 0) for name in class_names)
     lines.append(
         f"- {summary.since_last_training} labelled since the last training; {holdout} held out "
-        "to judge new models (never trained on)"
+        "to judge new models (never trained on)" + _waiting(summary, min_voters)
     )
     if summary.conflicts:
         shown = ", ".join(
@@ -544,6 +547,15 @@ def describe_summary(
         f"labelled it how. `{prefix}forget` deletes yours."
     )
     return "\n".join(lines)
+
+
+def _waiting(summary: Summary, min_voters: int) -> str:
+    """How many held-out images judge now and how many wait for more votes, if any wait."""
+    judging, waiting = summary.vouched_holdout(min_voters)
+    if not waiting:
+        return ""
+    more = "a second vote" if min_voters == 2 else f"votes from {min_voters} members"
+    return f": {judging} judge now, {waiting} wait for {more} (or a moderator's)"
 
 
 def describe_neither(summary: Summary, text: str) -> str:

@@ -37,7 +37,9 @@ RESET = {
     "share": "sharing",
     "ask": "ask_every",
     "ask_hour": "ask_per_hour",
+    "voters": "holdout_min_voters",
 }
+MAX_VOTERS = 20
 _CHANNEL = re.compile(r"<#(\d+)>|(\d{15,20})")
 
 
@@ -72,7 +74,7 @@ class ServerSettingsCog(commands.Cog, name="Settings"):
         """This server's settings, and which come from the environment. Members with Manage
         Server change them: `!settings policy refuse|warn|off`, `!settings band 0.1`,
         `!settings channels #a #b` (or `all`), `!settings collect on|off`, `!settings ask 5`,
-        `!settings ask_hour 3`, `!settings reset NAME`.
+        `!settings ask_hour 3`, `!settings voters 2`, `!settings reset NAME`.
         """
         if ctx.guild is None:
             shown = server_settings.environment(self.bot.settings)
@@ -141,12 +143,23 @@ class ServerSettingsCog(commands.Cog, name="Settings"):
         """I ask for a label at most this many times an hour in each channel (0: never)."""
         await self._change(ctx, ask_per_hour=_count("ask_hour", value))
 
+    @settings.command(name="voters", description="Members a held-out image's label needs.")
+    @app_commands.describe(value="A whole number from 1 to 20, e.g. 2")
+    @manager_only(CHANGE)
+    async def voters(self, ctx: commands.Context, value: str) -> None:
+        """A held-out image judges this server's new models only when this many members (or a
+        moderator) voted for its label."""
+        count = _count("voters", value, MAX_VOTERS)
+        if count < 1:
+            raise UserFacingError(f"`voters` is a whole number from 1 to {MAX_VOTERS}, not `0`.")
+        await self._change(ctx, holdout_min_voters=count)
+
     @settings.command(name="reset", description="Go back to the default of one setting.")
-    @app_commands.describe(name="policy, band, channels, collect, share, ask or ask_hour")
+    @app_commands.describe(name="policy, band, channels, collect, share, ask, ask_hour or voters")
     @manager_only(CHANGE)
     async def reset(self, ctx: commands.Context, name: str) -> None:
         """Go back to the default of one setting: the environment's for `policy`, `band`,
-        `channels`, `ask` and `ask_hour`, off for `collect` and `share`."""
+        `channels`, `ask`, `ask_hour` and `voters`, off for `collect` and `share`."""
         key = name.strip().lower()
         if key not in RESET:
             names = _either(tuple(RESET))
@@ -187,6 +200,9 @@ def describe(shown: ServerSettings, prefix: str) -> str:
             f"- `ask`: **{shown.ask_every}**{origin('ask_every')}: {_asking(shown.ask_every)}",
             f"- `ask_hour`: **{shown.ask_per_hour}**{origin('ask_per_hour')}: at most "
             f"{_plural(shown.ask_per_hour, 'ask')} an hour in each channel",
+            f"- `voters`: **{shown.holdout_min_voters}**{origin('holdout_min_voters')}: a "
+            f"held-out image judges new models once {_plural(shown.holdout_min_voters, 'member')}"
+            " (or a moderator) voted for its label",
             f"-# Members with Manage Server change them: `{prefix}settings NAME VALUE`, "
             f"`{prefix}settings reset NAME`.",
         ]
@@ -207,12 +223,12 @@ def channel_ids(text: str, guild: discord.Guild) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
-def _count(name: str, value: str) -> int:
-    """A whole number from 0 to `MAX_ASK`, as a manager typed it."""
+def _count(name: str, value: str, most: int = MAX_ASK) -> int:
+    """A whole number from 0 to `most`, as a manager typed it."""
     text = value.strip()
-    if not (text.isascii() and text.isdigit()) or int(text) > MAX_ASK:
+    if not (text.isascii() and text.isdigit()) or int(text) > most:
         raise UserFacingError(
-            f"`{name}` is a whole number from 0 to {MAX_ASK}, not `{_clean(value)}`."
+            f"`{name}` is a whole number from 0 to {most}, not `{_clean(value)}`."
         )
     return int(text)
 

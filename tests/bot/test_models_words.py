@@ -58,7 +58,7 @@ def test_progress_shows_the_epoch_while_training_then_the_stage() -> None:
     epoch = EpochEvent(epoch=2, epochs=5, val_accuracy=0.875, elapsed_s=20, eta_s=30, time=2.0)
     options = RetrainOptions(5, force=True)
     assert progress_text([], options, "<@1>", "!").startswith(
-        "**Training** a new model for <@1> (force: published even if worse): "
+        "**Training** a new model for <@1> (force: published even if not surely better): "
         "starting the trainer.\n"
     )
     text = progress_text([training, epoch], options, "<@1>", "!")

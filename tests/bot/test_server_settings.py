@@ -43,21 +43,30 @@ def test_a_server_without_a_row_gets_the_environments_values() -> None:
         "channels",
         "ask_every",
         "ask_per_hour",
+        "holdout_min_voters",
     }
     assert not resolved.collecting and not resolved.sharing
-    assert (resolved.ask_every, resolved.ask_per_hour) == (5, 3)
+    assert (resolved.ask_every, resolved.ask_per_hour, resolved.holdout_min_voters) == (5, 3, 2)
 
 
 def test_stored_values_override_the_environment() -> None:
-    stored = GuildSettings(HOME, True, True, "warn", 0.3, (5,), ask_every=2, ask_per_hour=0)
+    stored = GuildSettings(
+        HOME, True, True, "warn", 0.3, (5,), ask_every=2, ask_per_hour=0, holdout_min_voters=3
+    )
     resolved = resolve(ENV, stored)
     assert (resolved.ood_policy, resolved.uncertain_band, resolved.channels) == ("warn", 0.3, {5})
-    assert (resolved.ask_every, resolved.ask_per_hour) == (2, 0)
+    assert (resolved.ask_every, resolved.ask_per_hour, resolved.holdout_min_voters) == (2, 0, 3)
     assert resolved.collecting and resolved.sharing and not resolved.from_environment
     assert resolved.allows(5) and not resolved.allows(7)
     every = resolve(ENV, GuildSettings(HOME, channels=()))  # `!settings channels all`
     assert every.allows(9)
-    assert every.from_environment == {"ood_policy", "uncertain_band", "ask_every", "ask_per_hour"}
+    assert every.from_environment == {
+        "ood_policy",
+        "uncertain_band",
+        "ask_every",
+        "ask_per_hour",
+        "holdout_min_voters",
+    }
 
 
 async def test_a_dm_and_a_bot_without_a_dataset_get_the_environment(store: DatasetStore) -> None:

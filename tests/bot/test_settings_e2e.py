@@ -89,8 +89,8 @@ async def test_only_a_manager_changes_a_servers_settings(running: Running) -> No
         ("!settings policy maybe", "The policy is `refuse`, `warn` or `off`, not `maybe`."),
         (
             "!settings reset colour",
-            "The settings are `policy`, `band`, `channels`, `collect`, `share`, `ask` or "
-            "`ask_hour`, not `colour`.",
+            "The settings are `policy`, `band`, `channels`, `collect`, `share`, `ask`, "
+            "`ask_hour` or `voters`, not `colour`.",
         ),
         (f"!settings channels <#{channels(running, 1)[0]}>", "is not a channel of this server."),
         ("!settings channels general", "Name the channels as mentions"),

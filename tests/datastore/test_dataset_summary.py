@@ -46,6 +46,26 @@ def counted_from_every_vote(store: DatasetStore, guild: int) -> tuple[dict, int,
     return counts, labelled, conflicts, len(held | set(votes)), len(rows)
 
 
+def voters_from_every_vote(store: DatasetStore, guild: int) -> dict[str, tuple[int, bool]]:
+    """Per image voted on: the distinct members whose vote gives its label, and whether a
+    moderator's does ((0, False): no label), counted from the votes themselves."""
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            select(Vote.image_sha256, Vote.user_id, Vote.label, Vote.moderator).where(
+                Vote.guild_id == guild
+            )
+        ).all()
+    votes: dict[str, list[tuple[int, str, bool]]] = defaultdict(list)
+    for sha256, user, label, moderator in rows:
+        votes[sha256].append((user, label, moderator))
+    found = {}
+    for sha256, cast in votes.items():
+        label = tally([(label, moderator) for _, label, moderator in cast]).label
+        mine = [(user, moderator) for user, given, moderator in cast if given == label]
+        found[sha256] = (len({user for user, _ in mine}), any(m for _, m in mine))
+    return found
+
+
 def usage_from_references(store: DatasetStore, guild: int) -> Usage:
     with store.engine.connect() as connection:
         images, size = connection.execute(
@@ -70,6 +90,20 @@ def assert_agrees(store: DatasetStore) -> None:
             votes,
         )
         assert store.usage(guild) == usage_from_references(store, guild)
+        recounted = voters_from_every_vote(store, guild)
+        with store.engine.connect() as connection:
+            kept = connection.execute(
+                select(
+                    ServerImage.image_sha256, ServerImage.label_voters, ServerImage.moderated
+                ).where(ServerImage.guild_id == guild)
+            ).all()
+        assert {sha: (n, m) for sha, n, m in kept} == {
+            sha: recounted.get(sha, (0, False)) for sha, _, _ in kept
+        }
+        held_out = [v for sha, v in recounted.items() if split_of(sha) == "holdout" and v[0]]
+        for min_voters in (1, 2, 3):
+            judging = sum(1 for n, moderated in held_out if moderated or n >= min_voters)
+            assert summary.vouched_holdout(min_voters) == (judging, len(held_out) - judging)
 
 
 def test_the_kept_figures_equal_the_votes_after_any_mix_of_changes(

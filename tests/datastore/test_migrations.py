@@ -67,7 +67,12 @@ def test_a_fresh_folder_gets_the_whole_schema(data_dir: Path, database, database
         names = set(inspect(store.engine).get_table_names())
         assert names == TABLES | {"alembic_version"}
         with store.engine.connect() as connection:
-            assert current_revision(connection) == head_revision() == HEAD_REVISION == "0007_asking"
+            assert (
+                current_revision(connection)
+                == head_revision()
+                == HEAD_REVISION
+                == "0008_holdout_voters"
+            )
 
 
 def test_the_migrated_schema_equals_the_models(store: DatasetStore) -> None:
@@ -197,9 +202,9 @@ def test_a_0001_database_with_data_is_upgraded_and_keeps_it(
             connection.execute(INSERT_TRAINING, {"status": status})
     engine.dispose()
 
-    with DatasetStore.open(data_dir, database_url) as store:  # 0001 -> 0007_asking
+    with DatasetStore.open(data_dir, database_url) as store:  # 0001 -> 0008_holdout_voters
         with store.engine.connect() as connection:
-            assert current_revision(connection) == "0007_asking"
+            assert current_revision(connection) == "0008_holdout_voters"
         assert _diffs(store, Base.metadata) == []
         assert store.collecting(2**60 + 3)
         label = store.label_of(sha256, 2**60 + 3)

@@ -1,10 +1,11 @@
-"""`python -m training.retrain`: train beside the bot, publish only what is not worse."""
+"""`python -m training.retrain`: train beside the bot, publish only what is surely better."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -122,9 +123,12 @@ def shipped(tmp_path: Path) -> Path:
     return folder
 
 
-def test_a_candidate_not_worse_is_published_as_a_new_version(
+def test_a_surely_better_candidate_is_published_as_a_new_version(
     tmp_path: Path, tiny_dataset: Path, sith_holdout: Path, always_jedi: Path
 ) -> None:
+    """Learned from the shipped model's weights, the candidate gets the Sith drawings right
+    where the current model (Jedi to everything) gets none: surely better, published. (This
+    test was "not worse is published"; the gate is now the servers' paired rule.)"""
     model, work = tmp_path / "model", tmp_path / "work"
     shutil.copytree(always_jedi, model)  # flat: publishing keeps it as version 1
     data = tmp_path / "data"  # links to the images, as a content-addressed export makes
@@ -135,7 +139,9 @@ def test_a_candidate_not_worse_is_published_as_a_new_version(
     shutil.copytree(sith_holdout, held_out)
     leaked = next((tiny_dataset / "sith").iterdir())
     shutil.copy(leaked, held_out / "sith" / "leaked.png")  # also in the training data
-    options = RetrainOptions(data, model, work, holdout=held_out, epochs=2, batch_size=16)
+    options = RetrainOptions(
+        data, model, work, holdout=held_out, epochs=2, batch_size=16, init=DEFAULT_MODEL_DIR
+    )
     result = retrain(options)
 
     assert result.status == Status.PUBLISHED, result.reason
@@ -143,13 +149,17 @@ def test_a_candidate_not_worse_is_published_as_a_new_version(
     assert result.version == 2 and (model / "CURRENT").read_text().strip() == "2"
     assert versions(model) == [1, 2]
     assert (model / "1" / "model.keras").read_bytes() == (always_jedi / "model.keras").read_bytes()
-    assert result.reason.startswith("published version 2: right on")
+    assert result.reason.startswith("published version 2: holdout accuracy 0.0% (version 1) → "), (
+        result.reason
+    )
+    assert "on 10 held-out images" in result.reason and "(95% interval +" in result.reason
+    assert "surely better (p = 0.0" in result.reason
     # The current model says Jedi to everything and the holdout has only Sith: 0 right.
     before, after = result.before, result.after
     assert before.accuracy == 0.0 and before.version == 1 and before.images == 10
     assert before.per_class["jedi"].model_dump() == {"images": 0, "correct": 0, "accuracy": None}
     assert after.version == 2 and after.images == 10
-    assert after.accuracy == pytest.approx(after.correct / 10)
+    assert after.accuracy == pytest.approx(after.correct / 10) and after.correct >= 5
     assert after.per_class["sith"].correct == after.correct
     assert result.images["train"] + result.images["val"] == 48
     assert result.images["holdout"] == 10 and not result.forced
@@ -201,7 +211,8 @@ def test_a_worse_candidate_is_refused_and_the_model_is_unchanged(
     assert result.before.version == 1 and result.after.version is None
     assert result.before.accuracy > result.after.accuracy
     assert result.before.images == result.after.images == 16
-    assert result.reason.startswith("not published: the candidate is right on")
+    assert result.reason.startswith("not published: holdout accuracy "), result.reason
+    assert "(version 1) → " in result.reason and "(95% interval " in result.reason
     assert Stage.PUBLISHING not in stages(work) and result.epochs_run == 1
     assert is_png(WorkFolder(work).confusion) and is_png(WorkFolder(work).curves)
     # Twenty images per class: a validation split of 8, and the fallbacks say so.
@@ -213,6 +224,36 @@ def test_a_worse_candidate_is_refused_and_the_model_is_unchanged(
     assert "45" in result.ood.note and result.ood.validation_images == 8
     assert result.calibration.temperature >= 1.0 and "8 validation" in result.notes[0]
     assert out.startswith("refused: not published") and out.count("\n") == 1 and err == ""
+
+
+def test_a_candidate_only_as_good_is_refused_saying_what_would_settle_it(
+    tmp_path: Path, tiny_dataset: Path, sith_holdout: Path, shipped: Path
+) -> None:
+    """The shipped model and a candidate learned from its weights are both right on the Sith
+    drawings: "not worse" published such a candidate; "surely better" refuses it, with the
+    interval and the held-out images that would settle it. `force` still publishes it."""
+    before = snapshot(shipped)
+    common = {"holdout": sith_holdout, "epochs": 1, "batch_size": 16, "init": DEFAULT_MODEL_DIR}
+    result = retrain(RetrainOptions(tiny_dataset, shipped, tmp_path / "work", **common))
+    assert result.status == Status.REFUSED, result.reason
+    assert result.before.accuracy == 1.0 and result.after.accuracy >= 0.9
+    assert result.reason.startswith("not published: holdout accuracy 100.0% (version 1) → ")
+    assert "on 10 held-out images" in result.reason and "(95% interval " in result.reason
+    needed = re.search(
+        r"not surely better \(p = 1\.00\); about (\d+) held-out images \((\d+) more\) "
+        "would settle it",
+        result.reason,
+    )
+    assert needed is not None and int(needed[1]) == 10 + int(needed[2]) > 10, result.reason
+    assert result.reason.endswith("is unchanged (force publishes it anyway)")
+    assert snapshot(shipped) == before and result.version is None
+
+    forced = retrain(
+        RetrainOptions(tiny_dataset, shipped, tmp_path / "forced", force=True, **common)
+    )
+    assert forced.status == Status.PUBLISHED and forced.forced and forced.version == 2
+    assert forced.reason.startswith("published version 2 because it was forced: holdout accuracy")
+    assert "would settle it" in forced.reason and versions(shipped) == [1, 2]
 
 
 def test_a_bad_command_line_is_a_failed_result(tmp_path: Path, capsys) -> None:

@@ -212,7 +212,10 @@ class HeadTrainer:
 
     async def _retrain(self, guild_id: int, force: bool, cancel: asyncio.Event) -> FitOutcome:
         started = time.perf_counter()
-        images = await asyncio.to_thread(server_images, self.store, guild_id, None)
+        voters = self.settings.holdout_min_voters
+        images = await asyncio.to_thread(
+            server_images, self.store, guild_id, None, min_voters=voters
+        )
         train = [image for image in images if not image.holdout]
         held = [image for image in images if image.holdout]
         self._check_counts(train)

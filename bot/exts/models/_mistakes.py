@@ -59,7 +59,10 @@ class Mistakes(commands.Cog, name="Mistakes"):
             raise UserFacingError("Learning is not set up on this bot (it has no dataset).")
         guild_id = ctx.guild.id
         async with ctx.typing():
-            held = await asyncio.to_thread(server_images, self.bot.dataset, guild_id, True)
+            voters = self.bot.settings.holdout_min_voters
+            held = await asyncio.to_thread(
+                server_images, self.bot.dataset, guild_id, True, min_voters=voters
+            )
             if not held:
                 await ctx.reply(NO_HOLDOUT.format(prefix=prefix), mention_author=False)
                 return

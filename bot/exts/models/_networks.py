@@ -163,7 +163,8 @@ class NetworkJudge:
         server's next version (with `figures`) if surely better."""
         candidate = model_dir(Path(target))
         network = ServerNetwork(await asyncio.to_thread(load_network, candidate))
-        held = await asyncio.to_thread(server_images, self.store, guild_id, True)
+        voters = self.settings.holdout_min_voters
+        held = await asyncio.to_thread(server_images, self.store, guild_id, True, min_voters=voters)
         own = await asyncio.to_thread(self.heads.own, guild_id)
         current = own if own is not None else await asyncio.to_thread(self.heads.default)
         folder = server_folder(self.settings.data_dir, guild_id)

@@ -37,7 +37,7 @@ def progress_text(
     """The progress message while the trainer runs, from its progress events so far."""
     head = f"**Training** a new model for {mention}"
     if options is not None and options.force:
-        head += " (force: published even if worse)"
+        head += " (force: published even if not surely better)"
     state = "starting the trainer"
     stage = last_stage(events)
     if stage is not None:
@@ -91,8 +91,9 @@ def final_text(result: TrainerResult, prefix: str, judged_by: str | None = None)
         lines.append(f"-# `{prefix}rollback` brings back the previous version.")
         return "\n".join(lines)
     if status == Status.REFUSED:
+        why = reason or "the new model is not surely better on the holdout"
         return (
-            f"**Not published**: {reason or 'the new model is worse on the holdout'}. {comparison} "
+            f"**Not published**: {why}. {comparison} "
             f"{UNCHANGED} `{prefix}retrain force` publishes it anyway."
         ).replace("  ", " ")
     if status == Status.CANCELLED:

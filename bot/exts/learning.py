@@ -25,7 +25,7 @@ from bot import asking, server_settings
 from bot.checks import answers_in, is_moderator, manager_only
 from bot.client import reply_to
 from bot.converters import on_or_off
-from bot.errors import NoImageFound, UserFacingError, scrub_paths, user_message
+from bot.errors import NoImageFound, UserFacingError, scrub_paths
 from bot.feedback import Judged, RecentImages, Vote, VoteButton, feedback_view, sha16
 from bot.images import (
     command_images,
@@ -33,21 +33,27 @@ from bot.images import (
     download,
     gather_bytes,
 )
+from bot.learning_words import (
+    describe_given,
+    describe_neither,
+    describe_summary,
+    describe_usage,
+    learned,
+    plural,
+    posted_text,
+    thanks,
+    user_line,
+)
 from bot.replies import RESTARTING
 from dataset import (
     DailyQuota,
     DatasetError,
     DatasetStore,
-    Forgotten,
     Quota,
     QuotaReached,
-    Summary,
-    Usage,
-    UserSummary,
-    VoteOutcome,
 )
 from dataset.labels import NEITHER
-from dataset.records import MB, megabytes
+from dataset.records import MB
 from model.worker import WorkerBusy
 
 if TYPE_CHECKING:
@@ -334,7 +340,7 @@ class Learning(commands.Cog, name="Learning"):
                 )
             except Exception as error:
                 full = full or isinstance(error, QuotaReached)
-                said = _user_message(error)  # not `message`: the next file still needs it
+                said = user_line(error)  # not `message`: the next file still needs it
                 if said is None:
                     raise
                 lines.append(f"{prefix}{name}: {said}")
@@ -427,8 +433,8 @@ class Learning(commands.Cog, name="Learning"):
             else "In every server."
         )
         await ctx.reply(
-            f"Deleted your {_plural(forgotten.votes, 'label')} and "
-            f"{_plural(forgotten.images, 'image')} nobody else labelled. "
+            f"Deleted your {plural(forgotten.votes, 'label')} and "
+            f"{plural(forgotten.images, 'image')} nobody else labelled. "
             f"{posted_text(forgotten)}{scope} "
             "Models trained before keep what they learned until the next retrain.",
             mention_author=False,
@@ -467,139 +473,6 @@ class Learning(commands.Cog, name="Learning"):
         if guild is None:
             return NO_DM
         return NOT_COLLECTING.format(p=self.bot.settings.command_prefix)
-
-
-def posted_text(forgotten: Forgotten) -> str:
-    """What `!forget` deleted of the images the person posted that others had labelled."""
-    if not forgotten.others_votes:
-        return ""
-    posts = _plural(forgotten.posts, "image")
-    labels = _plural(forgotten.others_votes, "label")
-    return f"The {posts} you posted went too, with the {labels} others gave them. "
-
-
-def thanks(outcome: VoteOutcome, label: str, prefix: str) -> str:
-    """The ephemeral answer to a click."""
-    said = label.capitalize()
-    if outcome.changed and outcome.previous:
-        first = f"Changed your label from {outcome.previous.capitalize()} to **{said}**."
-    elif outcome.previous == label:
-        first = f"You had already said **{said}**: nothing changed."
-    else:
-        first = f"Thanks! Kept with your label, **{said}**."
-    return f"{first} {standing(outcome)} `{prefix}forget` deletes what you gave."
-
-
-def learned(outcome: VoteOutcome, label: str, new: bool) -> str:
-    """A `!teach` line."""
-    kept = "kept" if new else "already known"
-    return f"{kept}, your label **{label.capitalize()}**. {standing(outcome)}"
-
-
-def standing(outcome: VoteOutcome) -> str:
-    """Where the image's votes stand."""
-    counts = ", ".join(f"{n} {name.capitalize()}" for name, n in sorted(outcome.votes.items()) if n)
-    if outcome.label is None:
-        return f"Its votes disagree ({counts}): it waits for a moderator."
-    return f"Its label: {outcome.label.capitalize()} ({counts})."
-
-
-def describe_summary(
-    summary: Summary,
-    collecting: bool,
-    class_names: Sequence[str],
-    prefix: str,
-    *,
-    minimum: int = 0,
-    unsure: Sequence[tuple[float, str]] = (),
-    min_voters: int = 1,
-) -> str:
-    """The `!dataset` reply in a server: what it holds, and what would help most (the labels a
-    retrain needs per class, at least `minimum` outside the holdout; the `unsure` images); of
-    the holdout, what judges new models (a label by `min_voters` members or a moderator)."""
-    lines = ["**What I learn from**"]
-    for name in class_names:
-        counts = summary.counts.get(name, {})
-        train, holdout = counts.get("train", 0), counts.get("holdout", 0)
-        lines.append(
-            f"- {name.capitalize()}: {train + holdout} ({train} to train, {holdout} held out)"
-        )
-    holdout = sum(summary.counts.get(name, {}).get("holdout", 0) for name in class_names)
-    lines.append(
-        f"- {summary.since_last_training} labelled since the last training; {holdout} held out "
-        "to judge new models (never trained on)" + _waiting(summary, min_voters)
-    )
-    if summary.conflicts:
-        shown = ", ".join(
-            f"`{sha[:8]}` ({', '.join(f'{n} {k}' for k, n in votes.items())})"
-            for sha, votes in summary.conflicts[:5]
-        )
-        lines.append(f"- {summary.conflict_count} with disagreeing votes: {shown}")
-    if summary.contributors:
-        lines.append(
-            "- Top contributors here: "
-            + ", ".join(f"<@{user}> ({n})" for user, n in summary.contributors)
-        )
-    lines += asking.describe_needs(summary.counts, class_names, minimum, unsure)
-    state = "on" if collecting else "off"
-    lines.append(
-        f"-# Collection is {state} in this server. Kept: each labelled image once, and who "
-        f"labelled it how. `{prefix}forget` deletes yours."
-    )
-    return "\n".join(lines)
-
-
-def _waiting(summary: Summary, min_voters: int) -> str:
-    """How many held-out images judge now and how many wait for more votes, if any wait."""
-    judging, waiting = summary.vouched_holdout(min_voters)
-    if not waiting:
-        return ""
-    more = "a second vote" if min_voters == 2 else f"votes from {min_voters} members"
-    return f": {judging} judge now, {waiting} wait for {more} (or a moderator's)"
-
-
-def describe_neither(summary: Summary, text: str) -> str:
-    """`!dataset`'s text with the images labelled neither as their own count (after the
-    classes' lines), when there are any: they are never counted as Jedi or Sith."""
-    counts = summary.counts.get(NEITHER, {})
-    train, holdout = counts.get("train", 0), counts.get("holdout", 0)
-    if not train + holdout:
-        return text
-    lines = text.splitlines()
-    at = next((i for i, line in enumerate(lines) if "labelled since the last" in line), 1)
-    lines.insert(at, f"- Neither: {train + holdout} (images my model learns to refuse)")
-    return "\n".join(lines)
-
-
-def describe_usage(usage: Usage, quota: Quota) -> str:
-    """What the server keeps against its quota (`!dataset`)."""
-    return (
-        f"-# Kept for this server: {usage.images:,} of at most {quota.images:,} images, "
-        f"{megabytes(usage.bytes)} of {megabytes(quota.bytes)}."
-    )
-
-
-def describe_given(given: UserSummary, prefix: str) -> str:
-    """`!dataset` in a DM: what this person gave, per server, in counts only."""
-    if not given.votes and not given.images:
-        return "You have given me no labels or images."
-    lines = ["**What you gave me**"]
-    for guild_id in sorted(set(given.votes) | set(given.images)):
-        where = f"server {guild_id}" if guild_id else "no server"
-        votes, images = given.votes.get(guild_id, 0), given.images.get(guild_id, 0)
-        lines.append(f"- In {where}: {_plural(votes, 'label')}, {_plural(images, 'image')}")
-    lines.append(f"-# `{prefix}forget` here deletes all of it; in a server, what you gave there.")
-    return "\n".join(lines)
-
-
-def _user_message(error: BaseException) -> str | None:
-    if isinstance(error, DatasetError):
-        return scrub_paths(str(error))
-    return user_message(error)
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 async def setup(bot: JediSithBot) -> None:

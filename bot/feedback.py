@@ -39,7 +39,7 @@ TEMPLATE = (
     r"(?P<index>\d{1,2}):(?P<sha>[0-9a-f]{16})"
 )
 MAX_ROWS = 5  # Discord allows five rows of buttons: one image per row
-RECENT_BYTES = 64 * 1024 * 1024
+RECENT_BYTES = 32 * 1024 * 1024  # as RECENT_IMAGE_BYTES (bot.settings)
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,8 @@ class Settings(BaseSettings):
     max_decoded_bytes: Positive = DEFAULT_MAX_DECODED_BYTES
     decode_memory: Positive = DEFAULT_DECODE_MEMORY
     max_images: Positive = 10
-    max_bytes_in_flight: Positive = 100 * 1024 * 1024
+    max_bytes_in_flight: Positive = 64 * 1024 * 1024
+    recent_image_bytes: Positive = 32 * 1024 * 1024  # judged images kept for the vote buttons
     store_threads: Positive = 2
     queue_size: Positive = 256
     batch_size: Positive = 8

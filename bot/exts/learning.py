@@ -91,7 +91,7 @@ class Learning(commands.Cog, name="Learning"):
 
     def __init__(self, bot: JediSithBot) -> None:
         self.bot = bot
-        self.recent = RecentImages()
+        self.recent = RecentImages(bot.settings.recent_image_bytes)
         # The store's work (the image check, a bounded decode, and the writes): STORE_THREADS
         # at a time, however many commands and clicks come at once.
         self.store_pool = ThreadPoolExecutor(bot.settings.store_threads, thread_name_prefix="store")

@@ -43,6 +43,7 @@ BENCHMARKS = (
     "learning",
     "heads",
     "neither",
+    "asking",
     "gpu",
 )
 USES_MODEL = {

@@ -12,11 +12,14 @@ are installed, the two real-photograph tasks, split by source photo), each run s
   flagged than the batch, the rest are pool images at random (members' own labels);
 - `random`: pool images at random, whatever their class (members labelling what they see);
 - `random, balanced`: one image of each class at random per label and class, as
-  `benchmarks.heads` draws them.
+  `benchmarks.heads` draws them;
+- `nearest 0.5` (for comparison, not the bot's rule): the images whose score is nearest 0.5.
 
 "Labels per class" is the labelled images over two. Accuracy is on the task's holdout, only
 reported (the rule is `bot.asking`'s, decided before; nothing is chosen here). The target (issue
-20): asking at 30 labels per class reaches the better random curve at 50.
+20): asking at 30 labels per class reaches the better random curve at 50. Runs are paired (the
+same start labels in every arm), so the difference is also given per run, with a 95% bootstrap
+interval of its mean.
 
     python -m benchmarks.asking [--quick] [--runs N] [--splits S] [--synthetic-only] [--json PATH]
 """
@@ -25,18 +28,21 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks._common import describe_machine, parser
+from benchmarks._heads_tasks import Task
 
 START = 2  # random labels per class before the first fit
 BATCH = 4  # images labelled per round (2 per class on average)
 CHECKPOINTS = (10, 20, 30, 50)  # labels per class
 TARGET_ASKING = 30  # asking at this many labels per class ...
 TARGET_RANDOM = 50  # ... reaches random labelling at this many
-ARMS = ("asking", "random", "random, balanced")
+ARMS = ("asking", "random", "random, balanced", "nearest 0.5")
+RANDOM = ("random", "random, balanced")
 
 
 def band() -> float:
@@ -93,7 +99,10 @@ def simulate(
     unsure_band: float,
 ) -> dict:
     """One run of one arm: holdout accuracy at every even count of labels per class up to
-    `most`, and (asking) how many of the labels the rule picked rather than chance."""
+    `most`; asking: how many labels the rule picked rather than chance, and the share of the
+    unlabelled pool it flagged each round (in all, and by its score part alone)."""
+    from bot.asking import NEAR_DECISION
+
     rng = np.random.default_rng(seed)
     start = np.concatenate(
         [rng.choice(np.flatnonzero(pool_labels == c), START, replace=False) for c in (0, 1)]
@@ -102,6 +111,7 @@ def simulate(
     labelled = list(start)
     curve: dict[int, float] = {}
     picked = filled = 0
+    flagged, by_score = [], []
     balanced = [list(rng.permutation(np.flatnonzero(pool_labels == c))) for c in (0, 1)]
     for queue in balanced:
         queue[:] = [i for i in queue if i not in set(labelled)]
@@ -116,34 +126,55 @@ def simulate(
         unlabelled = np.setdiff1d(np.arange(len(pool_labels)), index)
         if arm == "asking":
             rows = {name: values[unlabelled] for name, values in pool.items()}
-            order, rest = unsure_order(head.predictions(rows), unsure_band)
+            predictions = head.predictions(rows)
+            order, rest = unsure_order(predictions, unsure_band)
+            flagged.append(len(order) / len(predictions))
+            near = [abs(p.score - 0.5) < unsure_band + NEAR_DECISION for p in predictions]
+            by_score.append(float(np.mean(near)))
             chosen = list(unlabelled[order[:wanted]])
             picked += len(chosen)
             more = wanted - len(chosen)
             if more:
                 chosen += list(rng.choice(unlabelled[rest], more, replace=False))
                 filled += more
+        elif arm == "nearest 0.5":
+            scores = np.array(
+                [
+                    p.score
+                    for p in head.predictions(
+                        {name: values[unlabelled] for name, values in pool.items()}
+                    )
+                ]
+            )
+            chosen = list(unlabelled[np.argsort(np.abs(scores - 0.5), kind="stable")[:wanted]])
         elif arm == "random":
             chosen = list(rng.choice(unlabelled, wanted, replace=False))
         else:
             chosen = [balanced[(len(labelled) + k) % 2].pop() for k in range(wanted)]
         labelled += [int(i) for i in chosen]
-    return {"curve": curve, "picked": picked, "filled": filled}
+    return {
+        "curve": curve,
+        "picked": picked,
+        "filled": filled,
+        "flagged": float(np.mean(flagged)) if flagged else None,
+        "flagged_by_score": float(np.mean(by_score)) if by_score else None,
+    }
 
 
-def tasks_of(quick: bool, synthetic_only: bool, splits: int) -> list:
-    """The tasks, each as (task, split); the real ones where the photographs are installed."""
+def tasks_of(quick: bool, synthetic_only: bool, splits: int) -> Iterator[tuple[Task, int]]:
+    """The tasks, each with its split, built one at a time; the real ones where the photographs
+    are installed."""
     from benchmarks._heads_tasks import REAL_TASKS, available, real_task, synthetic_task
 
-    tasks = [(synthetic_task(*((30, 2, 20) if quick else (120, 2, 100))), 0)]
+    yield synthetic_task(*((30, 2, 20) if quick else (120, 2, 100))), 0
     if synthetic_only:
-        return tasks
+        return
     if not available():
         print("the real tasks' photographs are not installed: the synthetic task only")
-        return tasks
-    return tasks + [
-        (real_task(name, 20, split=split), split) for name in REAL_TASKS for split in range(splits)
-    ]
+        return
+    for name in REAL_TASKS:
+        for split in range(splits):
+            yield real_task(name, 20, split=split), split
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -164,30 +195,67 @@ def summarise(rows: list[dict]) -> dict:
                 "std": spread,
                 "picked": int(sum(r["picked"] for r in runs)),
                 "filled": int(sum(r["filled"] for r in runs)),
+                "flagged": mean_of([r["flagged"] for r in runs]),
+                "flagged_by_score": mean_of([r["flagged_by_score"] for r in runs]),
             }
     return table
 
 
-def targets(table: dict, asking_at: int, random_at: int) -> list[dict]:
+def mean_of(values: list) -> float | None:
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None
+
+
+def paired(rows: list[dict], task: str, arm: str, at: int, other: str, other_at: int) -> dict:
+    """`arm` at `at` minus `other` at `other_at`, run by run (the same start labels): the mean
+    and a 95% bootstrap interval of it (runs resampled)."""
+    curves = {(r["split"], r["run"], r["arm"]): r["curve"] for r in rows if r["task"] == task}
+    differences = np.array(
+        [
+            curve[at] - curves[(split, run, other)][other_at]
+            for (split, run, name), curve in curves.items()
+            if name == arm
+        ]
+    )
+    rng = np.random.default_rng(0)
+    means = rng.choice(differences, (10_000, len(differences))).mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return {
+        "mean": float(differences.mean()),
+        "low": float(low),
+        "high": float(high),
+        "runs": len(differences),
+    }
+
+
+def targets(table: dict, rows: list[dict], asking_at: int, random_at: int) -> list[dict]:
     """Per task: asking at `asking_at` per class against the better random arm at
-    `random_at`, and the fewest labels per class where asking's mean curve reaches it."""
+    `random_at`; the fewest labels per class from which asking's mean curve stays at or above
+    it (up to `random_at`); the paired difference, run by run."""
     outcomes = []
     for task, arms in table.items():
-        best = max(ARMS[1:], key=lambda arm: arms[arm]["mean"][random_at])
+        best = max(RANDOM, key=lambda arm: arms[arm]["mean"][random_at])
         goal = arms[best]["mean"][random_at]
         asked = arms["asking"]["mean"]
-        reached = next((n for n in sorted(asked) if asked[n] >= goal), None)
+        counts = [n for n in sorted(asked) if n <= random_at]
+        reached = next(
+            (n for i, n in enumerate(counts) if all(asked[m] >= goal for m in counts[i:])), None
+        )
         met = asked[asking_at] >= goal
+        difference = paired(rows, task, "asking", asking_at, best, random_at)
         name = f"{task}: asking at {asking_at}/class >= random at {random_at}/class"
         text = (
-            f"{asked[asking_at]:.1%} vs {goal:.1%} ({best}); asking reaches it at "
-            f"{'never' if reached is None else f'{reached}/class'}"
+            f"{asked[asking_at]:.1%} vs {goal:.1%} ({best}); per run "
+            f"{difference['mean']:+.1%} [{difference['low']:+.1%}, {difference['high']:+.1%}]; "
+            "asking stays there "
+            f"from {'nowhere' if reached is None else f'{reached}/class'}"
         )
         outcomes.append(
             {
                 "name": name,
                 "met": met,
                 "reached_at": reached,
+                "paired": difference,
                 "line": f"{name}: {text} ({'met' if met else 'NOT MET'})",
             }
         )
@@ -207,7 +275,9 @@ def print_table(table: dict, checkpoints) -> None:
         total = asking["picked"] + asking["filled"]
         print(
             f"  {task}: of the {total} asked labels, the rule flagged {asking['picked']} "
-            f"({asking['picked'] / max(total, 1):.0%}); the rest were drawn at random"
+            f"({asking['picked'] / max(total, 1):.0%}), the rest drawn at random; each round it "
+            f"flagged {asking['flagged']:.0%} of the unlabelled pool "
+            f"({asking['flagged_by_score']:.0%} by the score alone)"
         )
 
 
@@ -258,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{unsure_band:g} (the default)"
     )
     print_table(table, checkpoints)
-    outcomes = targets(table, asking_at, random_at)
+    outcomes = targets(table, rows, asking_at, random_at)
     print()
     for outcome in outcomes:
         print(outcome["line"])

@@ -2,7 +2,8 @@
 print a summary of every outcome against its target.
 
 `learning` (the learning curve: about 20 minutes of training), `heads` (a server's head against
-training the network, 8 minutes), `training_memory` (memory and
+training the network, 8 minutes), `asking` (asking for labels against labelling at random, 11
+minutes, most of it cropping the photographs), `training_memory` (memory and
 speed of the in-memory and streamed training paths at 2,000 and 20,000 images) and `gpu` (for a
 machine with a GPU) run only when named in `--only`: `python -m benchmarks --only learning`, or
 `python -m benchmarks.learning`.
@@ -44,6 +45,7 @@ BENCHMARKS = (
     "learning",
     "heads",
     "neither",
+    "asking",
     "gpu",
 )
 USES_MODEL = {
@@ -63,7 +65,7 @@ USES_MODEL = {
 }
 # Too long for every run (training_memory: 22,000 images to generate and decode); gpu: only
 # where a GPU is.
-ONLY_WHEN_NAMED = {"learning", "heads", "gpu", "training_memory"}
+ONLY_WHEN_NAMED = {"learning", "heads", "asking", "gpu", "training_memory"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,7 +92,9 @@ class BotCore:
         **options: Any,
     ) -> None:
         intents = discord.Intents.default()
-        intents.message_content = True  # privileged: the prefix commands need to read messages
+        # Privileged: the prefix commands need to read messages. Without it, slash commands, the
+        # menu, mentions of the bot and DMs still work (docs/anywhere.md).
+        intents.message_content = settings.message_content
         super().__init__(  # type: ignore[call-arg]
             command_prefix=commands.when_mentioned_or(settings.command_prefix),
             description=DESCRIPTION.format(p=settings.command_prefix),
@@ -100,6 +102,10 @@ class BotCore:
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=commands.DefaultHelpCommand(no_category="Other"),
             tree_cls=LimitedTree,  # every application command is rate-limited (bot.limits)
+            # Application commands are for servers that installed the bot, unless they say
+            # otherwise (/jedisith, /features and the menu: anywhere, docs/anywhere.md).
+            allowed_contexts=discord.app_commands.AppCommandContext(guild=True),
+            allowed_installs=discord.app_commands.AppInstallationType(guild=True),
             **options,
         )
         self.settings = settings

@@ -155,6 +155,8 @@ class Settings(BaseSettings):
     allowed_channel_ids: Annotated[frozenset[int], BeforeValidator(_ids)] = frozenset()
     # Users who govern the shared model besides the application's owner (or team).
     operator_ids: Annotated[frozenset[int], BeforeValidator(_ids)] = frozenset()
+    # False: start without the privileged Message Content intent (no ! commands in servers).
+    message_content: bool = True
     sync_commands: bool = False  # pydantic's words: true/false, yes/no, on/off, 1/0...
     data_dir: Annotated[Path, AfterValidator(Path.expanduser)] = Path("data/bot")
     # A secret like the token (its password): masked in repr(), given by get_secret_value().

@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 LAYERS = len(CONV_LAYERS)
 MAX_FILES_PER_MESSAGE = 10
 ALL_LAYERS = commands.parameter(default=None, displayed_default="all five")  # !features' layer
+# Where /jedisith, /features and the menu work: installed to a server or to a person's account,
+# in servers (the bot a member or not), DMs and group DMs.
+ANYWHERE_INSTALLS = app_commands.AppInstallationType(guild=True, user=True)
+ANYWHERE_CONTEXTS = app_commands.AppCommandContext(
+    guild=True, dm_channel=True, private_channel=True
+)
 
 
 class Verdicts(commands.Cog, name="Jedi or Sith"):
@@ -51,7 +57,12 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
         self.bot = bot
         settings = bot.settings
         self._cooldown = VerdictCooldown(settings)
-        self._menu = app_commands.ContextMenu(name="Jedi or Sith?", callback=self.menu_classify)
+        self._menu = app_commands.ContextMenu(
+            name="Jedi or Sith?",
+            callback=self.menu_classify,
+            allowed_installs=ANYWHERE_INSTALLS,
+            allowed_contexts=ANYWHERE_CONTEXTS,
+        )
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self._menu)
@@ -99,6 +110,8 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
     @commands.hybrid_command(
         name="jedisith", aliases=["js"], description="Jedi or Sith? Judge an image."
     )
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.describe(image="The image to judge")
     async def jedisith(
         self, ctx: commands.Context, image: discord.Attachment | None = None
@@ -123,6 +136,8 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
     @commands.hybrid_command(
         name="features", aliases=["maps"], description="Show what the network sees in an image."
     )
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.describe(image="The image to look at", layer="Only this convolution (1-5)")
     async def features(
         self,

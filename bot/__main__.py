@@ -154,6 +154,12 @@ async def run(settings: Settings) -> None:
 
 
 async def _start(bot: BotCore, settings: Settings) -> None:
+    if not settings.message_content:
+        log.warning(
+            "MESSAGE_CONTENT=false: starting without the Message Content intent, so the %s "
+            "commands work only in DMs; slash commands, the menu and @mentions of the bot work",
+            settings.command_prefix,
+        )
     try:
         await bot.start(settings.token.get_secret_value())
     except discord.LoginFailure:
@@ -164,7 +170,8 @@ async def _start(bot: BotCore, settings: Settings) -> None:
     except discord.PrivilegedIntentsRequired:
         raise StartupError(
             "the Message Content intent is off: enable it in the Developer Portal > your "
-            "application > Bot > Privileged Gateway Intents, then start again"
+            "application > Bot > Privileged Gateway Intents, or set MESSAGE_CONTENT=false "
+            "(no ! commands in servers), then start again"
         ) from None
     except (aiohttp.ClientConnectorError, discord.GatewayNotFound, OSError) as error:
         target = settings.api_url or "Discord"

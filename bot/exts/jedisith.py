@@ -162,6 +162,27 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
                 else:
                     await ctx.send(files=group)
 
+    @commands.Cog.listener("on_message")
+    async def judge_mention(self, message: discord.Message) -> None:
+        """`@JediSith` first in a message with an image, or in a reply, runs !jedisith: a
+        message that mentions the bot keeps its content without the Message Content intent."""
+        user = self.bot.user
+        if message.author.bot or user is None or not self.bot.accepting:
+            return
+        if not (message.attachments or message.reference):
+            return
+        mention = next(
+            (m for m in (f"<@{user.id}>", f"<@!{user.id}>") if message.content.startswith(m)),
+            None,
+        )
+        if mention is None:
+            return
+        ctx = await self.bot.get_context(message)
+        if ctx.command is not None:  # `@JediSith features`: the command runs as it is
+            return
+        ctx.command, ctx.prefix, ctx.invoked_with = self.jedisith, mention, self.jedisith.name
+        await self.bot.invoke(ctx)
+
     async def menu_classify(
         self, interaction: discord.Interaction, message: discord.Message
     ) -> None:

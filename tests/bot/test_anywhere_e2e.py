@@ -1,7 +1,7 @@
 """The bot without the Message Content intent, end to end against the look-alike (which blanks
 the messages that do not mention the bot): it starts, says in its start-up log what is then
 unavailable, and answers mentions with an image or in a reply, slash commands and the menu, but
-not the ! commands in a server."""
+not the ! commands in a server; with the intent, a mention is answered once."""
 
 from __future__ import annotations
 
@@ -71,3 +71,17 @@ async def test_without_the_intent_mentions_slash_commands_and_the_menu_answer(
     answered = {(m.get("message_reference") or {}).get("message_id") for m in server.messages}
     assert ignored["id"] not in answered
     assert not running.logs.tracebacks()
+
+
+async def test_with_the_intent_a_mention_with_an_image_is_answered_once() -> None:
+    """A mention followed by words that name no command is judged once: the prefix commands'
+    own handling of it (no such command) stays quiet."""
+    async with (
+        DiscordServer(token=TOKEN) as server,
+        running_bot(server) as running,
+    ):
+        mention = f"<@{server.application_id}>"
+        reply = await running.command(sample("sith-3"), content=f"{mention} who is this?")
+        assert_one_verdict(reply["content"], "sith-3")
+        reply = await running.command(sample("jedi-3"), content=f"{mention} jedisith")
+        assert_one_verdict(reply["content"], "jedi-3")

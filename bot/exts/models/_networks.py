@@ -21,6 +21,7 @@ from typing import Any
 from bot.errors import UserFacingError
 from bot.exts.models._curve import add_point
 from bot.exts.models._heads import HeadTrainer, gate_text, holdout_figures, surely_better
+from bot.exts.models._words import interrupted_text
 from bot.server_models import (
     HeadCache,
     current_head_version,
@@ -76,8 +77,7 @@ def ending_text(result: TrainerResult, cancelled_by: str | None, prefix: str) ->
         by = f" by {cancelled_by}" if cancelled_by else ""
         return f"**Training cancelled**{by}. {unchanged}"
     if result.status == Status.INTERRUPTED:
-        again = f"`{prefix}retrain network` starts again."
-        return f"**Training interrupted**: {result.reason}. {unchanged} {again}"
+        return interrupted_text(result.reason, prefix, network=True)
     return f"**Training failed**; the bot's operator finds why in its log. {unchanged}"
 
 

@@ -572,7 +572,9 @@ class Retrainer(QueuedTrainings):
 
     async def _say_interrupted(self, records: list[TrainingRecord], why: str) -> None:
         """Edit the progress messages of trainings found interrupted."""
-        text = interrupted_text(why, self.settings.command_prefix)
+        prefix = self.settings.command_prefix
         for record in records:
             if record.channel_id is not None and record.message_id is not None:
+                network = record.scope != SHARED_MODEL
+                text = interrupted_text(why, prefix, network=network)
                 await self.notifier.edit(record.channel_id, record.message_id, text)

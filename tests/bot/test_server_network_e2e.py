@@ -66,6 +66,17 @@ async def _ended(servers: Servers, message: dict) -> str:
         await asyncio.sleep(0.2)
 
 
+async def _pictures(servers: Servers, message: dict) -> list[str]:
+    """The names of the pictures the bot attaches in its reply to a training's message."""
+
+    def pictures(reply: dict) -> bool:
+        replied = (reply.get("message_reference") or {}).get("message_id") == message["id"]
+        return replied and bool(reply["attachments"])
+
+    reply = await servers.running.server.wait_for_message(pictures, timeout=60)
+    return sorted(attachment["filename"] for attachment in reply["attachments"])
+
+
 async def test_a_servers_network_serves_that_server_only_and_waits_its_turn(
     servers: Servers, tiny_dataset: Path
 ) -> None:
@@ -106,6 +117,8 @@ async def test_a_servers_network_serves_that_server_only_and_waits_its_turn(
     assert text.startswith("**New model for this server: version 2**, a network trained on your")
     assert re.search(r"trained on your \d+ images \(\d+ Jedi \+ \d+ Sith\)", text), text
     assert re.search(r"holdout accuracy \d+\.\d% \(version 1 \(a head\)\) → \d+\.\d% on", text)
+    drawn = await _pictures(servers, progress)  # the edited message's pictures, in a reply
+    assert drawn == ["confusion.png", "curve.png", "mistakes.png"]
     folder = server_folder(running.settings.data_dir, guild_a)
     assert current_kind(folder) == "network"
     assert current_kind(server_folder(running.settings.data_dir, guild_b)) is None

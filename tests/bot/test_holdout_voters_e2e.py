@@ -57,7 +57,9 @@ async def test_one_members_flipped_holdout_does_not_publish_a_flipped_model(
     assert "no held-out images to judge it on yet" in alone
     assert "served **the default model**" in (await servers.type("A", "!model"))["content"]
     mistakes = (await servers.type("A", "!mistakes"))["content"]
-    assert mistakes.startswith("This server has no held-out images yet"), mistakes
+    assert mistakes.startswith(
+        f"{HELD_OUT} held-out images wait for a second vote (or a moderator's) before they judge"
+    ), mistakes
 
     await servers.teach("A", tiny_dataset, swapped=True, author=BOB)
     shown = (await servers.type("A", "!dataset"))["content"]
@@ -82,6 +84,8 @@ async def test_a_server_sets_how_many_members_a_held_out_label_needs(
 
     changed = (await servers.type("A", "!settings voters 1"))["content"]
     assert "- `voters`: **1**: a held-out image judges new models once 1 member" in changed
+    waits = (await servers.type("A", "!mistakes"))["content"]  # before eve labels anything
+    assert waits.startswith("This server has no held-out images yet"), waits
     assert "**on**" in (await servers.type("A", "!dataset collect on"))["content"]
     await servers.teach("A", tiny_dataset, swapped=True, author=EVE)
     alone = (await servers.type("A", "!retrain"))["content"]  # this server trusts one member

@@ -5,7 +5,8 @@ A's manager learns a head, then `!retrain network force epochs=1`: a whole netwo
 from the shared one's weights on A's images alone (one epoch on 48 tiny images), published as
 A's version 2 of kind network and served to A only; B's network training waits in the queue
 behind it (`MAX_TRAININGS=1`) and eve's `!retrain cancel` in B takes out B's alone; `!rollback 1`
-brings A's head back.
+brings A's head back. The final message's pictures come in a reply to it. In B, eve's
+`/retrain network:True` does the same from the slash side.
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ async def _ended(servers: Servers, message: dict) -> str:
         await asyncio.sleep(0.2)
 
 
+async def _pictures(servers: Servers, message: dict) -> list[str]:
+    """The names of the pictures the bot attaches in its reply to a training's message."""
+
+    def pictures(reply: dict) -> bool:
+        replied = (reply.get("message_reference") or {}).get("message_id") == message["id"]
+        return replied and bool(reply["attachments"])
+
+    reply = await servers.running.server.wait_for_message(pictures, timeout=60)
+    return sorted(attachment["filename"] for attachment in reply["attachments"])
+
+
 async def test_a_servers_network_serves_that_server_only_and_waits_its_turn(
     servers: Servers, tiny_dataset: Path
 ) -> None:
@@ -106,6 +118,8 @@ async def test_a_servers_network_serves_that_server_only_and_waits_its_turn(
     assert text.startswith("**New model for this server: version 2**, a network trained on your")
     assert re.search(r"trained on your \d+ images \(\d+ Jedi \+ \d+ Sith\)", text), text
     assert re.search(r"holdout accuracy \d+\.\d% \(version 1 \(a head\)\) → \d+\.\d% on", text)
+    drawn = await _pictures(servers, progress)  # the edited message's pictures, in a reply
+    assert drawn == ["confusion.png", "curve.png", "mistakes.png"]
     folder = server_folder(running.settings.data_dir, guild_a)
     assert current_kind(folder) == "network"
     assert current_kind(server_folder(running.settings.data_dir, guild_b)) is None
@@ -130,3 +144,29 @@ async def test_a_servers_network_serves_that_server_only_and_waits_its_turn(
         "This server is served the default model again"
     )
     assert labels(await servers.type("A", "!jedisith", *jedi)) == default
+
+
+async def test_the_slash_retrain_network_trains_the_servers_network(
+    servers: Servers, tiny_dataset: Path
+) -> None:
+    server = servers.running.server
+    channel = servers.channels["B"]
+    assert await servers.running.bot.sync_commands()  # the look-alike learns `/retrain`
+    options = {"network": True, "force": True, "epochs": 1}
+    early = await server.invoke_slash_command("retrain", options, user=EVE, channel_id=channel)
+    refused = await server.wait_for_reply(early["id"], timeout=60)
+    assert "A network of this server's own needs at least 10" in refused["content"], refused
+
+    assert "**on**" in (await servers.type("B", "!dataset collect on", author=EVE))["content"]
+    await servers.teach("B", tiny_dataset, swapped=False, author=EVE)
+    interaction = await server.invoke_slash_command(
+        "retrain", options, user=EVE, channel_id=channel
+    )
+    progress = await server.wait_for_reply(interaction["id"], timeout=60)
+    assert progress["content"].startswith("**Training** a new model"), progress["content"]
+    text = await _ended(servers, progress)
+    assert text.startswith("**New model for this server: version 1**, a network trained on your")
+    assert "holdout accuracy" in text and "(the default model) →" in text, text
+    assert await _pictures(servers, progress) == ["confusion.png", "curve.png", "mistakes.png"]
+    guild_b = server.guild_ids[1]
+    assert current_kind(server_folder(servers.running.settings.data_dir, guild_b)) == "network"

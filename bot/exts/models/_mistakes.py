@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from discord.ext import commands
 
@@ -28,6 +28,24 @@ NO_HOLDOUT = (
     "This server has no held-out images yet: about one labelled image in five is kept apart to "
     "judge its models. Label more with the buttons under my verdicts or `{prefix}teach`."
 )
+
+WAITING = (
+    "{waiting} held-out images wait for {more} (or a moderator's) before they judge this "
+    "server's models; `{prefix}settings voters` sets how many members a held-out label needs."
+)
+
+
+def waiting_text(store: Any, guild_id: int, min_voters: int, prefix: str) -> str | None:
+    """What `!mistakes` says when no held-out image judges yet but some wait for more votes
+    (`min_voters`: the environment's, unless the server set its own); None when none wait."""
+    own = store.guild_settings(guild_id).holdout_min_voters
+    needed = min_voters if own is None else own
+    held = store.labelled(guild_id, holdout=True)
+    waiting = sum(image.holdout and image.label in store.class_names for image in held)
+    if not waiting:
+        return None
+    more = "a second vote" if needed == 2 else f"votes from {needed} members"
+    return WAITING.format(waiting=waiting, more=more, prefix=prefix)
 
 
 class Mistakes(commands.Cog, name="Mistakes"):
@@ -64,7 +82,10 @@ class Mistakes(commands.Cog, name="Mistakes"):
                 server_images, self.bot.dataset, guild_id, True, min_voters=voters
             )
             if not held:
-                await ctx.reply(NO_HOLDOUT.format(prefix=prefix), mention_author=False)
+                store = self.bot.dataset
+                text = await asyncio.to_thread(waiting_text, store, guild_id, voters, prefix)
+                text = text or NO_HOLDOUT.format(prefix=prefix)
+                await ctx.reply(text, mention_author=False)
                 return
             heads = self.bot.heads
             own = await asyncio.to_thread(heads.own, guild_id)

@@ -18,9 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import discord
+
 from bot.errors import UserFacingError
 from bot.exts.models._curve import add_point
-from bot.exts.models._heads import HeadTrainer, gate_text, holdout_figures, surely_better
+from bot.exts.models._heads import (
+    HeadTrainer,
+    HoldoutAnswers,
+    gate_text,
+    holdout_figures,
+    surely_better,
+)
+from bot.exts.models._pictures import picture_files
+from bot.exts.models._words import interrupted_text
 from bot.server_models import (
     HeadCache,
     current_head_version,
@@ -76,8 +86,7 @@ def ending_text(result: TrainerResult, cancelled_by: str | None, prefix: str) ->
         by = f" by {cancelled_by}" if cancelled_by else ""
         return f"**Training cancelled**{by}. {unchanged}"
     if result.status == Status.INTERRUPTED:
-        again = f"`{prefix}retrain network` starts again."
-        return f"**Training interrupted**: {result.reason}. {unchanged} {again}"
+        return interrupted_text(result.reason, prefix, network=True)
     return f"**Training failed**; the bot's operator finds why in its log. {unchanged}"
 
 
@@ -89,6 +98,7 @@ class NetworkOutcome:
     per_class: dict[str, int]
     comparison: Comparison | None  # None: no held-out images
     current: str  # "the default model" or "version N (a head)"
+    answers: HoldoutAnswers | None = None  # the current model's and the candidate's, for pictures
 
     @property
     def status(self) -> Status:
@@ -188,4 +198,17 @@ class NetworkJudge:
             log.info("server %s: published network version %d", guild_id, number)
         labels = sum(counts.values())
         await asyncio.to_thread(add_point, folder, "network", labels, comparison, number)
-        return NetworkOutcome(number, counts, comparison, name)
+        return NetworkOutcome(number, counts, comparison, name, answers)
+
+    async def pictures(self, outcome: NetworkOutcome, guild_id: int) -> list[discord.File]:
+        """The candidate's mistakes, confusion matrix and the server's learning curve, as a
+        head's `!retrain` attaches them; none when there was no holdout or drawing failed."""
+        if outcome.answers is None:
+            return []
+        title = "the new network on this server's held-out images"
+        try:
+            files, _ = await picture_files(self.fitter, outcome.answers, 1, title, guild_id)
+        except Exception:
+            log.exception("server %s: the new network's pictures could not be drawn", guild_id)
+            return []
+        return files

@@ -90,9 +90,9 @@ class QueuedTrainings:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self._leave, job.record.id)
             self.jobs.pop(job.scope, None)
-            await self._edit(
-                job, interrupted_text("the bot restarted", self.settings.command_prefix)
-            )
+            network = job.scope != SHARED_MODEL
+            prefix = self.settings.command_prefix
+            await self._edit(job, interrupted_text("the bot restarted", prefix, network=network))
             raise
         if record.status != RUNNING:  # taken out of the queue, or interrupted
             self.jobs.pop(job.scope, None)

@@ -405,18 +405,21 @@ class Retrainer(QueuedTrainings):
         text = final_text(result, self.settings.command_prefix, judged_by)
         plots = (Path(p) for p in (result.plots.curves, result.plots.confusion) if p)
         files = [discord.File(path, filename=path.name) for path in plots if path.is_file()]
-        with contextlib.suppress(discord.HTTPException):
-            await job.message.edit(content=text)
+        await self._edit(job, text)
+        await self._attach(job, files)
+        await asyncio.to_thread(self._tidy, job.work)
+
+    async def _attach(self, job: Job, files: list[discord.File]) -> None:
+        """Post a finished training's pictures as a reply to its message, which was edited."""
         if files:
             with contextlib.suppress(discord.HTTPException):
                 await job.message.reply(files=files, mention_author=False)
-        await asyncio.to_thread(self._tidy, job.work)
 
     async def _finish_network(self, job: Job, result: TrainerResult) -> None:
         """A server's network training ended: if the trainer made a candidate, `NetworkJudge`
         scores it on the server's holdout and publishes it only if it wins; say which."""
         prefix = self.settings.command_prefix
-        status, version, text = result.status, None, ""
+        status, version, text, outcome = result.status, None, "", None
         record = finite(result.model_dump(mode="json", exclude_defaults=True))
         if status == Status.PUBLISHED and self.judge is not None:  # into the run's own folder
             try:
@@ -450,6 +453,8 @@ class Retrainer(QueuedTrainings):
             )
         self.jobs.pop(job.scope, None)
         await self._edit(job, text)
+        if outcome is not None and self.judge is not None:
+            await self._attach(job, await self.judge.pictures(outcome, job.scope))
         await asyncio.to_thread(self._tidy, job.work)
 
     def _tidy(self, work: WorkFolder) -> None:
@@ -572,7 +577,9 @@ class Retrainer(QueuedTrainings):
 
     async def _say_interrupted(self, records: list[TrainingRecord], why: str) -> None:
         """Edit the progress messages of trainings found interrupted."""
-        text = interrupted_text(why, self.settings.command_prefix)
+        prefix = self.settings.command_prefix
         for record in records:
             if record.channel_id is not None and record.message_id is not None:
+                network = record.scope != SHARED_MODEL
+                text = interrupted_text(why, prefix, network=network)
                 await self.notifier.edit(record.channel_id, record.message_id, text)

@@ -103,8 +103,14 @@ def final_text(result: TrainerResult, prefix: str, judged_by: str | None = None)
     return f"**Training failed**: {reason or 'the trainer failed'}. {UNCHANGED}"
 
 
-def interrupted_text(why: str, prefix: str) -> str:
-    """A training that its bot process did not see to the end."""
+def interrupted_text(why: str, prefix: str, *, network: bool = False) -> str:
+    """A training that its bot process did not see to the end (`network`: a server's network,
+    which `!retrain network` starts again)."""
+    if network:
+        unchanged = "This server's model and its images are unchanged."
+        return (
+            f"**Training interrupted**: {why}. {unchanged} `{prefix}retrain network` starts again."
+        )
     return f"**Training interrupted**: {why}. {UNCHANGED} `{prefix}retrain` starts again."
 
 

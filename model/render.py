@@ -248,6 +248,29 @@ def render_curve(
     return buffer.getvalue()
 
 
+def render_why(image: np.ndarray, heatmap: np.ndarray, title: str) -> bytes:
+    """Why?: the image with its heatmap (0..1, same size) drawn over it, a colour bar and the
+    verdict as title, as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4.6, 4), dpi=100)
+    axes = figure.add_subplot()
+    axes.imshow(np.asarray(image, dtype=np.uint8))
+    cold = np.ma.masked_less(heatmap, 0.05)  # the image shows as it is where nothing decided
+    shown = axes.imshow(cold, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+    axes.set_axis_off()
+    axes.set_title(title, fontsize=10)
+    bar = figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.04)
+    bar.set_label("how much hiding it changes the verdict", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
+
+
 def _png(picture) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")

@@ -49,6 +49,7 @@ EXTENSIONS = (
     "bot.exts.learning",
     "bot.exts.models",
     "bot.exts.settings",
+    "bot.exts.why",
 )
 PERMISSIONS = discord.Permissions(
     view_channel=True,

@@ -190,3 +190,51 @@ class RecentImages:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+# -- the Why? button under each verdict (bot.exts.why), with collection on or off -------------
+
+WHY_PREFIX = "jedisith:why"
+WHY_TEMPLATE = rf"{WHY_PREFIX}:(?P<message>\d{{1,20}}):(?P<index>\d{{1,2}}):(?P<sha>[0-9a-f]{{16}})"
+
+
+def add_why_buttons(
+    view: discord.ui.View | None, judged: Sequence[Judged], message_id: int
+) -> discord.ui.View | None:
+    """`view` (or a new one) with a Why? button on each judged image's row (the first five)."""
+    if not judged:
+        return view
+    view = view if view is not None else discord.ui.View(timeout=None)
+    many = len(judged) > 1
+    for row, item in enumerate(judged[:MAX_ROWS]):
+        custom_id = f"{WHY_PREFIX}:{message_id}:{item.index}:{sha16(item.data)}"
+        label = f"{item.index + 1}. Why?" if many else "Why?"
+        button = discord.ui.Button(
+            style=discord.ButtonStyle.primary, label=label, custom_id=custom_id, row=row
+        )
+        view.add_item(WhyButton(button))
+    return view
+
+
+class WhyButton(Limited, discord.ui.DynamicItem[discord.ui.Button], template=WHY_TEMPLATE):
+    """Why?: the heatmap of the image a verdict is about (rate-limited first, as every click)."""
+
+    def __init__(self, button: discord.ui.Button) -> None:
+        super().__init__(button)
+
+    @classmethod
+    async def from_custom_id(  # type: ignore[override]
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+    ) -> WhyButton:
+        return cls(item)
+
+    async def callback(self, interaction: discord.Interaction) -> Any:  # type: ignore[override]
+        match = self.template.match(self.custom_id)
+        assert match is not None  # DynamicItem checked it
+        explainer = getattr(interaction.client, "why", None)
+        if explainer is None:  # pragma: no cover - the button is registered with its cog
+            await interaction.response.send_message("Why? is not available.", ephemeral=True)
+            return
+        await explainer.explain_click(
+            interaction, int(match["message"]), int(match["index"]), match["sha"]
+        )

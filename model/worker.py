@@ -356,6 +356,11 @@ class ModelWorker:
             loop.run_in_executor(self._render_pool, render_features, features, layers, caption)
         )
 
+    async def draw(self, function: Callable[..., bytes], *args: Any) -> bytes:
+        """Run a drawing function (`model.render`) in the render thread, bounded like `render`."""
+        loop = asyncio.get_running_loop()
+        return await self._bounded(loop.run_in_executor(self._render_pool, function, *args))
+
     def _check_running(self) -> None:
         if self._closed or self._thread is None:
             raise WorkerClosed("the model worker is not running")

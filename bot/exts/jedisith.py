@@ -218,16 +218,18 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
         feedback, its buttons, asking for a label when unsure (`bot.asking`)."""
         total = len(message.attachments) if message is not None else len(attachments)
         text, judged = await self.classify_attachments(attachments, total, message, served, guild)
-        feedback = self.bot.feedback
-        if feedback is None:
-            return text, None
-        note, view = await feedback.verdict_extras(
-            guild, judged, message.id if message is not None else 0
-        )
-        if view is not None:  # collection is on here
-            asked = await asking.ask_line(self.bot, guild, channel_id, judged)
-            note = f"{asked}\n{note}" if asked else note
-        return (f"{text}\n{note}" if note else text), view
+        feedback, view = self.bot.feedback, None
+        message_id = message.id if message is not None else 0
+        if feedback is not None:
+            note, view = await feedback.verdict_extras(guild, judged, message_id)
+            if view is not None:  # collection is on here
+                asked = await asking.ask_line(self.bot, guild, channel_id, judged)
+                note = f"{asked}\n{note}" if asked else note
+            text = f"{text}\n{note}" if note else text
+        explainer = getattr(self.bot, "why", None)  # bot.exts.why: a Why? button per image
+        if explainer is not None:
+            view = explainer.verdict_view(judged, message_id, view)
+        return text, view
 
     async def classify_attachments(
         self,

@@ -14,7 +14,7 @@ from bot.client import EXTENSIONS, JediSithBot
 from bot.settings import Settings
 from model.worker import ModelWorker
 
-ANYWHERE = {"jedisith", "features", "Jedi or Sith?"}
+ANYWHERE = {"jedisith", "features", "why", "Jedi or Sith?"}
 GUILD_INSTALL, USER_INSTALL = 0, 1
 GUILD, BOT_DM, PRIVATE_CHANNEL = 0, 1, 2
 

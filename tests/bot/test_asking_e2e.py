@@ -97,7 +97,13 @@ def channels(running: Running, index: int) -> list[int]:
 
 
 def labels(message: dict[str, Any]) -> list[str]:
-    return [b["label"] for row in message.get("components") or [] for b in row["components"]]
+    """The vote buttons' labels under `message` (not its Why? buttons: bot.exts.why)."""
+    return [
+        b["label"]
+        for row in message.get("components") or []
+        for b in row["components"]
+        if b["custom_id"].startswith("jedisith:vote:")
+    ]
 
 
 async def asks(running: Running, image: tuple[str, bytes], **where: Any) -> bool:

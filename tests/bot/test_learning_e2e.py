@@ -67,7 +67,13 @@ def publish_copy(source: Path, target: Path, *, swap_classes: bool = False) -> N
 
 
 def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
-    return [b for row in message.get("components") or [] for b in row["components"]]
+    """The vote buttons under `message` (not its Why? buttons: bot.exts.why)."""
+    return [
+        b
+        for row in message.get("components") or []
+        for b in row["components"]
+        if b["custom_id"].startswith("jedisith:vote:")
+    ]
 
 
 def button(message: dict[str, Any], label: str) -> dict[str, Any]:

@@ -46,7 +46,13 @@ def noise(seed: int) -> tuple[str, bytes]:
 
 
 def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
-    return [b for row in message.get("components") or [] for b in row["components"]]
+    """The vote buttons under `message` (not its Why? buttons: bot.exts.why)."""
+    return [
+        b
+        for row in message.get("components") or []
+        for b in row["components"]
+        if b["custom_id"].startswith("jedisith:vote:")
+    ]
 
 
 @pytest_asyncio.fixture

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 MAX_FILENAME = 100
 MAX_SIDE = 4096  # the largest width or height the resizing serves
 FETCHES_KEPT = 1000
+EXIF_ORIENTATION = 0x0112
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,14 @@ def clean_filename(name: str) -> str:
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
-    """Width and height of an image, when Pillow can read its header."""
+    """Width and height of an image as shown (turned by its EXIF orientation, as Discord
+    reports them), when Pillow can read its header."""
     from PIL import Image
 
     try:
         with Image.open(io.BytesIO(data)) as image:
-            return image.size
+            turned = image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+            return image.size[::-1] if turned else image.size
     except Exception:
         return None
 

@@ -26,14 +26,18 @@ pytestmark = [
 SAMPLE = "playground/samples/jedi-1.jpg"  # 200x200: the shipped model says Jedi
 
 
-def large_photo(size: tuple[int, int] = (1600, 1200), quality: int = 90) -> bytes:
-    """The Jedi sample enlarged to a phone photo's size (the network sees the same drawing)."""
+def large_photo(size: tuple[int, int] = (1600, 1200), orientation: int = 1) -> bytes:
+    """The Jedi sample enlarged to a phone photo's size (the network sees the same drawing);
+    with `orientation` 6, stored on its side as phones store portraits."""
     with Image.open(SAMPLE) as image:
-        out = io.BytesIO()
-        image.convert("RGB").resize(size, Image.Resampling.BICUBIC).save(
-            out, "JPEG", quality=quality
-        )
-        return out.getvalue()
+        image = image.convert("RGB").resize(size, Image.Resampling.BICUBIC)
+    if orientation == 6:
+        image = image.transpose(Image.Transpose.ROTATE_90)  # EXIF 6 turns it back upright
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90, exif=exif.tobytes())
+    return out.getvalue()
 
 
 def fetches_of(running: Running, filename: str) -> list[Fetch]:
@@ -51,6 +55,15 @@ async def test_a_large_image_is_fetched_resized_and_judged(running: Running) -> 
     assert verdict_lines(reply["content"])[0].startswith("**Jedi**"), reply["content"]
     (fetch,) = fetches_of(running, "big.jpg")  # the resized image only, not the original
     assert fetch.query == {"format": "webp", "width": "533", "height": "400"}
+
+
+async def test_a_phone_portrait_stored_on_its_side_is_fetched_resized_upright(
+    running: Running,
+) -> None:
+    reply = await running.command(("portrait.jpg", large_photo((1200, 1600), orientation=6)))
+    assert verdict_lines(reply["content"])[0].startswith("**Jedi**"), reply["content"]
+    (fetch,) = fetches_of(running, "portrait.jpg")  # the resized answer passed the checks
+    assert fetch.query == {"format": "webp", "width": "400", "height": "533"}
 
 
 async def test_a_small_image_is_fetched_as_it_is(running: Running) -> None:

@@ -5,8 +5,9 @@ real photographs installed here).
 
 For each file, the resized answer is what the look-alike's CDN serves for the bot's request
 (`bot.images.resized_request`: shorter side 400 px, aspect ratio kept, `format=webp`;
-`playground.discord.cdn.resized`: Pillow, Lanczos, WebP quality 85), checked as the bot checks
-it. Files not larger than that are downloaded as they are on both paths. Then:
+`playground.discord.cdn.resized`: Pillow, a JPEG's reduced decode then Lanczos, WebP quality
+85), checked as the bot checks it. Files not larger than that are downloaded as they are on
+both paths. Then:
 
 * bytes downloaded, per kind and in all, original against resized;
 * decode to score (`model.preprocess.load_image` then LiteRT `Classifier.scores`, batch 1),

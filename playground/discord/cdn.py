@@ -95,6 +95,8 @@ def resized(data: bytes, query: Any) -> tuple[bytes, str] | None:
     try:
         with Image.open(io.BytesIO(data)) as opened:
             fmt = {"jpg": "JPEG", "": opened.format or "PNG"}.get(wanted, wanted.upper())
+            if width and height:  # a JPEG decoded reduced, still larger than asked either way
+                opened.draft("RGB", (max(width, height), max(width, height)))
             image = ImageOps.exif_transpose(opened)  # a copy: the first frame, turned upright
     except Exception:
         return None

@@ -4,6 +4,8 @@ The order is the one users expect: the command's own attachments; the message th
 to; else the most recent message with an image in the channel's recent history (people post the
 picture first, then type the command). Only attachments Discord delivered with a message are
 fetched, never links typed in message text, and the size is checked before and while downloading.
+Verdicts ask Discord's media proxy for large images at the size the network needs
+(`resized_request`, docs/images.md), and download the original if that fails.
 """
 
 from __future__ import annotations

@@ -76,7 +76,8 @@ async def bot_section(args: argparse.Namespace, report: Report, model_dir: Path,
     from playground.discord import DiscordServer
 
     data_dir = Path(tempfile.mkdtemp(prefix="hostile-bot-", dir=OUT))
-    env = {**args.env, "DATA_DIR": str(data_dir)}
+    # The bot's own decode is what is measured: no resized fetch through the look-alike's proxy.
+    env = {"RESIZED_DOWNLOADS": "false", **args.env, "DATA_DIR": str(data_dir)}
     try:
         async with (
             DiscordServer(token=secrets.token_urlsafe(16), limits=roomy_limits()) as server,

@@ -158,6 +158,8 @@ class FeedbackCollector(Protocol):
 
     async def record_click(self, interaction: discord.Interaction, vote: Vote) -> None: ...
 
+    async def collecting(self, guild: discord.Guild | None) -> bool: ...
+
 
 class RecentImages:
     """The bytes of images judged lately, by `sha16`, at most `limit` bytes (oldest go first).

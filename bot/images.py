@@ -4,27 +4,37 @@ The order is the one users expect: the command's own attachments; the message th
 to; else the most recent message with an image in the channel's recent history (people post the
 picture first, then type the command). Only attachments Discord delivered with a message are
 fetched, never links typed in message text, and the size is checked before and while downloading.
+Verdicts ask Discord's media proxy for large images at the size the network needs
+(`resized_request`, docs/images.md), and download the original if that fails.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import PurePosixPath
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 import discord
 from discord.ext import commands
+from PIL import Image
 
 from bot.errors import DownloadFailed, NoImageFound, UserFacingError
+from model.architecture import IMAGE_SIZE
 from model.preprocess import IMAGE_TYPES, ImageError, ImageTooLargeError
 from model.worker import WorkerBusy
 
 log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
+# The shorter side asked of Discord's media proxy: twice the network's, so the crop and the
+# resize to the network's input still have detail to work with.
+RESIZED_SIDE = 2 * min(IMAGE_SIZE)
+_resized_failures = 0  # resized fetches that fell back to the original (logged once)
 
 
 def looks_like_image(attachment: discord.Attachment) -> bool:
@@ -107,12 +117,124 @@ def target_attachments(
     return attachments[:limit]
 
 
+def resized_size(width: int, height: int, side: int = RESIZED_SIDE) -> tuple[int, int] | None:
+    """The size with the same aspect ratio whose shorter side is `side`; None when the image is
+    not larger than that (it is downloaded as it is)."""
+    short = min(width, height)
+    if short <= side:
+        return None
+    return max(1, round(width * side / short)), max(1, round(height * side / short))
+
+
+def resized_request(attachment: discord.Attachment) -> tuple[str, tuple[int, int]] | None:
+    """The media proxy URL of `attachment` at the size the network needs, in WebP, and that size;
+    None unless Discord says it is an image larger than that, with its width and height."""
+    content_type = (attachment.content_type or "").split(";")[0].strip().lower()
+    if not content_type.startswith("image/") or not attachment.width or not attachment.height:
+        return None
+    size = resized_size(attachment.width, attachment.height)
+    if size is None or not attachment.proxy_url:
+        return None
+    parts = urlsplit(attachment.proxy_url)
+    query = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if key not in ("width", "height", "format")
+    ]  # the signature parameters (ex, is, hm) stay
+    query += [("format", "webp"), ("width", str(size[0])), ("height", str(size[1]))]
+    return urlunsplit(parts._replace(query=urlencode(query))), size
+
+
 async def download(
-    session: aiohttp.ClientSession, attachment: discord.Attachment, max_bytes: int, timeout: float
+    session: aiohttp.ClientSession,
+    attachment: discord.Attachment,
+    max_bytes: int,
+    timeout: float,
+    *,
+    resized: bool = False,
 ) -> bytes:
-    """The attachment's bytes, refusing files over `max_bytes` before and while reading."""
+    """The attachment's bytes, refusing files over `max_bytes` before and while reading.
+
+    With `resized`, a large image is asked of Discord's media proxy at the size the network
+    needs (`resized_request`), and the original is downloaded if that fails in any way.
+    """
     if attachment.size > max_bytes:
         raise ImageTooLargeError(_too_large(attachment.size, max_bytes))
+    request = resized_request(attachment) if resized else None
+    if request is not None:
+        data = await _fetch_resized(session, attachment, *request, max_bytes, timeout)
+        if data is not None:
+            return data
+    return await _fetch_original(session, attachment, max_bytes, timeout)
+
+
+async def _fetch_resized(
+    session: aiohttp.ClientSession,
+    attachment: discord.Attachment,
+    url: str,
+    size: tuple[int, int],
+    max_bytes: int,
+    timeout: float,
+) -> bytes | None:
+    """The resized image's bytes if the proxy answered an image of about `size`; else None."""
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            if response.status != 200:
+                return _fall_back(attachment, f"HTTP {response.status}")
+            if not response.content_type.startswith("image/"):
+                return _fall_back(attachment, f"content type {response.content_type!r}")
+            declared = response.content_length
+            if declared is not None and declared > max_bytes:
+                return _fall_back(attachment, f"{declared} bytes")
+            data = bytearray()
+            async for chunk in response.content.iter_chunked(CHUNK):
+                data += chunk
+                if len(data) > max_bytes:
+                    return _fall_back(attachment, f"more than {max_bytes} bytes")
+    except TimeoutError:
+        return _fall_back(attachment, "timed out")
+    except aiohttp.ClientError as error:
+        return _fall_back(attachment, _short(repr(error)))
+    got = _image_size(bytes(data))
+    if got is None:
+        return _fall_back(attachment, "not an image Pillow reads")
+    if not (_about(got, size) or _about(got, size[::-1])):  # turned by its EXIF orientation
+        return _fall_back(attachment, f"{got[0]}x{got[1]}, not {size[0]}x{size[1]}")
+    return bytes(data)
+
+
+def _image_size(data: bytes) -> tuple[int, int] | None:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except Exception:
+        return None
+
+
+def _about(got: tuple[int, int], wanted: tuple[int, int]) -> bool:
+    """Whether `got` is `wanted` give or take 2% (a proxy rounds its own way)."""
+    return all(abs(g - w) <= max(2, w // 50) for g, w in zip(got, wanted, strict=True))
+
+
+def _fall_back(attachment: discord.Attachment, reason: str) -> None:
+    """Log why a resized fetch was not used (a warning the first time, then at debug level)."""
+    global _resized_failures
+    _resized_failures += 1
+    level = logging.WARNING if _resized_failures == 1 else logging.DEBUG
+    log.log(
+        level,
+        "attachment %s: the resized download failed (%s); downloading the original "
+        "(%d such fallbacks; later ones are logged at debug level)",
+        attachment.id,
+        reason,
+        _resized_failures,
+    )
+    return None
+
+
+async def _fetch_original(
+    session: aiohttp.ClientSession, attachment: discord.Attachment, max_bytes: int, timeout: float
+) -> bytes:
     try:
         async with session.get(
             attachment.url, timeout=aiohttp.ClientTimeout(total=timeout)
@@ -188,11 +310,14 @@ async def gather_bytes(
     attachments: list[discord.Attachment],
     max_bytes: int,
     timeout: float,
+    *,
+    resized: bool = False,
 ) -> list[bytes | Exception]:
-    """Download every attachment concurrently; a failure the user can fix takes the place of its
-    bytes, anything else (a bug) is raised."""
+    """Download every attachment concurrently (`resized`: as `download` says); a failure the user
+    can fix takes the place of its bytes, anything else (a bug) is raised."""
     results = await asyncio.gather(
-        *(download(session, a, max_bytes, timeout) for a in attachments), return_exceptions=True
+        *(download(session, a, max_bytes, timeout, resized=resized) for a in attachments),
+        return_exceptions=True,
     )
     for result in results:
         if isinstance(result, BaseException) and not isinstance(

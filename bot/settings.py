@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     holdout_min_voters: Annotated[int, Field(ge=1, le=20)] = 2
     history_limit: NonNegative = 25
     download_timeout: Seconds = 15.0
+    # Verdicts and !features ask Discord's media proxy for large images at the size the network
+    # needs (bot.images.resized_request); false: always the original.
+    resized_downloads: bool = True
     reload_interval: Seconds = 2.0
     allowed_channel_ids: Annotated[frozenset[int], BeforeValidator(_ids)] = frozenset()
     # Users who govern the shared model besides the application's owner (or team).

@@ -251,6 +251,7 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
                 list(attachments),
                 settings.max_image_bytes,
                 settings.download_timeout,
+                resized=await self._resized(guild),
             )
             # Same order and length as `downloads`.
             outcomes = await self.bot.worker.classify_bytes(downloads, head=head)
@@ -275,6 +276,14 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
         ]
         return text, judged
 
+    async def _resized(self, guild: discord.Guild | None) -> bool:
+        """Whether a verdict downloads large images resized: not where the server collects
+        feedback (its buttons give the dataset the bytes judged, which must be the original)."""
+        if not self.bot.settings.resized_downloads:
+            return False
+        feedback = self.bot.feedback
+        return feedback is None or not await feedback.collecting(guild)
+
     async def feature_files(
         self,
         attachment: discord.Attachment,
@@ -289,6 +298,7 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
                 attachment,
                 settings.max_image_bytes,
                 settings.download_timeout,
+                resized=settings.resized_downloads,
             )
             image = await worker.decode(blob)
         maps = await worker.features(image)

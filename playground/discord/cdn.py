@@ -1,13 +1,17 @@
 """Attachment files: their names (one cleaning rule for every upload), content types, CDN
-URLs, and ``GET /attachments/{channel_id}/{attachment_id}/{filename}``, which serves them.
+URLs, and ``GET /attachments/{channel_id}/{attachment_id}/{filename}``, which serves them,
+resized as Discord's media proxy does when asked (``?width=&height=&format=webp``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import mimetypes
 import re
 import unicodedata
+from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -22,6 +26,22 @@ if TYPE_CHECKING:
     from playground.discord.server import DiscordServer
 
 MAX_FILENAME = 100
+MAX_SIDE = 4096  # the largest width or height the resizing serves
+FETCHES_KEPT = 1000
+EXIF_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """One attachment download the CDN answered: which file, and the query it was asked with."""
+
+    attachment_id: int
+    filename: str
+    query: dict[str, str]
+
+    @property
+    def resized(self) -> bool:
+        return resize_asked(self.query)
 
 
 def clean_filename(name: str) -> str:
@@ -40,21 +60,63 @@ def clean_filename(name: str) -> str:
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
-    """Width and height of an image, when Pillow can read its header."""
+    """Width and height of an image as shown (turned by its EXIF orientation, as Discord
+    reports them), when Pillow can read its header."""
     from PIL import Image
 
     try:
         with Image.open(io.BytesIO(data)) as image:
-            return image.size
+            turned = image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+            return image.size[::-1] if turned else image.size
     except Exception:
         return None
 
 
+def resize_asked(query: Any) -> bool:
+    """Whether a download's query asks for the image resized or converted."""
+    return any(key in query for key in ("width", "height", "format"))
+
+
+def resized(data: bytes, query: Any) -> tuple[bytes, str] | None:
+    """The image fitted within ``width`` x ``height`` (never enlarged, aspect ratio kept), in
+    ``format`` (``webp``, ``png``, ``jpeg``; else its own): the bytes and their content type.
+    None when the query is not one the media proxy takes or the data is no image."""
+    from PIL import Image, ImageOps
+
+    try:
+        width, height = (int(query[k]) if k in query else None for k in ("width", "height"))
+    except ValueError:
+        return None
+    if any(side is not None and not 0 < side <= MAX_SIDE for side in (width, height)):
+        return None
+    wanted = str(query.get("format", "")).lower()
+    if wanted not in ("", "webp", "png", "jpeg", "jpg"):
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            fmt = {"jpg": "JPEG", "": opened.format or "PNG"}.get(wanted, wanted.upper())
+            if width and height:  # a JPEG decoded reduced, still larger than asked either way
+                opened.draft("RGB", (max(width, height), max(width, height)))
+            image = ImageOps.exif_transpose(opened)  # a copy: the first frame, turned upright
+    except Exception:
+        return None
+    box = (width or image.width, height or image.height)
+    if image.width > box[0] or image.height > box[1]:
+        image = ImageOps.contain(image, box, Image.Resampling.LANCZOS)
+    if fmt == "JPEG" or image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGB" if fmt == "JPEG" or "A" not in image.getbands() else "RGBA")
+    out = io.BytesIO()
+    image.save(out, format=fmt, **({"quality": 85} if fmt in ("JPEG", "WEBP") else {}))
+    return out.getvalue(), Image.MIME.get(fmt, "application/octet-stream")
+
+
 class Cdn:
-    """Stores uploaded files (in the server's state) and serves them back."""
+    """Stores uploaded files (in the server's state) and serves them back; `fetches` records the
+    downloads answered (the latest `FETCHES_KEPT`)."""
 
     def __init__(self, server: DiscordServer) -> None:
         self.server = server
+        self.fetches: deque[Fetch] = deque(maxlen=FETCHES_KEPT)
 
     def url(self, channel_id: int, attachment_id: int, filename: str) -> str:
         base = self.server.base_url
@@ -95,9 +157,16 @@ class Cdn:
         stored = self.server.state.files.get(path_id(request, "attachment_id"))
         if stored is None or path_id(request, "channel_id") != stored.channel_id:
             return web.Response(status=404, text="404: Not Found")
+        attachment_id = path_id(request, "attachment_id")
+        self.fetches.append(Fetch(attachment_id, stored.filename, dict(request.query)))
         changed = await self.server.faults.serve_file(request, stored)  # a staged CDN fault
         if changed is not None:
             return changed
+        if resize_asked(request.query) and stored.content_type.startswith("image/"):
+            answer = await asyncio.to_thread(resized, stored.data, dict(request.query))
+            if answer is None:
+                return web.Response(status=400, text="400: Bad Request")
+            return web.Response(body=answer[0], content_type=answer[1])
         return web.Response(body=stored.data, content_type=stored.content_type)
 
     def routes(self) -> list[Route]:

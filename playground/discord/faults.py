@@ -240,9 +240,15 @@ class CdnFault(Fault):
         status: int | None,
         cut_after: int | None,
         declared_length: int | None,
+        resized: bool | None,
+        body: bytes | None,
+        content_type: str | None,
     ) -> None:
         super().__init__(faults, times)
         self.filename = filename
+        self.resized = resized
+        self.body = body
+        self.content_type = content_type
         self.delay = delay
         self.status = status
         self.cut_after = cut_after
@@ -255,8 +261,12 @@ class CdnFault(Fault):
     def __repr__(self) -> str:
         return f"<CdnFault {self.filename or '*'}, {self.hits} hits, {self.held} held>"
 
-    def matches(self, filename: str) -> bool:
-        return self.active and (self.filename is None or fnmatch.fnmatch(filename, self.filename))
+    def matches(self, filename: str, resized: bool) -> bool:
+        return (
+            self.active
+            and (self.filename is None or fnmatch.fnmatch(filename, self.filename))
+            and (self.resized is None or self.resized == resized)
+        )
 
     def release(self) -> None:
         """Open the gate: held responses go on (with the rest of this fault), later ones too."""
@@ -284,15 +294,18 @@ class CdnFault(Fault):
                 self._notify()
         if self.status is not None:
             return web.Response(status=self.status, text=f"{self.status}: {_reason(self.status)}")
+        content_type = self.content_type or stored.content_type
+        if self.body is not None:
+            return web.Response(body=self.body, content_type=content_type)
         data = stored.data
         declared = len(data) if self.declared_length is None else self.declared_length
         sent = data[: min(declared, len(data))]
         if self.cut_after is not None:
             sent = sent[: self.cut_after]
         if len(sent) == declared:  # an honest length (perhaps a short one): a plain answer
-            return web.Response(body=sent, content_type=stored.content_type)
+            return web.Response(body=sent, content_type=content_type)
         # Fewer bytes than the headers promise: send them, then close the connection.
-        response = web.StreamResponse(headers={"Content-Type": stored.content_type})
+        response = web.StreamResponse(headers={"Content-Type": content_type})
         response.content_length = declared
         await response.prepare(request)
         if sent:
@@ -373,14 +386,19 @@ class Faults:
         status: int | None = None,
         cut_after: int | None = None,
         declared_length: int | None = None,
+        resized: bool | None = None,
+        body: bytes | None = None,
+        content_type: str | None = None,
     ) -> CdnFault:
         """Change the next ``times`` attachment downloads (None: all, until cleared) whose
-        file name matches the glob ``filename`` (None: any).
+        file name matches the glob ``filename`` (None: any), and, with ``resized`` True (or
+        False), only those that ask for the image resized (or only the originals).
 
         In order: wait ``delay`` seconds; with ``hold``, wait until ``release()``; answer
         ``status`` (e.g. 404, 500) instead of the file; say ``Content-Length:
         declared_length`` (fewer: the file is truncated there; more: the connection closes
-        after the file); send only ``cut_after`` bytes, then close the connection.
+        after the file); send only ``cut_after`` bytes, then close the connection. ``body``
+        is sent instead of the file, and ``content_type`` is said instead of the file's.
         """
         fault = CdnFault(
             self,
@@ -391,6 +409,9 @@ class Faults:
             status=status,
             cut_after=cut_after,
             declared_length=declared_length,
+            resized=resized,
+            body=body,
+            content_type=content_type,
         )
         self._cdn.append(fault)
         return fault
@@ -430,7 +451,8 @@ class Faults:
         self, request: web.Request, stored: StoredFile
     ) -> web.StreamResponse | None:
         """A CDN download changed by the first matching fault; None: serve it normally."""
-        fault = next((f for f in list(self._cdn) if f.matches(stored.filename)), None)
+        resized = any(key in request.query for key in ("width", "height", "format"))
+        fault = next((f for f in list(self._cdn) if f.matches(stored.filename, resized)), None)
         if fault is None:
             return None
         fault._take()

@@ -237,8 +237,10 @@ async def test_a_retrain_behind_a_full_slot_says_its_place_and_starts_in_its_tur
         running = here.trainings.running(0)
         assert running is not None and (running.slot, running.id) == (0, runner.job.record.id)
         await _until(lambda: runner.job.work.progress.exists())  # its SIGTERM handler is set
+        job = runner.job  # held: the runner lets go of a job as soon as it has ended
+        assert job is not None and job.task is not None
         assert await runner.cancel(OWNER)
-        await asyncio.wait_for(runner.job.task, 20)  # type: ignore[union-attr]
+        await asyncio.wait_for(job.task, 20)
         assert edits[-1].startswith("**Training cancelled**")
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.settings import Settings
 from dataset import DatasetStore, GuildSettings
+from dataset.guilds import SETTINGS
 
 if TYPE_CHECKING:
     from discord.ext import commands
@@ -27,25 +28,8 @@ log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 30.0  # how stale another process's view of a server's settings may be
 CACHE_SERVERS = 10_000  # servers kept per process; the least recently asked go first
-NAMES = (
-    "collecting",
-    "sharing",
-    "ood_policy",
-    "uncertain_band",
-    "channels",
-    "ask_every",
-    "ask_per_hour",
-    "holdout_min_voters",
-)
-# The environment's when not stored.
-DEFAULTED = (
-    "ood_policy",
-    "uncertain_band",
-    "channels",
-    "ask_every",
-    "ask_per_hour",
-    "holdout_min_voters",
-)
+# The environment's when not stored: every setting but the two consents.
+DEFAULTED = tuple(name for name in SETTINGS if name not in ("collecting", "sharing"))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import TypeVar
 import discord
 from discord.ext import commands
 
-from bot import server_settings
+from bot import replies, server_settings
 from bot.errors import NotAllowed
 from bot.settings import Settings
 
@@ -36,6 +36,18 @@ async def answers_in(
     it chose some, else ALLOWED_CHANNEL_IDS (empty: every channel)."""
     resolved = await server_settings.of(bot).get(guild.id if guild is not None else None)
     return resolved.allows(channel_id)
+
+
+async def answers_interaction(bot: commands.Bot, interaction: discord.Interaction) -> bool:
+    """Whether a click or an application command is answered here (the bot is not restarting,
+    and `answers_in` the channel); else the person is told why, privately."""
+    if not bot.accepting:  # type: ignore[attr-defined]
+        await interaction.response.send_message(replies.RESTARTING, ephemeral=True)
+        return False
+    if not await answers_in(bot, interaction.guild, interaction.channel_id):
+        await interaction.response.send_message(replies.NOT_ENABLED, ephemeral=True)
+        return False
+    return True
 
 
 def is_moderator(user: discord.abc.User) -> bool:

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import discord
 
 from bot import replies
+from bot.images import declared_bytes, download
 from bot.limits import Limited
 from dataset.labels import NEITHER
 from model.runtime import Prediction
@@ -70,6 +71,31 @@ class Vote:
 
 def sha16(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
+
+
+async def fetch_clicked(
+    bot: Any, channel: Any, message_id: int, index: int, digest: str, gone: Exception
+) -> tuple[bytes, discord.Message]:
+    """The image a button is about, downloaded again from the message that carried it (within
+    the bot's download budget) and checked against the button's `digest`, with that message;
+    `gone` is raised when the message, the attachment or those bytes are no longer there."""
+    if not message_id or not isinstance(channel, discord.abc.Messageable):
+        raise gone
+    try:
+        message = await channel.fetch_message(message_id)
+    except (discord.NotFound, discord.Forbidden):
+        raise gone from None
+    if index >= len(message.attachments):
+        raise gone
+    settings = bot.settings
+    attachment = message.attachments[index]
+    with bot.downloads.reserve(declared_bytes([attachment], settings.max_image_bytes)):
+        data = await download(
+            bot.http_session, attachment, settings.max_image_bytes, settings.download_timeout
+        )
+    if sha16(data) != digest:
+        raise gone
+    return data, message
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from discord.ext import commands
 from discord.utils import DEFAULT_FILE_SIZE_LIMIT_BYTES  # what Discord takes in a DM
 
 from bot import asking, replies, server_settings
-from bot.checks import answers_in
+from bot.checks import answers_in, answers_interaction
 from bot.client import reply_to
 from bot.errors import NoImageFound
 from bot.feedback import Judged
@@ -91,11 +91,7 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
             raise commands.CommandOnCooldown(cooldown, retry, commands.BucketType.user)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
-        if not self.bot.accepting:
-            await interaction.response.send_message(replies.RESTARTING, ephemeral=True)
-            return False
-        if not await answers_in(self.bot, interaction.guild, interaction.channel_id):
-            await interaction.response.send_message(replies.NOT_ENABLED, ephemeral=True)
+        if not await answers_interaction(self.bot, interaction):
             return False
         retry = self._retry_after(interaction.user)
         if retry:

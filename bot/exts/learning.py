@@ -26,11 +26,17 @@ from bot.checks import answers_in, is_moderator, manager_only
 from bot.client import reply_to
 from bot.converters import on_or_off
 from bot.errors import NoImageFound, UserFacingError, scrub_paths
-from bot.feedback import Judged, RecentImages, Vote, VoteButton, feedback_view, sha16
+from bot.feedback import (
+    Judged,
+    RecentImages,
+    Vote,
+    VoteButton,
+    feedback_view,
+    fetch_clicked,
+)
 from bot.images import (
     command_images,
     declared_bytes,
-    download,
     gather_bytes,
 )
 from bot.learning_words import (
@@ -204,26 +210,9 @@ class Learning(commands.Cog, name="Learning"):
             "I no longer have that image. Post it again and use `"
             f"{self.bot.settings.command_prefix}teach`."
         )
-        channel = interaction.channel
-        if not vote.message_id or not isinstance(channel, discord.abc.Messageable):
-            raise gone
-        try:
-            message = await channel.fetch_message(vote.message_id)
-        except (discord.NotFound, discord.Forbidden):
-            raise gone from None
-        if vote.index >= len(message.attachments):
-            raise gone
-        settings = self.bot.settings
-        attachment = message.attachments[vote.index]
-        with self.bot.downloads.reserve(declared_bytes([attachment], settings.max_image_bytes)):
-            data = await download(
-                self.bot.http_session,
-                attachment,
-                settings.max_image_bytes,
-                settings.download_timeout,
-            )
-        if sha16(data) != vote.sha16:
-            raise gone
+        data, message = await fetch_clicked(
+            self.bot, interaction.channel, vote.message_id, vote.index, vote.sha16, gone
+        )
         self.recent.add(data)
         return data, message.author.id
 

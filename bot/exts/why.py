@@ -21,10 +21,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import replies, server_settings
-from bot.checks import answers_in
+from bot.checks import answers_in, answers_interaction
 from bot.client import reply_to
 from bot.errors import NoImageFound, UserFacingError, user_message
-from bot.feedback import Judged, RecentImages, WhyButton, add_why_buttons, sha16
+from bot.feedback import (
+    Judged,
+    RecentImages,
+    WhyButton,
+    add_why_buttons,
+    fetch_clicked,
+)
 from bot.images import command_images, declared_bytes, download, looks_like_image
 from model.bundle import TFLITE_FILE
 from model.explain import Recent, from_scores, occluded_batch
@@ -69,13 +75,7 @@ class Why(commands.Cog, name="Why"):
         return await answers_in(self.bot, ctx.guild, ctx.channel.id)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
-        if not self.bot.accepting:
-            await interaction.response.send_message(replies.RESTARTING, ephemeral=True)
-            return False
-        if not await answers_in(self.bot, interaction.guild, interaction.channel_id):
-            await interaction.response.send_message(replies.NOT_ENABLED, ephemeral=True)
-            return False
-        return True
+        return await answers_interaction(self.bot, interaction)
 
     @commands.hybrid_command(name="why", description="Why that verdict? What decided it, drawn.")
     @app_commands.allowed_installs(guilds=True, users=True)
@@ -144,26 +144,9 @@ class Why(commands.Cog, name="Why"):
         if data is not None:
             return data
         gone = UserFacingError("I no longer have that image. Use `/why` on it.")
-        channel = interaction.channel
-        if not message_id or not isinstance(channel, discord.abc.Messageable):
-            raise gone
-        try:
-            message = await channel.fetch_message(message_id)
-        except (discord.NotFound, discord.Forbidden):
-            raise gone from None
-        if index >= len(message.attachments):
-            raise gone
-        settings = self.bot.settings
-        attachment = message.attachments[index]
-        with self.bot.downloads.reserve(declared_bytes([attachment], settings.max_image_bytes)):
-            data = await download(
-                self.bot.http_session,
-                attachment,
-                settings.max_image_bytes,
-                settings.download_timeout,
-            )
-        if sha16(data) != digest:
-            raise gone
+        data, _ = await fetch_clicked(
+            self.bot, interaction.channel, message_id, index, digest, gone
+        )
         self.recent.add(data)
         return data
 

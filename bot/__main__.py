@@ -189,7 +189,7 @@ def _refused_shard(error: discord.ConnectionClosed, settings: Settings) -> Start
         if not settings.sharded:
             return StartupError(
                 "Discord requires sharding for this many servers: set SHARD_COUNT=auto (or a "
-                'number of shards), see the README\'s "Running a cluster"'
+                'number of shards), see docs/running.md, "Running a cluster"'
             )
         return StartupError(
             f"Discord refused shard {error.shard_id} of SHARD_COUNT={settings.shard_count}: "

@@ -49,3 +49,40 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert commands == ["make run", "make test"]
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^make test$", ci, re.MULTILINE)
+
+
+README_MAX_LINES = 250
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+
+
+def _prose(text: str) -> str:
+    """Markdown without its fenced blocks and inline code, where brackets are not links."""
+    text = re.sub(r"^```.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
+    return re.sub(r"`[^`\n]*`", "", text)
+
+
+def test_readme_starts_with_what_it_is_and_the_two_commands() -> None:
+    head = (ROOT / "README.md").read_text().splitlines()[:15]
+    sentence = head[0].lstrip("# ")
+    assert sentence.endswith(".") and len(sentence.split()) >= 8, head[0]
+    commands = [line.split("#")[0].strip() for line in head if line.startswith("make ")]
+    assert commands == ["make run", "make test"]
+
+
+def test_readme_is_short() -> None:
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines"
+
+
+def test_every_relative_link_resolves() -> None:
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in LINK.findall(_prose(page.read_text())):
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
+                continue  # a URL (https:, mailto:) or an anchor on the same page
+            path = (page.parent / target.split("#")[0]).resolve()
+            if not path.is_file() or ROOT not in path.parents:
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert not broken, broken
+    assert len(pages) > 5  # the docs pages were found

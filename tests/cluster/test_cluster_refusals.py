@@ -38,7 +38,7 @@ async def test_a_gateway_requiring_more_shards_is_one_line(tmp_path: Path) -> No
         )
     assert unsharded == (
         "jedisith-bot: Discord requires sharding for this many servers: set SHARD_COUNT=auto "
-        '(or a number of shards), see the README\'s "Running a cluster"'
+        '(or a number of shards), see docs/running.md, "Running a cluster"'
     )
     assert too_few.startswith("jedisith-bot: Discord refused shard ")
     assert "of SHARD_COUNT=2: it would hold too many servers (4011" in too_few

@@ -114,64 +114,14 @@
     if (force || state.stick) els.scroller.scrollTop = els.scroller.scrollHeight;
   }
 
-  // ----------------------------------------------------------------------------- markdown
-
-  // Discord's inline markdown, the part the bot uses: `code`, **bold**, __underline__,
-  // *italic* / _italic_, ~~strike~~ and <@id> mentions. Everything else stays plain text.
-  const INLINE =
-    /`([^`\n]+)`|\*\*([\s\S]+?)\*\*|__([\s\S]+?)__|~~([\s\S]+?)~~|\*(?!\s)([^*\n]+?)\*|\b_([^_\n]+?)_\b|<@!?(\d{1,20})>/g;
-
-  function renderInline(text, parent) {
-    let last = 0;
-    const matches = [...text.matchAll(INLINE)];
-    for (const m of matches) {
-      if (m.index > last) parent.appendChild(document.createTextNode(text.slice(last, m.index)));
-      let node;
-      if (m[1] !== undefined) {
-        node = el("code", "inline-code", m[1]);
-      } else if (m[7] !== undefined) {
-        const user = [...state.people, state.bot].find((u) => u && u.id === m[7]);
-        node = el("span", "mention", `@${user ? user.name : "unknown-user"}`);
-      } else {
-        const tag = m[2] !== undefined ? "strong" : m[3] !== undefined ? "u" : m[4] !== undefined ? "s" : "em";
-        node = document.createElement(tag);
-        renderInline(m[2] ?? m[3] ?? m[4] ?? m[5] ?? m[6], node);
-      }
-      parent.appendChild(node);
-      last = m.index + m[0].length;
-    }
-    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
-  }
-
-  function renderMarkdown(text, parent) {
-    const lines = text.split("\n");
-    for (const line of lines) {
-      let node;
-      if (line.startsWith("-# ")) {
-        node = el("div", "subtext");
-        renderInline(line.slice(3), node);
-      } else if (line.startsWith("> ")) {
-        node = el("blockquote", "quote");
-        renderInline(line.slice(2), node);
-      } else if (/^#{1,3} /.test(line)) {
-        const level = line.indexOf(" ");
-        node = el("div", `heading h${level}`);
-        renderInline(line.slice(level + 1), node);
-      } else {
-        node = el("div", "line");
-        if (line === "") node.appendChild(document.createElement("br"));
-        else renderInline(line, node);
-      }
-      parent.appendChild(node);
-    }
-  }
-
   // ----------------------------------------------------------------------------- messages
 
-  function previewText(ref) {
-    if (ref.content) return ref.content.replace(/\s+/g, " ").slice(0, 120);
-    if (ref.attachments) return "Click to see attachment";
-    return "Original message was deleted";
+  // A reply's preview of the message it answers: one line, formatted as the message is.
+  function previewContent(ref) {
+    const node = el("span", "ref-content");
+    if (ref.content) node.appendChild(window.renderMarkdown(ref.content.slice(0, 300), { preview: true }));
+    else node.textContent = ref.attachments ? "Click to see attachment" : "Original message was deleted";
+    return node;
   }
 
   function renderReference(view) {
@@ -195,7 +145,7 @@
       const box = el("div", "reference clickable");
       box.appendChild(avatar(ref.author, true));
       box.appendChild(el("span", "ref-author", ref.author ? `@${ref.author.name}` : "@unknown"));
-      box.appendChild(el("span", "ref-content", previewText(ref)));
+      box.appendChild(previewContent(ref));
       box.addEventListener("click", () => jumpTo(ref.id));
       return box;
     }
@@ -359,8 +309,12 @@
       body.appendChild(thinking);
     } else if (view.content) {
       const content = el("div", "content");
-      renderMarkdown(view.content, content);
-      if (view.edited) content.lastChild.appendChild(el("span", "edited", " (edited)"));
+      content.appendChild(window.renderMarkdown(view.content));
+      if (view.edited) {
+        const last = content.lastElementChild;
+        const host = last && last.matches(".line, .subtext, .heading") ? last : content;
+        host.appendChild(el("span", "edited", " (edited)"));
+      }
       body.appendChild(content);
     }
     if (view.attachments.length) body.appendChild(renderAttachments(view));
@@ -847,6 +801,10 @@
     state.as = state.me.username;
     state.bot = data.bot;
     state.limits = data.limits || state.limits;
+    window.markdown.setLookup({
+      user: (id) => [...state.people, state.bot].find((u) => u && u.id === id)?.name,
+      channel: (id) => (id === data.channel.id ? data.channel.name : null),
+    });
     $("guild-name").textContent = data.guild.name;
     $("guild-icon").title = data.guild.name;
     for (const id of ["channel-name", "sidebar-channel", "welcome-channel"]) {

@@ -265,7 +265,7 @@
   }
 
   function renderMarkdown(text, options = {}) {
-    const source = String(text ?? "");
+    const source = String(text ?? "").replace(/\r\n?/g, "\n"); // a form sends line breaks as CRLF
     if (options.preview) return renderPreview(source);
     const out = document.createDocumentFragment();
     const parts = segments(source);

@@ -57,6 +57,9 @@ def test_code_blocks_keep_their_text_and_language(tab: Any) -> None:
         '<div class="line">after</div>'
     )
     assert 'data-language="py"' in render(tab, "```py\nprint(1)\n```")
+    # A message posted from the page's form has CRLF line breaks: the same lines.
+    crlf = render(tab, "one\r\n```\r\ncode\r\n```")
+    assert crlf == '<div class="line">one</div><pre class="code-block"><code>code</code></pre>'
 
 
 def test_block_lines_subtext_headings_quotes_and_lists(tab: Any) -> None:

@@ -34,6 +34,8 @@
     people: $("people"),
     postingAs: $("posting-as"),
     meAvatar: $("me-avatar"),
+    newMessages: $("new-messages"),
+    newMessagesCount: $("new-messages-count"),
   };
 
   const state = {
@@ -47,7 +49,8 @@
     pending: [], // {file, url}
     replyTo: null, // message view
     typing: new Map(), // user id -> {name, timer}
-    stick: true,
+    stick: true, // the newest message is kept in view
+    unseen: 0, // messages from others that arrived while the person had scrolled up
   };
 
   // ------------------------------------------------------------------------------ helpers
@@ -105,13 +108,49 @@
     }
   }
 
+  // ----------------------------------------------------------------------------- scrolling
+
+  // The newest message stays in view (pinned) whatever changes height: a message, a late image,
+  // the composer growing with attachments or a reply bar. Only the person unpins it, by
+  // scrolling up; then messages from others show the "new messages" bar, as on Discord.
+  const scrollInput = { at: -Infinity, dragging: false };
+
   function nearBottom() {
     const s = els.scroller;
-    return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 40;
+  }
+
+  function userScrolled() {
+    return scrollInput.dragging || performance.now() - scrollInput.at < 1000;
+  }
+
+  function pin() {
+    state.stick = true;
+    state.unseen = 0;
+    els.newMessages.hidden = true;
+  }
+
+  function keepPinned() {
+    if (state.stick) els.scroller.scrollTop = els.scroller.scrollHeight;
   }
 
   function scrollToBottom(force) {
-    if (force || state.stick) els.scroller.scrollTop = els.scroller.scrollHeight;
+    if (force) pin();
+    keepPinned();
+  }
+
+  function noteUnseen() {
+    state.unseen += 1;
+    els.newMessagesCount.textContent =
+      state.unseen === 1 ? "1 new message" : `${state.unseen} new messages`;
+    els.newMessages.hidden = false;
+  }
+
+  function onScroll() {
+    if (nearBottom()) pin();
+    else if (userScrolled()) state.stick = false;
+    // Otherwise the browser moved it (scroll anchoring, a focus): pinned stays pinned, and the
+    // resize observer below puts the newest message back in view at the next change.
   }
 
   // ----------------------------------------------------------------------------- messages
@@ -170,7 +209,7 @@
           img.width = a.width;
           img.height = a.height;
         }
-        img.addEventListener("load", () => scrollToBottom(false));
+        img.addEventListener("load", keepPinned);
         button.appendChild(img);
         button.addEventListener("click", () => openLightbox(a));
         wrap.appendChild(button);
@@ -383,7 +422,10 @@
     groupWith(li, li.previousElementSibling);
     if (li.nextElementSibling) groupWith(li.nextElementSibling, li);
     if (view.author && !view.loading) clearTyping(view.author.id);
-    scrollToBottom(!existing && view.author && state.me && view.author.id === state.me.id);
+    const mine = view.author && state.me && view.author.id === state.me.id;
+    if (!existing && mine) scrollToBottom(true); // what one sends is shown, as on Discord
+    else if (state.stick) keepPinned();
+    else if (!existing) noteUnseen();
   }
 
   function removeMessage(id) {
@@ -400,6 +442,8 @@
   function jumpTo(id) {
     const node = document.getElementById(`message-${id}`);
     if (!node) return;
+    state.stick = false; // the person asked for an older message
+    scrollInput.at = performance.now();
     node.scrollIntoView({ block: "center", behavior: "smooth" });
     node.classList.remove("flash");
     void node.offsetWidth;
@@ -820,6 +864,7 @@
     document.title = `#${data.channel.name} · ${data.guild.name} · JediSith playground`;
     applyStatus(data.bot.online, data.commands);
     renderSamples(data.samples || []);
+    pin();
     state.messages.clear();
     els.messages.replaceChildren();
     for (const view of data.messages) upsertMessage(view);
@@ -955,9 +1000,28 @@
     addFiles([...event.dataTransfer.files]);
   });
 
-  els.scroller.addEventListener("scroll", () => {
-    state.stick = nearBottom();
+  els.scroller.addEventListener("scroll", onScroll);
+  const scrolling = () => {
+    scrollInput.at = performance.now();
+  };
+  els.scroller.addEventListener("wheel", scrolling, { passive: true });
+  els.scroller.addEventListener("touchmove", scrolling, { passive: true });
+  document.addEventListener("keydown", (event) => {
+    if (event.target.closest("textarea, input, select")) return; // typing, not scrolling
+    if (/^(PageUp|PageDown|ArrowUp|ArrowDown|Home|End|Tab| )$/.test(event.key)) scrolling();
   });
+  els.scroller.addEventListener("pointerdown", () => {
+    scrollInput.dragging = true; // the scroll bar
+  });
+  window.addEventListener("pointerup", () => {
+    if (scrollInput.dragging) scrolling();
+    scrollInput.dragging = false;
+  });
+  els.newMessages.addEventListener("click", () => scrollToBottom(true));
+  // Heights change without a scroll event (images decoding, the composer growing): re-pin.
+  const resizes = new ResizeObserver(keepPinned);
+  resizes.observe(els.messages);
+  resizes.observe(els.scroller);
   document.addEventListener("click", (event) => {
     if (!els.menu.hidden && !els.menu.contains(event.target)) closeMenu();
   });
@@ -969,7 +1033,7 @@
     closeMenu();
     closeLightbox();
   });
-  window.addEventListener("resize", () => scrollToBottom(false));
+  window.addEventListener("resize", keepPinned);
 
   connect();
 })();

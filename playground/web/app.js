@@ -37,10 +37,11 @@
     newMessages: $("new-messages"),
     newMessagesCount: $("new-messages-count"),
   };
+  const POSTING_AS_KEY = "jedisith-playground.posting-as";
 
   const state = {
     me: null, // the person the page acts as (one of people)
-    as: "padawan", // their username
+    as: savedPostingAs() || "padawan", // their username, kept across reloads
     people: [], // who the page can act as: {id, username, name, title, roles}
     bot: null,
     commands: [],
@@ -105,6 +106,14 @@
     if (text) {
       clearTimeout(showError.timer);
       showError.timer = setTimeout(() => showError(""), 8000);
+    }
+  }
+
+  function savedPostingAs() {
+    try {
+      return localStorage.getItem(POSTING_AS_KEY);
+    } catch (_) {
+      return null; // storage refused (a private window): the page still works
     }
   }
 
@@ -210,23 +219,13 @@
           img.height = a.height;
         }
         img.addEventListener("load", keepPinned);
+        // Named like an image but not one: its file card, as Discord shows it.
+        img.addEventListener("error", () => button.replaceWith(fileChip(a.filename, a.size, a.url)));
         button.appendChild(img);
         button.addEventListener("click", () => openLightbox(a));
         wrap.appendChild(button);
       } else {
-        const card = el("div", "file-card");
-        const ext = /\.([A-Za-z0-9]{1,4})$/.exec(a.filename);
-        card.appendChild(el("div", "file-icon", ext ? ext[1].toUpperCase() : "FILE"));
-        const info = el("div", "file-info");
-        const link = el("a", "file-name", a.filename);
-        link.href = a.url;
-        link.target = "_blank";
-        link.rel = "noopener noreferrer";
-        link.download = a.filename;
-        info.appendChild(link);
-        info.appendChild(el("div", "file-size", formatSize(a.size)));
-        card.appendChild(info);
-        wrap.appendChild(card);
+        wrap.appendChild(fileChip(a.filename, a.size, a.url));
       }
     }
     return wrap;
@@ -550,17 +549,48 @@
     document.querySelectorAll(".message.replying").forEach((n) => n.classList.remove("replying"));
   }
 
+  // Attach files to the next message. One that would take the message over the upload limit is
+  // left out at once, with its name: the others, and later messages, still go.
   function addFiles(files) {
+    const refused = [];
     for (const file of files) {
       if (state.pending.length >= state.limits.max_files) {
         showError(`At most ${state.limits.max_files} files per message.`);
         break;
       }
+      if (totalPendingBytes() + file.size > state.limits.max_upload_bytes) {
+        refused.push(`${file.name || "pasted image"} (${formatSize(file.size)})`);
+        continue;
+      }
       const url = file.type.startsWith("image/") ? URL.createObjectURL(file) : null;
       state.pending.push({ file, url });
     }
+    if (refused.length) {
+      const limit = formatSize(state.limits.max_upload_bytes);
+      showError(`${refused.join(", ")} not attached: files can be at most ${limit} per message.`);
+    }
     renderPending();
     els.text.focus();
+  }
+
+  // What a file that is not an image looks like: its type, name and size (also for a file
+  // named .png that does not decode).
+  function fileChip(name, size, url) {
+    const card = el("div", "file-card");
+    const ext = /\.([A-Za-z0-9]{1,4})$/.exec(name);
+    card.appendChild(el("div", "file-icon", ext ? ext[1].toUpperCase() : "FILE"));
+    const info = el("div", "file-info");
+    const title = el(url ? "a" : "div", "file-name", name);
+    if (url) {
+      title.href = url;
+      title.target = "_blank";
+      title.rel = "noopener noreferrer";
+      title.download = name;
+    }
+    info.appendChild(title);
+    info.appendChild(el("div", "file-size", formatSize(size)));
+    card.appendChild(info);
+    return card;
   }
 
   function clearPending() {
@@ -574,15 +604,18 @@
     els.pending.hidden = state.pending.length === 0;
     state.pending.forEach((p, index) => {
       const chip = el("div", "pending-file");
+      const name = p.file.name || "pasted image";
       if (p.url) {
         const img = document.createElement("img");
         img.src = p.url;
         img.alt = "";
+        img.addEventListener("error", () => img.replaceWith(el("div", "file-icon", "FILE")));
         chip.appendChild(img);
       } else {
         chip.appendChild(el("div", "file-icon", "FILE"));
       }
-      chip.appendChild(el("div", "pending-name", p.file.name || "pasted image"));
+      chip.appendChild(el("div", "pending-name", name));
+      chip.appendChild(el("div", "pending-size", formatSize(p.file.size)));
       const remove = el("button", "pending-remove", "×");
       remove.type = "button";
       remove.setAttribute("aria-label", `Remove ${p.file.name || "file"}`);
@@ -620,7 +653,9 @@
     } catch (_) {
       if (response.status === 413) message = "Too large for the playground.";
     }
-    throw new Error(message);
+    const error = new Error(message);
+    error.status = response.status;
+    throw error;
   }
 
   function totalPendingBytes() {
@@ -674,10 +709,6 @@
     const text = els.text.value;
     const trimmed = text.trim();
     if (!trimmed && !state.pending.length) return queue;
-    if (totalPendingBytes() > state.limits.max_upload_bytes) {
-      showError(`Too large: at most ${formatSize(state.limits.max_upload_bytes)} per message.`);
-      return queue;
-    }
     const form = new FormData();
     for (const p of state.pending) form.append("files", p.file, p.file.name || "image.png");
     let url = "/playground/api/messages";
@@ -710,7 +741,15 @@
         await postForm(url, form);
         for (const p of saved.pending) if (p.url) URL.revokeObjectURL(p.url);
       } catch (error) {
-        showError(error.message);
+        if (error.status === 413) {
+          // Too large for the server: say which files, and do not put them back to block the
+          // next message.
+          const names = saved.pending.map((p) => p.file.name || "pasted image").join(", ");
+          showError(`${names}: too large to upload (at most ${formatSize(state.limits.max_upload_bytes)} per message).`);
+          saved.pending = [];
+        } else {
+          showError(error.message);
+        }
         if (!els.text.value && !state.pending.length) {
           els.text.value = saved.text;
           state.pending = saved.pending;
@@ -827,6 +866,11 @@
     els.meAvatar.className = `avatar ${avatarClass(person)} small`;
     els.meAvatar.textContent = initials(person);
     els.postingAs.value = person.username;
+    try {
+      localStorage.setItem(POSTING_AS_KEY, person.username);
+    } catch (_) {
+      // storage refused: the choice lasts until the page is reloaded
+    }
     for (const view of state.messages.values()) rerender(view);
   }
 

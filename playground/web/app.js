@@ -1054,8 +1054,11 @@
     if (event.target.closest("textarea, input, select")) return; // typing, not scrolling
     if (/^(PageUp|PageDown|ArrowUp|ArrowDown|Home|End|Tab| )$/.test(event.key)) scrolling();
   });
-  els.scroller.addEventListener("pointerdown", () => {
-    scrollInput.dragging = true; // the scroll bar
+  els.scroller.addEventListener("pointerdown", (event) => {
+    // On the scroll bar: right of the content box (a click on a message is not a scroll).
+    if (event.target === els.scroller && event.offsetX >= els.scroller.clientWidth) {
+      scrollInput.dragging = true;
+    }
   });
   window.addEventListener("pointerup", () => {
     if (scrollInput.dragging) scrolling();

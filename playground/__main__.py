@@ -3,7 +3,9 @@
 Starts the Discord look-alike (`playground.discord`) with the playground's page (`playground.web`)
 on the same host and port, then the real bot as a subprocess (`python -m bot`) pointed at it with a
 random token, and prints ``Playground ready: open http://127.0.0.1:8080`` once the bot has
-connected. The bot's logs are forwarded, prefixed with ``bot |``. Ctrl-C or SIGTERM stops the
+connected. The bot's logs are forwarded, prefixed with ``bot |``, without the lines that say
+nothing to a person trying the page (Alembic's INFO lines) or do not apply to the look-alike
+(the discord.com invite URL). Ctrl-C or SIGTERM stops the
 bot (SIGTERM, then waits) and the server, exit 0; if the bot dies, the playground says so and
 exits 1. Nothing is stored outside a temporary folder, deleted at exit: the bot serves a copy
 of the model made there (`--model`, or the shipped one) and keeps its dataset there, whatever
@@ -22,6 +24,7 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -45,6 +48,9 @@ EXIT_LISTEN = 2
 READY_TIMEOUT = 300.0  # importing TensorFlow and loading the model can be slow on small machines
 LOG_LINE_LIMIT = 1024 * 1024
 STOP_GRACE = 15.0  # a clean stop of the bot takes at most bot.client.SHUTDOWN_SECONDS (12 s)
+# The bot's log lines the terminal leaves out: Alembic's INFO lines at each start, and the
+# invite URL for real Discord, which means nothing for the look-alike's bot.
+HIDDEN_BOT_LINES = re.compile(r"^\S+ INFO\s+alembic[.:]|invite me with: https://discord\.com/")
 
 
 def token_from(env_file: Path) -> str | None:
@@ -61,6 +67,11 @@ def display_url(host: str, port: int) -> str:
     elif ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}"
+
+
+def shown(bot_line: str) -> bool:
+    """Whether the terminal shows this line of the bot's log (see HIDDEN_BOT_LINES)."""
+    return HIDDEN_BOT_LINES.search(bot_line) is None
 
 
 def private_model(model: Path | None, tmp: Path) -> Path:
@@ -189,7 +200,8 @@ class Playground:
                 return EXIT_BOT_FAILED
             if ready in done and not stopping.done() and not exited.done():
                 url = display_url(self.server.host, self.server.port)
-                print(f"Playground ready: open {url}", file=self.out, flush=True)
+                # The one line a person needs, set apart from the logs around it.
+                print(f"\nPlayground ready: open {url}\n", file=self.out, flush=True)
                 await asyncio.wait({exited, stopping}, return_when="FIRST_COMPLETED")
             if exited.done() and not stopping.done():
                 # Ctrl-C in a terminal reaches the bot too; give our own handler a moment.
@@ -216,7 +228,8 @@ class Playground:
             if not line:
                 break
             text = line.decode("utf-8", "replace").rstrip()
-            print(f"bot | {text}", file=self.err, flush=True)
+            if shown(text):
+                print(f"bot | {text}", file=self.err, flush=True)
 
     async def _stop_bot(self) -> None:
         process = self.process

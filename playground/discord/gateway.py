@@ -42,6 +42,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BACKLOG_SIZE = 1000  # events kept per session for RESUME
+# discord.py's keep-alive thread notes when it sent a HEARTBEAT only after the event loop has
+# sent it and the thread has woken; an ACK answered at once over loopback is often read first,
+# so discord.py measures from the heartbeat before (41 s "behind"). Discord's ACK comes after a
+# network round trip: the look-alike answers after one too.
+HEARTBEAT_ACK_DELAY = 0.25
 _HELLO_TRACE = ["fake-discord"]
 _RECORDED = ("MESSAGE_CREATE", "INTERACTION_CREATE")  # whose deliveries are kept, by id
 
@@ -74,6 +79,7 @@ class Connection:
         self.session: Session | None = None
         self.closed_by_server = False
         self._lock = asyncio.Lock()
+        self._acks: set[asyncio.Task[None]] = set()
 
     async def send(self, payload: dict[str, Any]) -> bool:
         """Send one gateway payload; False when the socket is already gone."""
@@ -92,6 +98,20 @@ class Connection:
                 log.debug("gateway send failed: %s", exc)
                 return False
         return True
+
+    def ack_later(self, delay: float) -> None:
+        """Send a HEARTBEAT_ACK after `delay` seconds (a network round trip)."""
+        task = asyncio.create_task(self._ack(delay))
+        self._acks.add(task)
+        task.add_done_callback(self._acks.discard)
+
+    async def _ack(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self.send(_op(11))
+
+    def cancel_acks(self) -> None:
+        for task in self._acks:
+            task.cancel()
 
     async def close(self, code: int, message: str = "") -> None:
         self.closed_by_server = True
@@ -117,6 +137,8 @@ class Gateway:
         self.server = server
         self.sessions: dict[str, Session] = {}
         self.connections: set[Connection] = set()
+        self.heartbeat_interval_ms = HEARTBEAT_INTERVAL_MS  # announced in HELLO
+        self.heartbeat_ack_delay = HEARTBEAT_ACK_DELAY
         self.ready = asyncio.Event()  # set once a bot has identified
         self.closing = False
         self.starts = SessionStarts(server.sharding)
@@ -215,7 +237,7 @@ class Gateway:
         self.connections.add(connection)
         log.debug("gateway connection from %s (%s)", request.remote, request.query_string)
         try:
-            hello = {"heartbeat_interval": HEARTBEAT_INTERVAL_MS, "_trace": _HELLO_TRACE}
+            hello = {"heartbeat_interval": self.heartbeat_interval_ms, "_trace": _HELLO_TRACE}
             await connection.send(_op(10, hello))
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
@@ -232,6 +254,7 @@ class Gateway:
                     break
                 await self._handle_op(connection, op, payload.get("d"))
         finally:
+            connection.cancel_acks()
             self.connections.discard(connection)
             session = connection.session
             if session is not None and session.connection is connection:
@@ -245,7 +268,7 @@ class Gateway:
 
     async def _handle_op(self, connection: Connection, op: int, data: Any) -> None:
         if op == 1:  # HEARTBEAT
-            await connection.send(_op(11))
+            connection.ack_later(self.heartbeat_ack_delay)
         elif op == 2:  # IDENTIFY
             await self._identify(connection, data or {})
         elif op == 6:  # RESUME

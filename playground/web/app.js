@@ -34,11 +34,14 @@
     people: $("people"),
     postingAs: $("posting-as"),
     meAvatar: $("me-avatar"),
+    newMessages: $("new-messages"),
+    newMessagesCount: $("new-messages-count"),
   };
+  const POSTING_AS_KEY = "jedisith-playground.posting-as";
 
   const state = {
     me: null, // the person the page acts as (one of people)
-    as: "padawan", // their username
+    as: savedPostingAs() || "padawan", // their username, kept across reloads
     people: [], // who the page can act as: {id, username, name, title, roles}
     bot: null,
     commands: [],
@@ -47,7 +50,8 @@
     pending: [], // {file, url}
     replyTo: null, // message view
     typing: new Map(), // user id -> {name, timer}
-    stick: true,
+    stick: true, // the newest message is kept in view
+    unseen: 0, // messages from others that arrived while the person had scrolled up
   };
 
   // ------------------------------------------------------------------------------ helpers
@@ -105,73 +109,67 @@
     }
   }
 
+  function savedPostingAs() {
+    try {
+      return localStorage.getItem(POSTING_AS_KEY);
+    } catch (_) {
+      return null; // storage refused (a private window): the page still works
+    }
+  }
+
+  // ----------------------------------------------------------------------------- scrolling
+
+  // The newest message stays in view (pinned) whatever changes height: a message, a late image,
+  // the composer growing with attachments or a reply bar. Only the person unpins it, by
+  // scrolling up; then messages from others show the "new messages" bar, as on Discord.
+  const scrollInput = { at: -Infinity, dragging: false };
+
   function nearBottom() {
     const s = els.scroller;
-    return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 40;
+  }
+
+  function userScrolled() {
+    return scrollInput.dragging || performance.now() - scrollInput.at < 1000;
+  }
+
+  function pin() {
+    state.stick = true;
+    state.unseen = 0;
+    els.newMessages.hidden = true;
+  }
+
+  function keepPinned() {
+    if (state.stick) els.scroller.scrollTop = els.scroller.scrollHeight;
   }
 
   function scrollToBottom(force) {
-    if (force || state.stick) els.scroller.scrollTop = els.scroller.scrollHeight;
+    if (force) pin();
+    keepPinned();
   }
 
-  // ----------------------------------------------------------------------------- markdown
-
-  // Discord's inline markdown, the part the bot uses: `code`, **bold**, __underline__,
-  // *italic* / _italic_, ~~strike~~ and <@id> mentions. Everything else stays plain text.
-  const INLINE =
-    /`([^`\n]+)`|\*\*([\s\S]+?)\*\*|__([\s\S]+?)__|~~([\s\S]+?)~~|\*(?!\s)([^*\n]+?)\*|\b_([^_\n]+?)_\b|<@!?(\d{1,20})>/g;
-
-  function renderInline(text, parent) {
-    let last = 0;
-    const matches = [...text.matchAll(INLINE)];
-    for (const m of matches) {
-      if (m.index > last) parent.appendChild(document.createTextNode(text.slice(last, m.index)));
-      let node;
-      if (m[1] !== undefined) {
-        node = el("code", "inline-code", m[1]);
-      } else if (m[7] !== undefined) {
-        const user = [...state.people, state.bot].find((u) => u && u.id === m[7]);
-        node = el("span", "mention", `@${user ? user.name : "unknown-user"}`);
-      } else {
-        const tag = m[2] !== undefined ? "strong" : m[3] !== undefined ? "u" : m[4] !== undefined ? "s" : "em";
-        node = document.createElement(tag);
-        renderInline(m[2] ?? m[3] ?? m[4] ?? m[5] ?? m[6], node);
-      }
-      parent.appendChild(node);
-      last = m.index + m[0].length;
-    }
-    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+  function noteUnseen() {
+    state.unseen += 1;
+    els.newMessagesCount.textContent =
+      state.unseen === 1 ? "1 new message" : `${state.unseen} new messages`;
+    els.newMessages.hidden = false;
   }
 
-  function renderMarkdown(text, parent) {
-    const lines = text.split("\n");
-    for (const line of lines) {
-      let node;
-      if (line.startsWith("-# ")) {
-        node = el("div", "subtext");
-        renderInline(line.slice(3), node);
-      } else if (line.startsWith("> ")) {
-        node = el("blockquote", "quote");
-        renderInline(line.slice(2), node);
-      } else if (/^#{1,3} /.test(line)) {
-        const level = line.indexOf(" ");
-        node = el("div", `heading h${level}`);
-        renderInline(line.slice(level + 1), node);
-      } else {
-        node = el("div", "line");
-        if (line === "") node.appendChild(document.createElement("br"));
-        else renderInline(line, node);
-      }
-      parent.appendChild(node);
-    }
+  function onScroll() {
+    if (nearBottom()) pin();
+    else if (userScrolled()) state.stick = false;
+    // Otherwise the browser moved it (scroll anchoring, a focus): pinned stays pinned, and the
+    // resize observer below puts the newest message back in view at the next change.
   }
 
   // ----------------------------------------------------------------------------- messages
 
-  function previewText(ref) {
-    if (ref.content) return ref.content.replace(/\s+/g, " ").slice(0, 120);
-    if (ref.attachments) return "Click to see attachment";
-    return "Original message was deleted";
+  // A reply's preview of the message it answers: one line, formatted as the message is.
+  function previewContent(ref) {
+    const node = el("span", "ref-content");
+    if (ref.content) node.appendChild(window.renderMarkdown(ref.content.slice(0, 300), { preview: true }));
+    else node.textContent = ref.attachments ? "Click to see attachment" : "Original message was deleted";
+    return node;
   }
 
   function renderReference(view) {
@@ -195,7 +193,7 @@
       const box = el("div", "reference clickable");
       box.appendChild(avatar(ref.author, true));
       box.appendChild(el("span", "ref-author", ref.author ? `@${ref.author.name}` : "@unknown"));
-      box.appendChild(el("span", "ref-content", previewText(ref)));
+      box.appendChild(previewContent(ref));
       box.addEventListener("click", () => jumpTo(ref.id));
       return box;
     }
@@ -220,24 +218,14 @@
           img.width = a.width;
           img.height = a.height;
         }
-        img.addEventListener("load", () => scrollToBottom(false));
+        img.addEventListener("load", keepPinned);
+        // Named like an image but not one: its file card, as Discord shows it.
+        img.addEventListener("error", () => button.replaceWith(fileChip(a.filename, a.size, a.url)));
         button.appendChild(img);
         button.addEventListener("click", () => openLightbox(a));
         wrap.appendChild(button);
       } else {
-        const card = el("div", "file-card");
-        const ext = /\.([A-Za-z0-9]{1,4})$/.exec(a.filename);
-        card.appendChild(el("div", "file-icon", ext ? ext[1].toUpperCase() : "FILE"));
-        const info = el("div", "file-info");
-        const link = el("a", "file-name", a.filename);
-        link.href = a.url;
-        link.target = "_blank";
-        link.rel = "noopener noreferrer";
-        link.download = a.filename;
-        info.appendChild(link);
-        info.appendChild(el("div", "file-size", formatSize(a.size)));
-        card.appendChild(info);
-        wrap.appendChild(card);
+        wrap.appendChild(fileChip(a.filename, a.size, a.url));
       }
     }
     return wrap;
@@ -359,8 +347,12 @@
       body.appendChild(thinking);
     } else if (view.content) {
       const content = el("div", "content");
-      renderMarkdown(view.content, content);
-      if (view.edited) content.lastChild.appendChild(el("span", "edited", " (edited)"));
+      content.appendChild(window.renderMarkdown(view.content));
+      if (view.edited) {
+        const last = content.lastElementChild;
+        const host = last && last.matches(".line, .subtext, .heading") ? last : content;
+        host.appendChild(el("span", "edited", " (edited)"));
+      }
       body.appendChild(content);
     }
     if (view.attachments.length) body.appendChild(renderAttachments(view));
@@ -429,7 +421,10 @@
     groupWith(li, li.previousElementSibling);
     if (li.nextElementSibling) groupWith(li.nextElementSibling, li);
     if (view.author && !view.loading) clearTyping(view.author.id);
-    scrollToBottom(!existing && view.author && state.me && view.author.id === state.me.id);
+    const mine = view.author && state.me && view.author.id === state.me.id;
+    if (!existing && mine) scrollToBottom(true); // what one sends is shown, as on Discord
+    else if (state.stick) keepPinned();
+    else if (!existing) noteUnseen();
   }
 
   function removeMessage(id) {
@@ -446,6 +441,8 @@
   function jumpTo(id) {
     const node = document.getElementById(`message-${id}`);
     if (!node) return;
+    state.stick = false; // the person asked for an older message
+    scrollInput.at = performance.now();
     node.scrollIntoView({ block: "center", behavior: "smooth" });
     node.classList.remove("flash");
     void node.offsetWidth;
@@ -552,17 +549,48 @@
     document.querySelectorAll(".message.replying").forEach((n) => n.classList.remove("replying"));
   }
 
+  // Attach files to the next message. One that would take the message over the upload limit is
+  // left out at once, with its name: the others, and later messages, still go.
   function addFiles(files) {
+    const refused = [];
     for (const file of files) {
       if (state.pending.length >= state.limits.max_files) {
         showError(`At most ${state.limits.max_files} files per message.`);
         break;
       }
+      if (totalPendingBytes() + file.size > state.limits.max_upload_bytes) {
+        refused.push(`${file.name || "pasted image"} (${formatSize(file.size)})`);
+        continue;
+      }
       const url = file.type.startsWith("image/") ? URL.createObjectURL(file) : null;
       state.pending.push({ file, url });
     }
+    if (refused.length) {
+      const limit = formatSize(state.limits.max_upload_bytes);
+      showError(`${refused.join(", ")} not attached: files can be at most ${limit} per message.`);
+    }
     renderPending();
     els.text.focus();
+  }
+
+  // What a file that is not an image looks like: its type, name and size (also for a file
+  // named .png that does not decode).
+  function fileChip(name, size, url) {
+    const card = el("div", "file-card");
+    const ext = /\.([A-Za-z0-9]{1,4})$/.exec(name);
+    card.appendChild(el("div", "file-icon", ext ? ext[1].toUpperCase() : "FILE"));
+    const info = el("div", "file-info");
+    const title = el(url ? "a" : "div", "file-name", name);
+    if (url) {
+      title.href = url;
+      title.target = "_blank";
+      title.rel = "noopener noreferrer";
+      title.download = name;
+    }
+    info.appendChild(title);
+    info.appendChild(el("div", "file-size", formatSize(size)));
+    card.appendChild(info);
+    return card;
   }
 
   function clearPending() {
@@ -576,15 +604,18 @@
     els.pending.hidden = state.pending.length === 0;
     state.pending.forEach((p, index) => {
       const chip = el("div", "pending-file");
+      const name = p.file.name || "pasted image";
       if (p.url) {
         const img = document.createElement("img");
         img.src = p.url;
         img.alt = "";
+        img.addEventListener("error", () => img.replaceWith(el("div", "file-icon", "FILE")));
         chip.appendChild(img);
       } else {
         chip.appendChild(el("div", "file-icon", "FILE"));
       }
-      chip.appendChild(el("div", "pending-name", p.file.name || "pasted image"));
+      chip.appendChild(el("div", "pending-name", name));
+      chip.appendChild(el("div", "pending-size", formatSize(p.file.size)));
       const remove = el("button", "pending-remove", "×");
       remove.type = "button";
       remove.setAttribute("aria-label", `Remove ${p.file.name || "file"}`);
@@ -622,7 +653,9 @@
     } catch (_) {
       if (response.status === 413) message = "Too large for the playground.";
     }
-    throw new Error(message);
+    const error = new Error(message);
+    error.status = response.status;
+    throw error;
   }
 
   function totalPendingBytes() {
@@ -676,10 +709,6 @@
     const text = els.text.value;
     const trimmed = text.trim();
     if (!trimmed && !state.pending.length) return queue;
-    if (totalPendingBytes() > state.limits.max_upload_bytes) {
-      showError(`Too large: at most ${formatSize(state.limits.max_upload_bytes)} per message.`);
-      return queue;
-    }
     const form = new FormData();
     for (const p of state.pending) form.append("files", p.file, p.file.name || "image.png");
     let url = "/playground/api/messages";
@@ -712,7 +741,15 @@
         await postForm(url, form);
         for (const p of saved.pending) if (p.url) URL.revokeObjectURL(p.url);
       } catch (error) {
-        showError(error.message);
+        if (error.status === 413) {
+          // Too large for the server: say which files, and do not put them back to block the
+          // next message.
+          const names = saved.pending.map((p) => p.file.name || "pasted image").join(", ");
+          showError(`${names}: too large to upload (at most ${formatSize(state.limits.max_upload_bytes)} per message).`);
+          saved.pending = [];
+        } else {
+          showError(error.message);
+        }
         if (!els.text.value && !state.pending.length) {
           els.text.value = saved.text;
           state.pending = saved.pending;
@@ -829,6 +866,11 @@
     els.meAvatar.className = `avatar ${avatarClass(person)} small`;
     els.meAvatar.textContent = initials(person);
     els.postingAs.value = person.username;
+    try {
+      localStorage.setItem(POSTING_AS_KEY, person.username);
+    } catch (_) {
+      // storage refused: the choice lasts until the page is reloaded
+    }
     for (const view of state.messages.values()) rerender(view);
   }
 
@@ -847,6 +889,10 @@
     state.as = state.me.username;
     state.bot = data.bot;
     state.limits = data.limits || state.limits;
+    window.markdown.setLookup({
+      user: (id) => [...state.people, state.bot].find((u) => u && u.id === id)?.name,
+      channel: (id) => (id === data.channel.id ? data.channel.name : null),
+    });
     $("guild-name").textContent = data.guild.name;
     $("guild-icon").title = data.guild.name;
     for (const id of ["channel-name", "sidebar-channel", "welcome-channel"]) {
@@ -862,6 +908,7 @@
     document.title = `#${data.channel.name} · ${data.guild.name} · JediSith playground`;
     applyStatus(data.bot.online, data.commands);
     renderSamples(data.samples || []);
+    pin();
     state.messages.clear();
     els.messages.replaceChildren();
     for (const view of data.messages) upsertMessage(view);
@@ -997,9 +1044,31 @@
     addFiles([...event.dataTransfer.files]);
   });
 
-  els.scroller.addEventListener("scroll", () => {
-    state.stick = nearBottom();
+  els.scroller.addEventListener("scroll", onScroll);
+  const scrolling = () => {
+    scrollInput.at = performance.now();
+  };
+  els.scroller.addEventListener("wheel", scrolling, { passive: true });
+  els.scroller.addEventListener("touchmove", scrolling, { passive: true });
+  document.addEventListener("keydown", (event) => {
+    if (event.target.closest("textarea, input, select")) return; // typing, not scrolling
+    if (/^(PageUp|PageDown|ArrowUp|ArrowDown|Home|End|Tab| )$/.test(event.key)) scrolling();
   });
+  els.scroller.addEventListener("pointerdown", (event) => {
+    // On the scroll bar: right of the content box (a click on a message is not a scroll).
+    if (event.target === els.scroller && event.offsetX >= els.scroller.clientWidth) {
+      scrollInput.dragging = true;
+    }
+  });
+  window.addEventListener("pointerup", () => {
+    if (scrollInput.dragging) scrolling();
+    scrollInput.dragging = false;
+  });
+  els.newMessages.addEventListener("click", () => scrollToBottom(true));
+  // Heights change without a scroll event (images decoding, the composer growing): re-pin.
+  const resizes = new ResizeObserver(keepPinned);
+  resizes.observe(els.messages);
+  resizes.observe(els.scroller);
   document.addEventListener("click", (event) => {
     if (!els.menu.hidden && !els.menu.contains(event.target)) closeMenu();
   });
@@ -1011,7 +1080,7 @@
     closeMenu();
     closeLightbox();
   });
-  window.addEventListener("resize", () => scrollToBottom(false));
+  window.addEventListener("resize", keepPinned);
 
   connect();
 })();

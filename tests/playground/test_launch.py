@@ -35,3 +35,16 @@ def test_the_playground_keeps_a_developers_settings() -> None:
 def test_the_setting_keys_are_the_bots() -> None:
     keys = bot_setting_keys()
     assert {"DISCORD_TOKEN", "DISCORD_API_URL", "COOLDOWN_RATE", "OOD_POLICY"} <= keys
+
+
+def test_the_terminal_leaves_out_alembic_and_the_discord_invite() -> None:
+    from playground.__main__ import shown
+
+    stamp = "02:10:11"
+    assert not shown(f"{stamp} INFO    alembic.runtime.migration: Context impl SQLiteImpl.")
+    assert not shown(f"{stamp} INFO    alembic.runtime.migration: Running upgrade  -> 0001, x")
+    assert not shown(
+        f"{stamp} INFO    bot.client: invite me with: https://discord.com/oauth2/authorize?client_id=1"
+    )
+    assert shown(f"{stamp} WARNING alembic.runtime.migration: something to know")
+    assert shown(f"{stamp} INFO    bot.client: logged in as JediSith#0001 (id 1) in 1 servers")

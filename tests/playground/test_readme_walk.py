@@ -224,13 +224,6 @@ def visible(page: Any, message_id: str) -> bool:
     return True
 
 
-def known_scroll_bug(page: Any) -> bool:
-    """KNOWN SCROLL BUG (issue 23): the page before branch i23-page (no "new messages" bar)
-    leaves a reply below the fold when images load after it scrolled, e.g. ten attached with +.
-    Delete this function and its use in `walk` once i23-page is merged."""
-    return page.locator("#new-messages").count() == 0
-
-
 def walk(page: Any, steps: list[Step], workdir: Path, prefix: str) -> list[str]:
     """Each step in turn: post, wait for the answer, check it is in view, screenshot."""
     replies: list[str] = []
@@ -248,8 +241,6 @@ def walk(page: Any, steps: list[Step], workdir: Path, prefix: str) -> list[str]:
         page.screenshot(path=str(shot))  # what the person sees, in view or not
         if DOCS_SCREENSHOT and step.text == PICTURE_STEP and not out_of_view:
             (REPO / PICTURE).write_bytes(shot.read_bytes())
-    if out_of_view and known_scroll_bug(page):
-        pytest.xfail(f"KNOWN SCROLL BUG (issue 23, fixed on i23-page): {out_of_view}")
     assert not out_of_view, out_of_view
     return replies
 

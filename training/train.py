@@ -56,6 +56,7 @@ from model.bundle import (
     staging_folder,
 )
 from model.detector import DEFAULT_KEEP
+from training.arguments import DefaultsHelpFormatter
 from training.data import DATA_PATHS, DEFAULT_CACHE_BYTES, RULE
 from training.progress import Cancellation, keep_best_callback, keras_callbacks
 from training.protocol import DEFAULT_EPOCHS, ProgressLog
@@ -117,6 +118,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     defaults = TrainConfig(Path("."))
     parser = argparse.ArgumentParser(
         prog="jedisith-train",
+        formatter_class=DefaultsHelpFormatter,
         description="Train the Jedi/Sith network on DATA_DIR (one folder per class) and "
         "publish model.keras, model.tflite and model.json into --out.",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+from typing import Any
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -28,3 +29,11 @@ def _has_default(action: argparse.Action) -> bool:
     if not action.option_strings or isinstance(action, argparse._HelpAction):
         return False
     return action.default not in (None, False, "", argparse.SUPPRESS)
+
+
+class Parser(argparse.ArgumentParser):
+    """An `argparse.ArgumentParser` whose help shows every default (`DefaultsHelpFormatter`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from training.arguments import DefaultsHelpFormatter
+from training.arguments import Parser
 from training.synthetic_backgrounds import (
     _BACKGROUNDS,
     _CANVAS,
@@ -474,9 +474,8 @@ def _positive(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``python -m training.synthetic OUT_DIR [--jedi N] [--sith N] [--seed S]``."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m training.synthetic",
-        formatter_class=DefaultsHelpFormatter,
         description="Write a synthetic Jedi/Sith image dataset (OUT_DIR/jedi, OUT_DIR/sith).",
     )
     parser.add_argument("out_dir", type=Path, help="folder to write jedi/ and sith/ into")

@@ -1,5 +1,6 @@
-"""What the bot says, end to end against the look-alike: `!jedisith` / `!features` with no
-image take the latest image, not a broken file posted after it."""
+"""What the bot says, end to end against the look-alike: a "did you mean" for a typo of a
+command and nothing for other words; `!jedisith` / `!features` with no image take the latest
+image, not a broken file posted after it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from botkit import TOKEN, Running, running_bot, sample, verdict_lines
+from botkit import TOKEN, Running, replies_to, running_bot, sample, verdict_lines
 
 from playground.discord import DiscordServer
 
@@ -28,6 +29,16 @@ async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
         running_bot(server, data_dir=tmp_path_factory.mktemp("words")) as bot,
     ):
         yield bot
+
+
+async def test_a_typo_gets_did_you_mean_and_other_words_get_nothing(running: Running) -> None:
+    reply = await running.command(content="!jedisiht", author=MEMBER)
+    assert reply["content"] == (
+        "I have no `!jedisiht`: did you mean `!jedisith`? `!help` lists my commands."
+    )
+    quiet = await running.post("!hello there", author=MEMBER)
+    await running.settle()  # the sentinel is answered after it, and nothing answered it
+    assert replies_to(running.server, quiet) == []
 
 
 async def test_no_image_means_the_latest_image_not_a_broken_file_after_it(

@@ -1,15 +1,18 @@
-"""What the bot says, end to end against the look-alike: a "did you mean" for a typo of a
-command and nothing for other words; `!jedisith` / `!features` with no image take the latest
-image, not a broken file posted after it."""
+"""What the bot says, end to end against the look-alike: its own `!help` as an embed (the
+operator's commands to the operator only); a "did you mean" for a typo of a command and
+nothing for other words; `!jedisith` / `!features` with no image take the latest image, not a
+broken file posted after it."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
 from botkit import TOKEN, Running, replies_to, running_bot, sample, verdict_lines
 
+from bot.help import TOPICS
 from playground.discord import DiscordServer
 
 pytestmark = [
@@ -29,6 +32,54 @@ async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
         running_bot(server, data_dir=tmp_path_factory.mktemp("words")) as bot,
     ):
         yield bot
+
+
+def embed_of(reply: dict[str, Any]) -> dict[str, Any]:
+    assert reply["content"] == "" and len(reply["embeds"]) == 1, reply
+    return reply["embeds"][0]
+
+
+async def test_help_lists_every_command_in_one_understandable_line(running: Running) -> None:
+    embed = embed_of(await running.command(content="!help", author=MEMBER))
+    about, listing = embed["description"].split("\n\n")
+    assert about.startswith("I tell Jedi from Sith.")
+    lines = listing.splitlines()
+    assert lines[0].startswith("`!jedisith` Say whether an image shows a Jedi or a Sith")
+    listed = {line.split("`")[1].removeprefix("!") for line in lines}
+    visible = {c.name for c in running.bot.commands if not c.hidden} - {"default"}
+    assert listed == visible, listed ^ visible
+    assert "```" not in embed["description"] and "No description given" not in str(embed)
+    for line in lines:  # a whole sentence, never cut off
+        assert line.endswith("."), line
+    assert "!help COMMAND" in embed["footer"]["text"]
+    assert set(TOPICS) >= visible  # every command's help is written, in bot/help.py
+
+
+async def test_help_for_a_command_describes_each_argument_with_examples(
+    running: Running,
+) -> None:
+    embed = embed_of(await running.command(content="!help teach", author=MEMBER))
+    assert embed["title"] == "!teach"
+    fields = {field["name"]: field["value"] for field in embed["fields"]}
+    assert "`label`: jedi, sith, or neither" in fields["Arguments"]
+    assert "`image`:" in fields["Arguments"]
+    assert "`!teach jedi`:" in fields["Examples"]
+
+    embed = embed_of(await running.command(content="!help js", author=MEMBER))
+    assert embed["title"] == "!jedisith (also !js)"
+
+    embed = embed_of(await running.command(content="!help retrain", author=MEMBER))
+    assert "Manage Server" in embed["description"]
+    assert "shared" not in str(embed)  # the operator's examples are the operator's
+
+
+async def test_the_operators_commands_are_shown_to_the_operator_only(running: Running) -> None:
+    reply = await running.command(content="!help default", author=MEMBER)
+    assert reply["content"] == "I have no command `default`; `!help` lists them."
+    embed = embed_of(await running.command(content="!help"))  # padawan owns the application
+    assert "`!default`" in embed["description"]
+    embed = embed_of(await running.command(content="!help retrain"))
+    assert "`!retrain shared`:" in str(embed)
 
 
 async def test_a_typo_gets_did_you_mean_and_other_words_get_nothing(running: Running) -> None:

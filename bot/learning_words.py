@@ -21,6 +21,33 @@ def posted_text(forgotten: Forgotten) -> str:
     return f"The {posts} you posted went too, with the {labels} others gave them. "
 
 
+def forget_question(in_server: bool) -> str:
+    """`!forget`'s question before it deletes anything."""
+    where = "in this server" if in_server else "in every server"
+    return (
+        f"Delete your labels and the images you posted {where}, with the labels others gave "
+        "them? This cannot be undone."
+    )
+
+
+def forgotten_text(forgotten: Forgotten, where: str, prefix: str, *, in_server: bool) -> str:
+    """`!forget`'s answer once confirmed: what it deleted, and where."""
+    if not forgotten.votes and not forgotten.posts:
+        return f"You have given me no labels or images {where}: there is nothing to delete."
+    scope = (
+        f"In this server only: `{prefix}forget` in a DM with me deletes what you gave in every "
+        "server."
+        if in_server
+        else "In every server."
+    )
+    return (
+        f"Deleted your {plural(forgotten.votes, 'label')} and "
+        f"{plural(forgotten.images, 'image')} nobody else labelled. "
+        f"{posted_text(forgotten)}{scope} "
+        "Models trained before keep what they learned until the next retrain."
+    )
+
+
 def thanks(outcome: VoteOutcome, label: str, prefix: str) -> str:
     """The ephemeral answer to a click."""
     said = label.capitalize()

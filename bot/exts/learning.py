@@ -24,6 +24,7 @@ from discord.ext import commands
 from bot import asking, server_settings
 from bot.checks import answers_in, is_moderator, manager_only
 from bot.client import reply_to
+from bot.confirm import Confirm
 from bot.converters import on_or_off
 from bot.errors import NoImageFound, UserFacingError, scrub_paths
 from bot.feedback import (
@@ -44,9 +45,9 @@ from bot.learning_words import (
     describe_neither,
     describe_summary,
     describe_usage,
+    forget_question,
+    forgotten_text,
     learned,
-    plural,
-    posted_text,
     thanks,
     user_line,
 )
@@ -405,29 +406,20 @@ class Learning(commands.Cog, name="Learning"):
     @commands.command(name="forget")
     async def forget(self, ctx: commands.Context) -> None:
         """Delete what you gave me in this server (in a DM: in every server): your labels, the
-        images you posted (whoever labelled them), and the images nobody else holds."""
+        images you posted (whoever labelled them), and the images nobody else holds. Asks you
+        to confirm first."""
         guild_id = ctx.guild.id if ctx.guild else None
-        forgotten = await self.in_store(self.store.forget_user, ctx.author.id, guild_id)
+        self.store  # noqa: B018 - raises the clear error when there is no dataset
         where = "in this server" if ctx.guild else "in every server"
-        if not forgotten.votes and not forgotten.posts:
-            await ctx.reply(
-                f"You have given me no labels or images {where}: there is nothing to delete.",
-                mention_author=False,
-            )
-            return
-        scope = (
-            f"In this server only: `{ctx.clean_prefix}forget` in a DM with me deletes what you "
-            "gave in every server."
-            if ctx.guild
-            else "In every server."
-        )
-        await ctx.reply(
-            f"Deleted your {plural(forgotten.votes, 'label')} and "
-            f"{plural(forgotten.images, 'image')} nobody else labelled. "
-            f"{posted_text(forgotten)}{scope} "
-            "Models trained before keep what they learned until the next retrain.",
-            mention_author=False,
-        )
+        prefix, author = ctx.clean_prefix, ctx.author.id
+
+        async def forget_now() -> str:
+            forgotten = await self.in_store(self.store.forget_user, author, guild_id)
+            return forgotten_text(forgotten, where, prefix, in_server=guild_id is not None)
+
+        view = Confirm(author, forget_now, label="Delete")
+        question = forget_question(guild_id is not None)
+        view.message = await ctx.reply(question, view=view, mention_author=False)
 
     # -- deleted messages -------------------------------------------------------------------------
 

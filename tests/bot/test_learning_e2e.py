@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from botkit import TOKEN, Running, running_bot, start_bot_process, verdict_lines
+from botkit import TOKEN, Running, forget, running_bot, start_bot_process, verdict_lines
 
 from bot.feedback import TEMPLATE
 from dataset import DatasetStore
@@ -261,12 +261,12 @@ async def test_forget_deletes_a_persons_votes_and_their_images(
     mine = images_of(tiny_dataset, "jedi", 12)[10:]
     await running.command(*mine, content="!teach jedi", author={"username": "leaver"})
     before = store.summary(running.server.guild_id)
-    reply = await running.command(content="!forget", author={"username": "leaver"})
-    assert reply["content"].startswith("Deleted your 2 labels and 2 images nobody else labelled.")
+    text = await forget(running, {"username": "leaver"})
+    assert text.startswith("Deleted your 2 labels and 2 images nobody else labelled.")
     after = store.summary(running.server.guild_id)
     assert after.images == before.images - 2 and after.votes == before.votes - 2
-    again = await running.command(content="!forget", author={"username": "leaver"})
-    assert "nothing to delete" in again["content"]
+    again = await forget(running, {"username": "leaver"})
+    assert "nothing to delete" in again
 
 
 async def test_two_servers_keep_their_labels_apart(
@@ -302,10 +302,10 @@ async def test_two_servers_keep_their_labels_apart(
     assert set(re.findall(r"<@(\d+)>", shown)) == {str(i) for i in people}
 
     # Forgetting there leaves this server's label and the image.
-    gone = await running.command(content="!forget", author=VISITORS[1], channel_id=there)
-    assert gone["content"].startswith("Deleted your 1 label and 0 images nobody else labelled.")
-    assert "In this server only" in gone["content"]
-    await running.command(content="!forget", author={"username": "mace"}, channel_id=there)
+    gone = await forget(running, VISITORS[1], channel_id=there)
+    assert gone.startswith("Deleted your 1 label and 0 images nobody else labelled.")
+    assert "In this server only" in gone
+    await forget(running, {"username": "mace"}, channel_id=there)
     assert store.summary(away).images == 0 and store.summary(away).votes == 0
     assert store.label_of(sha, home).label == "sith"
     assert any(p.name.startswith(sha) for p in (store.data_dir / "images").rglob("*"))

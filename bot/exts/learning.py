@@ -41,13 +41,15 @@ from bot.images import (
     gather_bytes,
 )
 from bot.learning_words import (
+    Taught,
     describe_given,
     describe_neither,
     describe_summary,
     describe_usage,
     forget_question,
     forgotten_text,
-    learned,
+    retrain_needs,
+    teach_summary,
     thanks,
     user_line,
 )
@@ -265,10 +267,10 @@ class Learning(commands.Cog, name="Learning"):
                 attachments, target = await command_images(
                     ctx, image, settings.history_limit, settings.max_images
                 )
-                lines = await self.teach_attachments(
+                text = await self.teach_attachments(
                     attachments, target, label, ctx.author, ctx.guild
                 )
-            await ctx.reply("\n".join(lines), mention_author=False)
+            await ctx.reply(text, mention_author=False)
 
     async def teach_attachments(
         self,
@@ -277,14 +279,24 @@ class Learning(commands.Cog, name="Learning"):
         label: str,
         user: discord.abc.User,
         guild: discord.Guild | None,
-    ) -> list[str]:
+    ) -> str:
         """Download, check and keep every attachment (of `message`, None for a slash command's)
-        with `label`: one line each; within the download budget, as a verdict is."""
+        with `label`, within the download budget as a verdict is: one summary line, and what
+        each class still needs before a retrain."""
         if not attachments:
             raise NoImageFound("I found no image to learn from.")
         weight = declared_bytes(attachments, self.bot.settings.max_image_bytes)
         with self.bot.downloads.reserve(weight):  # the busy reply at once, past the budget
-            return await self._teach_each(attachments, message, label, user, guild)
+            taught, full = await self._teach_each(attachments, message, label, user, guild)
+        prefix = self.bot.settings.command_prefix
+        lines = [teach_summary(taught, label)]
+        if full:
+            lines.append("-# " + ROOM.format(p=prefix))
+        if guild is not None and any(t.outcome for t in taught):
+            summary = await self.in_store(self.store.summary, guild.id)
+            minimum = self.bot.settings.retrain_min_images
+            lines.append(retrain_needs(summary.counts, self.class_names, minimum, prefix))
+        return "\n".join(lines)
 
     async def _teach_each(
         self,
@@ -293,7 +305,8 @@ class Learning(commands.Cog, name="Learning"):
         label: str,
         user: discord.abc.User,
         guild: discord.Guild | None,
-    ) -> list[str]:
+    ) -> tuple[list[Taught], bool]:
+        """Each attachment kept or refused, and whether the server's quota refused one."""
         settings = self.bot.settings
         downloads = await gather_bytes(
             self.bot.http_session,
@@ -301,16 +314,11 @@ class Learning(commands.Cog, name="Learning"):
             settings.max_image_bytes,
             settings.download_timeout,
         )
-        lines = []
-        full = False
-        many = len(attachments) > 1
-        for number, (attachment, data) in enumerate(
-            zip(attachments, downloads, strict=True), start=1
-        ):
-            prefix = f"{number}. " if many else ""
+        taught, full = [], False
+        for attachment, data in zip(attachments, downloads, strict=True):
             name = f"`{attachment.filename.replace('`', chr(39))[:80]}`"
             if isinstance(data, Exception):
-                lines.append(f"{prefix}{name}: {data}")
+                taught.append(Taught(name, refused=str(data)))
                 continue
             try:
                 await self.bot.worker.decode(data)  # only what the bot could judge is kept
@@ -329,17 +337,15 @@ class Learning(commands.Cog, name="Learning"):
                     poster_id=message.author.id if message else user.id,
                 )
             except Exception as error:
-                full = full or isinstance(error, QuotaReached)
                 said = user_line(error)  # not `message`: the next file still needs it
                 if said is None:
                     raise
-                lines.append(f"{prefix}{name}: {said}")
+                full = full or isinstance(error, QuotaReached)
+                taught.append(Taught(name, refused=said))
                 continue
             self.recent.add(data)
-            lines.append(f"{prefix}{name}: {learned(outcome, label, record.new)}")
-        if full:
-            lines.append("-# " + ROOM.format(p=self.bot.settings.command_prefix))
-        return lines
+            taught.append(Taught(name, outcome, record.new))
+        return taught, full
 
     # -- !dataset, !forget ----------------------------------------------------------------------
 

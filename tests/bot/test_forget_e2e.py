@@ -89,12 +89,12 @@ async def test_forget_takes_back_what_a_person_posted_and_leaves_no_copy(
         reply = await running.server.wait_for_reply(
             (await running.post("!teach jedi", author=MEMBER))["id"], timeout=REPLY
         )
-        assert "kept, your label **Jedi**" in reply["content"], reply["content"]
+        assert "Taught 1 new image as **Jedi**." in reply["content"], reply["content"]
         verdict = await running.command(mine, content="!jedisith", author=MODERATOR)
         await click_row(running, verdict, 0, MODERATOR)
         bad = ("notes.png", b"not an image")  # refused; the next file is still kept as its own
         reply = await running.command(bad, theirs, content="!teach sith", author=MEMBER)
-        assert "2. " in reply["content"] and "kept, your label **Sith**" in reply["content"]
+        assert reply["content"].startswith("Taught 1 new image as **Sith**; refused 1: ")
         assert store.summary(guild).images == 2
         running_training = work_folder(store, guild, guild, running=True)
         killed = work_folder(store, guild, 0, running=False)

@@ -22,6 +22,7 @@ pytestmark = [
 ]
 
 MEMBER = {"username": "kylo"}
+MODERATOR = {"username": "mace", "roles": ["Moderators"]}
 BROKEN = ("notes.png", b"these are my notes, not a picture")
 
 
@@ -106,3 +107,33 @@ async def test_no_image_means_the_latest_image_not_a_broken_file_after_it(
     reply = await running.command(BROKEN, (name, data), content="!features 2", author=MEMBER)
     assert [a["filename"] for a in reply["attachments"]] == ["conv2.png"], reply["content"]
     assert name in reply["content"] and "notes.png" not in reply["content"]
+
+
+async def test_teach_answers_in_one_line_with_what_a_retrain_needs(running: Running) -> None:
+    await running.command(content="!dataset collect on")
+    files = [sample(name) for name in ("jedi-1", "jedi-2")] + [BROKEN]
+    reply = await running.command(*files, content="!teach jedi", author=MEMBER)
+    first, needs = reply["content"].splitlines()
+    assert first.startswith("Taught 2 new images as **Jedi**; refused 1: "), first
+    assert first.endswith("(`notes.png`)."), first
+    minimum = running.settings.retrain_min_images
+    assert needs.startswith(f"-# Before `!retrain`: {minimum - 2} more Jedi"), needs
+    assert f"{minimum} more Sith" in needs or f"{minimum - 1} more Sith" in needs, needs
+
+
+async def test_a_vote_a_moderator_outweighs_says_so(running: Running) -> None:
+    image = sample("sith-3")
+    await running.command(image, content="!teach sith", author=MODERATOR)
+    verdict = await running.command(image, content="!jedisith", author=MEMBER)
+    jedi = next(
+        button
+        for row in verdict["components"]
+        for button in row["components"]
+        if button.get("label") == "It's a Jedi"
+    )
+    click = await running.server.click_button(verdict["id"], jedi["custom_id"], user=MEMBER)
+    answer = await running.server.wait_for_reply(click["id"], timeout=20.0)
+    assert answer["content"].startswith(
+        "Thanks! Kept with your label, **Jedi**. Its label stays Sith: a moderator's vote "
+        "decided (1 Jedi, 1 Sith)."
+    ), answer["content"]

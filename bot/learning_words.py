@@ -92,9 +92,9 @@ def teach_summary(taught: Sequence[Taught], label: str) -> str:
             reasons.setdefault(t.refused.rstrip("."), []).append(t.name)
     if reasons:
         refused = "; ".join(
-            f"{why} ({', '.join(names[:3])}{_more(names)})" for why, names in reasons.items()
+            f"{', '.join(names[:3])}{_more(names)}: {why}" for why, names in reasons.items()
         )
-        text += f"; refused {sum(map(len, reasons.values()))}: {refused}"
+        text += f"; refused {sum(map(len, reasons.values()))}, {refused}"
     text += "."
     if len(kept) == 1 and kept[0].outcome is not None:
         return f"{text} {standing(kept[0].outcome, label)}"

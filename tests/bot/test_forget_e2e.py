@@ -94,7 +94,7 @@ async def test_forget_takes_back_what_a_person_posted_and_leaves_no_copy(
         await click_row(running, verdict, 0, MODERATOR)
         bad = ("notes.png", b"not an image")  # refused; the next file is still kept as its own
         reply = await running.command(bad, theirs, content="!teach sith", author=MEMBER)
-        assert reply["content"].startswith("Taught 1 new image as **Sith**; refused 1: ")
+        assert reply["content"].startswith("Taught 1 new image as **Sith**; refused 1, `notes.png`")
         assert store.summary(guild).images == 2
         running_training = work_folder(store, guild, guild, running=True)
         killed = work_folder(store, guild, 0, running=False)

@@ -21,12 +21,12 @@ def test_one_line_counts_taught_known_and_refused_with_why() -> None:
         Taught("`m.txt`", refused="not an image"),
     ]
     assert teach_summary(taught, "jedi") == (
-        "Taught 1 new image as **Jedi**, 3 already known; refused 2: not an image (`n.png`, "
-        "`m.txt`). Labelled otherwise: `c.png` stays Sith: a moderator's vote decided (1 Jedi, "
+        "Taught 1 new image as **Jedi**, 3 already known; refused 2, `n.png`, `m.txt`: not an "
+        "image. Labelled otherwise: `c.png` stays Sith: a moderator's vote decided (1 Jedi, "
         "1 Sith); `d.png` waits for a moderator (votes disagree: 1 Jedi, 1 Sith)."
     )
     assert teach_summary(taught[4:], "jedi") == (
-        "Taught nothing; refused 2: not an image (`n.png`, `m.txt`)."
+        "Taught nothing; refused 2, `n.png`, `m.txt`: not an image."
     )
     assert teach_summary(taught[1:2], "jedi") == (
         "Taught **Jedi** on 1 image I already knew. Its label: Jedi (2 Jedi)."

@@ -162,8 +162,8 @@ async def test_the_daily_quotas_say_which_was_reached_and_when_it_resets(
         assert "Collection is **on**" in await said(running, "!dataset collect on", "padawan")
         three = [sample(name) for name in ("jedi-1", "jedi-2", "jedi-3")]
         first = (await said(running, TEACH, "padawan", attachments=three)).splitlines()[0]
-        assert first.startswith("Taught 2 new images as **Jedi**; refused 1: "), first
-        assert "Your daily quota is reached: you added 2 " in first and "(`jedi-3.jpg`)" in first
+        assert first.startswith("Taught 2 new images as **Jedi**; refused 1, `jedi-3.jpg`: "), first
+        assert "`jedi-3.jpg`: Your daily quota is reached: you added 2 " in first
         assert f"It resets at 00:00 UTC ({until_midnight(now)})" in first
 
         assert "Taught 1 new image" in await said(

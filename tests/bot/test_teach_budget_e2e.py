@@ -143,6 +143,6 @@ async def test_a_refused_file_before_a_good_one_leaves_the_good_one_kept(running
         author=VISITOR,
     )
     first = reply["content"].splitlines()[0]
-    assert first.startswith("Taught 1 new image as **Sith**; refused 1: "), first
-    assert first.endswith("(`notes.txt`). Its label: Sith (1 Sith)."), first
+    assert first.startswith("Taught 1 new image as **Sith**; refused 1, `notes.txt`: "), first
+    assert first.endswith(". Its label: Sith (1 Sith)."), first
     assert running.logs.tracebacks(mark) == []

@@ -114,8 +114,7 @@ async def test_teach_answers_in_one_line_with_what_a_retrain_needs(running: Runn
     files = [sample(name) for name in ("jedi-1", "jedi-2")] + [BROKEN]
     reply = await running.command(*files, content="!teach jedi", author=MEMBER)
     first, needs = reply["content"].splitlines()
-    assert first.startswith("Taught 2 new images as **Jedi**; refused 1: "), first
-    assert first.endswith("(`notes.png`)."), first
+    assert first.startswith("Taught 2 new images as **Jedi**; refused 1, `notes.png`: "), first
     minimum = running.settings.retrain_min_images
     assert needs.startswith(f"-# Before `!retrain`: {minimum - 2} more Jedi"), needs
     assert f"{minimum} more Sith" in needs or f"{minimum - 1} more Sith" in needs, needs

@@ -18,6 +18,7 @@ from discord.ext import commands
 
 from bot.errors import ReplyContext
 from bot.feedback import FeedbackCollector
+from bot.help import JediSithHelp
 from bot.images import ByteBudget
 from bot.limits import LimitedTree, install
 from bot.model_versions import serve, serving_folder
@@ -101,7 +102,7 @@ class BotCore:
             description=DESCRIPTION.format(p=settings.command_prefix),
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
-            help_command=commands.DefaultHelpCommand(no_category="Other"),
+            help_command=JediSithHelp(),
             tree_cls=LimitedTree,  # every application command is rate-limited (bot.limits)
             # Application commands are for servers that installed the bot, unless they say
             # otherwise (/jedisith, /features and the menu: anywhere, docs/anywhere.md).

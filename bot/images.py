@@ -45,6 +45,15 @@ def looks_like_image(attachment: discord.Attachment) -> bool:
     return PurePosixPath(attachment.filename.lower()).suffix in IMAGE_TYPES
 
 
+def seems_readable(attachment: discord.Attachment) -> bool:
+    """An image by its type or name that Discord could also measure: Discord gives the width
+    and height of every image it can read, so an image type without them is a broken file."""
+    if not looks_like_image(attachment):
+        return False
+    content_type = (attachment.content_type or "").lower()
+    return not content_type.startswith("image/") or bool(attachment.width and attachment.height)
+
+
 async def find_target(message: discord.Message, history_limit: int) -> discord.Message:
     """The message whose attachments the command `message` is about."""
     if message.attachments:
@@ -70,14 +79,19 @@ async def find_target(message: discord.Message, history_limit: int) -> discord.M
         if me is not None and not message.channel.permissions_for(me).read_message_history:
             # Discord answers an empty history then, not an error: ask, do not guess.
             raise _no_history(message)
+        broken = None  # the latest with only files named as images Discord could not read
         try:
             async for earlier in message.channel.history(limit=history_limit, before=message):
                 if me is not None and earlier.author.id == me.id:
                     continue  # never our own feature maps
-                if any(looks_like_image(attachment) for attachment in earlier.attachments):
+                if any(seems_readable(attachment) for attachment in earlier.attachments):
                     return earlier
+                if broken is None and any(map(looks_like_image, earlier.attachments)):
+                    broken = earlier
         except discord.Forbidden:
             raise _no_history(message) from None
+        if broken is not None:
+            return broken  # decoding it tells the user what is wrong with it
     raise NoImageFound(
         "I found no image. Attach one to your command, reply to a message with an image, "
         "or post the image first and then type the command."

@@ -3,7 +3,8 @@ plain functions of what the dataset answered (tested without Discord)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from bot import asking
 from bot.errors import scrub_paths, user_message
@@ -21,6 +22,33 @@ def posted_text(forgotten: Forgotten) -> str:
     return f"The {posts} you posted went too, with the {labels} others gave them. "
 
 
+def forget_question(in_server: bool) -> str:
+    """`!forget`'s question before it deletes anything."""
+    where = "in this server" if in_server else "in every server"
+    return (
+        f"Delete your labels and the images you posted {where}, with the labels others gave "
+        "them? This cannot be undone."
+    )
+
+
+def forgotten_text(forgotten: Forgotten, where: str, prefix: str, *, in_server: bool) -> str:
+    """`!forget`'s answer once confirmed: what it deleted, and where."""
+    if not forgotten.votes and not forgotten.posts:
+        return f"You have given me no labels or images {where}: there is nothing to delete."
+    scope = (
+        f"In this server only: `{prefix}forget` in a DM with me deletes what you gave in every "
+        "server."
+        if in_server
+        else "In every server."
+    )
+    return (
+        f"Deleted your {plural(forgotten.votes, 'label')} and "
+        f"{plural(forgotten.images, 'image')} nobody else labelled. "
+        f"{posted_text(forgotten)}{scope} "
+        "Models trained before keep what they learned until the next retrain."
+    )
+
+
 def thanks(outcome: VoteOutcome, label: str, prefix: str) -> str:
     """The ephemeral answer to a click."""
     said = label.capitalize()
@@ -30,21 +58,98 @@ def thanks(outcome: VoteOutcome, label: str, prefix: str) -> str:
         first = f"You had already said **{said}**: nothing changed."
     else:
         first = f"Thanks! Kept with your label, **{said}**."
-    return f"{first} {standing(outcome)} `{prefix}forget` deletes what you gave."
+    return f"{first} {standing(outcome, label)} `{prefix}forget` deletes what you gave."
 
 
-def learned(outcome: VoteOutcome, label: str, new: bool) -> str:
-    """A `!teach` line."""
-    kept = "kept" if new else "already known"
-    return f"{kept}, your label **{label.capitalize()}**. {standing(outcome)}"
+@dataclass(frozen=True)
+class Taught:
+    """One file of a `!teach`: kept (`outcome`, and whether it is `new` to the server), or
+    `refused` with the short reason why."""
+
+    name: str
+    outcome: VoteOutcome | None = None
+    new: bool = False
+    refused: str | None = None
 
 
-def standing(outcome: VoteOutcome) -> str:
-    """Where the image's votes stand."""
-    counts = ", ".join(f"{n} {name.capitalize()}" for name, n in sorted(outcome.votes.items()) if n)
+def teach_summary(taught: Sequence[Taught], label: str) -> str:
+    """`!teach`'s one line: taught, already known and refused (why, grouped), and, where an
+    image's label is not the one given, which and why."""
+    said = f"**{label.capitalize()}**"
+    kept = [t for t in taught if t.outcome is not None]
+    new = sum(t.new for t in kept)
+    known = len(kept) - new
+    if not kept:
+        text = "Taught nothing"
+    elif not new:
+        text = f"Taught {said} on {plural(known, 'image')} I already knew"
+    else:
+        text = f"Taught {plural(new, 'new image')} as {said}"
+        text += f", {known} already known" if known else ""
+    reasons: dict[str, list[str]] = {}
+    for t in taught:
+        if t.refused is not None:
+            reasons.setdefault(t.refused.rstrip("."), []).append(t.name)
+    if reasons:
+        refused = "; ".join(
+            f"{', '.join(names[:3])}{_more(names)}: {why}" for why, names in reasons.items()
+        )
+        text += f"; refused {sum(map(len, reasons.values()))}, {refused}"
+    text += "."
+    if len(kept) == 1 and kept[0].outcome is not None:
+        return f"{text} {standing(kept[0].outcome, label)}"
+    other = [t for t in kept if t.outcome is not None and t.outcome.label != label]
+    if other:
+        shown = "; ".join(f"{t.name} {_stays(t.outcome)}" for t in other[:3] if t.outcome)
+        text += f" Labelled otherwise: {shown}{_more(other)}."
+    return text
+
+
+def _more(items: Sequence[object]) -> str:
+    return f" and {len(items) - 3} more" if len(items) > 3 else ""
+
+
+def standing(outcome: VoteOutcome, label: str | None = None) -> str:
+    """Where the image's votes stand; where they overrule `label` (the vote just given), why."""
     if outcome.label is None:
-        return f"Its votes disagree ({counts}): it waits for a moderator."
-    return f"Its label: {outcome.label.capitalize()} ({counts})."
+        return f"Its votes disagree ({_counts(outcome)}): it waits for a moderator."
+    if label is None or outcome.label == label:
+        return f"Its label: {outcome.label.capitalize()} ({_counts(outcome)})."
+    return f"Its label {_stays(outcome)}."
+
+
+def _stays(outcome: VoteOutcome) -> str:
+    """The image's label against the vote just given, and why: a tie, the most votes, or a
+    moderator's vote (which outweighs members': the only way fewer votes win)."""
+    counts = _counts(outcome)
+    if outcome.label is None:
+        return f"waits for a moderator (votes disagree: {counts})"
+    winner = outcome.label.capitalize()
+    theirs = outcome.votes.get(outcome.label, 0)
+    if theirs * 2 > sum(outcome.votes.values()):
+        return f"stays {winner}: most votes say so ({counts})"
+    return f"stays {winner}: a moderator's vote decided ({counts})"
+
+
+def _counts(outcome: VoteOutcome) -> str:
+    return ", ".join(f"{n} {name.capitalize()}" for name, n in sorted(outcome.votes.items()) if n)
+
+
+def retrain_needs(
+    counts: Mapping[str, Mapping[str, int]], class_names: Sequence[str], minimum: int, prefix: str
+) -> str:
+    """How many more labels each class needs outside the holdout before a `!retrain`."""
+    short = {
+        name: minimum - counts.get(name, {}).get("train", 0)
+        for name in class_names
+        if counts.get(name, {}).get("train", 0) < minimum
+    }
+    if not short:
+        return f"-# Enough of each class for `{prefix}retrain`."
+    needs = ", ".join(f"{n} more {name.capitalize()}" for name, n in short.items())
+    return (
+        f"-# Before `{prefix}retrain`: {needs} outside the holdout (`{prefix}dataset` says more)."
+    )
 
 
 def describe_summary(

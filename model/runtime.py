@@ -36,6 +36,7 @@ from model.bundle import (
 )
 from model.calibration import Calibration
 from model.detector import Detector, DetectorError, heads_graph
+from model.litert_log import without_banner
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +121,12 @@ class LiteRTBackend:
             raise ModelError(f"model.tflite is not a jedisith model: {error}") from None
 
     def classify(self, images: np.ndarray) -> Outputs:
-        return _flat(self._classify(image=images))
+        with without_banner():  # XNNPACK is applied, and announced, at the first run
+            return _flat(self._classify(image=images))
 
     def features(self, images: np.ndarray) -> tuple[Outputs, list[np.ndarray]]:
-        out = self._features(image=images)
+        with without_banner():
+            out = self._features(image=images)
         return _flat(out), [np.array(out[name]) for name in CONV_LAYERS]
 
 

@@ -232,6 +232,29 @@ class Running:
         assert len(lines) == 1 and lines[0].startswith(f"**{expected_label(name)}**"), lines
 
 
+async def forget(running: Running, author: dict[str, Any], **where: Any) -> str:
+    """`!forget` as `author`, confirmed with its Delete button: the line its question becomes."""
+    from bot.confirm import WORKING
+    from bot.learning_words import forget_question
+
+    reply = await running.command(content="!forget", author=author, **where)
+    question = forget_question(in_server=True)
+    assert reply["content"] == question, reply["content"]
+    delete, cancel = reply["components"][0]["components"]
+    assert (delete["label"], cancel["label"]) == ("Delete", "Cancel")
+    server = running.server
+    click = await server.click_button(reply["id"], delete["custom_id"], user=author)
+    await server.wait_for_interaction_response(click["id"], timeout=REPLY_TIMEOUT)
+
+    def done() -> bool:
+        return server.state.message(int(reply["id"]))["content"] not in (question, WORKING)
+
+    await wait_until(done)
+    message = server.state.message(int(reply["id"]))
+    assert not message.get("components"), message  # answered: no buttons left
+    return message["content"]
+
+
 def copy_shipped_model(folder: Path) -> Path:
     target = folder / "model"
     shutil.copytree(DEFAULT_MODEL_DIR, target)

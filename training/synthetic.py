@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from training.arguments import Parser
 from training.synthetic_backgrounds import (
     _BACKGROUNDS,
     _CANVAS,
@@ -473,7 +474,7 @@ def _positive(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``python -m training.synthetic OUT_DIR [--jedi N] [--sith N] [--seed S]``."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m training.synthetic",
         description="Write a synthetic Jedi/Sith image dataset (OUT_DIR/jedi, OUT_DIR/sith).",
     )

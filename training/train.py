@@ -29,7 +29,6 @@ appends stage and epoch events to that file (`training.protocol.ProgressLog`), a
 
 from __future__ import annotations
 
-import argparse
 import csv
 import functools
 import json
@@ -56,6 +55,7 @@ from model.bundle import (
     staging_folder,
 )
 from model.detector import DEFAULT_KEEP
+from training.arguments import Parser
 from training.data import DATA_PATHS, DEFAULT_CACHE_BYTES, RULE
 from training.progress import Cancellation, keep_best_callback, keras_callbacks
 from training.protocol import DEFAULT_EPOCHS, ProgressLog
@@ -115,7 +115,7 @@ class TrainConfig:
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     defaults = TrainConfig(Path("."))
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="jedisith-train",
         description="Train the Jedi/Sith network on DATA_DIR (one folder per class) and "
         "publish model.keras, model.tflite and model.json into --out.",

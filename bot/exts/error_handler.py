@@ -3,6 +3,7 @@ reply shows a host path (`bot.errors.scrub_paths`)."""
 
 from __future__ import annotations
 
+import difflib
 import logging
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.checks import answers_in
 from bot.errors import NotAllowed, scrub_paths, user_message
 from bot.replies import NOT_ENABLED
 
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
+CLOSE = 0.75  # how alike a typed word and a command's name must be to suggest it (difflib)
 
 
 class ErrorHandler(commands.Cog):
@@ -44,8 +47,11 @@ class ErrorHandler(commands.Cog):
         if isinstance(error, commands.CheckFailure) and ctx.interaction is not None:
             await _reply(ctx, NOT_ENABLED)  # a slash command must be answered
             return
-        if isinstance(error, commands.CommandNotFound | commands.CheckFailure):
-            return  # not ours, or a channel we are not enabled in: stay quiet
+        if isinstance(error, commands.CommandNotFound):
+            await self._suggest(ctx)
+            return
+        if isinstance(error, commands.CheckFailure):
+            return  # a channel we are not enabled in: stay quiet
         if isinstance(error, commands.CommandOnCooldown):
             await _reply(ctx, f"Slow down! Try again in {error.retry_after:.0f} s.")
             return
@@ -65,6 +71,20 @@ class ErrorHandler(commands.Cog):
             exc_info=(type(original), original, original.__traceback__),
         )
         await _reply(ctx, APOLOGY)
+
+    async def _suggest(self, ctx: commands.Context) -> None:
+        """A typo of a command (`!jedisiht`) gets one "did you mean" line; a word near no
+        command, or a channel the bot does not answer in, gets nothing."""
+        typed = (ctx.invoked_with or "").lower()
+        if len(typed) < 3 or not await answers_in(self.bot, ctx.guild, ctx.channel.id):
+            return
+        match = suggestion(typed, self.bot)
+        if match is not None:
+            p = ctx.clean_prefix
+            await _reply(
+                ctx,
+                f"I have no `{p}{typed}`: did you mean `{p}{match}`? `{p}help` lists my commands.",
+            )
 
     async def on_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -88,6 +108,13 @@ class ErrorHandler(commands.Cog):
                 await interaction.response.send_message(message, ephemeral=True)
         except discord.HTTPException:
             log.warning("could not tell the user about an error", exc_info=True)
+
+
+def suggestion(typed: str, bot: commands.Bot) -> str | None:
+    """The visible command name or alias closest to `typed`, if it is close enough."""
+    names = [name for name, command in bot.all_commands.items() if not command.hidden]
+    matches = difflib.get_close_matches(typed, names, n=1, cutoff=CLOSE)
+    return matches[0] if matches else None
 
 
 def _unwrap(error: BaseException) -> BaseException:

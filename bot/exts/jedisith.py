@@ -29,6 +29,7 @@ from bot.images import (
     download,
     gather_bytes,
     looks_like_image,
+    seems_readable,
 )
 from bot.limits import VerdictCooldown
 from model.architecture import CONV_LAYERS
@@ -148,9 +149,9 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
         with self.bot.working(reply_to(ctx)):
             async with ctx.typing():
                 attachments, _ = await command_images(
-                    ctx, image, self.bot.settings.history_limit, 1
+                    ctx, image, self.bot.settings.history_limit, self.bot.settings.max_images
                 )
-                drawn = _attachment_to_draw(attachments)
+                drawn = _attachment_to_draw(attachments)  # one image of the message
                 text, files = await self.feature_files(drawn, layers, ctx.guild)
             for index, group in enumerate(_group_files(files, _upload_limit(ctx))):
                 if index == 0:
@@ -329,11 +330,13 @@ def _upload_limit(ctx: commands.Context) -> int:
 
 
 def _attachment_to_draw(attachments: list[discord.Attachment]) -> discord.Attachment:
-    """The first attachment that looks like an image; else the first attachment, whatever it
-    is, so that decoding it explains to the user what is wrong with it."""
-    for attachment in attachments:
-        if looks_like_image(attachment):
-            return attachment
+    """The first attachment that Discord measured as an image, else the first that looks like
+    one; else the first attachment, whatever it is, so that decoding it explains to the user
+    what is wrong with it."""
+    for test in (seems_readable, looks_like_image):
+        for attachment in attachments:
+            if test(attachment):
+                return attachment
     if attachments:
         return attachments[0]
     raise NoImageFound("I found no image to draw.")

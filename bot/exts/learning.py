@@ -24,6 +24,7 @@ from discord.ext import commands
 from bot import asking, server_settings
 from bot.checks import answers_in, is_moderator, manager_only
 from bot.client import reply_to
+from bot.confirm import Confirm
 from bot.converters import on_or_off
 from bot.errors import NoImageFound, UserFacingError, scrub_paths
 from bot.feedback import (
@@ -40,13 +41,15 @@ from bot.images import (
     gather_bytes,
 )
 from bot.learning_words import (
+    Taught,
     describe_given,
     describe_neither,
     describe_summary,
     describe_usage,
-    learned,
-    plural,
-    posted_text,
+    forget_question,
+    forgotten_text,
+    retrain_needs,
+    teach_summary,
     thanks,
     user_line,
 )
@@ -264,10 +267,10 @@ class Learning(commands.Cog, name="Learning"):
                 attachments, target = await command_images(
                     ctx, image, settings.history_limit, settings.max_images
                 )
-                lines = await self.teach_attachments(
+                text = await self.teach_attachments(
                     attachments, target, label, ctx.author, ctx.guild
                 )
-            await ctx.reply("\n".join(lines), mention_author=False)
+            await ctx.reply(text, mention_author=False)
 
     async def teach_attachments(
         self,
@@ -276,14 +279,24 @@ class Learning(commands.Cog, name="Learning"):
         label: str,
         user: discord.abc.User,
         guild: discord.Guild | None,
-    ) -> list[str]:
+    ) -> str:
         """Download, check and keep every attachment (of `message`, None for a slash command's)
-        with `label`: one line each; within the download budget, as a verdict is."""
+        with `label`, within the download budget as a verdict is: one summary line, and what
+        each class still needs before a retrain."""
         if not attachments:
             raise NoImageFound("I found no image to learn from.")
         weight = declared_bytes(attachments, self.bot.settings.max_image_bytes)
         with self.bot.downloads.reserve(weight):  # the busy reply at once, past the budget
-            return await self._teach_each(attachments, message, label, user, guild)
+            taught, full = await self._teach_each(attachments, message, label, user, guild)
+        prefix = self.bot.settings.command_prefix
+        lines = [teach_summary(taught, label)]
+        if full:
+            lines.append("-# " + ROOM.format(p=prefix))
+        if guild is not None and any(t.outcome for t in taught):
+            summary = await self.in_store(self.store.summary, guild.id)
+            minimum = self.bot.settings.retrain_min_images
+            lines.append(retrain_needs(summary.counts, self.class_names, minimum, prefix))
+        return "\n".join(lines)
 
     async def _teach_each(
         self,
@@ -292,7 +305,8 @@ class Learning(commands.Cog, name="Learning"):
         label: str,
         user: discord.abc.User,
         guild: discord.Guild | None,
-    ) -> list[str]:
+    ) -> tuple[list[Taught], bool]:
+        """Each attachment kept or refused, and whether the server's quota refused one."""
         settings = self.bot.settings
         downloads = await gather_bytes(
             self.bot.http_session,
@@ -300,16 +314,11 @@ class Learning(commands.Cog, name="Learning"):
             settings.max_image_bytes,
             settings.download_timeout,
         )
-        lines = []
-        full = False
-        many = len(attachments) > 1
-        for number, (attachment, data) in enumerate(
-            zip(attachments, downloads, strict=True), start=1
-        ):
-            prefix = f"{number}. " if many else ""
+        taught, full = [], False
+        for attachment, data in zip(attachments, downloads, strict=True):
             name = f"`{attachment.filename.replace('`', chr(39))[:80]}`"
             if isinstance(data, Exception):
-                lines.append(f"{prefix}{name}: {data}")
+                taught.append(Taught(name, refused=str(data)))
                 continue
             try:
                 await self.bot.worker.decode(data)  # only what the bot could judge is kept
@@ -328,17 +337,15 @@ class Learning(commands.Cog, name="Learning"):
                     poster_id=message.author.id if message else user.id,
                 )
             except Exception as error:
-                full = full or isinstance(error, QuotaReached)
                 said = user_line(error)  # not `message`: the next file still needs it
                 if said is None:
                     raise
-                lines.append(f"{prefix}{name}: {said}")
+                full = full or isinstance(error, QuotaReached)
+                taught.append(Taught(name, refused=said))
                 continue
             self.recent.add(data)
-            lines.append(f"{prefix}{name}: {learned(outcome, label, record.new)}")
-        if full:
-            lines.append("-# " + ROOM.format(p=self.bot.settings.command_prefix))
-        return lines
+            taught.append(Taught(name, outcome, record.new))
+        return taught, full
 
     # -- !dataset, !forget ----------------------------------------------------------------------
 
@@ -405,29 +412,20 @@ class Learning(commands.Cog, name="Learning"):
     @commands.command(name="forget")
     async def forget(self, ctx: commands.Context) -> None:
         """Delete what you gave me in this server (in a DM: in every server): your labels, the
-        images you posted (whoever labelled them), and the images nobody else holds."""
+        images you posted (whoever labelled them), and the images nobody else holds. Asks you
+        to confirm first."""
         guild_id = ctx.guild.id if ctx.guild else None
-        forgotten = await self.in_store(self.store.forget_user, ctx.author.id, guild_id)
+        self.store  # noqa: B018 - raises the clear error when there is no dataset
         where = "in this server" if ctx.guild else "in every server"
-        if not forgotten.votes and not forgotten.posts:
-            await ctx.reply(
-                f"You have given me no labels or images {where}: there is nothing to delete.",
-                mention_author=False,
-            )
-            return
-        scope = (
-            f"In this server only: `{ctx.clean_prefix}forget` in a DM with me deletes what you "
-            "gave in every server."
-            if ctx.guild
-            else "In every server."
-        )
-        await ctx.reply(
-            f"Deleted your {plural(forgotten.votes, 'label')} and "
-            f"{plural(forgotten.images, 'image')} nobody else labelled. "
-            f"{posted_text(forgotten)}{scope} "
-            "Models trained before keep what they learned until the next retrain.",
-            mention_author=False,
-        )
+        prefix, author = ctx.clean_prefix, ctx.author.id
+
+        async def forget_now() -> str:
+            forgotten = await self.in_store(self.store.forget_user, author, guild_id)
+            return forgotten_text(forgotten, where, prefix, in_server=guild_id is not None)
+
+        view = Confirm(author, forget_now, label="Delete")
+        question = forget_question(guild_id is not None)
+        view.message = await ctx.reply(question, view=view, mention_author=False)
 
     # -- deleted messages -------------------------------------------------------------------------
 

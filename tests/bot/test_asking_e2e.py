@@ -189,7 +189,7 @@ async def test_an_image_whose_votes_disagree_is_asked_about(
     assert not await asks(running, image, channel_id=archives)  # sure, and nobody voted yet
     for member, label in zip(MEMBERS, ("jedi", "sith"), strict=True):
         reply = await running.command(image, content=f"!teach {label}", author=member)
-        assert "kept" in reply["content"] or "already known" in reply["content"]
+        assert "Taught 1 new image" in reply["content"] or "I already knew" in reply["content"]
     assert "Its votes disagree" in reply["content"]
     assert await asks(running, image, channel_id=archives)
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import discord
 import pytest
-from botkit import TOKEN, Running, running_bot, wait_until
+from botkit import TOKEN, Running, forget, running_bot, wait_until
 from sqlalchemy import select, update
 
+from bot.confirm import CANCELLED, NOT_YOURS
 from dataset import DatasetStore
 from dataset.schema import ImageRef, Training
 from dataset.trainings import TRAININGS_FOLDER
@@ -88,19 +89,18 @@ async def test_forget_takes_back_what_a_person_posted_and_leaves_no_copy(
         reply = await running.server.wait_for_reply(
             (await running.post("!teach jedi", author=MEMBER))["id"], timeout=REPLY
         )
-        assert "kept, your label **Jedi**" in reply["content"], reply["content"]
+        assert "Taught 1 new image as **Jedi**." in reply["content"], reply["content"]
         verdict = await running.command(mine, content="!jedisith", author=MODERATOR)
         await click_row(running, verdict, 0, MODERATOR)
         bad = ("notes.png", b"not an image")  # refused; the next file is still kept as its own
         reply = await running.command(bad, theirs, content="!teach sith", author=MEMBER)
-        assert "2. " in reply["content"] and "kept, your label **Sith**" in reply["content"]
+        assert reply["content"].startswith("Taught 1 new image as **Sith**; refused 1, `notes.png`")
         assert store.summary(guild).images == 2
         running_training = work_folder(store, guild, guild, running=True)
         killed = work_folder(store, guild, 0, running=False)
         assert sha256(mine[1]) in hashes_under(running_training)
 
-        reply = await running.command(content="!forget", author=POSTER)
-        text = reply["content"]
+        text = await forget(running, POSTER)
         assert text.startswith("Deleted your 0 labels and 1 image nobody else labelled."), text
         assert "The 1 image you posted went too, with the 2 labels others gave them." in text
         assert sha256(mine[1]) not in hashes_under(store.data_dir)
@@ -192,10 +192,37 @@ async def test_a_slash_commands_image_is_posted_by_who_ran_the_command(
         await click_row(running, verdict, 0, MEMBER)
         assert store.summary(server.guild_id).images == 1
 
-        reply = await running.command(content="!forget", author=POSTER)
-        assert (
-            "The 1 image you posted went too, with the 1 label others gave them."
-            in (reply["content"])
-        )
+        text = await forget(running, POSTER)
+        assert "The 1 image you posted went too, with the 1 label others gave them." in text
         assert store.summary(server.guild_id).images == 0
         assert sha256(image[1]) not in hashes_under(store.data_dir)
+
+
+async def test_forget_deletes_only_once_its_asker_confirms(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    """Someone else's click and Cancel change nothing; with nothing to delete, it says so."""
+    (mine,) = images_of(tiny_dataset, "jedi", 1)
+    async with (
+        DiscordServer(token=TOKEN) as server,
+        running_bot(server, data_dir=tmp_path / "data") as running,
+    ):
+        store = running.bot.dataset
+        assert store is not None
+        await running.command(content="!dataset collect on")
+        await running.command(mine, content="!teach jedi", author=POSTER)
+        text = await forget(running, MEMBER)
+        assert text == (
+            "You have given me no labels or images in this server: there is nothing to delete."
+        )
+
+        reply = await running.command(content="!forget", author=POSTER)
+        delete, cancel = (b["custom_id"] for b in reply["components"][0]["components"])
+        click = await server.click_button(reply["id"], delete, user=MEMBER)
+        answer = await server.wait_for_interaction_response(click["id"], timeout=REPLY)
+        assert answer["content"] == NOT_YOURS
+        click = await server.click_button(reply["id"], cancel, user=POSTER)
+        answer = await server.wait_for_interaction_response(click["id"], timeout=REPLY)
+        assert answer["content"] == CANCELLED and not answer.get("components")
+        assert store.summary(server.guild_id).images == 1
+        assert store.user_summary(int(server.state.user_named("ahsoka")["id"])).total == 1

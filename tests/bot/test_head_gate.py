@@ -21,12 +21,14 @@ def test_a_refused_head_says_why_and_what_would_settle_it() -> None:
     outcome = FitOutcome(None, 36, {"jedi": 18, "sith": 18}, EQUAL, "the default model", 0.4)
     assert outcome.status == "refused" and outcome.holdout == 12
     assert outcome.text("!") == (
-        "**Not published**: not surely better on this server's holdout than the default model. "
-        "Made a head on the shared network, learned from 36 labelled images (18 Jedi + 18 Sith) "
-        "in 0.4 s; holdout accuracy 100.0% (the default model) → 100.0% on 12 held-out images: "
-        "+0.0 points (95% interval -14.0 to +14.0); not surely better (p = 1.00); about 78 "
-        "held-out images (66 more) would settle it, if the models disagree as often as here (0 "
-        "of 12). `!retrain force` publishes it anyway."
+        "**Not published**: the new model is not surely better than the default model on the "
+        "held-out images. Holdout accuracy 100.0% (the default model) → 100.0% on 12 held-out "
+        "images: +0.0 points (95% interval -14.0 to +14.0), p = 1.00; about 78 held-out images "
+        "(66 more) would settle it, if the models disagree as often as here (0 of 12). The "
+        "default model keeps serving this server. Next: label more images (`!dataset` says "
+        "which help most), then `!retrain` again; `!retrain force` publishes it anyway.\n"
+        "-# Made a head on the shared network, learned from 36 labelled images (18 Jedi + 18 "
+        "Sith) in 0.4 s."
     )
     unjudged = FitOutcome(None, 36, {"jedi": 18, "sith": 18}, None, "the default model", 0.4)
     assert "no held-out images to judge it on yet" in unjudged.text("!")

@@ -14,11 +14,14 @@ from discord.ext import commands
 from fakes import user
 from PIL import Image
 
+from bot.confirm import Confirm
 from bot.exts.learning import Learning
+from bot.learning_words import forget_question
 from bot.settings import Settings
 from dataset import DatasetStore
 
 HOME, AWAY = 2**60 + 1, 2**60 + 2
+confirms: list[Confirm] = []  # the questions the bot asked, latest last
 ME, SOMEONE = 2**61 + 1, 2**61 + 2
 
 
@@ -34,8 +37,10 @@ def _dm(author_id: int) -> tuple[commands.Context, list[str]]:
     ctx.guild, ctx.author, ctx.clean_prefix = None, user(author_id, "me"), "!"
     said: list[str] = []
 
-    async def reply(content: str, **_: object) -> None:
+    async def reply(content: str, **options: object) -> None:
         said.append(content)
+        if isinstance(options.get("view"), Confirm):
+            confirms.append(options["view"])  # type: ignore[arg-type]
 
     ctx.reply.side_effect = reply
     return ctx, said
@@ -71,8 +76,11 @@ async def test_forget_in_a_dm_forgets_everywhere(store: DatasetStore) -> None:
     cog = Learning(SimpleNamespace(dataset=store, settings=Settings(token="x")))  # type: ignore[arg-type]
     ctx, said = _dm(ME)
     await Learning.forget.callback(cog, ctx)
-    assert said[0].startswith("Deleted your 2 labels and 1 image nobody else labelled.")
-    assert "In every server." in said[0]
+    assert said[0] == forget_question(in_server=False)
+    assert store.user_summary(ME).total == 2  # nothing deleted before it is confirmed
+    done = await confirms[-1].action()  # what pressing Delete runs
+    assert done.startswith("Deleted your 2 labels and 1 image nobody else labelled.")
+    assert "In every server." in done
     assert store.user_summary(ME).total == 0 and store.summary(HOME).votes == 1
     assert store.summary(AWAY).votes == 1  # the image SOMEONE labelled there stays
     await Learning.dataset.callback(cog, ctx)

@@ -93,7 +93,11 @@ def test_a_published_model_is_described_with_its_figures() -> None:
 @pytest.mark.parametrize(
     ("status", "start", "also"),
     [
-        ("refused", "**Not published**: worse on the holdout", "`!retrain force`"),
+        (
+            "refused",
+            "**Not published**: the new model is worse than the current",
+            "`!retrain force`",
+        ),
         ("cancelled", "**Training cancelled**: cancelled by Mace", "unchanged"),
         ("interrupted", "**Training interrupted**: the bot restarted", "`!retrain` starts"),
         ("failed", "**Training failed**: out of disk", "unchanged"),
@@ -113,6 +117,32 @@ def test_every_other_outcome_says_nothing_changed(status: str, start: str, also:
     assert "The current model and the dataset are unchanged." in text
     if status == "refused":
         assert "Holdout accuracy 75.0% → 91.7%" in text
+
+
+def test_a_refused_training_says_it_once_without_the_trainers_folder_or_version() -> None:
+    """The trainer's reason names its model folder and a version `!model` may not show; the
+    reply gives the figures, what would settle it, and what to do, each once."""
+    reason = (
+        "not published: holdout accuracy 50.0% (version 1) → 50.0% on 12 held-out images: +0.0 "
+        "points (95% interval -14.0 to +14.0); not surely better (p = 1.00); about 78 held-out "
+        "images (66 more) would settle it, if the models disagree as often as here (0 of 12); "
+        "playground/data/models is unchanged (force publishes it anyway)"
+    )
+    score = {"images": 12, "per_class": None, "ood_refused": None, "accuracy": 0.5, "correct": 6}
+    result = TrainerResult(status="refused", reason=reason, before=score, after=score)
+    text = final_text(result, "!")
+    assert text == (
+        "**Not published**: the new model is not surely better than the current default model "
+        "on the held-out images. Holdout accuracy 50.0% → 50.0% (12 images never trained on); "
+        "about 78 held-out images (66 more) would settle it, if the models disagree as often as "
+        "here (0 of 12). The current model and the dataset are unchanged. Next: label more "
+        "images (`!dataset` says which help most), then `!retrain` again; `!retrain force` "
+        "publishes it anyway."
+    )
+    empty = "not published: no holdout images to compare on; data/models is unchanged (force "
+    text = final_text(TrainerResult(status="refused", reason=empty + "publishes without)"), "!")
+    assert text.startswith("**Not published**: there are no held-out images to judge it on yet")
+    assert text.count("force") == 1 and "models" not in text
 
 
 def _record(**fields: Any) -> TrainingRecord:

@@ -79,10 +79,12 @@ async def test_a_worse_network_is_not_published(tmp_path: Path, candidate: Path)
     (_, current, new), _ = judge.fitter.holdout_answers.call_args  # type: ignore[attr-defined]
     assert isinstance(current, Head) and isinstance(new, ServerNetwork)
     assert outcome.text("!") == (
-        "**Not published**: a network trained on your 240 images (120 Jedi + 120 Sith) is not "
-        "surely better on this server's holdout than version 1 (a head); holdout accuracy 90.0% "
-        "(version 1 (a head)) → 60.0% on 40 held-out images: -30.0 points (95% interval -48.1 "
-        "to -9.0); worse on this holdout. `!retrain network force` publishes it anyway."
+        "**Not published**: the new model is worse than version 1 (a head) on the held-out "
+        "images. Holdout accuracy 90.0% (version 1 (a head)) → 60.0% on 40 held-out images: "
+        "-30.0 points (95% interval -48.1 to -9.0), p = 1.00. Version 1 (a head) keeps serving "
+        "this server. Next: label more images (`!dataset` says which help most), then "
+        "`!retrain network` again; `!retrain network force` publishes it anyway.\n"
+        "-# Made a network trained on your 240 images (120 Jedi + 120 Sith)."
     )
 
 
@@ -93,8 +95,9 @@ async def test_a_network_only_as_good_is_not_published_and_says_what_would_settl
     outcome = await judge.judge(GUILD, candidate, COUNTS)
     assert outcome.published is None and versions(server_folder(tmp_path, GUILD)) == [1]
     text = outcome.text("!")
-    assert "holdout accuracy 80.0% (version 1 (a head)) → 85.0% on 40 held-out images: +5.0" in text
-    assert "(95% interval " in text and "not surely better (p = " in text
+    assert "Holdout accuracy 80.0% (version 1 (a head)) → 85.0% on 40 held-out images: +5.0" in text
+    assert "(95% interval " in text and "is not surely better than version 1" in text
+    assert ", p = " in text
     assert re.search(r"about \d+ held-out images \(\d+ more\) would settle it", text), text
 
 

@@ -71,8 +71,10 @@ async def test_only_a_surely_better_model_is_published(
     await servers.teach("B", tiny_dataset, swapped=True, author=EVE)
 
     equal = (await servers.type("A", "!retrain"))["content"]
-    assert equal.startswith("**Not published**: not surely better on this server's holdout"), equal
-    assert f"holdout accuracy 100.0% (the default model) → 100.0% on {HELD_OUT} held-out" in equal
+    assert equal.startswith(
+        "**Not published**: the new model is not surely better than the default model"
+    ), equal
+    assert f"Holdout accuracy 100.0% (the default model) → 100.0% on {HELD_OUT} held-out" in equal
     difference, low, high = (float(x) for x in INTERVAL.search(equal).groups())  # type: ignore[union-attr]
     assert difference == 0.0 and low < 0 < high
     needed = re.search(r"about (\d+) held-out images \((\d+) more\) would settle it", equal)

@@ -97,8 +97,8 @@ async def test_teach_and_a_click_wait_their_turn_behind_a_verdicts_downloads(
     assert len(verdict_lines(judged["content"])) == 2
     assert (await click(running, verdict, "It's a Sith")).startswith("Thanks!")
     taught = await running.command(*FILES, content="!teach sith", author=VISITOR)
-    lines = taught["content"].splitlines()
-    assert len(lines) == 2 and all("**Sith**" in line for line in lines), lines
+    first = taught["content"].splitlines()[0]  # both kept as Sith (one clicked just before)
+    assert first == "Taught 1 new image as **Sith**, 1 already known.", first
     assert bot.downloads.held == 0
     assert running.logs.tracebacks(mark) == []
 
@@ -115,7 +115,7 @@ async def test_the_store_works_in_its_own_bounded_pool(running: Running, monkeyp
 
     monkeypatch.setattr(store, "add_image_and_vote", spy)
     reply = await running.command(sample("jedi-1"), content="!teach jedi", author=VISITOR)
-    assert "your label **Jedi**" in reply["content"]
+    assert "as **Jedi**" in reply["content"] or "**Jedi** on 1 image" in reply["content"]
     learning = running.bot.get_cog("Learning")
     assert learning.store_pool._max_workers == running.settings.store_threads == 1
     assert threads and all(name.startswith("store") for name in threads)
@@ -129,7 +129,7 @@ async def test_a_small_16_bit_image_of_40_megapixels_is_taught_within_the_bound(
     assert len(data) < 1024 * 1024
     DECODE_MEMORY.peak = 0
     reply = await running.command(("deep.png", data), content="!teach jedi", author=VISITOR)
-    assert "`deep.png`: kept, your label **Jedi**." in reply["content"]
+    assert reply["content"].startswith("Taught 1 new image as **Jedi**."), reply["content"]
     assert 0 < DECODE_MEMORY.peak <= ImageLimits().max_decoded_bytes
 
 
@@ -142,7 +142,7 @@ async def test_a_refused_file_before_a_good_one_leaves_the_good_one_kept(running
         content="!teach sith",
         author=VISITOR,
     )
-    lines = reply["content"].splitlines()
-    assert lines[0].startswith("1. `notes.txt`: ") and "kept" not in lines[0], lines
-    assert lines[1].startswith("2. `sith-2.jpg`: kept, your label **Sith**"), lines
+    first = reply["content"].splitlines()[0]
+    assert first.startswith("Taught 1 new image as **Sith**; refused 1, `notes.txt`: "), first
+    assert first.endswith(". Its label: Sith (1 Sith)."), first
     assert running.logs.tracebacks(mark) == []

@@ -144,8 +144,9 @@ class Tenancy:
                 chunk = files[start : start + 10]
                 reply = await self.type(where, f"!teach {said}", *chunk, author=author)
                 text = reply["content"]
-                own = f"Its label: {said.capitalize()} (1 {said.capitalize()})."
-                assert text.count(own) == len(chunk) and "disagree" not in text, text
+                # every image kept, with this label: none refused, none labelled otherwise
+                assert text.startswith("Taught ") and f"**{said.capitalize()}**" in text, text
+                assert not any(w in text for w in ("refused", "otherwise", "disagree")), text
 
     async def verdicts(self, where: str, files: list[Any], author: Any = None) -> list[str]:
         return labels(await self.type(where, "!jedisith", *files, author=author))

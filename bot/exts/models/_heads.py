@@ -26,6 +26,7 @@ import numpy as np
 
 from bot.errors import UserFacingError
 from bot.exts.models._curve import add_point
+from bot.exts.models._words import comparison_figures, gate_verdict, refused_text
 from bot.server_models import HeadCache, publish_head, server_folder, server_images
 from bot.settings import Settings
 from dataset import DatasetStore, TrainingBusy
@@ -122,13 +123,15 @@ class FitOutcome:
         learned = " + ".join(f"{n} {label.capitalize()}" for label, n in self.per_class.items())
         if self.cancelled:
             return f"**Retrain cancelled.** {self.current.capitalize()} keeps serving this server."
-        made = f"{KIND}, learned from {self.images} labelled images ({learned}) in "
-        made += f"{self.seconds:.1f} s; {gate_text(self.comparison, self.current)}"
+        source = f"{KIND}, learned from {self.images} labelled images ({learned}) in "
+        source += f"{self.seconds:.1f} s"
+        made = f"{source}; {gate_text(self.comparison, self.current)}"
         if self.published is None:
-            return (
-                f"**Not published**: not surely better on this server's holdout than "
-                f"{self.current}. Made {made}. `{prefix}retrain force` publishes it anyway."
-            )
+            figures = comparison_figures(self.comparison, self.current)
+            keeps = f"{self.current.capitalize()} keeps serving this server."
+            verdict = gate_verdict(self.comparison)
+            text = refused_text(self.current, figures, keeps, "retrain", prefix, verdict)
+            return f"{text}\n-# Made {source}."
         return (
             f"**New model for this server: version {self.published}**, {made}. It serves this "
             f"server from now on; `{prefix}rollback default` goes back to the default model."

@@ -30,7 +30,12 @@ from bot.exts.models._heads import (
     surely_better,
 )
 from bot.exts.models._pictures import picture_files
-from bot.exts.models._words import interrupted_text
+from bot.exts.models._words import (
+    comparison_figures,
+    gate_verdict,
+    interrupted_text,
+    refused_text,
+)
 from bot.server_models import (
     HeadCache,
     current_head_version,
@@ -125,10 +130,11 @@ class NetworkOutcome:
         made = f"a network trained on your {self.images} images ({learned})"
         score = gate_text(self.comparison, self.current)
         if self.published is None:
-            return (
-                f"**Not published**: {made} is not surely better on this server's holdout than "
-                f"{self.current}; {score}. `{prefix}retrain network force` publishes it anyway."
-            )
+            figures = comparison_figures(self.comparison, self.current)
+            keeps = f"{self.current.capitalize()} keeps serving this server."
+            verdict = gate_verdict(self.comparison)
+            text = refused_text(self.current, figures, keeps, "retrain network", prefix, verdict)
+            return f"{text}\n-# Made {made}."
         return (
             f"**New model for this server: version {self.published}**, {made}; {score}. It "
             f"serves this server from now on; `{prefix}rollback` goes back to the one before."

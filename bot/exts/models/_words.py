@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 
 from dataset import TrainingRecord
+from dataset.labels import HOLDOUT_PERCENT
+from model.compare import Comparison
 from training.protocol import (
     DEFAULT_EPOCHS,
     EpochEvent,
@@ -18,6 +20,9 @@ from training.protocol import (
 
 UNCHANGED = "The current model and the dataset are unchanged."
 THE_OPERATOR = "the operator"
+# In a trainer's refusal: what would settle it, and its own "(folder) is unchanged" part.
+_SETTLE = re.compile(r"about \d+ held-out images \(\d+ more\) would settle it[^;]*")
+_UNCHANGED_PART = re.compile(r";[^;]*(?:is unchanged|keeps it)[^;]*$")
 # A version's notes as `!retrain` wrote them (before, with the name of who asked).
 _RETRAINED = re.compile(r"retrained from Discord(?: by .*?)? \(training (\d+)\)")
 
@@ -53,6 +58,66 @@ def progress_text(
         f"{head}: {state}.\n-# The current model keeps serving meanwhile; "
         f"`{prefix}retrain cancel` stops the training."
     )
+
+
+NOT_BETTER, WORSE = "not surely better than", "worse than"
+NO_HOLDOUT = (
+    f"there are no held-out images to judge it on yet (one labelled image in "
+    f"{100 // HOLDOUT_PERCENT} is held out)"
+)
+
+
+def refused_text(
+    current: str, figures: str, unchanged: str, retrain: str, prefix: str, verdict: str | None
+) -> str:
+    """A candidate the gate refused, in one short reply: what happened (`verdict` against
+    `current`; None: nothing to judge it on), the `figures`, and what to do next (`retrain`:
+    the command that trains again; its `force` publishes anyway)."""
+    what = f"the new model is {verdict} {current} on the held-out images" if verdict else NO_HOLDOUT
+    return (
+        f"**Not published**: {what}. {figures} {unchanged} Next: label more images "
+        f"(`{prefix}dataset` says which help most), then `{prefix}{retrain}` again; "
+        f"`{prefix}{retrain} force` publishes it anyway."
+    ).replace("  ", " ")
+
+
+def gate_verdict(comparison: Comparison | None) -> str | None:
+    """How the candidate compared: `NOT_BETTER`, `WORSE`, or None with nothing to judge it on."""
+    if comparison is None:
+        return None
+    return WORSE if comparison.worse else NOT_BETTER
+
+
+def comparison_figures(comparison: Comparison | None, current: str) -> str:
+    """Both accuracies, the difference and its interval, and how many held-out images would
+    settle it ("" with no comparison)."""
+    if comparison is None:
+        return ""
+    summary = comparison.summary(current)
+    needed = comparison.images_needed()
+    settle = ""
+    if needed:
+        settle = (
+            f"; about {needed} held-out images ({needed - comparison.images} more) would settle "
+            f"it, if the models disagree as often as here ({comparison.gained + comparison.lost} "
+            f"of {comparison.images})"
+        )
+    return f"{summary[0].upper()}{summary[1:]}, p = {comparison.p_value:.2f}{settle}."
+
+
+def trainer_refusal(reason: str, comparison: str) -> tuple[str | None, str]:
+    """The verdict and the figures of a trainer's refusal: its `comparison` (both accuracies)
+    and what would settle it, from its `reason`; never the reason's model folder or advice."""
+    if "no holdout images" in reason:
+        return None, ""
+    settle = _SETTLE.search(reason)
+    figures = comparison.rstrip(".") + (f"; {settle.group()}" if settle else "")
+    if not comparison:  # nothing compared: the reason says why, without its folder
+        why = re.sub(r"^not published: ", "", reason, flags=re.IGNORECASE)
+        figures = _UNCHANGED_PART.sub("", why).strip().rstrip(".")
+        figures = figures[:1].upper() + figures[1:]
+    verdict = WORSE if "worse on" in reason else NOT_BETTER
+    return verdict, f"{figures}." if figures else ""
 
 
 def final_text(result: TrainerResult, prefix: str, judged_by: str | None = None) -> str:
@@ -91,11 +156,9 @@ def final_text(result: TrainerResult, prefix: str, judged_by: str | None = None)
         lines.append(f"-# `{prefix}rollback` brings back the previous version.")
         return "\n".join(lines)
     if status == Status.REFUSED:
-        why = reason or "the new model is not surely better on the holdout"
-        return (
-            f"**Not published**: {why}. {comparison} "
-            f"{UNCHANGED} `{prefix}retrain force` publishes it anyway."
-        ).replace("  ", " ")
+        verdict, figures = trainer_refusal(reason, comparison)
+        current = "the current default model"
+        return refused_text(current, figures, UNCHANGED, "retrain", prefix, verdict)
     if status == Status.CANCELLED:
         return f"**Training cancelled**: {reason or 'stopped'}. {UNCHANGED}"
     if status == Status.INTERRUPTED:

@@ -13,7 +13,7 @@ from typing import Any
 
 import discord
 import pytest
-from botkit import TOKEN, Running, running_bot, wait_until
+from botkit import TOKEN, Running, rows_of, running_bot, text_of, wait_until
 from sqlalchemy import select, update
 
 from dataset import DatasetStore
@@ -48,10 +48,10 @@ def hashes_under(folder: Path) -> set[str]:
 
 async def click_row(running: Running, message: dict[str, Any], row: int, user: dict) -> str:
     """Click the first button of `row` (one row per image) as `user`; the bot's answer."""
-    button = message["components"][row]["components"][0]
+    button = rows_of(message)[row]["components"][0]
     interaction = await running.server.click_button(message["id"], button["custom_id"], user=user)
     answer = await running.server.wait_for_reply(interaction["id"], timeout=REPLY)
-    return answer["content"]
+    return text_of(answer)
 
 
 def work_folder(store: DatasetStore, guild: int, scope: int, *, running: bool) -> Path:
@@ -88,19 +88,19 @@ async def test_forget_takes_back_what_a_person_posted_and_leaves_no_copy(
         reply = await running.server.wait_for_reply(
             (await running.post("!teach jedi", author=MEMBER))["id"], timeout=REPLY
         )
-        assert "kept, your label **Jedi**" in reply["content"], reply["content"]
+        assert "kept, your label **Jedi**" in text_of(reply), text_of(reply)
         verdict = await running.command(mine, content="!jedisith", author=MODERATOR)
         await click_row(running, verdict, 0, MODERATOR)
         bad = ("notes.png", b"not an image")  # refused; the next file is still kept as its own
         reply = await running.command(bad, theirs, content="!teach sith", author=MEMBER)
-        assert "2. " in reply["content"] and "kept, your label **Sith**" in reply["content"]
+        assert "2. " in text_of(reply) and "kept, your label **Sith**" in text_of(reply)
         assert store.summary(guild).images == 2
         running_training = work_folder(store, guild, guild, running=True)
         killed = work_folder(store, guild, 0, running=False)
         assert sha256(mine[1]) in hashes_under(running_training)
 
         reply = await running.command(content="!forget", author=POSTER)
-        text = reply["content"]
+        text = text_of(reply)
         assert text.startswith("Deleted your 0 labels and 1 image nobody else labelled."), text
         assert "The 1 image you posted went too, with the 2 labels others gave them." in text
         assert sha256(mine[1]) not in hashes_under(store.data_dir)
@@ -193,9 +193,8 @@ async def test_a_slash_commands_image_is_posted_by_who_ran_the_command(
         assert store.summary(server.guild_id).images == 1
 
         reply = await running.command(content="!forget", author=POSTER)
-        assert (
-            "The 1 image you posted went too, with the 1 label others gave them."
-            in (reply["content"])
+        assert "The 1 image you posted went too, with the 1 label others gave them." in (
+            text_of(reply)
         )
         assert store.summary(server.guild_id).images == 0
         assert sha256(image[1]) not in hashes_under(store.data_dir)

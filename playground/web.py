@@ -41,6 +41,7 @@ WS_PATH = "/playground/ws"
 
 _STATIC = {
     "app.js": "text/javascript",
+    "layout.js": "text/javascript",
     "style.css": "text/css",
 }
 _CSP = (

@@ -363,7 +363,8 @@
       if (view.edited) content.lastChild.appendChild(el("span", "edited", " (edited)"));
       body.appendChild(content);
     }
-    if (view.attachments.length) body.appendChild(renderAttachments(view));
+    if (view.layout) body.appendChild(PlaygroundLayout.render(view, { renderMarkdown, renderComponents, openLightbox }));
+    else if (view.attachments.length) body.appendChild(renderAttachments(view)); // a layout shows its own
     if (view.components && view.components.length) body.appendChild(renderComponents(view));
     if (view.ephemeral) {
       const note = el("div", "ephemeral-note");

@@ -17,6 +17,10 @@ window.PlaygroundLayout = (() => {
     button.type = "button";
     button.title = "Click to open full size";
     const img = document.createElement("img");
+    if (className === "layout-gallery-item") {
+      button.classList.add("image-button"); // a message's files, as app.js shows attachments
+      img.className = "attachment-image";
+    }
     img.src = url;
     img.alt = "";
     img.decoding = "async";
@@ -47,7 +51,7 @@ window.PlaygroundLayout = (() => {
         return box;
       }
       case "text": {
-        const box = el("div", "layout-text content");
+        const box = el("div", "layout-text");
         app.renderMarkdown(node.content, box);
         return box;
       }
@@ -69,7 +73,7 @@ window.PlaygroundLayout = (() => {
   }
 
   function render(view, app) {
-    const wrap = el("div", "layout");
+    const wrap = el("div", "layout content"); // its text, as a plain message's .content
     for (const node of view.layout) wrap.appendChild(part(node, view, app));
     return wrap;
   }

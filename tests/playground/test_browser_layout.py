@@ -91,7 +91,7 @@ def test_a_card_is_drawn_with_its_accent_text_images_and_button(
         )
         assert card.locator(".layout-thumbnail img").count() == 1
         assert card.locator(".layout-gallery img").count() == 1
-        assert page.locator(".message[data-author=bot] .attachment-image").count() == 0
+        assert page.locator(".message[data-author=bot] .attachments").count() == 0  # in the card
         card.locator(".button", has_text="Why?").click()
         answer = page.locator(".message.ephemeral", has_text="Because of the red saber")
         answer.wait_for()

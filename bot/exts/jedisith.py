@@ -46,6 +46,11 @@ ALL_LAYERS = commands.parameter(default=None, displayed_default="all five")  # !
 # Where /jedisith, /features and the menu work: installed to a server or to a person's account,
 # in servers (the bot a member or not), DMs and group DMs.
 ANYWHERE_INSTALLS = app_commands.AppInstallationType(guild=True, user=True)
+# Under a verdict asked through a user install (a DM, a group DM, a server without the bot).
+NO_LEARNING_HERE = (
+    "-# No votes here: I learn only in servers that installed me, where a moderator turns "
+    "collection on."
+)
 ANYWHERE_CONTEXTS = app_commands.AppCommandContext(
     guild=True, dm_channel=True, private_channel=True
 )
@@ -151,7 +156,14 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
                     ctx, image, settings.history_limit, settings.max_images
                 )
                 served = _served_guild(ctx.interaction, ctx.guild)
-                reply = await self.verdict(attachments, target, ctx.guild, served, ctx.channel.id)
+                reply = await self.verdict(
+                    attachments,
+                    target,
+                    ctx.guild,
+                    served,
+                    ctx.channel.id,
+                    installed=_installed_here(ctx.interaction),
+                )
             for message in reply.messages():  # cards past one message's limits: more replies
                 await ctx.reply(mention_author=False, **message)
 
@@ -227,7 +239,12 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
             attachments = message.attachments[: self.bot.settings.max_images]
             served = _served_guild(interaction, interaction.guild)
             reply = await self.verdict(
-                attachments, message, interaction.guild, served, interaction.channel_id
+                attachments,
+                message,
+                interaction.guild,
+                served,
+                interaction.channel_id,
+                installed=_installed_here(interaction),
             )
             for sent in reply.messages():
                 await interaction.followup.send(**sent)
@@ -241,11 +258,14 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
         guild: discord.Guild | None,
         served: int | None = None,
         channel_id: int | None = None,
+        *,
+        installed: bool = True,
     ) -> Reply:
         """The verdict reply on `attachments` (of `message`; None: a slash command's), by the
         model of the server `served` (None: the default model), and, where the server collects
         feedback, its buttons, asking for a label when unsure (`bot.asking`): as cards with
-        VERDICT_CARDS, else as text."""
+        VERDICT_CARDS, else as text. Asked through a user install (not `installed`), a line
+        says that the learning loop is not available there."""
         total = len(message.attachments) if message is not None else len(attachments)
         judgement = await self.classify_attachments(attachments, total, message, served, guild)
         text, judged = judgement.text, judgement.judged
@@ -256,6 +276,8 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
             if view is not None:  # collection is on here
                 asked = await asking.ask_line(self.bot, guild, channel_id, judged)
                 notes = f"{asked}\n{notes}" if asked else notes
+            if not installed:
+                notes = NO_LEARNING_HERE
             text = f"{text}\n{notes}" if notes else text
         explainer = getattr(self.bot, "why", None)  # bot.exts.why: a Why? button per image
         if not self.bot.settings.verdict_cards:
@@ -380,6 +402,12 @@ def _served_guild(
     if interaction is not None:
         return interaction.guild_id if interaction.is_guild_integration() else None
     return guild.id if guild is not None else None
+
+
+def _installed_here(interaction: discord.Interaction | None) -> bool:
+    """Whether the bot answers as installed where it is asked: a message, or an interaction
+    of its install to the server (not to the person's account)."""
+    return interaction is None or interaction.is_guild_integration()
 
 
 def _upload_limit(ctx: commands.Context) -> int:

@@ -95,7 +95,7 @@ class InteractionRoutes:
         ephemeral = bool(flags & FLAG_EPHEMERAL)
         attachments = attachments_for(server, channel.id, data, uploads, [], ephemeral=ephemeral)
         layouts.resolve_media(rows, attachments)
-        user = payload["member"]["user"]
+        user = payload["member"]["user"] if "member" in payload else payload["user"]
         metadata: dict[str, Any] = {
             "id": payload["id"],
             "type": payload["type"],

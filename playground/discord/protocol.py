@@ -65,6 +65,20 @@ ADMIN_PERMISSIONS = MANAGE_GUILD | MANAGE_MESSAGES  # the "Admins" role
 # Every permission Discord defines (what discord.py's Permissions.all() holds): what an
 # interaction's member.permissions says for a guild's owner, who has them all.
 ALL_PERMISSIONS = 8_866_461_766_385_663
+# What an interaction from a user install says the app may do in a DM or group DM: answer with
+# messages, links, files and emojis (through the interaction; it is no member there).
+PRIVATE_APP_PERMISSIONS = sum(
+    1 << PERMISSION_BITS[name]
+    for name in (
+        "view_channel",
+        "send_messages",
+        "embed_links",
+        "attach_files",
+        "read_message_history",
+        "use_external_emojis",
+        "use_application_commands",
+    )
+)
 
 # Application flags: the three privileged intents granted, and the command badge.
 APPLICATION_PRIVILEGED_FLAGS = (1 << 12) | (1 << 14) | (1 << 18)

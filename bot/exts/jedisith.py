@@ -46,13 +46,13 @@ ALL_LAYERS = commands.parameter(default=None, displayed_default="all five")  # !
 # Where /jedisith, /features and the menu work: installed to a server or to a person's account,
 # in servers (the bot a member or not), DMs and group DMs.
 ANYWHERE_INSTALLS = app_commands.AppInstallationType(guild=True, user=True)
+ANYWHERE_CONTEXTS = app_commands.AppCommandContext(
+    guild=True, dm_channel=True, private_channel=True
+)
 # Under a verdict asked through a user install (a DM, a group DM, a server without the bot).
 NO_LEARNING_HERE = (
     "-# No votes here: I learn only in servers that installed me, where a moderator turns "
     "collection on."
-)
-ANYWHERE_CONTEXTS = app_commands.AppCommandContext(
-    guild=True, dm_channel=True, private_channel=True
 )
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from botkit import text_of
 
 from playground.discord import DiscordServer, Sharding, numbered_guilds
 
@@ -158,7 +157,7 @@ async def test_events_go_to_the_shard_of_their_guild_and_dms_to_shard_zero(
             assert server.delivered_to(message["id"]) == [(clients[shard].session_id, (shard, 2))]
         direct = {"id": "1", "channel_id": "2", "author": {"id": "3"}, "content": "a DM"}
         await server.gateway.dispatch("MESSAGE_CREATE", direct)  # no guild_id
-        assert text_of(await clients[0].dispatch("MESSAGE_CREATE")) == "a DM"
+        assert (await clients[0].dispatch("MESSAGE_CREATE"))["content"] == "a DM"
         assert [shard for _, shard in server.delivered_to("1")] == [(0, 2)]
         with pytest.raises(asyncio.TimeoutError):  # shard 1 got none of shard 0's
             await clients[1].dispatch("MESSAGE_CREATE", timeout=0.2)

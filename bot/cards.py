@@ -5,7 +5,8 @@ for "not a Jedi or a Sith", "can't tell" and images that could not be judged), t
 thumbnail beside the verdict line of `bot.replies` (the score and how sure), and the image's
 vote and Why? buttons in an action row inside it. Discord allows 40 components and 4,000
 characters of text in one message, so the cards are packed into as few messages as hold them
-(four cards with five buttons each); the notes under the verdicts go last.
+(four cards with five buttons each); the notes under the verdicts go last, in the last card's
+text when a component of their own would not fit.
 
 `VERDICT_CARDS=false` keeps the plain text of `bot.replies`, which is also each card's text.
 """
@@ -26,6 +27,7 @@ GREY = 0x9CA3AF
 COLOURS = {"jedi": JEDI_COLOUR, "sith": SITH_COLOUR}
 MAX_COMPONENTS = 40  # in one message, however deep
 MAX_TEXT = 4000  # characters of all its text displays
+NOTES_ROOM = 600  # characters kept in each message for the notes under the cards
 MAX_MESSAGES = 5  # a user install's reply: the response and followups, within Discord's five
 NO_ROOM = (
     "-# Images {first}-{last} have no buttons here: "
@@ -71,7 +73,7 @@ def layouts(cards: Sequence[Card], notes: str = "") -> list[discord.ui.LayoutVie
     """The messages that hold `cards` (one container each) and then `notes`, each within
     Discord's limits; past `MAX_MESSAGES`, the last cards go without buttons, as a line says."""
     cards = list(cards)
-    groups = _pack(cards, notes)
+    groups = _pack(cards)
     if len(groups) > MAX_MESSAGES:
         kept = sum(len(group) for group in groups[: MAX_MESSAGES - 1])
         for card in cards[kept:]:
@@ -79,33 +81,45 @@ def layouts(cards: Sequence[Card], notes: str = "") -> list[discord.ui.LayoutVie
         first, last = kept + 1, len(cards)
         note = NO_ROOM.format(first=first, last=last, cards=kept)
         notes = f"{notes}\n{note}" if notes else note
-        groups = _pack(cards, notes)
+        groups = _pack(cards)
     views = []
     for number, group in enumerate(groups, start=1):
         view = discord.ui.LayoutView(timeout=None)
         for card in group:
             view.add_item(card.container())
         if notes and number == len(groups):
-            view.add_item(discord.ui.TextDisplay(notes))
+            _add_notes(view, group, notes)
         views.append(view)
     return views
 
 
-def _pack(cards: list[Card], notes: str) -> list[list[Card]]:
-    """Cards in order, as many to a message as its 40 components and 4,000 characters allow,
-    the last message keeping room for `notes`."""
+def _pack(cards: list[Card]) -> list[list[Card]]:
+    """Cards in order, as many to a message as its 40 components and 4,000 characters allow
+    (with room for the notes' characters)."""
     groups: list[list[Card]] = [[]]
     size = text = 0
     for card in cards:
-        if groups[-1] and (size + card.size() > MAX_COMPONENTS or text + len(card.line) > MAX_TEXT):
+        if groups[-1] and (
+            size + card.size() > MAX_COMPONENTS or text + len(card.line) > MAX_TEXT - NOTES_ROOM
+        ):
             groups.append([])
             size = text = 0
         groups[-1].append(card)
         size += card.size()
         text += len(card.line)
-    if notes and groups[-1] and (size + 1 > MAX_COMPONENTS or text + len(notes) > MAX_TEXT):
-        groups.append([])  # the notes alone
     return groups
+
+
+def _add_notes(view: discord.ui.LayoutView, group: list[Card], notes: str) -> None:
+    """The notes under the last card: a text of their own, or, where that would pass 40
+    components, at the end of the last card's text (the same words, one component less)."""
+    if view.total_children_count < MAX_COMPONENTS or not group:
+        view.add_item(discord.ui.TextDisplay(notes))
+        return
+    view.clear_items()
+    group[-1].line = f"{group[-1].line}\n{notes}"
+    for card in group:
+        view.add_item(card.container())
 
 
 def gallery(caption: str, filenames: Sequence[str]) -> discord.ui.LayoutView:

@@ -41,6 +41,17 @@ def test_four_cards_of_five_buttons_share_a_message_and_the_notes_go_last() -> N
     assert isinstance(last, discord.ui.TextDisplay) and last.content == "-# notes"
 
 
+def test_notes_that_would_pass_40_components_end_the_last_card_text() -> None:
+    four = [card(n) for n in range(1, 5)]  # 40 components: no room for a 41st
+    [view] = cards.layouts(four, "-# notes")
+    check([view])
+    assert len(view.children) == 4 and four[-1].line.endswith("\n-# notes")
+    last = view.children[-1]
+    assert isinstance(last, discord.ui.Container)
+    texts = [c.content for c in last.walk_children() if isinstance(c, discord.ui.TextDisplay)]
+    assert texts == [four[-1].line]
+
+
 def test_past_five_messages_the_last_cards_lose_their_buttons_as_a_line_says() -> None:
     many = [card(n) for n in range(1, 26)]
     views = cards.layouts(many, "")

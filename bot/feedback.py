@@ -140,12 +140,29 @@ def feedback_view(
     view = discord.ui.View(timeout=None)
     many = len(judged) > 1
     for row, item in enumerate(judged[:MAX_ROWS]):
-        for vote, label in votes_for(item, message_id, class_names, band, policy):
-            style = discord.ButtonStyle.success if vote.right else discord.ButtonStyle.secondary
-            text = f"{item.index + 1}. {label}" if many else label
-            button = discord.ui.Button(style=style, label=text, custom_id=vote.custom_id, row=row)
-            view.add_item(VoteButton(button))
+        for button in vote_buttons(item, message_id, class_names, band, policy, many, row):
+            view.add_item(button)
     return view
+
+
+def vote_buttons(
+    judged: Judged,
+    message_id: int,
+    class_names: Sequence[str],
+    band: float,
+    policy: str,
+    numbered: bool = False,
+    row: int | None = None,
+) -> list[VoteButton]:
+    """One image's vote buttons (labels led by its number when `numbered`), on `row` of a
+    plain view, or for a card's action row (`bot.cards`); the same custom ids either way."""
+    buttons = []
+    for vote, label in votes_for(judged, message_id, class_names, band, policy):
+        style = discord.ButtonStyle.success if vote.right else discord.ButtonStyle.secondary
+        text = f"{judged.index + 1}. {label}" if numbered else label
+        button = discord.ui.Button(style=style, label=text, custom_id=vote.custom_id, row=row)
+        buttons.append(VoteButton(button))
+    return buttons
 
 
 class VoteButton(Limited, discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
@@ -185,6 +202,9 @@ class FeedbackCollector(Protocol):
     async def record_click(self, interaction: discord.Interaction, vote: Vote) -> None: ...
 
     async def collecting(self, guild: discord.Guild | None) -> bool: ...
+
+    @property
+    def class_names(self) -> tuple[str, ...]: ...
 
 
 class RecentImages:
@@ -235,13 +255,20 @@ def add_why_buttons(
     view = view if view is not None else discord.ui.View(timeout=None)
     many = len(judged) > 1
     for row, item in enumerate(judged[:MAX_ROWS]):
-        custom_id = f"{WHY_PREFIX}:{message_id}:{item.index}:{sha16(item.data)}"
-        label = f"{item.index + 1}. Why?" if many else "Why?"
-        button = discord.ui.Button(
-            style=discord.ButtonStyle.primary, label=label, custom_id=custom_id, row=row
-        )
-        view.add_item(WhyButton(button))
+        view.add_item(why_button(item, message_id, many, row))
     return view
+
+
+def why_button(
+    judged: Judged, message_id: int, numbered: bool = False, row: int | None = None
+) -> WhyButton:
+    """The Why? button of one image, for a plain view's `row` or a card's action row."""
+    custom_id = f"{WHY_PREFIX}:{message_id}:{judged.index}:{sha16(judged.data)}"
+    label = f"{judged.index + 1}. Why?" if numbered else "Why?"
+    button = discord.ui.Button(
+        style=discord.ButtonStyle.primary, label=label, custom_id=custom_id, row=row
+    )
+    return WhyButton(button)
 
 
 class WhyButton(Limited, discord.ui.DynamicItem[discord.ui.Button], template=WHY_TEMPLATE):

@@ -154,6 +154,8 @@ class Settings(BaseSettings):
     # Verdicts and !features ask Discord's media proxy for large images at the size the network
     # needs (bot.images.resized_request); false: always the original.
     resized_downloads: bool = True
+    # Verdicts as cards (Components V2 layouts, bot.cards); false: the plain text of bot.replies.
+    verdict_cards: bool = True
     reload_interval: Seconds = 2.0
     allowed_channel_ids: Annotated[frozenset[int], BeforeValidator(_ids)] = frozenset()
     # Users who govern the shared model besides the application's owner (or team).

@@ -1,6 +1,6 @@
 """What the playground's page shows of the look-alike's payloads: users, attachments,
-messages (with their buttons), commands and feed events, as plain JSON (text stays text,
-never HTML; only http(s) links)."""
+messages (with their buttons, or their layout: `layout_view`), commands and feed events, as
+plain JSON (text stays text, never HTML; only http(s) links)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from model.preprocess import IMAGE_TYPES
 from playground.discord import FLAG_EPHEMERAL, FLAG_LOADING
+from playground.discord.protocol import FLAG_COMPONENTS_V2
 
 IMAGE_MIME_TYPES = frozenset(IMAGE_TYPES.values())  # what the page shows as an <img>
 BUTTON_STYLES = {1: "primary", 2: "secondary", 3: "success", 4: "danger", 5: "link"}
@@ -77,9 +78,62 @@ def components_view(rows: list[dict[str, Any]] | None) -> list[list[dict[str, An
     return [[button_view(c) for c in row.get("components") or []] for row in rows or []]
 
 
+def media_url(media: Any) -> str | None:
+    """A layout's image (thumbnail, gallery item) as the page loads it: http(s) only."""
+    url = str(media.get("url") or "") if isinstance(media, dict) else ""
+    return relative(url) if url.startswith(("https://", "http://")) else None
+
+
+def layout_view(components: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """A layout message's components as the page draws them (`playground/web/layout.js`):
+    containers (with an accent as #rrggbb), sections, texts, thumbnails, galleries,
+    separators, files and rows of buttons."""
+    shown: list[dict[str, Any]] = []
+    for component in components or []:
+        kind = component.get("type")
+        if kind == 17:
+            accent = component.get("accent_color")
+            colour = f"#{int(accent):06x}" if isinstance(accent, int) else None
+            children = layout_view(component.get("components"))
+            shown.append({"type": "container", "accent": colour, "children": children})
+        elif kind == 9:
+            accessory = component.get("accessory") or {}
+            side = layout_view([accessory]) if isinstance(accessory, dict) else []
+            texts = layout_view(component.get("components"))
+            shown.append({"type": "section", "children": texts, "accessory": side[:1]})
+        elif kind == 10:
+            shown.append({"type": "text", "content": str(component.get("content") or "")})
+        elif kind == 11:
+            url = media_url(component.get("media"))
+            shown.append({"type": "thumbnail", "url": url})
+        elif kind == 12:
+            items = [media_url(item.get("media")) for item in component.get("items") or []]
+            shown.append({"type": "gallery", "urls": [url for url in items if url]})
+        elif kind == 14:
+            shown.append({"type": "separator", "divider": component.get("divider", True)})
+        elif kind == 1:
+            shown.append({"type": "row", "buttons": components_view([component])[0]})
+        elif kind == 2:
+            shown.append({"type": "row", "buttons": [button_view(component)]})
+    return shown
+
+
+def layout_text(message: dict[str, Any]) -> str:
+    """A layout message's text displays, in order (what a reply to it previews)."""
+    found: list[str] = []
+    stack = list(reversed(message.get("components") or []))
+    while stack:
+        component = stack.pop()
+        if component.get("type") == 10:
+            found.append(str(component.get("content") or ""))
+        stack.extend(reversed(component.get("components") or []))
+    return " ".join(found)
+
+
 def message_view(message: dict[str, Any], bot_name: str | None = None) -> dict[str, Any]:
     """What the page needs of a Discord message payload."""
     flags = int(message.get("flags") or 0)
+    layout = bool(flags & FLAG_COMPONENTS_V2)
     view: dict[str, Any] = {
         "id": str(message["id"]),
         "type": int(message.get("type") or 0),
@@ -91,7 +145,8 @@ def message_view(message: dict[str, Any], bot_name: str | None = None) -> dict[s
         "loading": bool(flags & FLAG_LOADING),
         "author": user_view(message.get("author"), bot_name),
         "attachments": [attachment_view(a) for a in message.get("attachments") or []],
-        "components": components_view(message.get("components")),
+        "components": [] if layout else components_view(message.get("components")),
+        "layout": layout_view(message.get("components")) if layout else None,
         "reply_to": None,
         "interaction": None,
     }
@@ -101,7 +156,7 @@ def message_view(message: dict[str, Any], bot_name: str | None = None) -> dict[s
         view["reply_to"] = {
             "id": str(reference["message_id"]),
             "author": user_view(referenced.get("author"), bot_name),
-            "content": str(referenced.get("content") or "")[:200],
+            "content": (referenced.get("content") or layout_text(referenced))[:200],
             "attachments": len(referenced.get("attachments") or []),
         }
     metadata = message.get("interaction_metadata")

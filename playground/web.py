@@ -42,6 +42,7 @@ WS_PATH = "/playground/ws"
 _STATIC = {
     "app.js": "text/javascript",
     "markdown.js": "text/javascript",
+    "layout.js": "text/javascript",
     "style.css": "text/css",
 }
 _CSP = (

@@ -41,6 +41,13 @@ from bot.settings import Settings
 from model.bundle import DEFAULT_MODEL_DIR
 from model.worker import ModelWorker
 from playground.discord import DiscordServer
+from playground.discord.components import walk
+from playground.discord.protocol import (
+    COMPONENT_ACTION_ROW,
+    COMPONENT_BUTTON,
+    COMPONENT_TEXT_DISPLAY,
+    FLAG_COMPONENTS_V2,
+)
 from playground.launch import LoggedBot, bot_environment, start_logged_bot
 from playground.samples import SAMPLE_DIR
 
@@ -75,6 +82,29 @@ def expected_label(filename: str) -> str:
 
 def verdict_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if VERDICT.search(line)]
+
+
+def is_layout(message: dict[str, Any]) -> bool:
+    """Whether a message is a layout (flag IS_COMPONENTS_V2): the bot's verdict cards."""
+    return bool(message["flags"] & FLAG_COMPONENTS_V2)
+
+
+def text_of(message: dict[str, Any]) -> str:
+    """A message's text, plain (its content) or a layout's (its text displays, in order)."""
+    if not is_layout(message):
+        return message["content"]
+    texts = walk(message["components"])
+    return "\n".join(c["content"] for c in texts if c["type"] == COMPONENT_TEXT_DISPLAY)
+
+
+def rows_of(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """A message's action rows, in order: its own, or one in each card."""
+    return [c for c in walk(message["components"]) if c["type"] == COMPONENT_ACTION_ROW]
+
+
+def buttons_of(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every button of a message, in order: in its rows, or in its cards' rows."""
+    return [c for c in walk(message["components"]) if c["type"] == COMPONENT_BUTTON]
 
 
 def replies_to(server: DiscordServer, message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -228,7 +258,7 @@ class Running:
     async def assert_still_serves(self) -> None:
         name = SAMPLES[len(self.posted) % len(SAMPLES)]
         reply = await self.command(sample(name))
-        lines = verdict_lines(reply["content"])
+        lines = verdict_lines(text_of(reply))
         assert len(lines) == 1 and lines[0].startswith(f"**{expected_label(name)}**"), lines
 
 

@@ -11,18 +11,19 @@ import asyncio
 import io
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 from discord.utils import DEFAULT_FILE_SIZE_LIMIT_BYTES  # what Discord takes in a DM
 
-from bot import asking, replies, server_settings
+from bot import asking, cards, replies, server_settings
 from bot.checks import answers_in, answers_interaction
 from bot.client import reply_to
 from bot.errors import NoImageFound
-from bot.feedback import Judged
+from bot.feedback import Judged, vote_buttons
 from bot.images import (
     command_images,
     declared_bytes,
@@ -49,6 +50,37 @@ ANYWHERE_INSTALLS = app_commands.AppInstallationType(guild=True, user=True)
 ANYWHERE_CONTEXTS = app_commands.AppCommandContext(
     guild=True, dm_channel=True, private_channel=True
 )
+# Under a verdict asked through a user install (a DM, a group DM, a server without the bot).
+NO_LEARNING_HERE = (
+    "-# No votes here: I learn only in servers that installed me, where a moderator turns "
+    "collection on."
+)
+
+
+@dataclass
+class Judgement:
+    """What `Verdicts.classify_attachments` found: the reply of `bot.replies` (a line per
+    image, then its notes), the images that got a verdict, and per image its card's parts."""
+
+    text: str
+    judged: list[Judged]
+    cards: list[cards.Card]
+    judged_at: list[Judged | None]  # per card, the image its buttons are about
+
+
+@dataclass
+class Reply:
+    """A verdict reply: the plain text and its buttons, or its cards (`bot.cards`)."""
+
+    text: str
+    view: discord.ui.View | None = None
+    layouts: list[discord.ui.LayoutView] = field(default_factory=list)
+
+    def messages(self) -> list[dict[str, Any]]:
+        """The keyword arguments of each message to send, in order."""
+        if self.layouts:
+            return [{"view": layout} for layout in self.layouts]
+        return [{"content": self.text, **_with(self.view)}]
 
 
 class Verdicts(commands.Cog, name="Jedi or Sith"):
@@ -125,10 +157,16 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
                     ctx, image, settings.history_limit, settings.max_images
                 )
                 served = _served_guild(ctx.interaction, ctx.guild)
-                text, view = await self.verdict(
-                    attachments, target, ctx.guild, served, ctx.channel.id
+                reply = await self.verdict(
+                    attachments,
+                    target,
+                    ctx.guild,
+                    served,
+                    ctx.channel.id,
+                    installed=_installed_here(ctx.interaction),
                 )
-            await ctx.reply(text, mention_author=False, **_with(view))
+            for message in reply.messages():  # cards past one message's limits: more replies
+                await ctx.reply(mention_author=False, **message)
 
     @commands.hybrid_command(
         name="features", aliases=["maps"], description="Show what the network sees in an image."
@@ -154,10 +192,16 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
                 drawn = _attachment_to_draw(attachments)  # one image of the message
                 text, files = await self.feature_files(drawn, layers, ctx.guild)
             for index, group in enumerate(_group_files(files, _upload_limit(ctx))):
-                if index == 0:
-                    await ctx.reply(text, files=group, mention_author=False)
+                caption = text if index == 0 else ""
+                if self.bot.settings.verdict_cards:  # a media gallery of the maps
+                    names = [file.filename for file in group]
+                    sent: dict[str, Any] = {"view": cards.gallery(caption, names)}
                 else:
-                    await ctx.send(files=group)
+                    sent = {"content": caption or None}
+                if index == 0:
+                    await ctx.reply(files=group, mention_author=False, **sent)
+                else:
+                    await ctx.send(files=group, **sent)
 
     @commands.Cog.listener("on_message")
     async def judge_mention(self, message: discord.Message) -> None:
@@ -195,10 +239,16 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
             await interaction.response.defer(thinking=True)
             attachments = message.attachments[: self.bot.settings.max_images]
             served = _served_guild(interaction, interaction.guild)
-            text, view = await self.verdict(
-                attachments, message, interaction.guild, served, interaction.channel_id
+            reply = await self.verdict(
+                attachments,
+                message,
+                interaction.guild,
+                served,
+                interaction.channel_id,
+                installed=_installed_here(interaction),
             )
-            await interaction.followup.send(text, **_with(view))
+            for sent in reply.messages():
+                await interaction.followup.send(**sent)
 
     # -- the work ------------------------------------------------------------------------------
 
@@ -209,24 +259,51 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
         guild: discord.Guild | None,
         served: int | None = None,
         channel_id: int | None = None,
-    ) -> tuple[str, discord.ui.View | None]:
+        *,
+        installed: bool = True,
+    ) -> Reply:
         """The verdict reply on `attachments` (of `message`; None: a slash command's), by the
         model of the server `served` (None: the default model), and, where the server collects
-        feedback, its buttons, asking for a label when unsure (`bot.asking`)."""
+        feedback, its buttons, asking for a label when unsure (`bot.asking`): as cards with
+        VERDICT_CARDS, else as text. Asked through a user install (not `installed`), a line
+        says that the learning loop is not available there."""
         total = len(message.attachments) if message is not None else len(attachments)
-        text, judged = await self.classify_attachments(attachments, total, message, served, guild)
-        feedback, view = self.bot.feedback, None
+        judgement = await self.classify_attachments(attachments, total, message, served, guild)
+        text, judged = judgement.text, judgement.judged
+        feedback, view, notes = self.bot.feedback, None, ""
         message_id = message.id if message is not None else 0
         if feedback is not None:
-            note, view = await feedback.verdict_extras(guild, judged, message_id)
+            notes, view = await feedback.verdict_extras(guild, judged, message_id)
             if view is not None:  # collection is on here
                 asked = await asking.ask_line(self.bot, guild, channel_id, judged)
-                note = f"{asked}\n{note}" if asked else note
-            text = f"{text}\n{note}" if note else text
+                notes = f"{asked}\n{notes}" if asked else notes
+            if not installed:
+                notes = NO_LEARNING_HERE
+            text = f"{text}\n{notes}" if notes else text
         explainer = getattr(self.bot, "why", None)  # bot.exts.why: a Why? button per image
-        if explainer is not None:
-            view = explainer.verdict_view(judged, message_id, view)
-        return text, view
+        if not self.bot.settings.verdict_cards:
+            if explainer is not None:
+                view = explainer.verdict_view(judged, message_id, view)
+            return Reply(text, view)
+        server = await server_settings.of(self.bot).get(guild.id if guild else None)
+        many = len(judged) > 1  # buttons numbered as the images, as under the plain text
+        for card, item in zip(judgement.cards, judgement.judged_at, strict=True):
+            if item is None:
+                continue
+            if view is not None and feedback is not None:
+                card.buttons += vote_buttons(
+                    item,
+                    message_id,
+                    feedback.class_names,
+                    server.uncertain_band,
+                    server.ood_policy,
+                    numbered=many,
+                )
+            if explainer is not None:
+                card.buttons.append(explainer.card_button(item, message_id, many))
+        lines = text.splitlines()
+        notes = "\n".join(lines[len(judgement.cards) :])
+        return Reply(text, view, cards.layouts(judgement.cards, notes))
 
     async def classify_attachments(
         self,
@@ -235,7 +312,7 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
         message: discord.Message | None = None,
         served: int | None = None,
         guild: discord.Guild | None = None,
-    ) -> tuple[str, list[Judged]]:
+    ) -> Judgement:
         """Download, decode and classify every attachment by the model of the server `served`;
         one reply line each, and the images that got a verdict (their index among `message`'s
         attachments)."""
@@ -257,21 +334,27 @@ class Verdicts(commands.Cog, name="Jedi or Sith"):
             for attachment, outcome in zip(attachments, outcomes, strict=True)
         ]
         server = await server_settings.of(self.bot).get(guild.id if guild else None)
+        band, policy = server.uncertain_band, server.ood_policy
         text = replies.classify_reply(
-            results,
-            server.uncertain_band,
-            skipped=total - len(attachments),
-            policy=server.ood_policy,
+            results, band, skipped=total - len(attachments), policy=policy
         )
         positions = {a.id: i for i, a in enumerate(message.attachments)} if message else {}
-        judged = [
-            Judged(positions.get(attachment.id, index), data, outcome)
-            for index, (attachment, data, outcome) in enumerate(
-                zip(attachments, downloads, outcomes, strict=True)
+        judged_at: list[Judged | None] = []
+        verdict_cards = []
+        for index, (attachment, data, outcome, line) in enumerate(
+            zip(attachments, downloads, outcomes, text.splitlines(), strict=False)
+        ):
+            judged = None
+            if isinstance(outcome, Prediction) and isinstance(data, bytes):
+                judged = Judged(positions.get(attachment.id, index), data, outcome)
+            judged_at.append(judged)
+            prediction = outcome if isinstance(outcome, Prediction) else None
+            thumbnail = attachment.url if prediction is not None else None
+            verdict_cards.append(
+                cards.Card(line, cards.colour(prediction, band, policy), thumbnail)
             )
-            if isinstance(outcome, Prediction) and isinstance(data, bytes)
-        ]
-        return text, judged
+        judged = [item for item in judged_at if item is not None]
+        return Judgement(text, judged, verdict_cards, judged_at)
 
     async def _resized(self, guild: discord.Guild | None) -> bool:
         """Whether a verdict downloads large images resized: not where the server collects
@@ -320,6 +403,12 @@ def _served_guild(
     if interaction is not None:
         return interaction.guild_id if interaction.is_guild_integration() else None
     return guild.id if guild is not None else None
+
+
+def _installed_here(interaction: discord.Interaction | None) -> bool:
+    """Whether the bot answers as installed where it is asked: a message, or an interaction
+    of its install to the server (not to the person's account)."""
+    return interaction is None or interaction.is_guild_integration()
 
 
 def _upload_limit(ctx: commands.Context) -> int:

@@ -30,6 +30,7 @@ from bot.feedback import (
     WhyButton,
     add_why_buttons,
     fetch_clicked,
+    why_button,
 )
 from bot.images import command_images, declared_bytes, download, looks_like_image
 from model.bundle import TFLITE_FILE
@@ -112,6 +113,11 @@ class Why(commands.Cog, name="Why"):
         for item in judged:
             self.recent.add(item.data)
         return add_why_buttons(view, judged, message_id)
+
+    def card_button(self, judged: Judged, message_id: int, numbered: bool = False) -> WhyButton:
+        """The Why? button of one image's verdict card (`bot.cards`); remembers its bytes."""
+        self.recent.add(judged.data)
+        return why_button(judged, message_id, numbered)
 
     async def explain_click(
         self, interaction: discord.Interaction, message_id: int, index: int, digest: str

@@ -1,6 +1,6 @@
 """REST routes of channels: the channel, its history and pins, messages (create with JSON or
 multipart uploads, replies, embeds with ``attachment://`` images, components (checked by
-`components.normalise`), edit, delete, get), typing,
+`components.normalise`; layout messages by `layouts.normalise`), edit, delete, get), typing,
 and reactions; plus how a request body becomes a message's attachments and edits.
 """
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from playground.discord import components, payloads
+from playground.discord import layouts, payloads
 from playground.discord.errors import DiscordError, empty_message, form_error, unknown
 from playground.discord.protocol import (
     API_PREFIX,
@@ -99,8 +99,15 @@ def apply_edit(
     """Change a message as a PATCH (or a deferred response's first followup, or an
     UPDATE_MESSAGE callback, whose fields are under ``path`` "data.") asks. Fields left out
     are kept; ``components: []`` (or null) removes the components."""
-    if "components" in payload:  # checked before anything changes
-        new_components = components.normalise(payload["components"], f"{path}components")
+    layouts.check_kept(message["flags"], payload.get("flags"), path)  # checked before changes
+    flags = payload.get("flags") if payload.get("flags") is not None else message["flags"]
+    if layouts.is_layout(flags):
+        legacy = {key: message.get(key) for key in layouts.LEGACY_FIELDS}
+        layouts.check_fields({**legacy, **payload}, path)
+    if "components" in payload:
+        new_components = layouts.message_components(
+            payload["components"], flags, f"{path}components"
+        )
     if "content" in payload:
         message["content"] = payload["content"] or ""
         message["mentions"] = mentions(server, message["content"])
@@ -113,6 +120,7 @@ def apply_edit(
         message["embeds"] = payloads.resolve_embeds(payload["embeds"] or [], message["attachments"])
     if "components" in payload:
         message["components"] = new_components
+    layouts.resolve_media(message["components"], message["attachments"])
     if "flags" in payload and payload["flags"] is not None:
         keep = message["flags"] & (FLAG_EPHEMERAL | FLAG_LOADING)
         message["flags"] = keep | int(payload["flags"])
@@ -217,8 +225,12 @@ class ChannelRoutes:
                     raise form_error(
                         "message_reference", "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message"
                     ) from None
-        rows = components.normalise(payload.get("components"))
+        flags = int(payload.get("flags") or 0)
+        if layouts.is_layout(flags):
+            layouts.check_fields(payload)
+        rows = layouts.message_components(payload.get("components"), flags)
         attachments = attachments_for(server, channel.id, payload, uploads, [])
+        layouts.resolve_media(rows, attachments)
         draft = {**payload, "attachments": attachments}
         payloads.validate_message(draft)
         if payloads.is_empty(draft):
@@ -236,7 +248,7 @@ class ChannelRoutes:
             attachments=attachments,
             embeds=payload.get("embeds"),
             reply_to=reply_to,
-            flags=int(payload.get("flags") or 0) & ~(FLAG_EPHEMERAL | FLAG_LOADING),
+            flags=flags & ~(FLAG_EPHEMERAL | FLAG_LOADING),
             extra=extra,
         )
         await server.events.message_created(message)

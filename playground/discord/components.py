@@ -9,7 +9,8 @@ is what a click looks up.
 Buttons: ``style`` 1-4 (primary, secondary, success, danger) need a ``custom_id`` (at most
 100 characters, unique within the message) and take no ``url``; style 5 (link) needs a
 ``url`` (http, https or discord) and takes no ``custom_id``; ``label`` at most 80 characters;
-``disabled`` a boolean. Premium buttons (style 6) and "V2" layout components are refused.
+``disabled`` a boolean. Premium buttons (style 6) are refused, and so are "V2" layout
+components outside a message flagged IS_COMPONENTS_V2 (`playground.discord.layouts`).
 """
 
 from __future__ import annotations
@@ -63,13 +64,13 @@ def normalise(components: Any, path: str = "components") -> list[dict[str, Any]]
     problems: list[FieldError] = []
     custom_ids: set[str] = set()
     for index, row in enumerate(components):
-        _check_row(row, f"{path}.{index}", custom_ids, problems)
+        check_row(row, f"{path}.{index}", custom_ids, problems)
     if problems:
         raise form_errors(problems)
-    return _numbered(copy.deepcopy(components))
+    return numbered(copy.deepcopy(components))
 
 
-def _check_row(row: Any, where: str, custom_ids: set[str], problems: list[FieldError]) -> None:
+def check_row(row: Any, where: str, custom_ids: set[str], problems: list[FieldError]) -> None:
     if not isinstance(row, dict):
         problems.append((where, *_NOT_A_DICT))
         return
@@ -100,7 +101,7 @@ def _check_row(row: Any, where: str, custom_ids: set[str], problems: list[FieldE
         if not isinstance(child, dict):
             problems.append((at, *_NOT_A_DICT))
         elif child.get("type") == COMPONENT_BUTTON:
-            _check_button(child, at, custom_ids, problems)
+            check_button(child, at, custom_ids, problems)
         elif child.get("type") in COMPONENT_SELECTS:
             _check_select(child, at, custom_ids, problems)
         else:
@@ -130,7 +131,7 @@ def _check_custom_id(
         custom_ids.add(custom_id)
 
 
-def _check_button(
+def check_button(
     button: dict[str, Any], at: str, custom_ids: set[str], problems: list[FieldError]
 ) -> None:
     style = button.get("style")
@@ -192,13 +193,17 @@ def _check_select(
 
 
 def walk(components: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Every component, rows first and then what they hold, in order."""
+    """Every component, rows first and then what they hold, in order (a section's accessory
+    after its texts)."""
     for component in components:
         yield component
         yield from walk(component.get("components") or [])
+        accessory = component.get("accessory")
+        if isinstance(accessory, dict):
+            yield accessory
 
 
-def _numbered(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def numbered(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Give each component without an ``id`` the next free one, from 1, as Discord does."""
     taken = {c["id"] for c in walk(components) if isinstance(c.get("id"), int)}
     next_id = 1

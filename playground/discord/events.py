@@ -87,7 +87,8 @@ class Events:
         """The message as the gateway sends it: with the author's ``member`` in its guild."""
         state = self.server.state
         data = copy.deepcopy(message)
-        guild = state.guilds.get(int(message["guild_id"]))
+        guild_id = message.get("guild_id")
+        guild = state.guilds.get(int(guild_id)) if guild_id else None
         author_id = int(message["author"]["id"])
         if "webhook_id" not in message and guild is not None and author_id in guild.members:
             data["member"] = state.member(guild, author_id, with_user=False)
@@ -116,7 +117,7 @@ class Events:
         self._publish("message_delete", data)
         self.check_conditions()
         if not message["flags"] & FLAG_EPHEMERAL:
-            event = {**data, "guild_id": message["guild_id"]}
+            event = {**data, **({"guild_id": message["guild_id"]} if "guild_id" in message else {})}
             await self.server.gateway.dispatch("MESSAGE_DELETE", event)
 
     def reactions_changed(self, message: dict[str, Any]) -> None:

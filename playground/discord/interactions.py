@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from playground.discord import components, payloads
+from playground.discord import layouts, payloads
 from playground.discord.channels import apply_edit, attachments_for, mentions
 from playground.discord.errors import DiscordError, empty_message, form_error, unknown
 from playground.discord.protocol import (
@@ -30,6 +30,7 @@ from playground.discord.protocol import (
     CALLBACK_UPDATE_MESSAGE,
     COMMAND_CHAT_INPUT,
     COMMAND_MESSAGE,
+    FLAG_COMPONENTS_V2,
     FLAG_EPHEMERAL,
     FLAG_LOADING,
     MESSAGE_CHAT_INPUT_COMMAND,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from playground.discord.server import DiscordServer
 
 _UPDATES = (CALLBACK_DEFERRED_UPDATE, CALLBACK_UPDATE_MESSAGE)  # answers to clicks only
+KEPT_FLAGS = FLAG_EPHEMERAL | FLAG_COMPONENTS_V2  # the flags a response or followup may set
 
 
 class InteractionRoutes:
@@ -86,11 +88,14 @@ class InteractionRoutes:
         where the request holds its fields, for errors: "data." in a callback)."""
         server = self.server
         payload = interaction.payload
-        rows = components.normalise(data.get("components"), f"{path}components")
+        if layouts.is_layout(flags):
+            layouts.check_fields(data, path)
+        rows = layouts.message_components(data.get("components"), flags, f"{path}components")
         channel = server.state.channel(interaction.channel_id)
         ephemeral = bool(flags & FLAG_EPHEMERAL)
         attachments = attachments_for(server, channel.id, data, uploads, [], ephemeral=ephemeral)
-        user = payload["member"]["user"]
+        layouts.resolve_media(rows, attachments)
+        user = payload["member"]["user"] if "member" in payload else payload["user"]
         metadata: dict[str, Any] = {
             "id": payload["id"],
             "type": payload["type"],
@@ -188,7 +193,7 @@ class InteractionRoutes:
             raise form_error("type", "BASE_TYPE_CHOICES", "Value must be one of {4, 5, 9, 12}.")
         message = None
         if callback_type in (CALLBACK_MESSAGE, CALLBACK_DEFERRED_MESSAGE):
-            flags = int(data.get("flags") or 0) & FLAG_EPHEMERAL
+            flags = int(data.get("flags") or 0) & KEPT_FLAGS
             if callback_type == CALLBACK_DEFERRED_MESSAGE:
                 flags |= FLAG_LOADING
                 data = {}
@@ -247,7 +252,7 @@ class InteractionRoutes:
             message = original
             await server.events.message_updated(message)
         else:
-            flags = int(body.get("flags") or 0) & FLAG_EPHEMERAL
+            flags = int(body.get("flags") or 0) & KEPT_FLAGS
             message = self._message(
                 interaction, body, uploads, flags=flags, original_id=interaction.original_id
             )

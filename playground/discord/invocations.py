@@ -33,6 +33,7 @@ from playground.discord.protocol import (
     OPT_ATTACHMENT,
     OPT_SUB_COMMAND,
     OPT_SUB_COMMAND_GROUP,
+    PRIVATE_APP_PERMISSIONS,
     snowflake,
 )
 from playground.discord.state import Channel, Interaction
@@ -68,8 +69,11 @@ class Invocations(People):
         command_type: int | None = None,
         message: dict[str, Any] | None = None,
     ) -> Interaction:
-        """A new interaction by ``user`` in ``channel`` (``message``: the clicked one)."""
+        """A new interaction by ``user`` in ``channel`` (``message``: the clicked one); in a
+        DM or group DM, one from the bot's install to ``user``'s account (`_private`)."""
         state = self.state
+        if channel.guild_id is None:
+            return self._private(kind, data, user, channel, command_type, message)
         guild = state.guild_of(channel)
         payload: dict[str, Any] = {
             "id": str(snowflake()),
@@ -99,6 +103,42 @@ class Invocations(People):
             message_id=None if message is None else int(message["id"]),
         )
         state.add_interaction(interaction)
+        return interaction
+
+    def _private(
+        self,
+        kind: int,
+        data: dict[str, Any],
+        user: dict[str, Any],
+        channel: Channel,
+        command_type: int | None,
+        message: dict[str, Any] | None = None,
+    ) -> Interaction:
+        """An interaction in a DM (context 1) or group DM (context 2) from the bot installed to
+        ``user``'s account: no guild or member, the ``user``, and the owner of the install."""
+        context = 1 if channel.payload["type"] == 1 else 2
+        payload: dict[str, Any] = {
+            "id": str(snowflake()),
+            "application_id": str(self.application_id),
+            "type": kind,
+            "data": data,
+            "channel_id": str(channel.id),
+            "channel": copy.deepcopy(channel.payload),
+            "user": copy.deepcopy(user),
+            "token": secrets.token_urlsafe(48),
+            "version": 1,
+            "app_permissions": str(PRIVATE_APP_PERMISSIONS),
+            "locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"1": str(user["id"])},
+            "context": context,
+            "attachment_size_limit": self.max_upload_bytes,
+        }
+        if message is not None:
+            payload["message"] = copy.deepcopy(message)
+        message_id = None if message is None else int(message["id"])
+        interaction = Interaction(payload=payload, command_type=command_type, message_id=message_id)
+        self.state.add_interaction(interaction)
         return interaction
 
     def _command_interaction(
@@ -157,17 +197,30 @@ class Invocations(People):
         *,
         user: dict[str, Any] | None = None,
         channel_id: int | None = None,
+        context: int = 0,
     ) -> dict[str, Any]:
         """Invoke a registered slash command as a person; returns the interaction payload.
+        ``context`` 1 or 2: from the bot installed to that person's account, in their DM with
+        the bot (1) or a group DM without it (2): a global command that allows both (else
+        `LookupError`, as Discord does not offer it there).
 
         ``name`` may be ``"command sub"`` or ``"command group sub"`` for subcommands. An
         attachment option's value is ``(filename, bytes[, content_type])`` or an index into
         ``attachments``; attachment options left out take ``attachments`` in order. Other
         options are sent as given. Wait for the answer with ``wait_for_reply(id)``.
         """
-        channel = self._channel(channel_id)
         root, *path = name.split()
-        command = self.state.find_command(root, COMMAND_CHAT_INPUT, channel.guild_id)
+        if context:
+            user_dict = self._user(user)
+            channel = self.state.private_channel(user_dict, context, self.bot_user)
+            command = self.state.find_command(root, COMMAND_CHAT_INPUT, None)
+            allowed = command.get("integration_types") or [0], command.get("contexts") or [0]
+            if 1 not in allowed[0] or context not in allowed[1]:
+                raise LookupError(f"{root!r} is not offered to user installs in context {context}")
+        else:
+            channel = self._channel(channel_id)
+            command = self.state.find_command(root, COMMAND_CHAT_INPUT, channel.guild_id)
+            user_dict = self._author(user, channel)
         resolved: dict[str, dict[str, Any]] = {}
         definitions = command.get("options") or []
         chain: list[dict[str, Any]] = []
@@ -186,7 +239,6 @@ class Invocations(People):
         data: dict[str, Any] = {"options": leaf}
         if resolved:
             data["resolved"] = resolved
-        user_dict = self._author(user, channel)
         interaction = self._command_interaction(command, data, user_dict, channel)
         await self.gateway.dispatch("INTERACTION_CREATE", interaction.payload)
         return interaction.payload

@@ -101,6 +101,24 @@ def text_channel(
     }
 
 
+def private_channel(
+    channel_id: int, user: Mapping[str, Any], bot: Mapping[str, Any], context: int
+) -> dict[str, Any]:
+    """``user``'s DM with the bot (interaction context 1), or a group DM of theirs the bot is
+    not in (context 2)."""
+    payload: dict[str, Any] = {
+        "id": str(channel_id),
+        "type": 1 if context == 1 else 3,
+        "last_message_id": None,
+        "flags": 0,
+        "recipients": [copy.deepcopy(dict(user if context == 1 else bot))],
+    }
+    if context != 1:
+        payload.update(name=None, icon=None, owner_id=user["id"])
+        payload["recipients"] = [copy.deepcopy(dict(user))]
+    return payload
+
+
 def application_flags(privileged_intents: bool) -> int:
     flags = APPLICATION_PRIVILEGED_FLAGS if privileged_intents else 0
     return flags | APPLICATION_COMMAND_BADGE
@@ -328,7 +346,7 @@ def message(
     payload: dict[str, Any] = {
         "id": str(message_id),
         "channel_id": channel["id"],
-        "guild_id": channel["guild_id"],
+        "guild_id": channel.get("guild_id"),  # left out below in a DM, as Discord does
         "author": copy.deepcopy(dict(author)),
         "content": content or "",
         "timestamp": snowflake_time(message_id).isoformat(),
@@ -344,6 +362,8 @@ def message(
         "flags": flags,
         "components": [],
     }
+    if payload["guild_id"] is None:
+        del payload["guild_id"]
     if message_type is not None:
         payload["type"] = message_type
     if reply_to is not None:
@@ -351,8 +371,9 @@ def message(
             "type": 0,
             "message_id": reply_to["id"],
             "channel_id": reply_to["channel_id"],
-            "guild_id": channel["guild_id"],
         }
+        if "guild_id" in payload:
+            payload["message_reference"]["guild_id"] = payload["guild_id"]
         referenced = copy.deepcopy(dict(reply_to))
         referenced.pop("referenced_message", None)
         payload["referenced_message"] = referenced

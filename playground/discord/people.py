@@ -47,6 +47,8 @@ class People:
     def _author(self, author: Mapping[str, Any] | None, channel: Channel) -> dict[str, Any]:
         """The user for an author dict (default: the human), a member of the channel's guild
         (with the dict's ``roles`` when it has that key)."""
+        if channel.guild_id is None:  # a DM or group DM: no guild to join
+            return self._user(author)
         guild = self.state.guild_of(channel)
         roles = None
         if author is not None and "roles" in author:

@@ -65,6 +65,20 @@ ADMIN_PERMISSIONS = MANAGE_GUILD | MANAGE_MESSAGES  # the "Admins" role
 # Every permission Discord defines (what discord.py's Permissions.all() holds): what an
 # interaction's member.permissions says for a guild's owner, who has them all.
 ALL_PERMISSIONS = 8_866_461_766_385_663
+# What an interaction from a user install says the app may do in a DM or group DM: answer with
+# messages, links, files and emojis (through the interaction; it is no member there).
+PRIVATE_APP_PERMISSIONS = sum(
+    1 << PERMISSION_BITS[name]
+    for name in (
+        "view_channel",
+        "send_messages",
+        "embed_links",
+        "attach_files",
+        "read_message_history",
+        "use_external_emojis",
+        "use_application_commands",
+    )
+)
 
 # Application flags: the three privileged intents granted, and the command badge.
 APPLICATION_PRIVILEGED_FLAGS = (1 << 12) | (1 << 14) | (1 << 18)
@@ -77,6 +91,7 @@ MESSAGE_CHAT_INPUT_COMMAND = 20
 MESSAGE_CONTEXT_MENU_COMMAND = 23
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
+FLAG_COMPONENTS_V2 = 1 << 15  # IS_COMPONENTS_V2: a layout message (playground.discord.layouts)
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10
 MAX_ATTACHMENTS = 10
@@ -97,6 +112,16 @@ MAX_ROW_BUTTONS = 5
 MAX_BUTTON_LABEL = 80
 MAX_CUSTOM_ID = 100
 MAX_BUTTON_URL = 512
+# Layout ("V2") components, in a message flagged IS_COMPONENTS_V2.
+COMPONENT_SECTION = 9
+COMPONENT_TEXT_DISPLAY = 10
+COMPONENT_THUMBNAIL = 11
+COMPONENT_MEDIA_GALLERY = 12
+COMPONENT_FILE = 13
+COMPONENT_SEPARATOR = 14
+COMPONENT_CONTAINER = 17
+MAX_LAYOUT_COMPONENTS = 40  # in all, however deep
+MAX_LAYOUT_TEXT = 4000  # characters of every text display together
 
 # Interaction types, and the callback types.
 INTERACTION_APPLICATION_COMMAND = 2

@@ -17,7 +17,12 @@ from typing import Any
 
 from playground.discord import payloads
 from playground.discord.errors import unknown
-from playground.discord.protocol import ALL_PERMISSIONS, EVERYONE_PERMISSIONS, FLAG_EPHEMERAL
+from playground.discord.protocol import (
+    ALL_PERMISSIONS,
+    EVERYONE_PERMISSIONS,
+    FLAG_EPHEMERAL,
+    snowflake,
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,8 @@ class Guild:
 
 @dataclass
 class Channel:
-    """A text channel: its payload and its messages (oldest first, by id)."""
+    """A text channel, or a DM or group DM (no guild): its payload and its messages (oldest
+    first, by id)."""
 
     payload: dict[str, Any]
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -55,8 +61,9 @@ class Channel:
         return int(self.payload["id"])
 
     @property
-    def guild_id(self) -> int:
-        return int(self.payload["guild_id"])
+    def guild_id(self) -> int | None:
+        guild_id = self.payload.get("guild_id")
+        return int(guild_id) if guild_id else None
 
 
 @dataclass
@@ -113,6 +120,7 @@ class State:
         self.users: dict[int, dict[str, Any]] = {}
         self.guilds: dict[int, Guild] = {}
         self.channels: dict[int, Channel] = {}
+        self.private_channels: dict[tuple[str, int], int] = {}  # (user id, context) -> channel
         self.commands: dict[int, dict[str, Any]] = {}
         self.interactions: OrderedDict[str, Interaction] = OrderedDict()  # by token
         self.files: OrderedDict[int, StoredFile] = OrderedDict()
@@ -181,6 +189,17 @@ class State:
         self.channels[channel.id] = channel
         return channel
 
+    def private_channel(self, user: dict[str, Any], context: int, bot: dict[str, Any]) -> Channel:
+        """``user``'s DM with the bot (``context`` 1), or a group DM of theirs without it (2),
+        made on first use."""
+        known = self.private_channels.get((str(user["id"]), context))
+        if known is not None:
+            return self.channels[known]
+        channel = Channel(payloads.private_channel(snowflake(), user, bot, context))
+        self.channels[channel.id] = channel
+        self.private_channels[(str(user["id"]), context)] = channel.id
+        return channel
+
     def guild(self, guild_id: int) -> Guild:
         guild = self.guilds.get(guild_id)
         if guild is None:
@@ -194,6 +213,8 @@ class State:
         return channel
 
     def guild_of(self, channel: Channel) -> Guild:
+        if channel.guild_id is None:
+            raise LookupError(f"channel {channel.id} is a DM or group DM: it has no guild")
         return self.guilds[channel.guild_id]
 
     def guild_channels(self, guild: Guild) -> list[dict[str, Any]]:
@@ -259,7 +280,7 @@ class State:
         wanted = None if guild_id is None else str(guild_id)
         return [c for c in self.commands.values() if c.get("guild_id") == wanted]
 
-    def find_command(self, name: str, command_type: int, guild_id: int) -> dict[str, Any]:
+    def find_command(self, name: str, command_type: int, guild_id: int | None) -> dict[str, Any]:
         """A global command, or one of ``guild_id``'s, by name and type (LookupError if none)."""
         usable = [c for c in self.commands.values() if c.get("guild_id") in (None, str(guild_id))]
         for command in usable:

@@ -355,7 +355,8 @@
       }
       body.appendChild(content);
     }
-    if (view.attachments.length) body.appendChild(renderAttachments(view));
+    if (view.layout) body.appendChild(PlaygroundLayout.render(view, { renderComponents, openLightbox }));
+    else if (view.attachments.length) body.appendChild(renderAttachments(view)); // a layout shows its own
     if (view.components && view.components.length) body.appendChild(renderComponents(view));
     if (view.ephemeral) {
       const note = el("div", "ephemeral-note");

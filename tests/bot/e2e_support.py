@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from botkit import buttons_of, is_layout, rows_of, text_of  # noqa: F401 (the e2e tests' helpers)
 from PIL import Image
 
 from model.worker import ModelWorker
@@ -104,4 +105,4 @@ class Running:
     async def assert_still_answers(self) -> None:
         message, reply = await self.command("!jedisith", [self.images[0]])
         assert replied_to(reply) == message["id"]
-        assert len(verdict_lines(reply["content"])) == 1
+        assert len(verdict_lines(text_of(reply))) == 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from botkit import Running
+from botkit import Running, text_of
 
 EVE = {"username": "eve"}
 VERDICT = re.compile(r"\*\*(Jedi|Sith|Can't tell)\*\* - score")
@@ -18,7 +18,7 @@ def images_of(folder: Path, label: str, count: int | None = None) -> list[tuple[
 
 
 def labels(reply: dict) -> list[str]:
-    return VERDICT.findall(reply["content"])
+    return VERDICT.findall(text_of(reply))
 
 
 class Servers:

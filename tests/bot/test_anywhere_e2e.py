@@ -8,7 +8,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from botkit import TOKEN, Running, expected_label, running_bot, sample, verdict_lines, wait_until
+from botkit import (
+    TOKEN,
+    Running,
+    expected_label,
+    running_bot,
+    sample,
+    text_of,
+    verdict_lines,
+    wait_until,
+)
 
 from playground.discord import DiscordServer
 
@@ -52,20 +61,20 @@ async def test_without_the_intent_mentions_slash_commands_and_the_menu_answer(
 
     mentioned = await server.post_message(mention, attachments=[sample("jedi-1")])
     reply = await server.wait_for_reply(mentioned["id"], timeout=REPLY)
-    assert_one_verdict(reply["content"], "jedi-1")
+    assert_one_verdict(text_of(reply), "jedi-1")
 
     image = await server.post_message("", attachments=[sample("sith-2")])
     in_reply = await server.post_message(f"{mention} this one?", reply_to=int(image["id"]))
     reply = await server.wait_for_reply(in_reply["id"], timeout=REPLY)
-    assert_one_verdict(reply["content"], "sith-2")
+    assert_one_verdict(text_of(reply), "sith-2")
 
     interaction = await server.invoke_slash_command("jedisith", {"image": sample("jedi-2")})
     reply = await server.wait_for_reply(interaction["id"], timeout=REPLY)
-    assert_one_verdict(reply["content"], "jedi-2")
+    assert_one_verdict(text_of(reply), "jedi-2")
 
     interaction = await server.invoke_message_command("Jedi or Sith?", int(image["id"]))
     reply = await server.wait_for_reply(interaction["id"], timeout=REPLY)
-    assert_one_verdict(reply["content"], "sith-2")
+    assert_one_verdict(text_of(reply), "sith-2")
 
     # The ! command came first: the bot, which never saw its text, answered everything after it.
     answered = {(m.get("message_reference") or {}).get("message_id") for m in server.messages}
@@ -82,6 +91,6 @@ async def test_with_the_intent_a_mention_with_an_image_is_answered_once() -> Non
     ):
         mention = f"<@{server.application_id}>"
         reply = await running.command(sample("sith-3"), content=f"{mention} who is this?")
-        assert_one_verdict(reply["content"], "sith-3")
+        assert_one_verdict(text_of(reply), "sith-3")
         reply = await running.command(sample("jedi-3"), content=f"{mention} jedisith")
-        assert_one_verdict(reply["content"], "jedi-3")
+        assert_one_verdict(text_of(reply), "jedi-3")

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from botkit import SAMPLES, TOKEN, Running, running_bot, sample, verdict_lines
+from botkit import SAMPLES, TOKEN, Running, buttons_of, running_bot, sample, text_of, verdict_lines
 from PIL import Image
 
 from bot.asking import unsure
@@ -98,19 +98,14 @@ def channels(running: Running, index: int) -> list[int]:
 
 def labels(message: dict[str, Any]) -> list[str]:
     """The vote buttons' labels under `message` (not its Why? buttons: bot.exts.why)."""
-    return [
-        b["label"]
-        for row in message.get("components") or []
-        for b in row["components"]
-        if b["custom_id"].startswith("jedisith:vote:")
-    ]
+    return [b["label"] for b in buttons_of(message) if b["custom_id"].startswith("jedisith:vote:")]
 
 
 async def asks(running: Running, image: tuple[str, bytes], **where: Any) -> bool:
     """Whether the verdict on `image` asks for a label (checked to carry a verdict)."""
     reply = await running.command(image, **where)
-    assert len(verdict_lines(reply["content"])) == 1, reply["content"]
-    return ASKED in reply["content"].splitlines()
+    assert len(verdict_lines(text_of(reply))) == 1, text_of(reply)
+    return ASKED in text_of(reply).splitlines()
 
 
 async def test_a_server_without_collection_is_never_asked(
@@ -118,31 +113,31 @@ async def test_a_server_without_collection_is_never_asked(
 ) -> None:
     for _ in range(2):
         reply = await running.command(close)
-        assert ASKED not in reply["content"] and not labels(reply)
+        assert ASKED not in text_of(reply) and not labels(reply)
     b_general = channels(running, 1)[0]
     reply = await running.command(close, author=EVE, channel_id=b_general)
-    assert ASKED not in reply["content"] and not labels(reply)
+    assert ASKED not in text_of(reply) and not labels(reply)
 
 
 async def test_an_unsure_verdict_asks_with_the_vote_buttons_and_a_sure_one_does_not(
     running: Running, close: tuple[str, bytes], sure: list[tuple[str, bytes]]
 ) -> None:
     reply = await running.command(content="!dataset collect on")  # padawan owns A
-    assert "Collection is **on**" in reply["content"]
+    assert "Collection is **on**" in text_of(reply)
     general, archives = channels(running, 0)
 
     reply = await running.command(close, channel_id=general)
-    lines = reply["content"].splitlines()
+    lines = text_of(reply).splitlines()
     assert ASKED in lines and lines[lines.index(ASKED) + 1].startswith("-# Am I right?"), lines
     assert labels(reply)[-3:] == ["It's a Jedi", "It's a Sith", "Neither"]
 
     reply = await running.command(sure[0], channel_id=archives)
-    assert ASKED not in reply["content"]
+    assert ASKED not in text_of(reply)
     assert labels(reply) == ["Right", "It's a Jedi", "It's a Sith", "Neither"]
 
     b_general = channels(running, 1)[0]  # B still collects nothing
     reply = await running.command(close, author=EVE, channel_id=b_general)
-    assert ASKED not in reply["content"] and not labels(reply)
+    assert ASKED not in text_of(reply) and not labels(reply)
 
 
 async def test_the_servers_rate_caps_the_asks_per_channel(
@@ -158,24 +153,24 @@ async def test_the_servers_rate_caps_the_asks_per_channel(
         True,
     ]
     reply = await running.command(content="!settings ask 1")
-    assert "- `ask`: **1**: where collection is on" in reply["content"]
+    assert "- `ask`: **1**: where collection is on" in text_of(reply)
     # Every verdict may ask now, but three asks an hour at most: this is the third.
     assert [await asks(running, close, channel_id=general) for _ in range(2)] == [True, False]
     reply = await running.command(content="!settings ask_hour 4")
-    assert "- `ask_hour`: **4**: at most 4 asks an hour in each channel" in reply["content"]
+    assert "- `ask_hour`: **4**: at most 4 asks an hour in each channel" in text_of(reply)
     assert [await asks(running, close, channel_id=general) for _ in range(2)] == [True, False]
     reply = await running.command(content="!settings ask 0")
-    assert "- `ask`: **0**: I never ask for a label" in reply["content"]
+    assert "- `ask`: **0**: I never ask for a label" in text_of(reply)
     archives = channels(running, 0)[1]  # a channel that was never asked in
     assert not await asks(running, close, channel_id=archives)
 
     reply = await running.command(content="!settings ask 5", author=MEMBERS[0])
-    assert "Only members with the Manage Server permission" in reply["content"]
+    assert "Only members with the Manage Server permission" in text_of(reply)
     for command, error in (
         ("!settings ask -1", "`ask` is a whole number from 0 to 1000, not `-1`."),
         ("!settings ask_hour lots", "`ask_hour` is a whole number from 0 to 1000, not `lots`."),
     ):
-        assert (await running.command(content=command))["content"] == error
+        assert text_of(await running.command(content=command)) == error
 
 
 async def test_an_image_whose_votes_disagree_is_asked_about(
@@ -183,14 +178,14 @@ async def test_an_image_whose_votes_disagree_is_asked_about(
 ) -> None:
     for name in ("ask", "ask_hour"):
         reply = await running.command(content=f"!settings reset {name}")
-        assert reply["content"].startswith("Changed.")
+        assert text_of(reply).startswith("Changed.")
     archives = channels(running, 0)[1]
     image = sure[1]
     assert not await asks(running, image, channel_id=archives)  # sure, and nobody voted yet
     for member, label in zip(MEMBERS, ("jedi", "sith"), strict=True):
         reply = await running.command(image, content=f"!teach {label}", author=member)
-        assert "Taught 1 new image" in reply["content"] or "I already knew" in reply["content"]
-    assert "Its votes disagree" in reply["content"]
+        assert "Taught 1 new image" in text_of(reply) or "I already knew" in text_of(reply)
+    assert "Its votes disagree" in text_of(reply)
     assert await asks(running, image, channel_id=archives)
 
 
@@ -201,7 +196,7 @@ async def test_dataset_says_what_would_help_most_with_this_servers_images_only(
     a, b = server.guild_ids[0], server.guild_ids[1]
     general, b_general = channels(running, 0)[0], channels(running, 1)[0]
     reply = await running.command(content="!dataset collect on", author=EVE, channel_id=b_general)
-    assert "Collection is **on**" in reply["content"]
+    assert "Collection is **on**" in text_of(reply)
     await running.command(close, content="!teach jedi", author=EVE, channel_id=b_general)
     in_b = running.posted[-1]["id"]
     await running.command(close, content="!teach jedi", channel_id=general)
@@ -209,7 +204,7 @@ async def test_dataset_says_what_would_help_most_with_this_servers_images_only(
     await running.command(sure[0], content="!teach jedi", channel_id=general)
     sure_in_a = running.posted[-1]["id"]
 
-    shown = (await running.command(content="!dataset", channel_id=general))["content"]
+    shown = text_of(await running.command(content="!dataset", channel_id=general))
     lines = shown.splitlines()
     assert "**What would help most**" in lines, shown
     jedi = [i for i in (close[1], sure[0][1]) if not is_holdout(hashlib.sha256(i).hexdigest())]

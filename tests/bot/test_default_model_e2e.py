@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from botkit import TOKEN, running_bot
+from botkit import TOKEN, running_bot, text_of
 from servers_support import EVE, Servers, images_of, labels
 
 from bot.checks import OPERATOR_ONLY
@@ -51,48 +51,46 @@ async def test_the_operators_default_reaches_every_server_without_its_own_model(
     a_id = servers.running.server.guild_ids[0]
 
     for where, author, swapped in (("A", None, True), ("B", EVE, False)):
-        assert (
-            "**on**" in (await servers.type(where, "!dataset collect on", author=author))["content"]
-        )
+        assert "**on**" in text_of(await servers.type(where, "!dataset collect on", author=author))
         await servers.teach(where, tiny_dataset, swapped=swapped, author=author)
         # B's labels are the network's answers: its head is no surer, so `force` publishes it
         command = "!retrain" if swapped else "!retrain force"
         reply = await servers.type(where, command, author=author)
-        assert reply["content"].startswith("**New model for this server: version 1**")
+        assert text_of(reply).startswith("**New model for this server: version 1**")
     assert labels(await servers.type("A", "!jedisith", *jedi)) == ["Sith"] * 3
     own = labels(await servers.type("B", "!jedisith", *jedi, author=EVE))
     assert own != ["Sith"] * 3
 
     refused = await servers.type("C", f"!default from {a_id}")  # A has not consented
-    assert f"Server {a_id} does not share" in refused["content"]
-    assert "`!dataset share on`" in refused["content"]
-    assert "**on**" in (await servers.type("A", "!dataset share on"))["content"]
+    assert f"Server {a_id} does not share" in text_of(refused)
+    assert "`!dataset share on`" in text_of(refused)
+    assert "**on**" in text_of(await servers.type("A", "!dataset share on"))
     eve = await servers.type("B", f"!default from {a_id}", author=EVE)  # B's owner, no operator
-    assert eve["content"] == OPERATOR_ONLY
+    assert text_of(eve) == OPERATOR_ONLY
     assert labels(await servers.type("C", "!jedisith", *jedi)) == network
 
     made = await servers.type("C", f"!default from {a_id}")
-    assert made["content"].startswith("**Default head version 1**: "), made["content"]
-    assert "model, version 1 (a head on the shared network)" in made["content"]
+    assert text_of(made).startswith("**Default head version 1**: "), text_of(made)
+    assert "model, version 1 (a head on the shared network)" in text_of(made)
     assert labels(await servers.type("C", "!jedisith", *jedi)) == ["Sith"] * 3  # as A answers
     assert labels(await servers.type("B", "!jedisith", *jedi, author=EVE)) == own  # its own
     assert labels(await servers.type("A", "!jedisith", *jedi)) == ["Sith"] * 3
 
-    shown = (await servers.type("C", "!model shared"))["content"]
+    shown = text_of(await servers.type("C", "!model shared"))
     assert "Served by default: **default head version 1**" in shown
     assert f"from server {a_id}'s version 1" in shown
     assert shown.count("-# training ") == 2 and "'s model, a head)" in shown
-    seen = (await servers.type("B", "!model shared", author=EVE))["content"]
+    seen = text_of(await servers.type("B", "!model shared", author=EVE))
     assert "**default head version 1**" in seen
     assert str(a_id) not in seen and "-# training " not in seen
 
     eve = await servers.type("B", "!rollback shared network", author=EVE)
-    assert eve["content"] == OPERATOR_ONLY
+    assert text_of(eve) == OPERATOR_ONLY
     back = await servers.type("C", "!rollback shared network")
-    assert back["content"].startswith("The network's own verdict is served by default again")
-    assert "(it was default head version 1)" in back["content"]
+    assert text_of(back).startswith("The network's own verdict is served by default again")
+    assert "(it was default head version 1)" in text_of(back)
     assert labels(await servers.type("C", "!jedisith", *jedi)) == network
     assert labels(await servers.type("B", "!jedisith", *jedi, author=EVE)) == own
     again = await servers.type("C", "!rollback shared head 1")
-    assert again["content"].startswith("Default head version 1 is served by default again")
+    assert text_of(again).startswith("Default head version 1 is served by default again")
     assert labels(await servers.type("C", "!jedisith", *jedi)) == ["Sith"] * 3

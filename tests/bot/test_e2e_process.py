@@ -17,6 +17,7 @@ from e2e_support import (
     TOKEN,
     bot_env,
     replied_to,
+    text_of,
     verdict_lines,
 )
 
@@ -134,15 +135,15 @@ async def test_a_bot_process_rate_limits_then_stops_cleanly_on_sigterm(
                 assert replied_to(reply) == message["id"]
                 return reply
 
-            assert verdict_lines((await command("anakin"))["content"])
-            slow = (await command("anakin"))["content"]
+            assert verdict_lines(text_of(await command("anakin")))
+            slow = text_of(await command("anakin"))
             assert slow.startswith("Slow down! Try again in ") and slow.endswith(" s.")
-            assert verdict_lines((await command("obi-wan"))["content"])  # cooldowns are per user
+            assert verdict_lines(text_of(await command("obi-wan")))  # cooldowns are per user
             interaction = await server.invoke_slash_command(
                 "jedisith", {"image": images[1]}, user={"username": "anakin"}
             )
             answer = await server.wait_for_reply(interaction["id"], timeout=REPLY_TIMEOUT)
-            assert answer["content"].startswith("Slow down!")
+            assert text_of(answer).startswith("Slow down!")
             assert answer["flags"] & FLAG_EPHEMERAL
 
             # SIGTERM while a command is being served: it is finished, then the bot exits 0.
@@ -157,7 +158,7 @@ async def test_a_bot_process_rate_limits_then_stops_cleanly_on_sigterm(
                 await asyncio.sleep(0.005)  # until the bot starts on the command (it types)
             process.proc.send_signal(signal.SIGTERM)
             reply = await server.wait_for_reply(last["id"], timeout=10)
-            assert verdict_lines(reply["content"])
+            assert verdict_lines(text_of(reply))
             assert await process.wait(timeout=10) == 0
         finally:
             process.kill()

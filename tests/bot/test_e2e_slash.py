@@ -14,6 +14,7 @@ from e2e_support import (
     REPLY_TIMEOUT,
     Running,
     noise_png,
+    text_of,
     verdict_lines,
 )
 
@@ -41,7 +42,7 @@ async def test_the_slash_command(running: Running) -> None:
         "jedisith", {"image": ("slash.png", running.images[0][1])}
     )
     reply = await server.wait_for_reply(interaction["id"], timeout=REPLY_TIMEOUT)
-    assert len(verdict_lines(reply["content"])) == 1
+    assert len(verdict_lines(text_of(reply))) == 1
     kinds = [(r["kind"], r.get("type")) for r in responses_for(server, interaction["id"])]
     assert kinds[0] == ("callback", 5)  # deferred: "JediSith is thinking..."
     assert ("followup", None) in kinds
@@ -57,8 +58,8 @@ async def test_a_slash_command_without_an_image_judges_the_last_one_posted(
     await server.post_message("", attachments=posted)
     interaction = await server.invoke_slash_command("jedisith", {})
     reply = await server.wait_for_reply(interaction["id"], timeout=REPLY_TIMEOUT)
-    lines = verdict_lines(reply["content"])
-    assert len(lines) == 2, reply["content"]
+    lines = verdict_lines(text_of(reply))
+    assert len(lines) == 2, text_of(reply)
     assert lines[0].startswith("1. `posted-a.png`: ")
     assert lines[1].startswith("2. `posted-b.png`: ")
 
@@ -70,7 +71,7 @@ async def test_the_slash_features_command_with_a_layer(running: Running) -> None
     )
     reply = await server.wait_for_reply(interaction["id"], timeout=REPLY_TIMEOUT)
     assert [a["filename"] for a in reply["attachments"]] == ["conv2.png"]
-    assert "(convolution 2)" in reply["content"]
+    assert "(convolution 2)" in text_of(reply)
     assert responses_for(server, interaction["id"])
 
 
@@ -81,7 +82,7 @@ async def test_the_message_context_menu(running: Running) -> None:
     )
     interaction = await server.invoke_message_command("Jedi or Sith?", int(target["id"]))
     reply = await server.wait_for_reply(interaction["id"], timeout=REPLY_TIMEOUT)
-    lines = verdict_lines(reply["content"])
+    lines = verdict_lines(text_of(reply))
     assert [line.split(":")[0] for line in lines] == ["1. `menu-a.png`", "2. `menu-b.png`"]
     assert responses_for(server, interaction["id"])[0]["type"] == 5
 
@@ -91,7 +92,7 @@ async def test_the_context_menu_on_a_message_without_an_image(running: Running) 
     target = await server.post_message("words only")
     interaction = await server.invoke_message_command("Jedi or Sith?", int(target["id"]))
     reply = await server.wait_for_reply(interaction["id"], timeout=REPLY_TIMEOUT)
-    assert reply["content"] == "That message has no image to judge."
+    assert text_of(reply) == "That message has no image to judge."
     assert reply["flags"] & FLAG_EPHEMERAL
 
 
@@ -150,15 +151,15 @@ async def test_the_shipped_model_judges_a_sith_and_refuses_noise(running: Runnin
     sith = ("sith-1.jpg", (SAMPLE_DIR / "sith-1.jpg").read_bytes())
     noise = ("noise.png", noise_png())
     _, reply = await running.command("!jedisith", [sith])
-    assert reply["content"].startswith("**Sith** - score "), reply["content"]
+    assert text_of(reply).startswith("**Sith** - score "), text_of(reply)
     _, reply = await running.command("!jedisith", [noise])
-    first = reply["content"].splitlines()[0]
+    first = text_of(reply).splitlines()[0]
     assert first.startswith("**Not a Jedi or a Sith?** - this doesn't look like what I learned")
     assert re.search(r"\(it would have said (Jedi|Sith), [01]\.\d{3}\)$", first), first
     _, reply = await running.command("!jedisith", [noise, sith])
-    lines = reply["content"].splitlines()
+    lines = text_of(reply).splitlines()
     assert lines[0].startswith("1. `noise.png`: **Not a Jedi or a Sith?** - ")
     assert lines[1].startswith("2. `sith-1.jpg`: **Sith** - score ")
     _, reply = await running.command("!features 1", [noise])
-    assert "doesn't look like what I learned from" in reply["content"]
+    assert "doesn't look like what I learned from" in text_of(reply)
     assert len(reply["attachments"]) == 1

@@ -15,6 +15,7 @@ from e2e_support import (
     noise_png,
     png_size,
     replied_to,
+    text_of,
     verdict_lines,
 )
 
@@ -49,7 +50,7 @@ async def test_the_start_up_heap_is_frozen(running: Running) -> None:
 async def test_an_attached_image_gets_a_verdict(running: Running) -> None:
     message, reply = await running.command("!jedisith", [running.images[3]])
     assert replied_to(reply) == message["id"]
-    lines = reply["content"].splitlines()
+    lines = text_of(reply).splitlines()
     assert VERDICT.match(lines[0]), lines
     assert "probability of **Sith**" in lines[-1]
     assert reply["author"]["id"] == running.server.bot_user["id"]
@@ -59,8 +60,8 @@ async def test_an_attached_image_gets_a_verdict(running: Running) -> None:
 async def test_noise_is_not_a_jedi_or_a_sith(running: Running) -> None:
     message, reply = await running.command("!jedisith", [("noise.png", noise_png(1))])
     assert replied_to(reply) == message["id"]
-    assert reply["content"].startswith("**Not a Jedi or a Sith?** - ")
-    assert verdict_lines(reply["content"]) == []
+    assert text_of(reply).startswith("**Not a Jedi or a Sith?** - ")
+    assert verdict_lines(text_of(reply)) == []
 
 
 async def test_the_typing_indicator_is_sent(running: Running) -> None:
@@ -77,7 +78,7 @@ async def test_an_image_posted_before_the_command(running: Running) -> None:
     )
     message, reply = await running.command("!jedisith")
     assert replied_to(reply) == message["id"]
-    lines = verdict_lines(reply["content"])
+    lines = verdict_lines(text_of(reply))
     assert len(lines) == 2
     assert lines[0].startswith("1. `first-one.png`: ")
     assert lines[1].startswith("2. `second-one.png`: ")
@@ -91,16 +92,16 @@ async def test_a_reply_to_a_message_with_an_image(running: Running) -> None:
     await running.server.post_message("a newer image", attachments=[("newer.png", newer)])
     message, reply = await running.command("!jedisith", reply_to=original["id"])
     assert replied_to(reply) == message["id"]
-    lines = reply["content"].splitlines()
+    lines = text_of(reply).splitlines()
     assert VERDICT.search(lines[0]) and lines[0].startswith("1. `the-target.jpg`: ")
     assert lines[1].startswith("2. `notes.txt`: ") and "not an image" in lines[1]
-    assert "newer.png" not in reply["content"]
+    assert "newer.png" not in text_of(reply)
 
 
 async def test_three_images_get_three_numbered_lines(running: Running) -> None:
     files = [(f"pic-{n}.png", data) for n, (_, data) in enumerate(running.images[:3], start=1)]
     _, reply = await running.command("!jedisith", files)
-    lines = verdict_lines(reply["content"])
+    lines = verdict_lines(text_of(reply))
     assert [line.split(":")[0] for line in lines] == [
         "1. `pic-1.png`",
         "2. `pic-2.png`",
@@ -112,7 +113,7 @@ async def test_the_bot_answers_a_mention_and_the_alias(running: Running) -> None
     mention = f"<@{running.server.application_id}> jedisith"
     for content in (mention, "!js"):
         _, reply = await running.command(content, [running.images[0]])
-        assert len(verdict_lines(reply["content"])) == 1
+        assert len(verdict_lines(text_of(reply))) == 1
 
 
 # -- !features ---------------------------------------------------------------------------------
@@ -133,7 +134,7 @@ async def test_features_sends_five_layer_images(running: Running) -> None:
     assert replied_to(reply) == message["id"]
     names = [a["filename"] for a in reply["attachments"]]
     assert names == [f"conv{n}.png" for n in range(1, 6)]
-    assert "all five convolutions" in reply["content"]
+    assert "all five convolutions" in text_of(reply)
     blobs = await download_all(reply["attachments"])
     for blob, attachment in zip(blobs, reply["attachments"], strict=True):
         assert len(blob) == attachment["size"]
@@ -144,7 +145,7 @@ async def test_features_sends_five_layer_images(running: Running) -> None:
 async def test_features_of_one_layer(running: Running) -> None:
     _, reply = await running.command("!features 3", [running.images[1]])
     assert [a["filename"] for a in reply["attachments"]] == ["conv3.png"]
-    assert "(convolution 3)" in reply["content"]
+    assert "(convolution 3)" in text_of(reply)
     [blob] = await download_all(reply["attachments"])
     assert png_size(blob)[0] > 100
 
@@ -156,7 +157,7 @@ async def test_features_skip_the_bots_own_images_in_history(running: Running) ->
     for layer in (1, 2):  # the second run must not pick the bot's conv1.png from the first
         _, reply = await running.command(f"!features {layer}")
         assert [a["filename"] for a in reply["attachments"]] == [f"conv{layer}.png"]
-        assert "`history-source.png`" in reply["content"]
+        assert "`history-source.png`" in text_of(reply)
 
 
 @pytest.mark.parametrize("argument", ["9", "0", "three"])
@@ -165,8 +166,8 @@ async def test_features_with_a_bad_layer_explains_the_usage(
 ) -> None:
     _, reply = await running.command(f"!features {argument}", [running.images[1]])
     assert reply["attachments"] == []
-    assert "Usage: `!features" in reply["content"]
-    assert "1 to 5" in reply["content"] or "not a number" in reply["content"]
+    assert "Usage: `!features" in text_of(reply)
+    assert "1 to 5" in text_of(reply) or "not a number" in text_of(reply)
 
 
 # -- files the bot cannot use -------------------------------------------------------------------
@@ -179,24 +180,24 @@ def corrupt_png(images: list[tuple[str, bytes]]) -> bytes:
 
 async def test_a_text_file(running: Running) -> None:
     _, reply = await running.command("!jedisith", [("notes.txt", b"just text\n", "text/plain")])
-    assert reply["content"].startswith("`notes.txt`: ")
-    assert "not an image" in reply["content"]
-    assert not verdict_lines(reply["content"])
+    assert text_of(reply).startswith("`notes.txt`: ")
+    assert "not an image" in text_of(reply)
+    assert not verdict_lines(text_of(reply))
     await running.assert_still_answers()
 
 
 async def test_a_truncated_png(running: Running) -> None:
     _, reply = await running.command("!jedisith", [("cut.png", corrupt_png(running.images))])
-    assert reply["content"].startswith("`cut.png`: ")
-    assert "incomplete" in reply["content"] or "damaged" in reply["content"]
+    assert text_of(reply).startswith("`cut.png`: ")
+    assert "incomplete" in text_of(reply) or "damaged" in text_of(reply)
     await running.assert_still_answers()
 
 
 async def test_an_oversized_image(running: Running) -> None:
     huge = b"\x89PNG\r\n\x1a\n" + b"\0" * (11 * 1024 * 1024)  # over the default 10 MB
     _, reply = await running.command("!jedisith", [("huge.png", huge)])
-    assert "11.0 MB" in reply["content"] and "10.0 MB" in reply["content"]
-    assert len(reply["content"]) < 200
+    assert "11.0 MB" in text_of(reply) and "10.0 MB" in text_of(reply)
+    assert len(text_of(reply)) < 200
     await running.assert_still_answers()
 
 
@@ -204,19 +205,19 @@ async def test_no_image_anywhere(running: Running) -> None:
     for n in range(5):  # push every earlier image out of the bot's history window (5)
         await running.server.post_message(f"just chatting {n}")
     _, reply = await running.command("!jedisith")
-    assert reply["content"].startswith("I found no image.")
+    assert text_of(reply).startswith("I found no image.")
     await running.assert_still_answers()
 
 
 async def test_a_reply_to_a_message_without_an_image(running: Running) -> None:
     original = await running.server.post_message("no picture here")
     _, reply = await running.command("!jedisith", reply_to=original["id"])
-    assert "has no image" in reply["content"]
+    assert "has no image" in text_of(reply)
 
 
 async def test_features_of_a_text_file(running: Running) -> None:
     _, reply = await running.command("!features", [("a.txt", b"words", "text/plain")])
-    assert reply["attachments"] == [] and "not an image" in reply["content"]
+    assert reply["attachments"] == [] and "not an image" in text_of(reply)
 
 
 # -- load ---------------------------------------------------------------------------------------
@@ -237,7 +238,7 @@ async def test_a_burst_of_fifty_commands(running: Running) -> None:
     assert len({r["id"] for r in replies}) == 50
     for message, reply in zip(messages, replies, strict=True):
         assert replied_to(reply) == message["id"]
-        assert len(verdict_lines(reply["content"])) == 1
+        assert len(verdict_lines(text_of(reply))) == 1
     after = running.worker.stats()
     assert after.images - before.images == 50
     assert after.batches - before.batches < 50  # the worker batched some of them together

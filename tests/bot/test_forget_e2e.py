@@ -13,7 +13,7 @@ from typing import Any
 
 import discord
 import pytest
-from botkit import TOKEN, Running, forget, running_bot, wait_until
+from botkit import TOKEN, Running, forget, rows_of, running_bot, text_of, wait_until
 from sqlalchemy import select, update
 
 from bot.confirm import CANCELLED, NOT_YOURS
@@ -49,10 +49,10 @@ def hashes_under(folder: Path) -> set[str]:
 
 async def click_row(running: Running, message: dict[str, Any], row: int, user: dict) -> str:
     """Click the first button of `row` (one row per image) as `user`; the bot's answer."""
-    button = message["components"][row]["components"][0]
+    button = rows_of(message)[row]["components"][0]
     interaction = await running.server.click_button(message["id"], button["custom_id"], user=user)
     answer = await running.server.wait_for_reply(interaction["id"], timeout=REPLY)
-    return answer["content"]
+    return text_of(answer)
 
 
 def work_folder(store: DatasetStore, guild: int, scope: int, *, running: bool) -> Path:
@@ -89,12 +89,12 @@ async def test_forget_takes_back_what_a_person_posted_and_leaves_no_copy(
         reply = await running.server.wait_for_reply(
             (await running.post("!teach jedi", author=MEMBER))["id"], timeout=REPLY
         )
-        assert "Taught 1 new image as **Jedi**." in reply["content"], reply["content"]
+        assert "Taught 1 new image as **Jedi**." in text_of(reply), text_of(reply)
         verdict = await running.command(mine, content="!jedisith", author=MODERATOR)
         await click_row(running, verdict, 0, MODERATOR)
         bad = ("notes.png", b"not an image")  # refused; the next file is still kept as its own
         reply = await running.command(bad, theirs, content="!teach sith", author=MEMBER)
-        assert reply["content"].startswith("Taught 1 new image as **Sith**; refused 1, `notes.png`")
+        assert text_of(reply).startswith("Taught 1 new image as **Sith**; refused 1, `notes.png`")
         assert store.summary(guild).images == 2
         running_training = work_folder(store, guild, guild, running=True)
         killed = work_folder(store, guild, 0, running=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from botkit import TOKEN, running_bot
+from botkit import TOKEN, running_bot, text_of
 from servers_support import Servers
 
 from playground.discord import DiscordServer
@@ -44,10 +44,10 @@ async def servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ser
 async def test_one_members_flipped_holdout_does_not_publish_a_flipped_model(
     servers: Servers, tiny_dataset: Path
 ) -> None:
-    assert "**on**" in (await servers.type("A", "!dataset collect on"))["content"]
+    assert "**on**" in text_of(await servers.type("A", "!dataset collect on"))
     await servers.teach("A", tiny_dataset, swapped=True, author=EVE)
 
-    shown = (await servers.type("A", "!dataset"))["content"]
+    shown = text_of(await servers.type("A", "!dataset"))
     assert (
         f"{HELD_OUT} held out to judge new models (never trained on): 0 judge now, {HELD_OUT} "
         "wait for a second vote (or a moderator's)"
@@ -61,10 +61,10 @@ async def test_one_members_flipped_holdout_does_not_publish_a_flipped_model(
     ), mistakes
 
     await servers.teach("A", tiny_dataset, swapped=True, author=BOB)
-    shown = (await servers.type("A", "!dataset"))["content"]
+    shown = text_of(await servers.type("A", "!dataset"))
     assert f"{HELD_OUT} held out to judge new models (never trained on)\n" in shown + "\n", shown
     assert "wait for" not in shown
-    seconded = (await servers.type("A", "!retrain"))["content"]
+    seconded = text_of(await servers.type("A", "!retrain"))
     assert seconded.startswith("**New model for this server: version 1**"), seconded
     assert f"holdout accuracy 0.0% (the default model) → 100.0% on {HELD_OUT} held-out" in seconded
 
@@ -72,25 +72,25 @@ async def test_one_members_flipped_holdout_does_not_publish_a_flipped_model(
 async def test_a_server_sets_how_many_members_a_held_out_label_needs(
     servers: Servers, tiny_dataset: Path
 ) -> None:
-    shown = (await servers.type("A", "!settings"))["content"]
+    shown = text_of(await servers.type("A", "!settings"))
     assert (
         "- `voters`: **2** (the bot's default): a held-out image judges new models once " in shown
     )
-    refused = (await servers.type("A", "!settings voters 0"))["content"]
+    refused = text_of(await servers.type("A", "!settings voters 0"))
     assert refused == "`voters` is a whole number from 1 to 20, not `0`.", refused
-    eve = (await servers.type("A", "!settings voters 1", author=EVE))["content"]
+    eve = text_of(await servers.type("A", "!settings voters 1", author=EVE))
     assert "Only members with the Manage Server permission" in eve, eve
 
-    changed = (await servers.type("A", "!settings voters 1"))["content"]
+    changed = text_of(await servers.type("A", "!settings voters 1"))
     assert "- `voters`: **1**: a held-out image judges new models once 1 member" in changed
-    waits = (await servers.type("A", "!mistakes"))["content"]  # before eve labels anything
+    waits = text_of(await servers.type("A", "!mistakes"))  # before eve labels anything
     assert waits.startswith("This server has no held-out images yet"), waits
-    assert "**on**" in (await servers.type("A", "!dataset collect on"))["content"]
+    assert "**on**" in text_of(await servers.type("A", "!dataset collect on"))
     await servers.teach("A", tiny_dataset, swapped=True, author=EVE)
-    alone = (await servers.type("A", "!retrain"))["content"]  # this server trusts one member
+    alone = text_of(await servers.type("A", "!retrain"))  # this server trusts one member
     assert alone.startswith("**New model for this server: version 1**"), alone
 
-    back = (await servers.type("A", "!settings reset voters"))["content"]
+    back = text_of(await servers.type("A", "!settings reset voters"))
     assert "- `voters`: **2** (the bot's default)" in back
-    again = (await servers.type("A", "!retrain"))["content"]
+    again = text_of(await servers.type("A", "!retrain"))
     assert "no held-out images to judge it on yet" in again, again

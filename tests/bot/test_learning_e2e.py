@@ -21,7 +21,16 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from botkit import TOKEN, Running, forget, running_bot, start_bot_process, verdict_lines
+from botkit import (
+    TOKEN,
+    Running,
+    buttons_of,
+    forget,
+    running_bot,
+    start_bot_process,
+    text_of,
+    verdict_lines,
+)
 
 from bot.feedback import TEMPLATE
 from dataset import DatasetStore
@@ -68,12 +77,7 @@ def publish_copy(source: Path, target: Path, *, swap_classes: bool = False) -> N
 
 def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
     """The vote buttons under `message` (not its Why? buttons: bot.exts.why)."""
-    return [
-        b
-        for row in message.get("components") or []
-        for b in row["components"]
-        if b["custom_id"].startswith("jedisith:vote:")
-    ]
+    return [b for b in buttons_of(message) if b["custom_id"].startswith("jedisith:vote:")]
 
 
 def button(message: dict[str, Any], label: str) -> dict[str, Any]:
@@ -88,14 +92,14 @@ async def click(running: Running, message: dict[str, Any], label: str, user=None
     )
     answer = await server.wait_for_reply(interaction["id"], timeout=REPLY)
     assert answer["flags"] & 64, "answers to clicks are ephemeral"
-    return answer["content"]
+    return text_of(answer)
 
 
 async def final(server: DiscordServer, message_id: str, timeout: float = TRAINING) -> str:
     """The progress message's text once the training has ended."""
     deadline = time.monotonic() + timeout
     while True:
-        content = server.get_message(message_id)["content"]
+        content = text_of(server.get_message(message_id))
         if not content.startswith("**Training** a new model"):
             return content
         assert time.monotonic() < deadline, f"the training did not end: {content!r}"
@@ -105,7 +109,7 @@ async def final(server: DiscordServer, message_id: str, timeout: float = TRAININ
 async def until_progress(server: DiscordServer, message_id: str, pattern: str) -> str:
     """The progress message once it matches `pattern` (fails at once if the training ended)."""
     deadline = time.monotonic() + TRAINING
-    while not re.search(pattern, content := server.get_message(message_id)["content"]):
+    while not re.search(pattern, content := text_of(server.get_message(message_id))):
         assert content.startswith("**Training** a new model"), content
         assert time.monotonic() < deadline, f"no {pattern!r} in {content!r}"
         await asyncio.sleep(0.2)
@@ -149,16 +153,16 @@ async def test_nothing_is_kept_until_a_manager_turns_collection_on(
 ) -> None:
     image = images_of(tiny_dataset, "sith", 1)
     reply = await running.command(*image)
-    assert verdict_lines(reply["content"]) and not buttons(reply)  # no buttons while off
+    assert verdict_lines(text_of(reply)) and not buttons(reply)  # no buttons while off
     reply = await running.command(*image, content="!teach sith")
-    assert "Collection is off in this server" in reply["content"]
+    assert "Collection is off in this server" in text_of(reply)
     assert store.summary(running.server.guild_id).images == 0
 
     reply = await running.command(content="!dataset collect on", author=VISITORS[0])
-    assert "Only members with the Manage Server permission" in reply["content"]
+    assert "Only members with the Manage Server permission" in text_of(reply)
     assert not store.collecting(running.server.guild_id)
     reply = await running.command(content="!dataset collect on")  # padawan owns the server
-    assert "Collection is **on**" in reply["content"]
+    assert "Collection is **on**" in text_of(reply)
     assert store.collecting(running.server.guild_id)
 
 
@@ -167,7 +171,7 @@ async def test_a_verdict_gets_feedback_buttons(running: Running, tiny_dataset: P
     labels = [b["label"] for b in buttons(reply)]
     assert labels[-3:] == ["It's a Jedi", "It's a Sith", "Neither"]
     assert all(re.fullmatch(TEMPLATE, b["custom_id"]) for b in buttons(reply))
-    assert "your answer and the image are kept" in reply["content"].lower()
+    assert "your answer and the image are kept" in text_of(reply).lower()
 
 
 async def test_slash_and_menu_verdicts_get_buttons_and_teach_is_a_slash_command(
@@ -192,7 +196,7 @@ async def test_slash_and_menu_verdicts_get_buttons_and_teach_is_a_slash_command(
     image = images_of(tiny_dataset, "sith", 9)[8]
     interaction = await server.invoke_slash_command("teach", {"label": "sith", "image": image})
     reply = await server.wait_for_reply(interaction["id"], timeout=REPLY)
-    assert "Taught 1 new image as **Sith**" in reply["content"]
+    assert "Taught 1 new image as **Sith**" in text_of(reply)
 
 
 async def test_several_members_vote_and_a_moderator_decides(
@@ -229,9 +233,9 @@ async def test_teach_keeps_every_image_once(
     before = store.summary(running.server.guild_id).images
     three = images_of(tiny_dataset, "sith", 6)[3:]
     reply = await running.command(*three, content="!teach sith")
-    assert reply["content"].startswith("Taught 3 new images as **Sith**."), reply["content"]
+    assert text_of(reply).startswith("Taught 3 new images as **Sith**."), text_of(reply)
     again = await running.command(*three, content="!teach sith", author=VISITORS[1])
-    assert again["content"].startswith("Taught **Sith** on 3 images I already knew.")
+    assert text_of(again).startswith("Taught **Sith** on 3 images I already knew.")
     assert store.summary(running.server.guild_id).images == before + 3
 
 
@@ -240,15 +244,15 @@ async def test_teach_refuses_what_is_not_an_image(running: Running, store: Datas
     reply = await running.command(
         ("notes.txt", b"not an image", "text/plain"), content="!teach jedi"
     )
-    assert "`notes.txt`:" in reply["content"] and "kept" not in reply["content"]
+    assert "`notes.txt`:" in text_of(reply) and "kept" not in text_of(reply)
     bad = await running.command(content="!teach wookiee")
-    assert "The label must be `jedi`, `sith` or `neither`." in bad["content"]
+    assert "The label must be `jedi`, `sith` or `neither`." in text_of(bad)
     assert store.summary(running.server.guild_id).images == before
 
 
 async def test_dataset_shows_counts_and_contributors(running: Running) -> None:
     reply = await running.command(content="!dataset")
-    text = reply["content"]
+    text = text_of(reply)
     assert text.startswith("**What I learn from**")
     assert re.search(r"- Sith: \d+ \(\d+ to train, \d+ held out\)", text)
     assert "Top contributors here:" in text and "Collection is on" in text
@@ -275,27 +279,27 @@ async def test_two_servers_keep_their_labels_apart(
     home, away = server.guild_id, server.guild_ids[1]
     there = server.first_channel(away)
     reply = await running.command(content="!dataset collect on", channel_id=there)
-    assert "Collection is **on**" in reply["content"]
+    assert "Collection is **on**" in text_of(reply)
     image = images_of(tiny_dataset, "sith", 13)[12:]
     here = await running.command(*image, content="!teach sith", author=MODERATOR)
-    assert "Its label: Sith (1 Sith)." in here["content"]
+    assert "Its label: Sith (1 Sith)." in text_of(here)
     # Taught the other way in another server: only that server's votes count there.
     taught = await running.command(
         *image, content="!teach jedi", author=VISITORS[1], channel_id=there
     )
-    assert "I already knew" in taught["content"]
-    assert "Its label: Jedi (1 Jedi)." in taught["content"]
+    assert "I already knew" in text_of(taught)
+    assert "Its label: Jedi (1 Jedi)." in text_of(taught)
     # The first server's moderator is a member like any other there: a tie, not an overrule.
     tie = await running.command(
         *image, content="!teach sith", author={"username": "mace"}, channel_id=there
     )
-    assert "Its votes disagree (1 Jedi, 1 Sith)" in tie["content"]
+    assert "Its votes disagree (1 Jedi, 1 Sith)" in text_of(tie)
     ((sha, votes),) = store.summary(away).conflicts
     assert votes == {"jedi": 1, "sith": 1}
     assert store.label_of(sha, home).label == "sith" and store.label_of(sha, away).label is None
     assert sha not in dict(store.summary(home).conflicts)
 
-    shown = (await running.command(content="!dataset", channel_id=there))["content"]
+    shown = text_of(await running.command(content="!dataset", channel_id=there))
     assert "- Jedi: 0 (0 to train, 0 held out)" in shown and "1 with disagreeing votes" in shown
     people = {server.state.user_named(name)["id"] for name in ("kylo", "mace")}
     assert set(re.findall(r"<@(\d+)>", shown)) == {str(i) for i in people}
@@ -315,18 +319,18 @@ async def test_two_servers_keep_their_labels_apart(
 
 async def test_a_retrain_needs_enough_images_and_a_manager(running: Running) -> None:
     reply = await running.command(content="!retrain", author=VISITORS[0])
-    assert "Only members with the Manage Server permission can retrain me." in reply["content"]
+    assert "Only members with the Manage Server permission can retrain me." in text_of(reply)
     reply = await running.command(content="!retrain")
-    assert "I need at least 10 labelled images of each class" in reply["content"]
-    assert "more Jedi needed" in reply["content"] or "more Sith needed" in reply["content"]
+    assert "I need at least 10 labelled images of each class" in text_of(reply)
+    assert "more Jedi needed" in text_of(reply) or "more Sith needed" in text_of(reply)
     reply = await running.command(content="!retrain shared epochs=0")
-    assert "from 1 to 100" in reply["content"]
+    assert "from 1 to 100" in text_of(reply)
 
 
 async def teach_all(running: Running, tiny_dataset: Path) -> None:
     """Label the tiny set in this server, and share it with the shared model."""
     shared = await running.command(content="!dataset share on")
-    assert "**on**" in shared["content"], shared["content"]
+    assert "**on**" in text_of(shared), text_of(shared)
     for label in ("jedi", "sith"):
         files = images_of(tiny_dataset, label)
         for start in range(0, len(files), 10):
@@ -340,13 +344,13 @@ async def test_a_retrain_that_is_better_is_published_and_served(
     folder = running.worker.folder
     assert folder is not None and versions(folder) == [1]
     progress = await running.command(content="!retrain shared epochs=2")
-    assert progress["content"].startswith("**Training** a new model")
+    assert text_of(progress).startswith("**Training** a new model")
     busy = await running.command(content="!retrain shared")
-    assert "A training is already running" in busy["content"]
+    assert "A training is already running" in text_of(busy)
     # The bot keeps answering while the trainer runs beside it.
     await until_progress(running.server, progress["id"], r"epoch \d/2|detector|export|holdout")
     during = await running.command(*images_of(tiny_dataset, "sith", 1))
-    assert verdict_lines(during["content"])
+    assert verdict_lines(text_of(during))
 
     text = await final(running.server, progress["id"])
     assert text.startswith("**New model published: version 2.**"), text
@@ -379,12 +383,12 @@ async def test_a_training_can_be_cancelled(running: Running, store: DatasetStore
     progress = await running.command(content="!retrain shared epochs=60")
     await until_progress(running.server, progress["id"], r"epoch \d+/60")
     shown = await running.command(content="!model shared")  # read from the database's lock
-    assert "-# A training is running, started by <@" in shown["content"]
-    assert "another of my processes" not in shown["content"]
+    assert "-# A training is running, started by <@" in text_of(shown)
+    assert "another of my processes" not in text_of(shown)
     reply = await running.command(content="!retrain shared cancel", author=VISITORS[0])
-    assert "Only members with the Manage Server permission" in reply["content"]
+    assert "Only members with the Manage Server permission" in text_of(reply)
     reply = await running.command(content="!retrain shared cancel")
-    assert reply["content"].startswith("Stopping the training")
+    assert text_of(reply).startswith("Stopping the training")
     text = await final(running.server, progress["id"], timeout=60)
     assert text.startswith("**Training cancelled**: cancelled by"), text
     assert current_version(folder) == 3 and versions(folder) == [1, 2, 3]
@@ -395,17 +399,17 @@ async def test_model_lists_versions_and_rollback_brings_one_back(running: Runnin
     folder = running.worker.folder
     assert folder is not None
     reply = await running.command(content="!model shared")
-    assert reply["content"].startswith("**version 3** (current)")
-    assert "**version 2**" in reply["content"] and "**version 1**" in reply["content"]
+    assert text_of(reply).startswith("**version 3** (current)")
+    assert "**version 2**" in text_of(reply) and "**version 1**" in text_of(reply)
     refused = await running.command(content="!rollback shared", author=VISITORS[1])
-    assert "Only members with the Manage Server permission" in refused["content"]
+    assert "Only members with the Manage Server permission" in text_of(refused)
     reply = await running.command(content="!rollback shared")
-    assert reply["content"].startswith("Version 2 is current again (it was version 3)")
+    assert text_of(reply).startswith("Version 2 is current again (it was version 3)")
     assert current_version(folder) == 2
     reloads = running.worker.stats().reloads
     await _until(lambda: running.worker.stats().reloads > reloads)
     wrong = await running.command(content="!rollback shared 9")
-    assert "there is no version 9; the versions kept are 1, 2, 3" in wrong["content"]
+    assert "there is no version 9; the versions kept are 1, 2, 3" in text_of(wrong)
     await running.command(content="!rollback shared 3")
     assert current_version(folder) == 3
 
@@ -433,7 +437,7 @@ async def test_a_restart_or_a_crash_during_a_training_changes_nothing(
     async def start_training(server: DiscordServer) -> dict[str, Any]:
         message = await server.post_message("!retrain shared epochs=60")
         progress = await server.wait_for_reply(message["id"], timeout=REPLY)
-        assert progress["content"].startswith("**Training** a new model")
+        assert text_of(progress).startswith("**Training** a new model")
         await until_progress(server, progress["id"], r"epoch \d+/60")
         return progress
 
@@ -443,7 +447,7 @@ async def test_a_restart_or_a_crash_during_a_training_changes_nothing(
         progress = await start_training(server)
         first.proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(first.proc.wait(), 30) == 0
-        text = server.get_message(progress["id"])["content"]
+        text = text_of(server.get_message(progress["id"]))
         assert text.startswith("**Training interrupted**: the bot restarted"), text
         assert versions(models) == [1] and current_version(models) == 1
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from botkit import TOKEN, Running, running_bot, sample
+from botkit import TOKEN, Running, buttons_of, running_bot, sample, text_of
 
 from dataset import quotas
 from dataset.quotas import until_midnight
@@ -35,7 +35,7 @@ async def said(running: Running, content: str, author: str, **kwargs: Any) -> st
     settling command would count against the server's limit)."""
     message = await running.post(content, kwargs.pop("attachments", ()), author=author, **kwargs)
     reply = await running.server.wait_for_reply(message["id"], timeout=REPLY)
-    return reply["content"]
+    return text_of(reply)
 
 
 def replies_to_any(running: Running, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -77,7 +77,7 @@ async def test_a_burst_of_teach_is_refused_past_the_limit_told_once_others_unaff
         assert "Taught 1 new image as **Sith**" in await said(
             running, "!teach sith", "ahsoka", attachments=[sample("sith-1")]
         )
-        replies = [m["content"] for m in replies_to_any(running, burst)]
+        replies = [text_of(m) for m in replies_to_any(running, burst)]
         taught = [text for text in replies if text.startswith("Taught ") and "**Jedi**" in text]
         slow = [text for text in replies if text.startswith(SLOW)]
         assert len(taught) == 3 and len(slow) == 1 and len(replies) == 4, replies
@@ -89,7 +89,7 @@ async def test_a_burst_of_teach_is_refused_past_the_limit_told_once_others_unaff
             "jedisith", {"image": image}, user={"username": "padawan"}
         )
         answer = await server.wait_for_reply(interaction["id"], timeout=REPLY)
-        assert answer["content"].startswith(SLOW) and answer["flags"] & 64
+        assert text_of(answer).startswith(SLOW) and answer["flags"] & 64
 
         # Alpha's limit: four more members (its 6th to 9th), then the server is told to wait
         # once; Beta is not held up by it.
@@ -119,7 +119,7 @@ async def test_clicks_past_the_limit_are_refused_before_any_download() -> None:
         verdict = await running.post("!jedisith", [sample("sith-2")], author="padawan")
         reply = await server.wait_for_reply(verdict["id"], timeout=REPLY)
         assert downloads.hits == 1
-        buttons = [b for row in reply["components"] for b in row["components"]]
+        buttons = buttons_of(reply)
         button = next(b for b in buttons if b["label"] == "It's a Sith")
 
         clicks = [
@@ -132,7 +132,7 @@ async def test_clicks_past_the_limit_are_refused_before_any_download() -> None:
         # 3 taken (a "thinking" answer, then the vote), 1 told to slow down, 26 acknowledged.
         assert Counter(acks) == {5: 3, 4: 1, 6: 26}, Counter(acks)
         answers = [
-            (await server.wait_for_interaction_response(click["id"], timeout=REPLY))["content"]
+            text_of(await server.wait_for_interaction_response(click["id"], timeout=REPLY))
             for click, ack in zip(clicks, acks, strict=True)
             if ack in (4, 5)
         ]
@@ -144,7 +144,7 @@ async def test_clicks_past_the_limit_are_refused_before_any_download() -> None:
             reply["id"], button["custom_id"], user={"username": "mace"}
         )
         answer = await server.wait_for_reply(other["id"], timeout=REPLY)
-        assert "Thanks! Kept with your label, **Sith**." in answer["content"]
+        assert "Thanks! Kept with your label, **Sith**." in text_of(answer)
         assert downloads.hits == 5 and store.summary(server.guild_id).votes == 2
 
 
@@ -171,12 +171,12 @@ async def test_the_daily_quotas_say_which_was_reached_and_when_it_resets(
         )
         verdict = await running.post("!jedisith", [sample("sith-2")], author="ahsoka")
         reply = await server.wait_for_reply(verdict["id"], timeout=REPLY)
-        buttons = [b for row in reply["components"] for b in row["components"]]
+        buttons = buttons_of(reply)
         button = next(b for b in buttons if b["label"] == "It's a Sith")
         click = await server.click_button(
             reply["id"], button["custom_id"], user={"username": "eve"}
         )
-        answer = (await server.wait_for_reply(click["id"], timeout=REPLY))["content"]
+        answer = text_of(await server.wait_for_reply(click["id"], timeout=REPLY))
         assert answer.startswith("This server's daily quota is reached: it added 3 images ")
         assert "It resets at 00:00 UTC (in " in answer and "Traceback" not in answer
         assert store.usage(server.guild_id).images == 3

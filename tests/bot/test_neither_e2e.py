@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import pytest_asyncio
-from botkit import TOKEN, running_bot
+from botkit import TOKEN, buttons_of, running_bot, text_of
 from PIL import Image
 from servers_support import EVE, Servers, labels
 
@@ -47,12 +47,7 @@ def noise(seed: int) -> tuple[str, bytes]:
 
 def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
     """The vote buttons under `message` (not its Why? buttons: bot.exts.why)."""
-    return [
-        b
-        for row in message.get("components") or []
-        for b in row["components"]
-        if b["custom_id"].startswith("jedisith:vote:")
-    ]
+    return [b for b in buttons_of(message) if b["custom_id"].startswith("jedisith:vote:")]
 
 
 @pytest_asyncio.fixture
@@ -79,11 +74,11 @@ async def servers(
 async def test_neither_is_learned_in_its_server_alone(servers: Servers, tiny_dataset: Path) -> None:
     a, b = servers.running.server.guild_ids[:2]
     store: DatasetStore = servers.running.bot.dataset
-    assert "**on**" in (await servers.type("A", "!dataset collect on"))["content"]
-    assert "**on**" in (await servers.type("B", "!dataset collect on", author=EVE))["content"]
+    assert "**on**" in text_of(await servers.type("A", "!dataset collect on"))
+    assert "**on**" in text_of(await servers.type("B", "!dataset collect on", author=EVE))
 
     reply = await servers.type("A", "!jedisith", noise(0))
-    assert REFUSED in reply["content"]
+    assert REFUSED in text_of(reply)
     shown = [b["label"] for b in buttons(reply)]
     assert shown == ["Neither", "It's a Jedi", "It's a Sith"]  # Neither first when refused
     neither = next(b for b in buttons(reply) if b["label"] == "Neither")
@@ -91,34 +86,34 @@ async def test_neither_is_learned_in_its_server_alone(servers: Servers, tiny_dat
     server = servers.running.server
     interaction = await server.click_button(reply["id"], neither["custom_id"], user=VISITOR)
     answer = await server.wait_for_reply(interaction["id"], timeout=20.0)
-    assert answer["content"].startswith("Thanks! Kept with your label, **Neither**.")
+    assert text_of(answer).startswith("Thanks! Kept with your label, **Neither**.")
     sha = hashlib.sha256(noise(0)[1]).hexdigest()
     assert store.label_of(sha, a).label == "neither"
     assert store.label_of(sha, b).label is None  # this server's label only
 
     taught = await servers.type("A", "!teach neither", *(noise(seed) for seed in range(1, 6)))
-    first = taught["content"].splitlines()[0]
-    assert first == "Taught 5 new images as **Neither**.", taught["content"]
+    first = text_of(taught).splitlines()[0]
+    assert first == "Taught 5 new images as **Neither**.", text_of(taught)
     assert "Neither: 6" in (await servers.type("A", "!dataset"))["content"]
     assert "Neither" not in (await servers.type("B", "!dataset", author=EVE))["content"]
     assert store.summary(b).images == 0
     await _until(lambda: "teach" in {c["name"] for c in server.application_commands})
     slash = await server.invoke_slash_command("teach", {"label": "neither", "image": noise(8)})
     answered = await server.wait_for_reply(slash["id"], timeout=20.0)
-    assert "Taught 1 new image as **Neither**." in answered["content"]
+    assert "Taught 1 new image as **Neither**." in text_of(answered)
     assert store.label_of(hashlib.sha256(noise(8)[1]).hexdigest(), a).label == "neither"
 
     await servers.teach("A", tiny_dataset, swapped=False)
     await servers.teach("B", tiny_dataset, swapped=False, author=EVE)
     for where, author in (("A", None), ("B", EVE)):  # the default's own answers: force
         reply = await servers.type(where, "!retrain force", author=author)
-        assert reply["content"].startswith("**New model for this server: version 1**")
-        assert "Neither" not in reply["content"]  # never counted as a class
+        assert text_of(reply).startswith("**New model for this server: version 1**")
+        assert "Neither" not in text_of(reply)  # never counted as a class
 
     for seed in (6, 7):
-        assert REFUSED in (await servers.type("A", "!jedisith", noise(seed)))["content"]
+        assert REFUSED in text_of(await servers.type("A", "!jedisith", noise(seed)))
         there = await servers.type("B", "!jedisith", noise(seed), author=EVE)
-        assert REFUSED not in there["content"] and len(labels(there)) == 1
+        assert REFUSED not in text_of(there) and len(labels(there)) == 1
     drawings = sorted((tiny_dataset / "jedi").iterdir())[:3]
     files = [(path.name, path.read_bytes()) for path in drawings]
     assert labels(await servers.type("A", "!jedisith", *files)) == ["Jedi"] * 3

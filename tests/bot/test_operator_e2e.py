@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from botkit import TOKEN, Running, running_bot
+from botkit import TOKEN, Running, running_bot, text_of
 
 from bot.checks import OPERATOR_ONLY
 from bot.exts.models._retrainer import SHARED_MODEL
@@ -99,7 +99,7 @@ async def test_a_server_owner_cannot_change_the_shared_model(running: Running) -
         "!rollback shared",
     ):
         reply = await running.command(content=command, author=EVE, **in_b(running))
-        assert reply["content"] == OPERATOR_ONLY, command
+        assert text_of(reply) == OPERATOR_ONLY, command
     assert state(folder) == before
     assert running.bot.dataset is not None
     assert running.bot.dataset.trainings.latest(5) == []  # not even started
@@ -112,31 +112,31 @@ async def test_the_operator_retrains_and_a_manager_elsewhere_cannot_stop_it(
     folder = running.worker.folder
     assert folder is not None and store is not None and state(folder) == ([1], 1)
     progress = await running.command(content="!retrain shared epochs=1")  # padawan, in A
-    assert progress["content"].startswith("**Training** a new model")
+    assert text_of(progress).startswith("**Training** a new model")
 
     refused = await running.command(content="!retrain shared cancel", author=EVE, **in_b(running))
-    assert refused["content"] == OPERATOR_ONLY
+    assert text_of(refused) == OPERATOR_ONLY
     record = store.trainings.running(SHARED_MODEL)
     assert record is not None and not record.cancel_requested
     shown = await running.command(content="!model shared", author=EVE, **in_b(running))
-    assert "-# A training is running, started by the operator <t:" in shown["content"]
+    assert "-# A training is running, started by the operator <t:" in text_of(shown)
     operator_id = server.human["id"]
-    assert operator_id not in shown["content"] and "adawan" not in shown["content"]
+    assert operator_id not in text_of(shown) and "adawan" not in text_of(shown)
 
     deadline = time.monotonic() + TRAINING
-    while (content := server.get_message(progress["id"])["content"]).startswith("**Training**"):
+    while (content := text_of(server.get_message(progress["id"]))).startswith("**Training**"):
         assert time.monotonic() < deadline, f"the training did not end: {content!r}"
         await asyncio.sleep(0.2)
     assert content.startswith("**New model published: version 2.**"), content
     assert state(folder) == ([1, 2], 2)
     b_messages = server.state.channel(in_b(running)["channel_id"]).messages.values()
-    assert not any("New model" in m["content"] for m in b_messages)  # shown where started
+    assert not any("New model" in text_of(m) for m in b_messages)  # shown where started
 
     shown = await running.command(content="!model shared", author=EVE, **in_b(running))
-    assert shown["content"].startswith("**version 2** (current)")
-    assert "retrained by the operator (training 1)" in shown["content"]
-    assert operator_id not in shown["content"] and "adawan" not in shown["content"]
-    assert "rollback" not in shown["content"]  # not hers to do
+    assert text_of(shown).startswith("**version 2** (current)")
+    assert "retrained by the operator (training 1)" in text_of(shown)
+    assert operator_id not in text_of(shown) and "adawan" not in text_of(shown)
+    assert "rollback" not in text_of(shown)  # not hers to do
     mine = await running.command(content="!model shared")  # the operator sees who and where
     line = f"-# training 1: published version 2, by <@{operator_id}> in Jedi Temple <t:"
-    assert line in mine["content"]
+    assert line in text_of(mine)

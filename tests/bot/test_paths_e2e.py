@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from botkit import TOKEN, Running, running_bot
+from botkit import TOKEN, Running, running_bot, text_of
 
 from model.bundle import CURRENT_FILE, DEFAULT_MODEL_DIR, publish, staging_folder
 from playground.discord import DiscordServer
@@ -49,7 +49,7 @@ async def test_a_failure_naming_a_host_path_is_told_without_it(running: Running)
     current.unlink()
     current.mkdir()  # reading it: IsADirectoryError, with the full path in its message
     try:
-        reply = (await running.command(content="!rollback shared 1"))["content"]
+        reply = text_of(await running.command(content="!rollback shared 1"))
     finally:
         current.rmdir()
         current.write_text(named)

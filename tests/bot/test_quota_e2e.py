@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botkit import TOKEN, Running, running_bot
+from botkit import TOKEN, Running, buttons_of, running_bot, text_of
 from sqlalchemy import select
 
 from dataset.files import IMAGES_FOLDER
@@ -32,14 +32,14 @@ def images_of(folder: Path, label: str, count: int) -> list[tuple[str, bytes]]:
 
 async def click(running: Running, message: dict[str, Any], label: str) -> str:
     """Click `label` under `message` as a visitor; the bot's (ephemeral) answer."""
-    buttons = [b for row in message.get("components") or [] for b in row["components"]]
+    buttons = buttons_of(message)
     button = next(b for b in buttons if b["label"] == label)
     interaction = await running.server.click_button(
         message["id"], button["custom_id"], user=VISITOR
     )
     answer = await running.server.wait_for_reply(interaction["id"], timeout=REPLY)
     assert answer["flags"] & 64, "answers to clicks are ephemeral"
-    return answer["content"]
+    return text_of(answer)
 
 
 async def test_past_the_quota_nothing_is_kept_and_the_reply_says_so(
@@ -54,13 +54,13 @@ async def test_past_the_quota_nothing_is_kept_and_the_reply_says_so(
         assert store is not None
         guild = server.guild_id
         reply = await running.command(content="!dataset collect on")
-        assert "Collection is **on**" in reply["content"]
+        assert "Collection is **on**" in text_of(reply)
         reply = await running.command(*jedi, content="!teach jedi")
-        assert reply["content"].startswith("Taught 2 new images as **Jedi**."), reply["content"]
+        assert text_of(reply).startswith("Taught 2 new images as **Jedi**."), text_of(reply)
 
         reply = await running.command(sith[0], content="!teach sith")
-        assert FULL in reply["content"] and "no room for this one" in reply["content"]
-        assert "`!forget` deletes what you gave in this server" in reply["content"]
+        assert FULL in text_of(reply) and "no room for this one" in text_of(reply)
+        assert "`!forget` deletes what you gave in this server" in text_of(reply)
         assert store.usage(guild).images == 2 and store.summary(guild).images == 2
 
         verdict = await running.command(sith[2])  # judged, with buttons: a click is refused
@@ -70,11 +70,11 @@ async def test_past_the_quota_nothing_is_kept_and_the_reply_says_so(
 
         # A vote on an image the server keeps always counts.
         reply = await running.command(jedi[0], content="!teach sith", author=VISITOR)
-        assert "Taught **Sith** on 1 image I already knew." in reply["content"], reply["content"]
+        assert "Taught **Sith** on 1 image I already knew." in text_of(reply), text_of(reply)
         assert store.summary(guild).votes == 3
 
         reply = await running.command(content="!dataset")
-        assert "Kept for this server: 2 of at most 2 images" in reply["content"]
+        assert "Kept for this server: 2 of at most 2 images" in text_of(reply)
         kept = {path.stem for path in (store.data_dir / IMAGES_FOLDER).rglob("*") if path.is_file()}
         with store.engine.connect() as connection:
             held = connection.execute(

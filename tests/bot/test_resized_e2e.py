@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from botkit import TOKEN, Running, running_bot, verdict_lines
+from botkit import TOKEN, Running, running_bot, text_of, verdict_lines
 from PIL import Image
 
 from bot import images
@@ -52,7 +52,7 @@ async def running() -> AsyncIterator[Running]:
 
 async def test_a_large_image_is_fetched_resized_and_judged(running: Running) -> None:
     reply = await running.command(("big.jpg", large_photo()))
-    assert verdict_lines(reply["content"])[0].startswith("**Jedi**"), reply["content"]
+    assert verdict_lines(text_of(reply))[0].startswith("**Jedi**"), text_of(reply)
     (fetch,) = fetches_of(running, "big.jpg")  # the resized image only, not the original
     assert fetch.query == {"format": "webp", "width": "533", "height": "400"}
 
@@ -61,7 +61,7 @@ async def test_a_phone_portrait_stored_on_its_side_is_fetched_resized_upright(
     running: Running,
 ) -> None:
     reply = await running.command(("portrait.jpg", large_photo((1200, 1600), orientation=6)))
-    assert verdict_lines(reply["content"])[0].startswith("**Jedi**"), reply["content"]
+    assert verdict_lines(text_of(reply))[0].startswith("**Jedi**"), text_of(reply)
     (fetch,) = fetches_of(running, "portrait.jpg")  # the resized answer passed the checks
     assert fetch.query == {"format": "webp", "width": "400", "height": "533"}
 
@@ -69,7 +69,7 @@ async def test_a_phone_portrait_stored_on_its_side_is_fetched_resized_upright(
 async def test_a_small_image_is_fetched_as_it_is(running: Running) -> None:
     with open(SAMPLE, "rb") as file:
         reply = await running.command(("small.jpg", file.read()))
-    assert verdict_lines(reply["content"])[0].startswith("**Jedi**"), reply["content"]
+    assert verdict_lines(text_of(reply))[0].startswith("**Jedi**"), text_of(reply)
     assert [fetch.query for fetch in fetches_of(running, "small.jpg")] == [{}]
 
 
@@ -90,7 +90,7 @@ async def test_a_failed_resized_fetch_falls_back_to_the_original(
     staged = running.server.faults.cdn(times=1, filename=name, resized=True, **fault)
     reply = await running.command((name, large_photo()))
     assert staged.hits == 1
-    assert verdict_lines(reply["content"])[0].startswith("**Jedi**"), reply["content"]
+    assert verdict_lines(text_of(reply))[0].startswith("**Jedi**"), text_of(reply)
     assert [fetch.resized for fetch in fetches_of(running, name)] == [True, False]
 
 
@@ -103,7 +103,7 @@ async def test_the_fallback_is_logged_once(
         name = f"logged-{number}.jpg"
         running.server.faults.cdn(times=1, filename=name, resized=True, status=502)
         reply = await running.command((name, large_photo()))
-        assert verdict_lines(reply["content"])[0].startswith("**Jedi**"), reply["content"]
+        assert verdict_lines(text_of(reply))[0].startswith("**Jedi**"), text_of(reply)
     warnings = [line for line in running.logs.lines(mark) if "resized download failed" in line]
     assert len(warnings) == 1, warnings  # the first fallback is a warning, later ones debug
     assert "HTTP 502" in warnings[0] and "Traceback" not in warnings[0]
@@ -113,7 +113,7 @@ async def test_teach_and_the_buttons_keep_the_original(running: Running) -> None
     store = running.bot.dataset
     assert store is not None
     reply = await running.command(content="!dataset collect on")
-    assert "Collection is **on**" in reply["content"]
+    assert "Collection is **on**" in text_of(reply)
     photo = large_photo((1400, 1000))
     reply = await running.command(("taught.jpg", photo), content="!teach jedi")
     assert [fetch.query for fetch in fetches_of(running, "taught.jpg")] == [{}]
@@ -121,11 +121,11 @@ async def test_teach_and_the_buttons_keep_the_original(running: Running) -> None
     assert store.label_of(digest, running.server.guild_id).label == "jedi"
     # Where the server collects, a verdict's bytes go to the dataset on a click: the original.
     reply = await running.command(("voted.jpg", large_photo((1300, 900))))
-    assert verdict_lines(reply["content"])[0].startswith("**Jedi**"), reply["content"]
+    assert verdict_lines(text_of(reply))[0].startswith("**Jedi**"), text_of(reply)
     assert [fetch.query for fetch in fetches_of(running, "voted.jpg")] == [{}]
 
 
 async def test_features_fetch_the_image_resized(running: Running) -> None:
     reply = await running.command(("features.jpg", large_photo()), content="!features")
-    assert reply["attachments"], reply["content"]
+    assert reply["attachments"], text_of(reply)
     assert [fetch.resized for fetch in fetches_of(running, "features.jpg")] == [True]

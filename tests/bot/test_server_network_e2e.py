@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from botkit import TOKEN, running_bot
+from botkit import TOKEN, running_bot, text_of
 from servers_support import EVE, Servers, images_of, labels
 
 from bot.server_models import current_kind, server_folder
@@ -60,7 +60,7 @@ async def _ended(servers: Servers, message: dict) -> str:
     """The text of a training's message once it no longer says it trains or waits."""
     deadline = time.monotonic() + TRAINING
     while True:
-        content = servers.running.server.get_message(message["id"])["content"]
+        content = text_of(servers.running.server.get_message(message["id"]))
         if not content.startswith(("**Training**", "**Queued**")):
             return content
         assert time.monotonic() < deadline, f"the training did not end: {content!r}"
@@ -87,31 +87,31 @@ async def test_a_servers_network_serves_that_server_only_and_waits_its_turn(
     default = labels(await servers.type("C", "!jedisith", *jedi))
     assert len(default) == 3
     refused = await servers.type("A", "!retrain network")
-    assert "A network of this server's own needs at least 10 labelled images" in refused["content"]
+    assert "A network of this server's own needs at least 10 labelled images" in text_of(refused)
 
-    assert "**on**" in (await servers.type("A", "!dataset collect on"))["content"]
-    assert "**on**" in (await servers.type("B", "!dataset collect on", author=EVE))["content"]
+    assert "**on**" in text_of(await servers.type("A", "!dataset collect on"))
+    assert "**on**" in text_of(await servers.type("B", "!dataset collect on", author=EVE))
     await servers.teach("A", tiny_dataset, swapped=True)  # A calls Jedi "Sith", and back
     await servers.teach("B", tiny_dataset, swapped=False, author=EVE)
     head = await servers.type("A", "!retrain")
-    assert head["content"].startswith("**New model for this server: version 1**, a head")
-    assert "`!retrain network` may do better" in head["content"]  # 10 images or more
+    assert text_of(head).startswith("**New model for this server: version 1**, a head")
+    assert "`!retrain network` may do better" in text_of(head)  # 10 images or more
     assert labels(await servers.type("A", "!jedisith", *jedi)) == ["Sith"] * 3
 
     eve = await servers.type("A", "!retrain network", author=EVE)  # no manager of A
-    assert "Only members with the Manage Server permission" in eve["content"]
+    assert "Only members with the Manage Server permission" in text_of(eve)
     progress = await servers.type("A", "!retrain network force epochs=1")
-    assert progress["content"].startswith("**Training** a new model"), progress["content"]
+    assert text_of(progress).startswith("**Training** a new model"), text_of(progress)
     busy = await servers.type("A", "!retrain")  # no head fit beside it
-    assert busy["content"].startswith("A network is being trained on this server's images")
+    assert text_of(busy).startswith("A network is being trained on this server's images")
     queued = await servers.type("B", "!retrain network epochs=1", author=EVE)
-    assert queued["content"].startswith("**Queued**") and "place 1" in queued["content"]
-    assert "`!retrain cancel` takes it out" in queued["content"]
-    shown = (await servers.type("B", "!model", author=EVE))["content"]
+    assert text_of(queued).startswith("**Queued**") and "place 1" in text_of(queued)
+    assert "`!retrain cancel` takes it out" in text_of(queued)
+    shown = text_of(await servers.type("B", "!model", author=EVE))
     assert "A network training for this server waits in the queue: place 1" in shown
     assert "being trained" not in shown  # A's training is A's business
     cancel = await servers.type("B", "!retrain cancel", author=EVE)
-    assert cancel["content"].startswith("Stopping this server's network training")
+    assert text_of(cancel).startswith("Stopping this server's network training")
     assert (await _ended(servers, queued)).startswith("**Training cancelled**: removed from")
 
     text = await _ended(servers, progress)
@@ -129,18 +129,18 @@ async def test_a_servers_network_serves_that_server_only_and_waits_its_turn(
     assert labels(await servers.type("C", "!jedisith", *jedi)) == default
     assert labels(await servers.type("B", "!jedisith", *jedi, author=EVE)) == default
     assert running.bot.heads.networks.held() == [guild_a]
-    shown = (await servers.type("A", "!model"))["content"]
+    shown = text_of(await servers.type("A", "!model"))
     assert "served **its own model**: a network trained on its images" in shown
     assert "**version 2** (current) - a network" in shown
     assert "**version 1** - a head" in shown
 
     back = await servers.type("A", "!rollback 1")
-    assert back["content"].startswith("Version 1 of this server's model is current again")
+    assert text_of(back).startswith("Version 1 of this server's model is current again")
     assert labels(await servers.type("A", "!jedisith", *jedi)) == ["Sith"] * 3
     again = await servers.type("A", "!rollback 2")
-    assert again["content"].startswith("Version 2 of this server's model is current again")
+    assert text_of(again).startswith("Version 2 of this server's model is current again")
     assert current_kind(folder) == "network"
-    assert (await servers.type("A", "!rollback default"))["content"].startswith(
+    assert text_of(await servers.type("A", "!rollback default")).startswith(
         "This server is served the default model again"
     )
     assert labels(await servers.type("A", "!jedisith", *jedi)) == default
@@ -155,15 +155,15 @@ async def test_the_slash_retrain_network_trains_the_servers_network(
     options = {"network": True, "force": True, "epochs": 1}
     early = await server.invoke_slash_command("retrain", options, user=EVE, channel_id=channel)
     refused = await server.wait_for_reply(early["id"], timeout=60)
-    assert "A network of this server's own needs at least 10" in refused["content"], refused
+    assert "A network of this server's own needs at least 10" in text_of(refused), refused
 
-    assert "**on**" in (await servers.type("B", "!dataset collect on", author=EVE))["content"]
+    assert "**on**" in text_of(await servers.type("B", "!dataset collect on", author=EVE))
     await servers.teach("B", tiny_dataset, swapped=False, author=EVE)
     interaction = await server.invoke_slash_command(
         "retrain", options, user=EVE, channel_id=channel
     )
     progress = await server.wait_for_reply(interaction["id"], timeout=60)
-    assert progress["content"].startswith("**Training** a new model"), progress["content"]
+    assert text_of(progress).startswith("**Training** a new model"), text_of(progress)
     text = await _ended(servers, progress)
     assert text.startswith("**New model for this server: version 1**, a network trained on your")
     assert "holdout accuracy" in text and "(the default model) →" in text, text

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from botkit import TOKEN, Running, replies_to, running_bot, sample
+from botkit import TOKEN, Running, replies_to, running_bot, sample, text_of
 from PIL import Image
 
 from model.runtime import Prediction
@@ -77,10 +77,10 @@ async def close_call(running: Running) -> tuple[str, bytes]:
 
 async def test_only_a_manager_changes_a_servers_settings(running: Running) -> None:
     shown = await running.command(content="!settings", author=MEMBER)
-    assert "`policy`: **refuse** (the bot's default)" in shown["content"]
+    assert "`policy`: **refuse** (the bot's default)" in text_of(shown)
     for command in ("!settings policy warn", "!settings band 0.3", "!settings reset band"):
         reply = await running.command(content=command, author=MEMBER)
-        assert reply["content"] == NOT_A_MANAGER, command
+        assert text_of(reply) == NOT_A_MANAGER, command
     assert running.bot.dataset is not None
     assert running.bot.dataset.guild_settings(running.server.guild_ids[0]).ood_policy is None
 
@@ -96,7 +96,7 @@ async def test_only_a_manager_changes_a_servers_settings(running: Running) -> No
         ("!settings channels general", "Name the channels as mentions"),
     ):
         reply = await running.command(content=command)
-        assert error in reply["content"] and "\n" not in reply["content"], command
+        assert error in text_of(reply) and "\n" not in text_of(reply), command
 
 
 async def test_a_managers_settings_apply_in_her_server_only(running: Running) -> None:
@@ -108,20 +108,20 @@ async def test_a_managers_settings_apply_in_her_server_only(running: Running) ->
         (f"!settings channels <#{general}>", f"`channels`: <#{general}>\n"),
     ):
         reply = await running.command(content=command)
-        assert reply["content"].startswith("Changed.") and shown in reply["content"], command
+        assert text_of(reply).startswith("Changed.") and shown in text_of(reply), command
 
     unlike = sample("other-1")  # the shipped model finds it unlike its training images
     close = await close_call(running)
     in_a = await running.command(unlike, close)
-    lines = in_a["content"].splitlines()
+    lines = text_of(in_a).splitlines()
     assert WARNED in lines[0] and lines[1].startswith("2. `blend.png`: **Can't tell**"), lines
     in_b = await running.command(unlike, close, author=EVE, channel_id=b_general)
-    lines = in_b["content"].splitlines()
+    lines = text_of(in_b).splitlines()
     assert REFUSED in lines[0] and "**Can't tell**" not in lines[1], lines
-    assert (await running.command(author=EVE, channel_id=b_other))["content"]  # every channel
+    assert text_of(await running.command(author=EVE, channel_id=b_other))  # every channel
     shown = await running.command(content="!settings", author=EVE, channel_id=b_general)
-    assert "`policy`: **refuse** (the bot's default)" in shown["content"]
-    assert "`channels`: every channel (the bot's default)" in shown["content"]
+    assert "`policy`: **refuse** (the bot's default)" in text_of(shown)
+    assert "`channels`: every channel (the bot's default)" in text_of(shown)
 
     # A's other channel: no answer to anyone's verdict, nor to a member's !settings...
     quiet = [
@@ -133,8 +133,8 @@ async def test_a_managers_settings_apply_in_her_server_only(running: Running) ->
     assert all(replies_to(running.server, message) == [] for message in quiet)
     # ... but a manager can still see and change the settings there.
     shown = await running.command(content="!settings", channel_id=archives)
-    assert f"`channels`: <#{general}>\n" in shown["content"]
+    assert f"`channels`: <#{general}>\n" in text_of(shown)
     reply = await running.command(content="!settings channels all", channel_id=archives)
-    assert "`channels`: every channel\n" in reply["content"]
+    assert "`channels`: every channel\n" in text_of(reply)
     answered = await running.command(sample("sith-1"), channel_id=archives)
-    assert answered["content"].startswith("**Sith**")
+    assert text_of(answered).startswith("**Sith**")

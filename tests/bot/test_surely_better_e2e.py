@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
-from botkit import TOKEN, running_bot
+from botkit import TOKEN, running_bot, text_of
 from PIL import Image
 from servers_support import EVE, Servers
 
@@ -66,7 +66,7 @@ async def test_only_a_surely_better_model_is_published(
 ) -> None:
     for where, author in (("A", None), ("B", EVE)):
         reply = await servers.type(where, "!dataset collect on", author=author)
-        assert "**on**" in reply["content"]
+        assert "**on**" in text_of(reply)
     await servers.teach("A", tiny_dataset, swapped=False)
     await servers.teach("B", tiny_dataset, swapped=True, author=EVE)
 
@@ -80,17 +80,17 @@ async def test_only_a_surely_better_model_is_published(
     needed = re.search(r"about (\d+) held-out images \((\d+) more\) would settle it", equal)
     assert needed is not None and int(needed[1]) == HELD_OUT + int(needed[2]) > HELD_OUT
     assert "`!retrain force` publishes it anyway" in equal
-    shown = (await servers.type("A", "!model"))["content"]
+    shown = text_of(await servers.type("A", "!model"))
     assert "served **the default model**" in shown
 
-    better = (await servers.type("B", "!retrain", author=EVE))["content"]
+    better = text_of(await servers.type("B", "!retrain", author=EVE))
     assert better.startswith("**New model for this server: version 1**"), better
     assert f"holdout accuracy 0.0% (the default model) → 100.0% on {HELD_OUT} held-out" in better
     difference, low, high = (float(x) for x in INTERVAL.search(better).groups())  # type: ignore[union-attr]
     assert difference == 100.0 and low > 0
     assert "surely better (p = 0.000)" in better
 
-    forced = (await servers.type("A", "!retrain force"))["content"]
+    forced = text_of(await servers.type("A", "!retrain force"))
     assert forced.startswith("**New model for this server: version 1**"), forced
 
 
@@ -98,15 +98,15 @@ async def test_mistakes_shows_a_servers_held_out_images_as_one_picture(
     servers: Servers, tiny_dataset: Path
 ) -> None:
     empty = await servers.type("C", "!mistakes")
-    assert empty["content"].startswith("This server has no held-out images yet")
+    assert text_of(empty).startswith("This server has no held-out images yet")
     assert not empty["attachments"]
     eve = await servers.type("A", "!mistakes", author=EVE)  # no manager of A
-    assert "Only members with the Manage Server permission" in eve["content"]
+    assert "Only members with the Manage Server permission" in text_of(eve)
 
-    assert "**on**" in (await servers.type("B", "!dataset collect on", author=EVE))["content"]
+    assert "**on**" in text_of(await servers.type("B", "!dataset collect on", author=EVE))
     await servers.teach("B", tiny_dataset, swapped=True, author=EVE)
     wrong = await servers.type("B", "!mistakes", author=EVE)
-    text = wrong["content"]
+    text = text_of(wrong)
     assert text.startswith("**This server's model (the default model)**: 0 of 12 held-out"), text
     assert f"{HELD_OUT} wrong. The picture shows {HELD_OUT}: its mistakes first" in text
     drawn = await pictures(wrong)
@@ -114,16 +114,16 @@ async def test_mistakes_shows_a_servers_held_out_images_as_one_picture(
     assert drawn["mistakes.png"].size == tiles_size(HELD_OUT)
 
     retrained = await servers.type("B", "!retrain", author=EVE)
-    assert retrained["content"].startswith("**New model for this server: version 1**")
+    assert text_of(retrained).startswith("**New model for this server: version 1**")
     drawn = await pictures(retrained)  # the candidate's: no mistakes, the 4 least sure
     assert sorted(drawn) == ["confusion.png", "curve.png", "mistakes.png"]
     assert drawn["mistakes.png"].size == tiles_size(4)
 
-    assert "**on**" in (await servers.type("A", "!dataset collect on"))["content"]
+    assert "**on**" in text_of(await servers.type("A", "!dataset collect on"))
     await servers.teach("A", tiny_dataset, swapped=False)
     await servers.type("A", "!retrain")  # refused: a point on A's curve, no version
     right = await servers.type("A", "!mistakes")
-    text = right["content"]
+    text = text_of(right)
     assert text.startswith("**This server's model (the default model)**: 12 of 12 held-out"), text
     assert "0 wrong. The picture shows 4: no mistakes; the ones it is least sure about." in text
     matrix = re.search(
@@ -140,14 +140,14 @@ async def test_the_slash_mistakes_answers_in_the_server_it_is_typed_in(
 ) -> None:
     server = servers.running.server
     assert await servers.running.bot.sync_commands()  # the look-alike learns `/mistakes`
-    assert "**on**" in (await servers.type("A", "!dataset collect on"))["content"]
+    assert "**on**" in text_of(await servers.type("A", "!dataset collect on"))
     await servers.teach("A", tiny_dataset, swapped=True)
     asked = await server.invoke_slash_command("mistakes", {}, channel_id=servers.channels["C"])
     empty = await server.wait_for_reply(asked["id"], timeout=60)
-    assert empty["content"].startswith("This server has no held-out images yet")  # C's: none
+    assert text_of(empty).startswith("This server has no held-out images yet")  # C's: none
     asked = await server.invoke_slash_command("mistakes", {}, channel_id=servers.channels["A"])
     shown = await server.wait_for_reply(asked["id"], timeout=60)
-    assert shown["content"].startswith(
+    assert text_of(shown).startswith(
         f"**This server's model (the default model)**: 0 of {HELD_OUT}"
     )
     drawn = await pictures(shown)

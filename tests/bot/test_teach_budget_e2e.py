@@ -12,7 +12,17 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from botkit import BUSY, TOKEN, Running, answers, running_bot, sample, verdict_lines
+from botkit import (
+    BUSY,
+    TOKEN,
+    Running,
+    answers,
+    buttons_of,
+    running_bot,
+    sample,
+    text_of,
+    verdict_lines,
+)
 
 from model.preprocess import DECODE_MEMORY, ImageLimits
 from playground.discord import DiscordServer
@@ -59,17 +69,17 @@ async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
         ) as bot,
     ):
         reply = await bot.command(content="!dataset collect on")
-        assert "on" in reply["content"].lower()
+        assert "on" in text_of(reply).lower()
         yield bot
 
 
 async def click(running: Running, message: dict[str, Any], label: str) -> str:
     """Click `label` under `message` as a visitor; the bot's ephemeral answer."""
-    buttons = [b for row in message.get("components") or [] for b in row["components"]]
+    buttons = buttons_of(message)
     custom_id = next(b["custom_id"] for b in buttons if b["label"] == label)
     interaction = await running.server.click_button(message["id"], custom_id, user=VISITOR)
     answer = await running.server.wait_for_reply(interaction["id"], timeout=REPLY)
-    return answer["content"]
+    return text_of(answer)
 
 
 async def test_teach_and_a_click_wait_their_turn_behind_a_verdicts_downloads(
@@ -87,17 +97,17 @@ async def test_teach_and_a_click_wait_their_turn_behind_a_verdicts_downloads(
 
     teaching = await running.post("!teach sith", attachments=FILES, author=VISITOR)
     [refused] = await answers(server, [teaching])
-    assert refused["content"] == BUSY  # at once: no download started
+    assert text_of(refused) == BUSY  # at once: no download started
     assert held.held == 2
     assert await click(running, verdict, "It's a Sith") == BUSY
     assert held.held == 2
 
     held.clear()
     [judged] = await answers(server, [judging])
-    assert len(verdict_lines(judged["content"])) == 2
+    assert len(verdict_lines(text_of(judged))) == 2
     assert (await click(running, verdict, "It's a Sith")).startswith("Thanks!")
     taught = await running.command(*FILES, content="!teach sith", author=VISITOR)
-    first = taught["content"].splitlines()[0]  # both kept as Sith (one clicked just before)
+    first = text_of(taught).splitlines()[0]  # both kept as Sith (one clicked just before)
     assert first == "Taught 1 new image as **Sith**, 1 already known.", first
     assert bot.downloads.held == 0
     assert running.logs.tracebacks(mark) == []
@@ -115,7 +125,7 @@ async def test_the_store_works_in_its_own_bounded_pool(running: Running, monkeyp
 
     monkeypatch.setattr(store, "add_image_and_vote", spy)
     reply = await running.command(sample("jedi-1"), content="!teach jedi", author=VISITOR)
-    assert "as **Jedi**" in reply["content"] or "**Jedi** on 1 image" in reply["content"]
+    assert "as **Jedi**" in text_of(reply) or "**Jedi** on 1 image" in text_of(reply)
     learning = running.bot.get_cog("Learning")
     assert learning.store_pool._max_workers == running.settings.store_threads == 1
     assert threads and all(name.startswith("store") for name in threads)
@@ -129,7 +139,7 @@ async def test_a_small_16_bit_image_of_40_megapixels_is_taught_within_the_bound(
     assert len(data) < 1024 * 1024
     DECODE_MEMORY.peak = 0
     reply = await running.command(("deep.png", data), content="!teach jedi", author=VISITOR)
-    assert reply["content"].startswith("Taught 1 new image as **Jedi**."), reply["content"]
+    assert text_of(reply).startswith("Taught 1 new image as **Jedi**."), text_of(reply)
     assert 0 < DECODE_MEMORY.peak <= ImageLimits().max_decoded_bytes
 
 
@@ -142,7 +152,7 @@ async def test_a_refused_file_before_a_good_one_leaves_the_good_one_kept(running
         content="!teach sith",
         author=VISITOR,
     )
-    first = reply["content"].splitlines()[0]
+    first = text_of(reply).splitlines()[0]
     assert first.startswith("Taught 1 new image as **Sith**; refused 1, `notes.txt`: "), first
     assert first.endswith(". Its label: Sith (1 Sith)."), first
     assert running.logs.tracebacks(mark) == []

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from e2e_support import REPLY_TIMEOUT, Running, png_size, replied_to
+from e2e_support import REPLY_TIMEOUT, Running, buttons_of, png_size, replied_to, rows_of, text_of
 
 from bot.feedback import WHY_TEMPLATE
 
@@ -20,7 +20,7 @@ pytestmark = [
 
 
 def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
-    return [b for row in message.get("components") or [] for b in row["components"]]
+    return buttons_of(message)
 
 
 async def heatmap_of(answer: dict[str, Any]) -> tuple[int, int]:
@@ -36,7 +36,7 @@ async def test_why_after_an_image_answers_with_its_heatmap(running: Running) -> 
     await running.server.post_message("", attachments=[running.images[4]])
     message, reply = await running.command("!why")
     assert replied_to(reply) == message["id"]
-    assert re.match(r"Why (Jedi|Sith) \([01]\.\d{3}\)\?", reply["content"]), reply["content"]
+    assert re.match(r"Why (Jedi|Sith) \([01]\.\d{3}\)\?", text_of(reply)), text_of(reply)
     width, height = await heatmap_of(reply)
     assert width > 200 and height > 200
 
@@ -46,7 +46,7 @@ async def test_a_second_why_on_the_same_image_is_served_from_memory(running: Run
     judged = running.worker.stats().images
     _, second = await running.command("!why", [running.images[2]])
     assert running.worker.stats().images == judged  # no forward pass the second time
-    assert second["content"] == first["content"]
+    assert text_of(second) == text_of(first)
     assert await heatmap_of(second) == await heatmap_of(first)
 
 
@@ -57,12 +57,12 @@ async def test_the_why_button_under_a_verdict_answers_with_a_heatmap(running: Ru
     assert [b["label"] for b in why] == ["1. Why?", "2. Why?"]
     assert all(re.fullmatch(WHY_TEMPLATE, b["custom_id"]) for b in why)
     assert why == buttons(reply)  # collection is off here: Why? is the only button
-    for row in reply["components"]:
+    for row in rows_of(reply):
         assert len(row["components"]) <= 5  # Discord's limit per row
     interaction = await server.click_button(reply["id"], why[1]["custom_id"])
     answer = await server.wait_for_reply(interaction["id"], timeout=REPLY_TIMEOUT)
     assert answer["flags"] & 64, "answers to clicks are ephemeral"
-    assert answer["content"].startswith("Why ")
+    assert text_of(answer).startswith("Why ")
     width, _ = await heatmap_of(answer)
     assert width > 200
 
@@ -73,7 +73,7 @@ async def test_the_slash_command(running: Running) -> None:
         "why", {"image": ("slash-why.png", running.images[5][1])}
     )
     reply = await server.wait_for_reply(interaction["id"], timeout=REPLY_TIMEOUT)
-    assert reply["content"].startswith("Why ")
+    assert text_of(reply).startswith("Why ")
     width, _ = await heatmap_of(reply)
     assert width > 200
 
@@ -88,5 +88,5 @@ async def test_a_slash_verdicts_why_button_works_without_a_message(running: Runn
     assert why["custom_id"].startswith("jedisith:why:0:0:")
     click = await server.click_button(reply["id"], why["custom_id"])
     answer = await server.wait_for_reply(click["id"], timeout=REPLY_TIMEOUT)
-    assert answer["content"].startswith("Why ")
+    assert text_of(answer).startswith("Why ")
     await heatmap_of(answer)

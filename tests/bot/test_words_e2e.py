@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from botkit import TOKEN, Running, replies_to, running_bot, sample, verdict_lines
+from botkit import (
+    TOKEN,
+    Running,
+    buttons_of,
+    replies_to,
+    running_bot,
+    sample,
+    text_of,
+    verdict_lines,
+)
 
 from bot.help import TOPICS
 from playground.discord import DiscordServer
@@ -100,20 +109,20 @@ async def test_no_image_means_the_latest_image_not_a_broken_file_after_it(
     await running.post("look", [(name, data)], author=MEMBER)
     await running.post("and my notes", [BROKEN], author=MEMBER)
     reply = await running.command(content="!jedisith", author=MEMBER)
-    lines = verdict_lines(reply["content"])
-    assert len(lines) == 1 and lines[0].startswith("**Sith**"), reply["content"]
-    assert "notes.png" not in reply["content"]
+    lines = verdict_lines(text_of(reply))
+    assert len(lines) == 1 and lines[0].startswith("**Sith**"), text_of(reply)
+    assert "notes.png" not in text_of(reply)
 
     reply = await running.command(BROKEN, (name, data), content="!features 2", author=MEMBER)
-    assert [a["filename"] for a in reply["attachments"]] == ["conv2.png"], reply["content"]
-    assert name in reply["content"] and "notes.png" not in reply["content"]
+    assert [a["filename"] for a in reply["attachments"]] == ["conv2.png"], text_of(reply)
+    assert name in text_of(reply) and "notes.png" not in text_of(reply)
 
 
 async def test_teach_answers_in_one_line_with_what_a_retrain_needs(running: Running) -> None:
     await running.command(content="!dataset collect on")
     files = [sample(name) for name in ("jedi-1", "jedi-2")] + [BROKEN]
     reply = await running.command(*files, content="!teach jedi", author=MEMBER)
-    first, needs = reply["content"].splitlines()
+    first, needs = text_of(reply).splitlines()
     assert first.startswith("Taught 2 new images as **Jedi**; refused 1, `notes.png`: "), first
     minimum = running.settings.retrain_min_images
     assert needs.startswith(f"-# Before `!retrain`: {minimum - 2} more Jedi"), needs
@@ -124,15 +133,10 @@ async def test_a_vote_a_moderator_outweighs_says_so(running: Running) -> None:
     image = sample("sith-3")
     await running.command(image, content="!teach sith", author=MODERATOR)
     verdict = await running.command(image, content="!jedisith", author=MEMBER)
-    jedi = next(
-        button
-        for row in verdict["components"]
-        for button in row["components"]
-        if button.get("label") == "It's a Jedi"
-    )
+    jedi = next(button for button in buttons_of(verdict) if button.get("label") == "It's a Jedi")
     click = await running.server.click_button(verdict["id"], jedi["custom_id"], user=MEMBER)
     answer = await running.server.wait_for_reply(click["id"], timeout=20.0)
-    assert answer["content"].startswith(
+    assert text_of(answer).startswith(
         "Thanks! Kept with your label, **Jedi**. Its label stays Sith: a moderator's vote "
         "decided (1 Jedi, 1 Sith)."
-    ), answer["content"]
+    ), text_of(answer)

@@ -25,6 +25,7 @@ from botkit import (
     replies_to,
     sample,
     start_shard_process,
+    text_of,
     verdict_lines,
     wait_until_holding,
 )
@@ -137,7 +138,7 @@ async def test_every_guild_is_answered_once_by_the_process_holding_its_shard(
     assert_answered_once(server, commands)
     for command, reply in zip(commands, replies, strict=True):
         label = "Jedi" if command["attachments"][0]["filename"].startswith("jedi") else "Sith"
-        assert verdict_lines(reply["content"])[0].startswith(f"**{label}**"), reply["content"]
+        assert verdict_lines(text_of(reply))[0].startswith(f"**{label}**"), text_of(reply)
         guild_id = int(command["guild_id"])
         delivered = server.delivered_to(command["id"])
         # The command reached one session only: its guild's shard, held by its process, whose

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from botkit import TOKEN, assert_answered_once, start_shard_process, wait_until_holding
+from botkit import TOKEN, assert_answered_once, start_shard_process, text_of, wait_until_holding
 from leftovers import owned_by_module
 
 from bot.checks import OPERATOR_ONLY
@@ -71,7 +71,7 @@ def images_of(folder: Path, label: str, count: int) -> list[tuple[str, bytes]]:
 
 
 def labels(reply: dict[str, Any]) -> list[str]:
-    return VERDICT.findall(reply["content"])
+    return VERDICT.findall(text_of(reply))
 
 
 def swapped(answers: list[str]) -> list[str]:
@@ -143,7 +143,7 @@ class Tenancy:
             for start in range(0, len(files), 10):
                 chunk = files[start : start + 10]
                 reply = await self.type(where, f"!teach {said}", *chunk, author=author)
-                text = reply["content"]
+                text = text_of(reply)
                 # every image kept, with this label: none refused, none labelled otherwise
                 assert text.startswith("Taught ") and f"**{said.capitalize()}**" in text, text
                 assert not any(w in text for w in ("refused", "otherwise", "disagree")), text
@@ -258,14 +258,14 @@ async def test_two_servers_teach_opposite_labels_and_each_gets_its_own_answer(
     assert default != swapped(truth)  # B's answer differs from the default model's
     for where, author in (("A", None), ("B", EVE)):
         reply = await cluster.type(where, "!dataset collect on", author=author)
-        assert "**on**" in reply["content"], reply["content"]
+        assert "**on**" in text_of(reply), text_of(reply)
     await cluster.teach("A", tiny_dataset, swap=False)
     await cluster.teach("B", tiny_dataset, swap=True, author=EVE)  # the same images, swapped
 
     # A's labels are the default model's answers: its head is no surer, so `force` publishes it
     for where, command, author in (("A", "!retrain force", None), ("B", "!retrain", EVE)):
         reply = await cluster.type(where, command, author=author)
-        text = reply["content"]
+        text = text_of(reply)
         assert text.startswith("**New model for this server: version 1**, a head on"), text
     for where in ("A", "B"):
         assert versions(server_folder(cluster.data_dir, cluster.guilds[where])) == [1]
@@ -280,11 +280,11 @@ async def test_two_servers_teach_opposite_labels_and_each_gets_its_own_answer(
     # B goes back to the default model and forward again: its process reloads B's head each
     # time; A, in the other process, is not touched.
     back = await cluster.type("B", "!rollback default", author=EVE)
-    assert back["content"].startswith("This server is served the default model again")
+    assert text_of(back).startswith("This server is served the default model again")
     assert await cluster.verdicts("B", files, EVE) == default
     assert await cluster.verdicts("A", files) == truth
     again = await cluster.type("B", "!rollback 1", author=EVE)
-    assert again["content"].startswith("Version 1 of this server's model is current again")
+    assert text_of(again).startswith("Version 1 of this server's model is current again")
     assert await cluster.verdicts("B", files, EVE) == swapped(truth)
     assert await cluster.verdicts("A", files) == truth
     await cluster.settle()
@@ -301,7 +301,7 @@ async def test_only_the_operator_changes_what_servers_without_a_model_get(
     # The operator, in A (process a), makes version 2 (class names swapped) the default: both
     # processes serve it to C and D; A and B keep their own models.
     moved = await cluster.type("A", "!rollback shared 2")
-    assert moved["content"].startswith("Version 2 is current again (it was version 1)")
+    assert text_of(moved).startswith("Version 2 is current again (it was version 1)")
     for where in ("C", "D"):
         await cluster.verdicts_become(where, files, swapped(default))
     assert await cluster.verdicts("A", files) == truth
@@ -321,7 +321,7 @@ async def test_only_the_operator_changes_what_servers_without_a_model_get(
     try:
         for command in ("!rollback shared 1", "!retrain shared", "!retrain shared cancel"):
             reply = await cluster.type("B", command, author=EVE)
-            assert reply["content"] == OPERATOR_ONLY, (command, reply["content"])
+            assert text_of(reply) == OPERATOR_ONLY, (command, text_of(reply))
         assert shared_state(folder) == ([1, 2], 2)
         with DatasetStore.open(cluster.data_dir, cluster.database_url) as store:
             latest = await asyncio.to_thread(store.trainings.latest, 5, SHARED_MODEL)
@@ -333,7 +333,7 @@ async def test_only_the_operator_changes_what_servers_without_a_model_get(
 
         # The operator stops it from process a, which does not run it.
         stopped = await cluster.type("A", "!retrain shared cancel")
-        assert stopped["content"].startswith("Stopping the training (another of my processes")
+        assert text_of(stopped).startswith("Stopping the training (another of my processes")
         with DatasetStore.open(cluster.data_dir, cluster.database_url) as store:
             asked = await asyncio.to_thread(store.trainings.running, SHARED_MODEL)
         assert asked is not None and asked.cancel_requested
@@ -342,7 +342,7 @@ async def test_only_the_operator_changes_what_servers_without_a_model_get(
             await asyncio.to_thread(store.trainings.finish, record.id, "cancelled")
 
     back = await cluster.type("A", "!rollback shared 1")
-    assert back["content"].startswith("Version 1 is current again (it was version 2)")
+    assert text_of(back).startswith("Version 1 is current again (it was version 2)")
     for where in ("C", "D"):
         await cluster.verdicts_become(where, files, default)
     assert shared_state(folder) == ([1, 2], 1)
@@ -362,8 +362,8 @@ def expected_counts(tiny_dataset: Path, count: int) -> list[str]:
 async def test_dataset_in_a_shows_nothing_of_b(cluster: Tenancy, tiny_dataset: Path) -> None:
     padawan, eve = str(cluster.server.human["id"]), cluster.user_id("eve")
     shown = {
-        "A": (await cluster.type("A", "!dataset"))["content"],
-        "B": (await cluster.type("B", "!dataset", author=EVE))["content"],
+        "A": text_of(await cluster.type("A", "!dataset")),
+        "B": text_of(await cluster.type("B", "!dataset", author=EVE)),
     }
     for where, person in (("A", padawan), ("B", eve)):
         text = shown[where]

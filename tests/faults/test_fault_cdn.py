@@ -19,6 +19,7 @@ from botkit import (
     replies_to,
     running_bot,
     sample,
+    text_of,
     verdict_lines,
     wait_until,
 )
@@ -50,7 +51,7 @@ async def test_a_slow_download_within_the_timeout_gets_its_verdict(running: Runn
     slow = running.server.faults.cdn(times=1, delay=DOWNLOAD_TIMEOUT / 3)
     reply = await running.command(sample("jedi-1"))
     assert slow.hits == 1
-    assert verdict_lines(reply["content"])[0].startswith("**Jedi**")
+    assert verdict_lines(text_of(reply))[0].startswith("**Jedi**")
 
 
 async def test_a_download_that_never_ends_is_given_up(running: Running) -> None:
@@ -61,7 +62,7 @@ async def test_a_download_that_never_ends_is_given_up(running: Running) -> None:
     await stuck.wait_held(1)
     reply = await server.wait_for_reply(message["id"], timeout=DOWNLOAD_TIMEOUT + 5)
     assert stuck.held == 1  # answered while the download still hung
-    assert reply["content"] == "`sith-1.jpg`: Downloading that image took too long. Try again."
+    assert text_of(reply) == "`sith-1.jpg`: Downloading that image took too long. Try again."
     stuck.release()
     await running.settle()
     assert_answered_once(server, [message])
@@ -112,7 +113,7 @@ async def test_a_failing_or_lying_cdn_gets_a_clear_line(running: Running, case: 
     served = server.faults.cdn(times=1, **fault)
     reply = await running.command(sample("sith-2"))
     assert served.hits == 1
-    assert reply["content"] == f"`sith-2.jpg`: {says}"
+    assert text_of(reply) == f"`sith-2.jpg`: {says}"
     warnings = logs.lines(mark, logging.WARNING, "bot")
     assert len(warnings) == (1 if logged else 0) and all(logged in w for w in warnings), warnings
     assert logs.tracebacks(mark) == []
@@ -127,7 +128,7 @@ async def test_one_exotic_file_does_not_spoil_its_message(running: Running) -> N
     reply = await running.command(
         ("good.png", good), ("damaged.png", damaged), ("notes.txt", b"just words", "text/plain")
     )
-    lines = reply["content"].splitlines()
+    lines = text_of(reply).splitlines()
     assert lines[0].startswith("1. `good.png`: **Sith** - score "), lines
     assert lines[1] == "2. `damaged.png`: The image is damaged and cannot be read.", lines
     assert lines[2].startswith("3. `notes.txt`: That file is not an image I can read ("), lines
@@ -158,11 +159,11 @@ async def test_downloads_past_the_byte_budget_are_refused_at_once() -> None:
         await wait_until(lambda: len(answered()) >= 3)
         # Three were refused at once, while the other two still waited for their downloads.
         assert slow.held == 4 and len(answered()) == 3
-        assert [replies_to(server, m)[0]["content"] for m in answered()] == [BUSY] * 3
+        assert [text_of(replies_to(server, m)[0]) for m in answered()] == [BUSY] * 3
         waiting = [m for m in commands if m not in answered()]
         slow.clear()  # the held downloads go on
         for reply in await answers(server, waiting):
-            assert len(verdict_lines(reply["content"])) == 2, reply["content"]
+            assert len(verdict_lines(text_of(reply))) == 2, text_of(reply)
         await running.settle()
         assert_answered_once(server, commands)
         assert running.bot.downloads.held == 0

@@ -15,6 +15,7 @@ from botkit import (
     expected_label,
     running_bot,
     sample,
+    text_of,
     verdict_lines,
 )
 
@@ -72,9 +73,9 @@ async def test_a_gateway_drop_mid_burst_loses_and_doubles_nothing(running: Runni
     await running.settle()
     assert_answered_once(server, commands)
     for command, reply in zip(commands, replies, strict=True):
-        lines = verdict_lines(reply["content"])
+        lines = verdict_lines(text_of(reply))
         label = expected_label(command["attachments"][0]["filename"])
-        assert len(lines) == 1 and lines[0].startswith(f"**{label}**"), reply["content"]
+        assert len(lines) == 1 and lines[0].startswith(f"**{label}**"), text_of(reply)
     assert server.connected_sessions == 1 and len(server.gateway.sessions) == 1  # no re-IDENTIFY
     assert logs.tracebacks(mark) == []
     await running.assert_still_serves()

@@ -20,6 +20,7 @@ from botkit import (
     expected_label,
     running_bot,
     sample,
+    text_of,
     verdict_lines,
     wait_until,
 )
@@ -97,7 +98,7 @@ async def test_a_corrupt_model_published_mid_burst_is_refused(
     assert_answered_once(server, commands)
     for command, reply in zip(commands, replies, strict=True):
         label = expected_label(command["attachments"][0]["filename"])
-        assert verdict_lines(reply["content"])[0].startswith(f"**{label}**"), reply["content"]
+        assert verdict_lines(text_of(reply))[0].startswith(f"**{label}**"), text_of(reply)
     assert worker.stats().reloads == reloads  # still the old model
     assert "still serving the old one" in refusal and "\n" not in refusal
     assert logs.lines(mark, logging.ERROR) == [refusal]

@@ -19,6 +19,7 @@ from botkit import (
     replies_to,
     running_bot,
     sample,
+    text_of,
     verdict_lines,
 )
 
@@ -40,9 +41,9 @@ async def running() -> AsyncIterator[Running]:
 
 def assert_verdicts(commands: list[dict], replies: list[dict]) -> None:
     for command, reply in zip(commands, replies, strict=True):
-        lines = verdict_lines(reply["content"])
+        lines = verdict_lines(text_of(reply))
         label = expected_label(command["attachments"][0]["filename"])
-        assert len(lines) == 1 and lines[0].startswith(f"**{label}**"), reply["content"]
+        assert len(lines) == 1 and lines[0].startswith(f"**{label}**"), text_of(reply)
 
 
 # -- 429 -----------------------------------------------------------------------------------------
@@ -84,7 +85,7 @@ async def test_a_500_on_a_reply_is_retried_and_answered_once(running: Running) -
     failed = server.faults.fail(f"POST /channels/{server.channel_id}/messages", 500)
     reply = await running.command(sample("sith-2"))  # discord.py retries a 500 after 1 s
     assert failed.hits == 1
-    assert verdict_lines(reply["content"])[0].startswith("**Sith**")
+    assert verdict_lines(text_of(reply))[0].startswith("**Sith**")
     assert logs.tracebacks(mark) == []
 
 
@@ -95,7 +96,7 @@ async def test_a_503_on_a_reply_gets_the_apology_once(running: Running) -> None:
     failed = server.faults.fail(f"POST /channels/{server.channel_id}/messages", 503)
     reply = await running.command(sample("jedi-2"))
     assert failed.hits == 1
-    assert reply["content"] == APOLOGY
+    assert text_of(reply) == APOLOGY
     errors = logs.lines(mark, logging.ERROR, "bot")
     assert len(errors) == 1 and "failed" in errors[0], errors  # Discord's fault: logged
     await running.assert_still_serves()
@@ -108,7 +109,7 @@ async def test_a_lost_answer_to_a_reply_does_not_double_it(running: Running) -> 
     lost = server.faults.fail(f"POST /channels/{server.channel_id}/messages", 500, applied=True)
     reply = await running.command(sample("sith-3"))  # checks it is the only reply
     assert lost.hits == 1
-    assert verdict_lines(reply["content"])[0].startswith("**Sith**")
+    assert verdict_lines(text_of(reply))[0].startswith("**Sith**")
 
 
 # -- history -------------------------------------------------------------------------------------
@@ -124,7 +125,7 @@ async def test_no_read_message_history_permission(running: Running) -> None:
     )  # Missing Access (50001), as for a bot without Read Message History
     reply = await running.command()  # no attachment, no reply: the bot looks in the history
     assert refused.hits == 1
-    assert "Read Message History" in reply["content"], reply["content"]
+    assert "Read Message History" in text_of(reply), text_of(reply)
     warnings = logs.lines(mark, logging.WARNING, "bot")
     assert len(warnings) == 1 and "Read Message History" in warnings[0], warnings
     assert logs.tracebacks(mark) == []

@@ -18,6 +18,7 @@ from botkit import (
     replies_to,
     sample,
     start_bot_process,
+    text_of,
     verdict_lines,
 )
 
@@ -63,7 +64,7 @@ async def test_sigterm_during_a_burst(tmp_path: Path) -> None:
                 for n in range(3)
             ]
             late_replies = await answers(server, late)
-            assert [r["content"] for r in late_replies] == [RESTARTING] * 3
+            assert [text_of(r) for r in late_replies] == [RESTARTING] * 3
             held.release()
             code = await process.wait(timeout=SHUTDOWN_SECONDS + MARGIN)
             took = time.monotonic() - sent
@@ -76,11 +77,11 @@ async def test_sigterm_during_a_burst(tmp_path: Path) -> None:
         for message in burst + late:
             replies = replies_to(server, message)
             assert len(replies) == 1, (message["attachments"][0]["filename"], replies)
-            text = replies[0]["content"]
+            text = text_of(replies[0])
             if text != RESTARTING:  # those that arrived after SIGTERM may be turned away
                 label = expected_label(message["attachments"][0]["filename"].removeprefix("held-"))
                 assert verdict_lines(text)[0].startswith(f"**{label}**"), text
-        held_reply = replies_to(server, burst[-1])[0]["content"]
+        held_reply = text_of(replies_to(server, burst[-1])[0])
         assert verdict_lines(held_reply)[0].startswith("**Sith**")  # in flight: finished
     assert_clean_log(process)
 
@@ -126,5 +127,5 @@ def test_sigterm_with_a_command_past_the_grace_exits_in_time(overdue: Overdue) -
 
 def test_sigterm_with_a_command_past_the_grace_answers_it(overdue: Overdue) -> None:
     assert len(overdue.replies) == 1, "the command in flight was never answered"
-    assert overdue.replies[0]["content"] == RESTARTING  # stopped, and told to retry
+    assert text_of(overdue.replies[0]) == RESTARTING  # stopped, and told to retry
     assert "Traceback" not in overdue.stderr

@@ -95,7 +95,9 @@ def test_a_card_is_drawn_with_its_accent_text_images_and_button(
         card.locator(".button", has_text="Why?").click()
         answer = page.locator(".message.ephemeral", has_text="Because of the red saber")
         answer.wait_for()
-        assert answer.locator(".ref-content").inner_text().startswith("**Sith** - score 0.973")
+        preview = answer.locator(".ref-content")
+        assert preview.inner_text().startswith("Sith - score 0.973")  # markdown, as Discord
+        assert preview.locator("strong").inner_text() == "Sith"
         page.mouse.move(0, 0)
         page.screenshot(path=str(ARTIFACTS / "playground-card.png"))
         browser.close()

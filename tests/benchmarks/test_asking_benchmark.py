@@ -42,6 +42,7 @@ def test_the_quick_run_reports_every_arm(tmp_path: Path) -> None:
             assert run["picked"] + run["filled"] == 2 * (result["checkpoints"][-1] - asking.START)
     (outcome,) = result["outcomes"]
     assert outcome["met"] in (True, False) and outcome["line"].startswith("synthetic: asking")
+    assert result["reported_outcomes"] == result["outcomes"]  # not the split the rule was chosen on
 
 
 def test_the_rule_before_flags_near_the_band_or_the_threshold_the_most_unsure_first() -> None:

@@ -6,17 +6,21 @@ are installed, the two real-photograph tasks, split by source photo), each run s
 `START` random labels per class of the task's pool, then repeats: fit the head
 (`model.head.fit_head`, as `!retrain` does), and label the next `BATCH` images of the pool:
 
-- `asking`: the images `bot.asking.unsure` flags (a calibrated score within the "can't tell"
-  band + `NEAR_DECISION` of 0.5, or a distance within `NEAR_THRESHOLD` of the head's threshold),
-  the most unsure first (the smaller of the two distances into their windows); where fewer are
-  flagged than the batch, the rest are pool images at random (members' own labels);
+- `asking`: the bot's rule, online: members post the unlabelled pool images in a random order,
+  each a verdict of the current head, and `bot.asking` asks about a verdict among the least sure
+  one in `ASK_EVERY` of the server's recent verdicts (`RecentMargins`) or near the detector's
+  threshold, at most one verdict in `ASK_EVERY` (`AskingRate`); where a pass over the pool asks
+  fewer than the batch, the rest are pool images at random (members' own labels);
+- `band (before)`: the rule before (a calibrated score within the "can't tell" band + 0.1 of
+  0.5, or near the detector's threshold), the most unsure first, chance for the rest;
 - `random`: pool images at random, whatever their class (members labelling what they see);
 - `random, balanced`: one image of each class at random per label and class, as
   `benchmarks.heads` draws them;
 - `nearest 0.5` (for comparison, not the bot's rule): the images whose score is nearest 0.5.
 
 "Labels per class" is the labelled images over two. Accuracy is on the task's holdout, only
-reported (the rule is `bot.asking`'s, decided before; nothing is chosen here). The target (issue
+reported (the rule is `bot.asking`'s, chosen on landscape-vs-close-up's split 1: see
+benchmarks/RESULTS.md; nothing is chosen here). The target (issue
 20): asking at 30 labels per class reaches the better random curve at 50. Runs are paired (the
 same start labels in every arm), so the difference is also given per run, with a 95% bootstrap
 interval of its mean.
@@ -41,7 +45,10 @@ BATCH = 4  # images labelled per round (2 per class on average)
 CHECKPOINTS = (10, 20, 30, 50)  # labels per class
 TARGET_ASKING = 30  # asking at this many labels per class ...
 TARGET_RANDOM = 50  # ... reaches random labelling at this many
-ARMS = ("asking", "random", "random, balanced", "nearest 0.5")
+CHOSEN_ON = ("landscape-vs-close-up", 1)  # bot.asking's rule was chosen on this task and split
+ASK_EVERY = 5  # the bot's default one verdict in five
+BEFORE_NEAR_DECISION = 0.1  # the rule before: scores within the band + this of 0.5
+ARMS = ("asking", "random", "random, balanced", "nearest 0.5", "band (before)")
 RANDOM = ("random", "random, balanced")
 
 
@@ -52,15 +59,17 @@ def band() -> float:
     return float(Settings.model_fields["uncertain_band"].default)
 
 
-def unsure_order(predictions: list, band: float) -> tuple[np.ndarray, np.ndarray]:
-    """The indices `bot.asking.unsure` flags, most unsure first, and the others."""
-    from bot.asking import NEAR_DECISION, NEAR_THRESHOLD, unsure
+def band_order(predictions: list, band: float) -> tuple[np.ndarray, np.ndarray]:
+    """The indices the rule before flagged (a calibrated score within `band` +
+    `BEFORE_NEAR_DECISION` of 0.5, or near the detector's threshold), most unsure first, and
+    the others."""
+    from bot.asking import NEAR_THRESHOLD, near_threshold
 
     flagged, depth = [], []
     for i, p in enumerate(predictions):
-        if not unsure(p, band):
+        if not (abs(p.score - 0.5) < band + BEFORE_NEAR_DECISION or near_threshold(p)):
             continue
-        into = [abs(p.score - 0.5) / (band + NEAR_DECISION)]
+        into = [abs(p.score - 0.5) / (band + BEFORE_NEAR_DECISION)]
         if p.distance is not None and p.threshold:
             into.append(abs(p.distance - p.threshold) / (NEAR_THRESHOLD * p.threshold))
         flagged.append(i)
@@ -68,6 +77,22 @@ def unsure_order(predictions: list, band: float) -> tuple[np.ndarray, np.ndarray
     order = np.asarray(flagged, dtype=int)[np.argsort(depth, kind="stable")]
     rest = np.setdiff1d(np.arange(len(predictions)), order)
     return order, rest
+
+
+def asked_online(predictions: list, margins, rate, wanted: int) -> tuple[list[int], list[bool]]:
+    """The first `wanted` verdicts (in the order given) the bot asks about, by `bot.asking`'s
+    rule with its memory (`margins`, `rate`), and whether the rule wanted each one it saw."""
+    from bot.asking import near_threshold
+
+    asked, flags = [], []
+    for i, prediction in enumerate(predictions):
+        flag = margins.among_least_sure(0, prediction, ASK_EVERY) or near_threshold(prediction)
+        flags.append(flag)
+        if rate.take(0, flag, ASK_EVERY, per_hour=10**9):  # no clock here: the hour never caps
+            asked.append(i)
+            if len(asked) == wanted:
+                break
+    return asked, flags
 
 
 def fit(feats: dict, labels: np.ndarray, index: np.ndarray, class_names, seed: int):
@@ -99,10 +124,11 @@ def simulate(
     unsure_band: float,
 ) -> dict:
     """One run of one arm: holdout accuracy at every even count of labels per class up to
-    `most`; asking: how many labels the rule picked rather than chance, and the share of the
-    unlabelled pool it flagged each round (in all, and by its score part alone)."""
-    from bot.asking import NEAR_DECISION
+    `most`; asking and the rule before: how many labels the rule picked rather than chance, and
+    the share of the verdicts (asking) or of the unlabelled pool (before) it flagged."""
+    from bot.asking import AskingRate, RecentMargins
 
+    margins, rate = RecentMargins(), AskingRate(clock=lambda: 0.0)
     rng = np.random.default_rng(seed)
     start = np.concatenate(
         [rng.choice(np.flatnonzero(pool_labels == c), START, replace=False) for c in (0, 1)]
@@ -124,28 +150,29 @@ def simulate(
             break
         wanted = min(BATCH, 2 * most - len(index))
         unlabelled = np.setdiff1d(np.arange(len(pool_labels)), index)
+        rows = {name: values[unlabelled] for name, values in pool.items()}
         if arm == "asking":
-            rows = {name: values[unlabelled] for name, values in pool.items()}
+            order = rng.permutation(len(unlabelled))
+            predictions = head.predictions({name: values[order] for name, values in rows.items()})
+            asked, flags = asked_online(predictions, margins, rate, wanted)
+            flagged.append(float(np.mean(flags)))
+            chosen = [unlabelled[order[i]] for i in asked]
+        elif arm == "band (before)":
             predictions = head.predictions(rows)
-            order, rest = unsure_order(predictions, unsure_band)
-            flagged.append(len(order) / len(predictions))
-            near = [abs(p.score - 0.5) < unsure_band + NEAR_DECISION for p in predictions]
+            ordered, rest = band_order(predictions, unsure_band)
+            flagged.append(len(ordered) / len(predictions))
+            near = [abs(p.score - 0.5) < unsure_band + BEFORE_NEAR_DECISION for p in predictions]
             by_score.append(float(np.mean(near)))
-            chosen = list(unlabelled[order[:wanted]])
+            chosen = list(unlabelled[ordered[:wanted]])
+        if arm in ("asking", "band (before)"):
             picked += len(chosen)
             more = wanted - len(chosen)
             if more:
-                chosen += list(rng.choice(unlabelled[rest], more, replace=False))
+                rest = np.setdiff1d(unlabelled, chosen)
+                chosen += list(rng.choice(rest, more, replace=False))
                 filled += more
         elif arm == "nearest 0.5":
-            scores = np.array(
-                [
-                    p.score
-                    for p in head.predictions(
-                        {name: values[unlabelled] for name, values in pool.items()}
-                    )
-                ]
-            )
+            scores = np.array([p.score for p in head.predictions(rows)])
             chosen = list(unlabelled[np.argsort(np.abs(scores - 0.5), kind="stable")[:wanted]])
         elif arm == "random":
             chosen = list(rng.choice(unlabelled, wanted, replace=False))
@@ -262,6 +289,12 @@ def targets(table: dict, rows: list[dict], asking_at: int, random_at: int) -> li
     return outcomes
 
 
+def reported_outcomes(rows: list[dict], asking_at: int, random_at: int) -> list[dict]:
+    """The target's outcomes without the split the rule was chosen on (`CHOSEN_ON`)."""
+    kept = [row for row in rows if (row["task"], row["split"]) != CHOSEN_ON]
+    return targets(summarise(kept), kept, asking_at, random_at)
+
+
 def print_table(table: dict, checkpoints) -> None:
     print("\nholdout accuracy, mean (std) over runs; labels per class = labelled images / 2")
     print("| task | labelling | runs | " + " | ".join(str(n) for n in checkpoints) + " |")
@@ -271,13 +304,14 @@ def print_table(table: dict, checkpoints) -> None:
             row = arms[arm]
             cells = " | ".join(f"{row['mean'][n]:.1%} ({row['std'][n]:.1%})" for n in checkpoints)
             print(f"| {task} | {arm} | {row['runs']} | {cells} |")
-        asking = arms["asking"]
+        asking, before = arms["asking"], arms["band (before)"]
         total = asking["picked"] + asking["filled"]
         print(
-            f"  {task}: of the {total} asked labels, the rule flagged {asking['picked']} "
-            f"({asking['picked'] / max(total, 1):.0%}), the rest drawn at random; each round it "
-            f"flagged {asking['flagged']:.0%} of the unlabelled pool "
-            f"({asking['flagged_by_score']:.0%} by the score alone)"
+            f"  {task}: of the {total} asked labels, the rule asked {asking['picked']} "
+            f"({asking['picked'] / max(total, 1):.0%}), the rest drawn at random; it wanted "
+            f"{asking['flagged']:.0%} of the verdicts it saw (then one in {ASK_EVERY} at most); "
+            f"the rule before flagged {before['flagged']:.0%} of the unlabelled pool each round "
+            f"({before['flagged_by_score']:.0%} by the score alone)"
         )
 
 
@@ -332,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for outcome in outcomes:
         print(outcome["line"])
+    reported = reported_outcomes(rows, asking_at, random_at)
+    print(f"\nwithout {CHOSEN_ON[0]} split {CHOSEN_ON[1]}, where the rule was chosen:")
+    for outcome in reported:
+        print(outcome["line"])
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
     if args.json:
         Path(args.json).write_text(
@@ -340,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
                     "tasks": list(table),
                     "checkpoints": list(checkpoints),
                     "outcomes": outcomes,
+                    "reported_outcomes": reported,
                     "table": table,
                     "runs": rows,
                 },

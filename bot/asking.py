@@ -2,10 +2,11 @@
 collects, at most at the server's rate in each channel (`!settings ask`, `!settings ask_hour`);
 and what `!dataset` says would help most.
 
-A label teaches most where the model is unsure: a score near the decision (inside or near the
-"can't tell" band), a distance near the detector's threshold (either side), or an image whose
-votes in this server disagree. The rate is kept in this process's memory, per channel (a
-channel belongs to one server, served by one shard).
+A label teaches most where the model is unsure: a verdict among the least sure of its server's
+recent verdicts (ranked by the head's own margin from the decision, not by a fixed band: on
+photographs calibrated scores crowd near 0.5), a distance near the detector's threshold (either
+side), or an image whose votes in this server disagree. The recent margins and the rate are kept
+in this process's memory, per server and per channel (a server is served by one shard).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NEAR_DECISION = 0.1  # past the "can't tell" band, scores this much farther from 0.5 still ask
+RECENT = 50  # verdicts per server whose margins a new verdict is ranked against
+SERVERS = 10_000  # servers whose recent margins one process remembers; the least recent go first
 NEAR_THRESHOLD = 0.2  # distances within this fraction of the detector's threshold, either side
 HOUR = 3600.0
 CHANNELS = 10_000  # channels whose rate one process remembers; the least recent go first
@@ -44,15 +46,43 @@ UNSURE_CHUNK = 10  # read and scored this many at a time (the bytes of one chunk
 UNSURE_SHOWN = 5
 
 
-def unsure(prediction: Prediction, band: float) -> bool:
-    """Whether a label would teach the model much: a score within `band` + `NEAR_DECISION` of
-    0.5, or a distance within `NEAR_THRESHOLD` of the detector's threshold."""
-    if abs(prediction.score - 0.5) < band + NEAR_DECISION:
-        return True
+def margin(prediction: Prediction) -> float:
+    """How far the head's own score is from the decision (0: on it, 0.5: sure); calibration
+    keeps the order, so this ranks verdicts as the calibrated score would, without its crowding."""
+    score = prediction.score if prediction.raw_score is None else prediction.raw_score
+    return abs(score - 0.5)
+
+
+def near_threshold(prediction: Prediction) -> bool:
+    """Whether the detector's distance is within `NEAR_THRESHOLD` of its threshold, either side:
+    far beyond it the image is plainly unlike, and a label teaches little about the edge."""
     distance, threshold = prediction.distance, prediction.threshold
     if distance is None or threshold is None or threshold <= 0:
         return False
     return abs(distance - threshold) <= NEAR_THRESHOLD * threshold
+
+
+class RecentMargins:
+    """Per server, the margins of its latest `RECENT` verdicts, to rank a new verdict against."""
+
+    def __init__(self, *, recent: int = RECENT, size: int = SERVERS) -> None:
+        self._recent = recent
+        self._size = size
+        self._servers: OrderedDict[int, deque[float]] = OrderedDict()
+
+    def among_least_sure(self, guild_id: int, prediction: Prediction, every: int) -> bool:
+        """Remember the verdict's margin; whether it is among the least sure one in `every` of
+        the server's recent verdicts (itself included; the first verdict is). 0: never."""
+        window = self._servers.pop(guild_id, None) or deque(maxlen=self._recent)
+        value = margin(prediction)
+        window.append(value)
+        self._servers[guild_id] = window
+        while len(self._servers) > self._size:
+            self._servers.popitem(last=False)
+        if every <= 0:
+            return False
+        below = sum(1 for other in window if other < value)
+        return below < max(1, len(window) // every)
 
 
 def question(numbers: Sequence[int], many: bool) -> str:
@@ -94,15 +124,17 @@ class AskingRate:
         return wanted and allowed
 
 
-_rates: weakref.WeakKeyDictionary[Any, AskingRate] = weakref.WeakKeyDictionary()
+_rates: weakref.WeakKeyDictionary[Any, tuple[AskingRate, RecentMargins]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def rate_of(bot: commands.Bot) -> AskingRate:
-    """The bot's asking rate (made on first use)."""
-    rate = _rates.get(bot)
-    if rate is None:
-        rate = _rates[bot] = AskingRate()
-    return rate
+def rate_of(bot: commands.Bot) -> tuple[AskingRate, RecentMargins]:
+    """The bot's asking rate and its servers' recent margins (made on first use)."""
+    found = _rates.get(bot)
+    if found is None:
+        found = _rates[bot] = (AskingRate(), RecentMargins())
+    return found
 
 
 async def ask_line(
@@ -117,11 +149,17 @@ async def ask_line(
         return ""
     server = await server_settings.of(bot).get(guild.id)
     shown = list(judged[:MAX_ROWS])  # the images that have buttons
-    wanted = [item for item in shown if unsure(item.prediction, server.uncertain_band)]
+    rate, margins = rate_of(bot)
+    wanted = [
+        item
+        for item in shown
+        if margins.among_least_sure(guild.id, item.prediction, server.ask_every)
+        or near_threshold(item.prediction)
+    ]
     store: DatasetStore | None = bot.dataset  # type: ignore[attr-defined]
     if not wanted and store is not None:
         wanted = await asyncio.to_thread(_disagreeing, store, guild.id, shown)
-    if not rate_of(bot).take(channel_id, bool(wanted), server.ask_every, server.ask_per_hour):
+    if not rate.take(channel_id, bool(wanted), server.ask_every, server.ask_per_hour):
         return ""
     return question([item.index + 1 for item in wanted], len(judged) > 1)
 

@@ -1,4 +1,5 @@
-"""When the bot asks for a label (`bot.asking`): which verdicts are unsure, the asking line, and
+"""When the bot asks for a label (`bot.asking`): which verdicts are unsure (the least sure of
+their server's recent ones, or near the detector's threshold), the asking line, and
 the per-channel rate (one verdict in `every` at most, `per_hour` an hour at most)."""
 
 from __future__ import annotations
@@ -8,11 +9,19 @@ from unittest import mock
 import pytest
 from discord.ext import commands
 
-from bot.asking import HOUR, AskingRate, ask_line, describe_needs, question, unsure
+from bot.asking import (
+    HOUR,
+    AskingRate,
+    RecentMargins,
+    ask_line,
+    describe_needs,
+    margin,
+    near_threshold,
+    question,
+)
 from bot.feedback import Judged
 from model.runtime import Prediction
 
-BAND = 0.1
 A, B = 11, 12  # two channels
 
 
@@ -25,33 +34,56 @@ class Clock:
 
 
 @pytest.mark.parametrize(
-    ("score", "distance", "expected"),
+    ("distance", "expected"),
     [
-        (0.5, None, True),  # on the decision
-        (0.62, None, True),  # inside the band
-        (0.69, None, True),  # near the band: within band + 0.1 of 0.5
-        (0.31, None, True),
-        (0.71, None, False),
-        (0.97, None, False),
-        (0.03, 4.0, False),  # sure, and far inside the detector's threshold (10)
-        (0.97, 8.0, True),  # sure, but within a fifth of the threshold, inside
-        (0.97, 12.0, True),  # ... and outside
-        (0.97, 12.1, False),  # far outside: plainly unlike, nothing to learn about the edge
-        (0.97, 7.9, False),
+        (None, False),  # no detector
+        (4.0, False),  # far inside the detector's threshold (10)
+        (8.0, True),  # within a fifth of the threshold, inside
+        (12.0, True),  # ... and outside
+        (12.1, False),  # far outside: plainly unlike, nothing to learn about the edge
+        (7.9, False),
     ],
 )
-def test_unsure_means_near_the_decision_or_near_the_detectors_threshold(
-    score: float, distance: float | None, expected: bool
+def test_near_the_detectors_threshold_means_within_a_fifth_of_it_either_side(
+    distance: float | None, expected: bool
 ) -> None:
     threshold = None if distance is None else 10.0
-    prediction = Prediction("sith", score, distance=distance, threshold=threshold)
-    assert unsure(prediction, BAND) is expected
+    prediction = Prediction("sith", 0.97, distance=distance, threshold=threshold)
+    assert near_threshold(prediction) is expected
 
 
-def test_a_wider_band_widens_what_is_unsure() -> None:
-    assert not unsure(Prediction("sith", 0.75), 0.1)
-    assert unsure(Prediction("sith", 0.75), 0.2)
-    assert unsure(Prediction("sith", 0.59), 0.0)  # no band: still near the decision
+def test_the_margin_is_the_heads_own_score_from_the_decision_not_the_calibrated_one() -> None:
+    assert margin(Prediction("sith", 0.55, raw_score=0.9)) == pytest.approx(0.4)
+    assert margin(Prediction("jedi", 0.2)) == pytest.approx(0.3)  # no calibration: the score
+
+
+def sith(raw: float) -> Prediction:
+    return Prediction("sith", 0.5 + (raw - 0.5) / 10, raw_score=raw)  # calibration crowds 0.5
+
+
+def test_a_verdict_asks_when_among_the_least_sure_one_in_every_of_its_servers_recent() -> None:
+    recent = RecentMargins(recent=10)
+    assert recent.among_least_sure(A, sith(0.9), every=5)  # the first verdict is the least sure
+    assert not recent.among_least_sure(A, sith(0.95), every=5)  # surer than the one before
+    assert recent.among_least_sure(A, sith(0.6), every=5)  # the least sure so far
+    for raw in (0.99, 0.98, 0.97, 0.96, 0.94, 0.93):
+        assert not recent.among_least_sure(A, sith(raw), every=5)
+    # 10 remembered: the least sure 2 ask; 0.7 is the second least sure, 0.92 the third
+    assert recent.among_least_sure(A, sith(0.7), every=5)
+    assert not recent.among_least_sure(A, sith(0.92), every=5)
+    assert recent.among_least_sure(A, sith(0.9), every=1)  # one in one: every verdict asks
+    assert not recent.among_least_sure(A, sith(0.5), every=0)  # 0: never
+
+
+def test_the_ranking_forgets_old_verdicts_and_keeps_servers_apart() -> None:
+    recent = RecentMargins(recent=3, size=2)
+    assert recent.among_least_sure(A, sith(0.55), every=2)
+    for raw in (0.8, 0.85, 0.9):  # 0.55 drops out of the 3 remembered
+        recent.among_least_sure(A, sith(raw), every=2)
+    assert recent.among_least_sure(A, sith(0.75), every=2)
+    assert recent.among_least_sure(B, sith(0.99), every=2)  # another server: its first verdict
+    recent.among_least_sure(3, sith(0.5), every=2)  # a third server: A is forgotten
+    assert recent.among_least_sure(A, sith(0.99), every=2)
 
 
 def test_the_asking_line_names_the_images_of_a_reply_about_several() -> None:

@@ -20,7 +20,7 @@ import pytest_asyncio
 from botkit import SAMPLES, TOKEN, Running, buttons_of, running_bot, sample, text_of, verdict_lines
 from PIL import Image
 
-from bot.asking import unsure
+from bot.asking import near_threshold
 from dataset.labels import is_holdout
 from model.runtime import Prediction
 from playground.discord import DiscordServer
@@ -84,7 +84,9 @@ async def sure(running: Running) -> list[tuple[str, bytes]]:
     found = [
         drawing
         for drawing, outcome in zip(drawings, outcomes, strict=True)
-        if isinstance(outcome, Prediction) and not unsure(outcome, BAND)
+        if isinstance(outcome, Prediction)
+        and abs(outcome.score - 0.5) >= 2 * BAND
+        and not near_threshold(outcome)
     ]
     assert len(found) >= 2, outcomes
     return found

@@ -197,21 +197,23 @@ def graph_ops(flatbuffer: bytes) -> dict[str, int]:
 
 
 def detector_graph(detector, maps: dict[str, np.ndarray]) -> bytes:
-    """The detector alone as a LiteRT graph: its layers' maps in, `distance` out (signature
-    `distance`), built from the same `distance_graph` as the shipped model's."""
+    """The detector alone as a LiteRT graph: its layers' maps (and, combined, the `logit` and
+    the `image`) in, `distance` out (signature `distance`), built from the same
+    `distance_graph` as the shipped model's."""
     import tensorflow as tf
 
     from model.detector import distance_graph
 
-    specs = [
-        tf.TensorSpec([None, *maps[name].shape[1:]], tf.float32, name=name)
-        for name in detector.layers
-    ]
+    names = [*detector.layers, *(["logit", "image"] if detector.combination is not None else [])]
+    specs = [tf.TensorSpec([None, *maps[name].shape[1:]], tf.float32, name=name) for name in names]
 
     @tf.function(input_signature=specs)
     def distance(*tensors):
+        given = dict(zip(names, tensors, strict=True))
         return {
-            "distance": distance_graph(detector, dict(zip(detector.layers, tensors, strict=True)))
+            "distance": distance_graph(
+                detector, given, None, given.get("logit"), given.get("image")
+            )
         }
 
     module = tf.Module()

@@ -38,11 +38,19 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from model.bundle import DETECTOR_FILE
+from model.combination import (
+    OOD_FEATURES,
+    Combination,
+    input_statistics,
+    input_statistics_graph,
+    ood_features,
+    ood_features_graph,
+)
 
 STAT_LAYERS: tuple[str, ...] = ("pool2", "pool3")
 STATISTICS: tuple[str, ...] = ("mean", "std", "max")
@@ -79,6 +87,7 @@ class Detector:
     bank: np.ndarray  # (m, d) standardised statistics of training images, float32
     threshold: float  # distances above it are "not like the training data"
     keep: float  # the share of new in-distribution images the threshold keeps (at least)
+    combination: Combination | None = None  # None: the distance is the k-NN distance alone
 
     @classmethod
     def fit(
@@ -135,7 +144,12 @@ class Detector:
             self.bank,
             float(distances[rank - 1]),
             float(keep),
+            self.combination,
         )
+
+    def with_combination(self, combination: Combination | None) -> Detector:
+        """The same detector whose distance is `combination`'s (threshold to be set again)."""
+        return replace(self, combination=combination, threshold=float("inf"), keep=1.0)
 
     @property
     def dimensions(self) -> int:
@@ -154,7 +168,18 @@ class Detector:
         return np.sqrt(np.maximum(kth, 0.0))
 
     def distances_of_maps(self, maps: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The k-NN distance of each image from its layers' (n, h, w, c) maps."""
         return self.distances(channel_statistics(maps, self.layers))
+
+    def combined(
+        self, statistics: np.ndarray, logits: np.ndarray, images: np.ndarray
+    ) -> np.ndarray:
+        """What the served graph calls `distance`: the combination's when there is one, else
+        the k-NN distance (NumPy reference of `distance_graph`)."""
+        knn = self.distances(statistics)
+        if self.combination is None:
+            return knn
+        return self.combination.apply(ood_features(knn, logits, input_statistics(images)))
 
     # -- storage ----------------------------------------------------------------------------
 
@@ -170,6 +195,7 @@ class Detector:
             bank=self.bank,
             threshold=np.array(self.threshold),
             keep=np.array(self.keep),
+            **(self.combination.arrays() if self.combination is not None else {}),
         )
         return out.getvalue()
 
@@ -185,6 +211,7 @@ class Detector:
                     bank=npz["bank"].astype(np.float32),
                     threshold=float(npz["threshold"]),
                     keep=float(npz["keep"]),
+                    combination=Combination.from_arrays(npz) if "weights" in npz else None,
                 )
         except (OSError, KeyError, ValueError, TypeError) as error:
             raise DetectorError(f"{DETECTOR_FILE} is not a detector: {error}") from None
@@ -193,12 +220,18 @@ class Detector:
             raise DetectorError(f"{DETECTOR_FILE} has arrays of mismatched shapes")
         if not 1 <= detector.k <= len(detector.bank):
             raise DetectorError(f"{DETECTOR_FILE} asks for k={detector.k} of {len(detector.bank)}")
+        combination = detector.combination
+        if combination is not None and combination.weights.shape[1] != len(OOD_FEATURES):
+            raise DetectorError(f"{DETECTOR_FILE} combines features this version does not know")
         return detector
 
     def describe(self) -> dict[str, object]:
         """What `model.json` records about the detector."""
+        combined = {} if self.combination is None else {"combination": self.combination.describe()}
         return {
-            "method": "k-nearest-neighbour distance of feature-map statistics",
+            "method": "k-nearest-neighbour distance of feature-map statistics"
+            + ("" if self.combination is None else ", combined (`combination`)"),
+            **combined,
             "layers": list(self.layers),
             "statistics": list(STATISTICS),
             "dimensions": self.dimensions,
@@ -247,12 +280,27 @@ def statistics_graph(maps: Mapping[str, object], layers: Sequence[str] = STAT_LA
     return tf.math.log(1.0 + tf.maximum(tf.concat(parts, axis=1), 0.0))
 
 
-def distance_graph(detector: Detector, maps: Mapping[str, object], statistics=None):
+def distance_graph(
+    detector: Detector, maps: Mapping[str, object], statistics=None, logits=None, images=None
+):
     """The detector in TensorFlow ops, from the layers' (n, h, w, c) maps (or their
-    `statistics_graph`, when already computed): distances (n,).
+    `statistics_graph`, when already computed) and, for a combined detector, the logits (n,)
+    and the input images (n, 200, 200, 3): distances (n,).
 
-    It converts to LiteRT (reductions, a matmul and top-k) and matches `Detector.distances`.
+    It converts to LiteRT (reductions, a matmul and top-k) and matches `Detector.combined`.
     """
+    import tensorflow as tf
+
+    knn = _knn_graph(detector, maps, statistics)
+    if detector.combination is None:
+        return knn
+    if logits is None or images is None:
+        raise DetectorError("a combined detector needs the logits and the images")
+    features = ood_features_graph(knn, logits, input_statistics_graph(images))
+    return detector.combination.graph(tf.cast(features, tf.float32))
+
+
+def _knn_graph(detector: Detector, maps: Mapping[str, object], statistics=None):
     import tensorflow as tf
 
     if statistics is None:
@@ -268,12 +316,14 @@ def distance_graph(detector: Detector, maps: Mapping[str, object], statistics=No
     return tf.sqrt(tf.maximum(nearest[:, detector.k - 1], 0.0))
 
 
-def heads_graph(outputs: Mapping[str, object], detector: Detector | None) -> dict[str, object]:
+def heads_graph(
+    outputs: Mapping[str, object], detector: Detector | None, images=None
+) -> dict[str, object]:
     """The per-image outputs of the served graph, from the inference network's: `score`,
     `logit`, `embedding` (the `dense` layer's 512 features), `stats` (the 288
     `channel_statistics` of `STAT_LAYERS`) and, with a detector, its `distance` (what LiteRT's
-    signatures and the TensorFlow backend both give). A server's head reads `embedding` and
-    `stats`."""
+    signatures and the TensorFlow backend both give; a combined detector also reads `images`,
+    the network's input). A server's head reads `embedding` and `stats`."""
     statistics = statistics_graph(outputs, STAT_LAYERS)
     heads = {
         "score": outputs["score"],
@@ -283,5 +333,7 @@ def heads_graph(outputs: Mapping[str, object], detector: Detector | None) -> dic
     }
     if detector is not None:
         same = tuple(detector.layers) == STAT_LAYERS
-        heads["distance"] = distance_graph(detector, outputs, statistics if same else None)
+        heads["distance"] = distance_graph(
+            detector, outputs, statistics if same else None, outputs["logit"], images
+        )
     return heads

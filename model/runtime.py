@@ -174,11 +174,13 @@ class TensorFlowBackend:
         @tf.function(input_signature=spec)
         def run_all(images):
             outputs = inference(tf.cast(images, tf.float32), training=False)
-            return heads_graph(outputs, detector), [outputs[name] for name in CONV_LAYERS]
+            heads = heads_graph(outputs, detector, images)
+            return heads, [outputs[name] for name in CONV_LAYERS]
 
         @tf.function(input_signature=spec)
         def run_heads(images):
-            return heads_graph(inference(tf.cast(images, tf.float32), training=False), detector)
+            outputs = inference(tf.cast(images, tf.float32), training=False)
+            return heads_graph(outputs, detector, images)
 
         self._all = run_all
         self._heads = run_heads

@@ -48,11 +48,13 @@ def export_tflite(
     spec = [tf.TensorSpec([None, *IMAGE_SIZE, 3], tf.uint8, name="image")]
 
     def classify(image):
-        return heads_graph(inference(tf.cast(image, tf.float32), training=False), detector)
+        outputs = inference(tf.cast(image, tf.float32), training=False)
+        return heads_graph(outputs, detector, image)
 
     def features(image):
         outputs = inference(tf.cast(image, tf.float32), training=False)
-        return {**heads_graph(outputs, detector), **{name: outputs[name] for name in CONV_LAYERS}}
+        heads = heads_graph(outputs, detector, image)
+        return {**heads, **{name: outputs[name] for name in CONV_LAYERS}}
 
     archive = keras.export.ExportArchive()
     archive.track(inference)
@@ -109,7 +111,9 @@ def verify_tflite(
             )
     if detector is not None:
         maps = {name: np.asarray(outputs[name]) for name in detector.layers}
-        reference = detector.distances_of_maps(maps)
+        statistics = channel_statistics(maps, detector.layers)
+        logits = np.asarray(outputs["logit"]).reshape(-1)
+        reference = detector.combined(statistics, logits, images)
         distance = got.get("distance", np.full_like(reference, np.nan))
         relative = np.abs(distance - reference) / np.maximum(reference, 1.0)
         if not np.all(relative <= DISTANCE_TOLERANCE):  # NaN (no distance) fails too

@@ -3,17 +3,20 @@
     jedisith-train DATA_DIR [--epochs 29] [--batch-size 32] [--val-split 0.2] [--seed 123]
                             [--learning-rate 1e-4] [--ood-keep 0.95] [--out runs/model]
                             [--data-path auto|memory|stream] [--cache-mb 0] [--devices N]
+                            [--outliers generated|none|DIR]
     jedisith-train DATA_DIR --out MODEL_DIR --refit
 
 DATA_DIR holds one folder per class (`jedi/`, `sith/`). Every hyperparameter's default is the
-seed notebook's. The weights of the best validation epoch are kept; then the out-of-distribution
-detector and the calibration of the scores are fitted (`training.uncertainty`), the model is
-exported to LiteRT and checked against Keras, and the whole folder is published atomically: the
-bot, or anyone reading `--out`, sees the previous model or the new one, never half of one.
+seed notebook's. Outlier Exposure (`training.outliers`, `--outliers`, on by default) adds images
+that are neither class to every training batch and asks the network to score them 0.5. The
+weights of the best validation epoch are kept; then the out-of-distribution detector and the
+calibration of the scores are fitted (`training.uncertainty`), the model is exported to LiteRT
+and checked against Keras, and the whole folder is published atomically: the bot, or anyone
+reading `--out`, sees the previous model or the new one, never half of one.
 
-`--refit` keeps the weights already in MODEL_DIR and fits only the detector and the calibration,
-on the same split of DATA_DIR as the training run recorded in its `model.json`: the way to give
-an older model folder honest answers without training it again.
+`--refit` (`training.refit`) keeps the weights already in MODEL_DIR and fits only the detector
+and the calibration, on the same split of DATA_DIR as the training run recorded in its
+`model.json`: the way to give an older model folder honest answers without training it again.
 
 The images are held in memory, or streamed from their files when they would not fit
 (`--data-path`, `training.data.choose_data_path`); the network is trained on one device or
@@ -43,13 +46,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from model.architecture import IMAGE_SIZE, PARAMETER_COUNT
 from model.bundle import (
-    DETECTOR_FILE,
     KERAS_FILE,
     METADATA_FILE,
-    TFLITE_FILE,
-    ModelError,
     model_dir,
     publish,
     staging_folder,
@@ -57,6 +59,7 @@ from model.bundle import (
 from model.detector import DEFAULT_KEEP
 from training.arguments import Parser
 from training.data import DATA_PATHS, DEFAULT_CACHE_BYTES, RULE
+from training.outliers import GENERATED, NONE, describe_outliers, outlier_pool
 from training.progress import Cancellation, keep_best_callback, keras_callbacks
 from training.protocol import DEFAULT_EPOCHS, ProgressLog
 from training.uncertainty import fit_for_network, summary, write_uncertainty_files
@@ -93,6 +96,7 @@ class TrainConfig:
     cache_mb: int = DEFAULT_CACHE_BYTES // (1024 * 1024)  # decoded images kept when streaming
     devices: int | None = None  # None: every GPU when several are visible, else one device
     init: Path | None = None  # a model folder whose weights training starts from (None: random)
+    outliers: str = GENERATED  # Outlier Exposure's images: generated, none, or a folder
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -169,6 +173,14 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         "no GPU, N>1 splits the CPU into N logical devices). Several machines (TF_CONFIG) are "
         "refused: Keras 3 cannot fit under MultiWorkerMirroredStrategy (README)",
     )
+    parser.add_argument(
+        "--outliers",
+        default=defaults.outliers,
+        metavar="generated|none|DIR",
+        help="Outlier Exposure: images that are neither class, added to each training batch "
+        "with the target score 0.5 (weight 0.5): drawn here and taken from installed packages' "
+        f"photos ({GENERATED}), every image under DIR, or {NONE} (default: %(default)s)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     try:
@@ -187,6 +199,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             data_path=args.data_path,
             cache_mb=args.cache_mb,
             devices=args.devices,
+            outliers=args.outliers,
             command="jedisith-train " + shlex.join(sys.argv[1:] if argv is None else argv),
         )
     except ValueError as error:
@@ -269,20 +282,25 @@ def fit_network(
     placement: Placement | None = None,
     callbacks: Sequence = (),
     network: Callable[[int], keras.Model] | None = None,
+    outliers: np.ndarray | None = None,
 ):
     """Build the network (`network(seed)`, the notebook's by default) under `placement`'s
     strategy and train it on `train_set`, validating on `val_set`; returns the model, with
     the weights of its best validation epoch, and the callback that kept them.
 
     The batches are `config.batch_size` images in all, split evenly over the replicas, epoch
-    `e` in an order drawn from `(config.seed, e)` (`training_batches`).
+    `e` in an order drawn from `(config.seed, e)` (`training_batches`). Each batch gets
+    outliers from `outliers` (by default `config.outliers`' pool) for Outlier Exposure.
     """
     import keras
     import tensorflow as tf
 
     from model.architecture import build_model
     from training.data import DatasetError, steps_per_epoch, to_tf_dataset, training_batches
+    from training.outliers import labelled_accuracy, outlier_batch, with_outliers
 
+    if outliers is None:
+        outliers = outlier_pool(config.outliers, len(train_set.labels), config.seed)
     placement = placement or _place(config)
     placement.per_replica_batch(config.batch_size)  # a DeviceError unless it splits evenly
     keras.utils.set_random_seed(config.seed)
@@ -293,11 +311,14 @@ def fit_network(
         model.compile(
             loss="binary_crossentropy",
             optimizer=keras.optimizers.RMSprop(learning_rate=config.learning_rate),
-            metrics=["accuracy"],
+            metrics=[labelled_accuracy() if len(outliers) else "accuracy"],
         )
 
     # Keras splits each global batch over the replicas.
     train_ds = training_batches(train_set, config.batch_size, config.seed)
+    if len(outliers):
+        per_batch = outlier_batch(config.batch_size)
+        train_ds = with_outliers(train_ds, outliers, per_batch, config.seed)
     val_ds = to_tf_dataset(val_set, config.batch_size, shuffle=False, seed=config.seed)
 
     keep_best = keep_best_callback()
@@ -316,6 +337,11 @@ def fit_network(
         if found is None:
             raise
         raise DatasetError(found.group(1)) from None
+    if len(outliers):  # the saved model names only Keras' own metric
+        with placement.strategy.scope():
+            model.compile(
+                loss="binary_crossentropy", optimizer=model.optimizer, metrics=["accuracy"]
+            )
     return model, keep_best
 
 
@@ -324,7 +350,6 @@ def load_weights_of(folder: Path, seed: int) -> keras.Model:
     server's network starts from the shared one's weights. `seed` is unused (no random init)."""
     import keras
 
-    from model.bundle import model_dir
     from training.data import DatasetError
 
     path = model_dir(Path(folder)) / KERAS_FILE
@@ -395,12 +420,16 @@ def build_model_folder(
     )
     history_csv = staging / "history.csv"
     watchers = keras_callbacks(progress, config.epochs, cancellation)
+    outliers = outlier_pool(config.outliers, len(train_set.labels), config.seed)
+    if len(outliers):
+        report(f"Outlier Exposure: {len(outliers)} outliers ({config.outliers})")
     model, keep_best = fit_network(
         config,
         train_set,
         val_set,
         placement=placement,
         callbacks=[keras.callbacks.CSVLogger(str(history_csv)), *watchers],
+        outliers=outliers,
     )
     report(
         f"Keeping epoch {keep_best.best_epoch + 1}: "
@@ -453,6 +482,9 @@ def build_model_folder(
             "seconds": round(time.monotonic() - started, 1),
             "data_path": data_path.as_dict(),
             "placement": placement.as_dict(config.batch_size),
+            "outlier_exposure": describe_outliers(
+                config.outliers, len(outliers), config.batch_size
+            ),
         },
         "metrics": {"validation": val_metrics, "confusion": matrix.tolist()},
         **uncertainty_metadata,
@@ -476,56 +508,6 @@ def build_model_folder(
         epochs_run=watchers[0].epochs_done,
         best_epoch=keep_best.best_epoch + 1,
     )
-
-
-def refit(config: TrainConfig) -> Path:
-    """Fit the detector and the calibration of the model in `config.out`, keeping its weights."""
-    import shutil
-
-    import keras
-
-    from training.data import DatasetError
-
-    folder = Path(config.out)
-    try:
-        current = model_dir(folder)  # the version to refit (or the flat folder itself)
-        metadata = json.loads((current / METADATA_FILE).read_text(encoding="utf-8"))
-        recorded = metadata["training"]
-        seed, val_split = int(recorded["seed"]), float(recorded["val_split"])
-    except (OSError, ValueError, KeyError, TypeError, ModelError) as error:
-        raise DatasetError(
-            f"--refit needs a model folder made by jedisith-train at {folder}: {error}"
-        ) from None
-    print(f"Refitting {folder} on the split of its training run (seed {seed}, {val_split:.0%})")
-    dataset = load_training_data(config)
-    if dataset.counts() != metadata.get("dataset", {}).get("counts", dataset.counts()):
-        raise DatasetError(
-            f"{config.data_dir} holds {dataset.counts()}, not the images the model was trained "
-            f"on ({metadata['dataset']['counts']}): its validation split would not be held out"
-        )
-    train_set, val_set = dataset.split(val_split, seed)
-    model = keras.saving.load_model(current / KERAS_FILE, compile=False)
-    refit_config = TrainConfig(
-        config.data_dir, folder, seed=seed, val_split=val_split, ood_keep=config.ood_keep
-    )
-    with staging_folder(folder) as staging:
-        for path in current.iterdir():
-            if path.is_file() and path.name not in (TFLITE_FILE, DETECTOR_FILE, METADATA_FILE):
-                shutil.copy2(path, staging / path.name)
-        uncertainty = fit_for_network(
-            model, train_set, val_set, keep=refit_config.ood_keep, seed=seed, report=_say
-        )
-        metadata.update(write_uncertainty_files(staging, model, val_set, uncertainty))
-        metadata["refit"] = {
-            "command": config.command or "jedisith-train " + shlex.join(sys.argv[1:]),
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "versions": {"keras": keras.__version__, "tensorflow": _tf_version()},
-        }
-        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
-        published = publish(staging, folder)
-    print(summary(uncertainty))
-    print(f"Published the model to {published}")
-    return published
 
 
 def _tf_version() -> str:
@@ -581,7 +563,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         _split_cpu_if_asked(config)
-        refit(config) if config.refit else train(config)
+        if config.refit:
+            from training.refit import refit
+
+            refit(config)
+        else:
+            train(config)
     except (DatasetError, ExportError, DeviceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

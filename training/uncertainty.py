@@ -39,6 +39,7 @@ from model.calibration import (
     reliability,
     sigmoid,
 )
+from model.combination import fit_combination, input_statistics, ood_features
 from model.detector import (
     DEFAULT_CONFIDENCE,
     DEFAULT_KEEP,
@@ -51,14 +52,23 @@ from model.detector import (
 BATCH = 32
 FOLDS = 5
 MIN_SHARPEN_IMAGES = 50  # fewer validation images than this: the temperature is at least 1
+TUNING_PER_KIND = 40  # outliers of each kind the combined detector is tuned on
+TUNING_SEED = 1_000_003  # added to the run's seed: outliers that Outlier Exposure did not see
 
 
 @dataclass(frozen=True)
 class NetworkOutputs:
-    """What the inference network says about a set of images: logits and feature statistics."""
+    """What the inference network says about a set of images: logits and feature statistics,
+    and the images' own `input_statistics`."""
 
     logits: np.ndarray  # (n,)
     statistics: np.ndarray  # (n, d): `channel_statistics` of `STAT_LAYERS`
+    inputs: np.ndarray | None = None  # (n, 7): `model.combination.input_statistics`
+
+    def features(self, detector: Detector) -> np.ndarray:
+        """The combined detector's `OOD_FEATURES` of these images under `detector`'s k-NN."""
+        inputs = self.inputs if self.inputs is not None else np.zeros((len(self.logits), 7))
+        return ood_features(detector.distances(self.statistics), self.logits, inputs)
 
 
 @dataclass(frozen=True)
@@ -82,17 +92,21 @@ def network_outputs(
     """Run the Keras inference network over `images` in batches (maps are large: 2.5 MB each).
 
     `check` is called before each batch (a cancellation raises from it)."""
-    logits, statistics = [], []
+    logits, statistics, inputs = [], [], []
     for start in range(0, len(images), BATCH):
         if check is not None:
             check()
-        outputs = inference(images[start : start + BATCH].astype(np.float32), training=False)
+        batch = np.asarray(images[start : start + BATCH])
+        outputs = inference(batch.astype(np.float32), training=False)
         logits.append(np.asarray(outputs["logit"], dtype=np.float64).reshape(-1))
         maps = {name: np.asarray(outputs[name]) for name in layers}
         statistics.append(channel_statistics(maps, layers))
+        inputs.append(input_statistics(batch))
     if not logits:
-        return NetworkOutputs(np.zeros((0,)), np.zeros((0, 0)))
-    return NetworkOutputs(np.concatenate(logits), np.concatenate(statistics))
+        return NetworkOutputs(np.zeros((0,)), np.zeros((0, 0)), np.zeros((0, 7)))
+    return NetworkOutputs(
+        np.concatenate(logits), np.concatenate(statistics), np.concatenate(inputs)
+    )
 
 
 def fit_uncertainty(
@@ -103,24 +117,41 @@ def fit_uncertainty(
     keep: float = DEFAULT_KEEP,
     unlike: dict[str, NetworkOutputs] | None = None,
     seed: int = 0,
+    outliers: dict[str, NetworkOutputs] | None = None,
 ) -> UncertaintyFit:
     """Fit the detector (train, threshold on validation) and the temperature (validation).
 
-    `unlike` are groups of images nothing like the training data (noise, blank images) whose
-    refusal rate is recorded as a sanity check; they are not used to fit anything.
+    With `outliers` (groups of images that are neither class, not trained on), the detector is
+    the combined one (`model.combination`): fitted on the validation images against them, its
+    threshold chosen on out-of-fold validation scores. `unlike` are groups of images nothing
+    like the training data (noise, blank images) whose refusal rate is recorded as a sanity
+    check; they are not used to fit anything.
     """
     labels = np.asarray(validation_labels).astype(int)
     detector = Detector.fit(train.statistics, seed=seed)
-    validation_distances = detector.distances(validation.statistics)
+    tuning = {name: group for name, group in (outliers or {}).items() if len(group.logits)}
+    if tuning and len(labels) >= FOLDS:
+        detector, validation_distances = _combined(detector, validation, tuning, seed)
+    else:
+        validation_distances = detector.distances(validation.statistics)
     detector = detector.with_threshold(validation_distances, keep, DEFAULT_CONFIDENCE)
+
+    def distances(outputs: NetworkOutputs) -> np.ndarray:
+        if detector.combination is None:
+            return detector.distances(outputs.statistics)
+        return detector.combination.apply(outputs.features(detector))
 
     calibration = fit_temperature(validation.logits, labels)
     raw = sigmoid(validation.logits)
     held_out = _cross_validated_scores(validation.logits, labels, seed)
     refused = {
-        name: float(np.mean(detector.distances(outputs.statistics) > detector.threshold))
+        name: float(np.mean(distances(outputs) > detector.threshold))
         for name, outputs in (unlike or {}).items()
         if len(outputs.logits)
+    }
+    tuned = {
+        name: float(np.mean(distances(outputs) > detector.threshold))
+        for name, outputs in tuning.items()
     }
     figures = {
         "calibration": {
@@ -145,6 +176,7 @@ def fit_uncertainty(
                 "median_distance": float(np.median(validation_distances)),
             },
             "refused_unlike": refused,
+            **({"refused_tuning_outliers": tuned} if detector.combination is not None else {}),
         },
     }
     return UncertaintyFit(
@@ -155,6 +187,25 @@ def fit_uncertainty(
         reliability(raw, labels),
         reliability(held_out, labels),
     )
+
+
+def _combined(
+    detector: Detector,
+    validation: NetworkOutputs,
+    outliers: dict[str, NetworkOutputs],
+    seed: int,
+) -> tuple[Detector, np.ndarray]:
+    """The combined detector fitted on all the validation images against `outliers`, and each
+    validation image's distance from a combination fitted without its fold (the threshold is
+    chosen on these, so no image is scored by a rule it helped fit)."""
+    inside = validation.features(detector)
+    groups = [group.features(detector) for group in outliers.values()]
+    folds = np.random.default_rng(seed).permutation(len(inside)) % FOLDS
+    held_out = np.empty(len(inside))
+    for fold in range(FOLDS):
+        out = folds == fold
+        held_out[out] = fit_combination(inside[~out], groups).apply(inside[out])
+    return detector.with_combination(fit_combination(inside, groups)), held_out
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> Calibration:
@@ -280,13 +331,18 @@ def fit_for_network(
     seed: int,
     report: Callable[[str], None] = print,
     check: Callable[[], None] | None = None,
+    combine: bool = True,
 ) -> UncertaintyFit:
     """Fit the detector and the calibration from a Keras network's outputs on a run's images
-    (`train_set` and `val_set`, `training.data.Dataset`); `check` is called before each batch."""
+    (`train_set` and `val_set`, `training.data.Dataset`); `check` is called before each batch.
+    With `combine`, the detector is the combined one, tuned on `training.outliers`' kinds drawn
+    with another seed than training's (`TUNING_SEED`); else the k-NN distance alone."""
     from model.architecture import build_inference_model
+    from training.outliers import outlier_groups
 
     report("Fitting the out-of-distribution detector and the calibration ...")
     inference = build_inference_model(model)
+    tuning = outlier_groups(TUNING_PER_KIND, seed + TUNING_SEED) if combine else {}
     return fit_uncertainty(
         network_outputs(inference, train_set.images, check=check),
         network_outputs(inference, val_set.images, check=check),
@@ -297,6 +353,9 @@ def fit_for_network(
             for name, images in unlike_images(seed).items()
         },
         seed=seed,
+        outliers={
+            name: network_outputs(inference, images, check=check) for name, images in tuning.items()
+        },
     )
 
 

@@ -65,3 +65,13 @@ def test_sigmoid_inverts_the_logit_and_is_stable() -> None:
     p = np.array([1e-6, 0.1, 0.5, 0.9, 1 - 1e-6])
     np.testing.assert_allclose(sigmoid(np.log(p) - np.log1p(-p)), p, rtol=1e-6)
     assert sigmoid(np.array([-1000.0, 1000.0])).tolist() == [0.0, 1.0]
+
+
+def test_a_split_with_no_mistake_does_not_make_every_answer_certain() -> None:
+    """Platt's targets: 276 images all right give about 1 - 1/140 at most, not T's floor."""
+    rng = np.random.default_rng(3)
+    labels = np.array([0, 1] * 138)
+    logits = np.where(labels == 1, 1.0, -1.0) * rng.uniform(2.0, 6.0, len(labels))
+    calibration = Calibration.fit(logits, labels)
+    assert 0.1 < calibration.temperature < 1.0
+    assert 0.98 < float(calibration.apply(np.array([4.0]))[0]) < 0.9999

@@ -5,6 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from model.combination import (
+    INPUT_STATISTICS,
+    OOD_FEATURES,
+    fit_combination,
+    input_statistics,
+    input_statistics_graph,
+    ood_features,
+)
 from model.detector import (
     STAT_LAYERS,
     Detector,
@@ -125,3 +133,79 @@ def test_the_tensorflow_graph_matches_the_numpy_reference() -> None:
     expected = detector.distances_of_maps(queries)
     got = np.asarray(distance_graph(detector, queries))
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def _images(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Drawing-like images: two flat colours split by a sharp vertical edge, a little noise."""
+    images = np.empty((n, 200, 200, 3), np.uint8)
+    for i in range(n):
+        left, right = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+        edge = int(rng.integers(40, 160))
+        canvas = np.where(np.arange(200)[None, :, None] < edge, left, right)
+        canvas = canvas + rng.normal(0, 3, (200, 200, 3))
+        images[i] = np.clip(np.broadcast_to(canvas, (200, 200, 3)), 0, 255).astype(np.uint8)
+    return images
+
+
+def test_a_combined_detector_refuses_what_only_the_input_statistics_tell_apart() -> None:
+    """Noise has the same k-NN distance and logits as the drawings here; the input
+    statistics alone separate it, and the combination learns to read them."""
+    rng = np.random.default_rng(7)
+    detector = Detector.fit(channel_statistics(_maps(rng, 60), STAT_LAYERS))
+    drawings = _images(rng, 60)
+    noise = rng.integers(0, 256, (30, 200, 200, 3), dtype=np.uint8)
+
+    def features(images: np.ndarray) -> np.ndarray:
+        stats = channel_statistics(_maps(rng, len(images)), STAT_LAYERS)
+        logits = rng.normal(0.0, 3.0, len(images))
+        return ood_features(detector.distances(stats), logits, input_statistics(images))
+
+    combination = fit_combination(features(drawings[:40]), [features(noise[:15])])
+    combined = detector.with_combination(combination)
+    inside = combination.apply(features(drawings[40:]))
+    combined = combined.with_threshold(combination.apply(features(drawings[:40])), keep=0.9)
+    assert np.all(combination.apply(features(noise[15:])) > combined.threshold)
+    assert np.mean(inside <= combined.threshold) >= 0.8
+    weights = dict(zip(OOD_FEATURES, combination.weights[0], strict=True))
+    assert max(abs(weights[name]) for name in INPUT_STATISTICS) > abs(weights["log k-NN distance"])
+
+    loaded = Detector.from_bytes(combined.to_bytes())
+    assert loaded.combination is not None and loaded.threshold == combined.threshold
+    stats = channel_statistics(_maps(rng, 3), STAT_LAYERS)
+    np.testing.assert_allclose(
+        loaded.combined(stats, np.zeros(3), noise[:3]),
+        combined.combined(stats, np.zeros(3), noise[:3]),
+        rtol=1e-5,
+    )
+    assert "combination" in loaded.describe()
+    assert Detector.from_bytes(detector.to_bytes()).combination is None  # older files load
+
+
+@pytest.mark.slow
+def test_the_combined_graph_matches_the_numpy_reference() -> None:
+    rng = np.random.default_rng(8)
+    detector = Detector.fit(channel_statistics(_maps(rng, 60), STAT_LAYERS))
+    images = np.concatenate(
+        [_images(rng, 3), rng.integers(0, 256, (2, 200, 200, 3), dtype=np.uint8)]
+    )
+    images[4] = 90  # a blank image: every input statistic at its floor
+    maps, logits = _maps(rng, 5), rng.normal(0.0, 4.0, 5).astype(np.float32)
+    inside = ood_features(
+        detector.distances(channel_statistics(_maps(rng, 40), STAT_LAYERS)),
+        rng.normal(0.0, 4.0, 40),
+        input_statistics(_images(rng, 40)),
+    )
+    outside = ood_features(
+        detector.distances(channel_statistics(_maps(rng, 20, 3.0), STAT_LAYERS)),
+        rng.normal(0.0, 0.5, 20),
+        input_statistics(rng.integers(0, 256, (20, 200, 200, 3), dtype=np.uint8)),
+    )
+    combined = detector.with_combination(fit_combination(inside, [outside]))
+    np.testing.assert_allclose(
+        np.asarray(input_statistics_graph(images)), input_statistics(images), atol=1e-3
+    )
+    expected = combined.combined(channel_statistics(maps, STAT_LAYERS), logits, images)
+    got = np.asarray(distance_graph(combined, maps, None, logits, images))
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-6)
+    with pytest.raises(DetectorError, match="logits and the images"):
+        distance_graph(combined, maps)

@@ -102,11 +102,14 @@ def test_litert_distances_match_the_reference_on_keras_maps(
     import keras
 
     from model.architecture import build_inference_model
+    from model.detector import channel_statistics
 
     network = keras.saving.load_model(model_dir(trained_model) / "model.keras", compile=False)
     outputs = build_inference_model(network)(images.astype(np.float32), training=False)
     maps = {name: np.asarray(outputs[name]) for name in litert.detector.layers}
-    expected = litert.detector.distances_of_maps(maps)
+    statistics = channel_statistics(maps, litert.detector.layers)
+    logits = np.asarray(outputs["logit"]).reshape(-1)
+    expected = litert.detector.combined(statistics, logits, images)
     got = np.array([p.distance for p in litert.predict(images)])
     np.testing.assert_allclose(got, expected, rtol=1e-3)
 

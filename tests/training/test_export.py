@@ -50,10 +50,10 @@ def test_a_model_exported_before_heads_serves_but_refuses_heads(
     from model.detector import Detector, distance_graph
     from model.head import HeadError, fit_head
 
-    def old_heads(outputs, detector):
+    def old_heads(outputs, detector, images):
         heads = {"score": outputs["score"], "logit": outputs["logit"]}
         if detector is not None:
-            heads["distance"] = distance_graph(detector, outputs)
+            heads["distance"] = distance_graph(detector, outputs, None, outputs["logit"], images)
         return heads
 
     monkeypatch.setattr(export, "heads_graph", old_heads)

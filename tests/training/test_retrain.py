@@ -185,6 +185,9 @@ def test_a_surely_better_candidate_is_published_as_a_new_version(
     assert meta["metrics"]["validation"]["accuracy"] == pytest.approx(result.val_accuracy)
     assert meta["dataset"]["counts"] == {"jedi": 24, "sith": 24}
     assert meta["training"]["epochs"] == 2
+    # a server's network from the shared weights keeps Outlier Exposure and the combined detector
+    assert meta["training"]["outlier_exposure"]["outliers"] == "generated"
+    assert served.detector.combination is not None and "combination" in meta["detector"]
     assert not staging_left(model)
     assert "stage: publishing" in (work / "train.log").read_text()
 

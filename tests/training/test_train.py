@@ -87,6 +87,27 @@ def test_metadata_records_the_calibration_and_the_detector(trained_model: Path) 
     assert loaded.calibration.temperature == calibration["temperature"]
 
 
+def test_training_exposes_outliers_and_combines_the_detector_by_default(
+    trained_model: Path,
+) -> None:
+    """Outlier Exposure is on unless asked off, never changes the labelled counts, and the
+    detector combines the k-NN distance, the confidence and the input statistics."""
+    meta = json.loads((model_dir(trained_model) / "model.json").read_text())
+    exposure = meta["training"]["outlier_exposure"]
+    assert exposure["outliers"] == "generated" and exposure["images"] >= 64
+    assert exposure["target"] == 0.5 and exposure["weight"] == 0.5
+    assert (
+        sum(meta["dataset"]["counts"].values())
+        == meta["dataset"]["train"] + meta["dataset"]["validation"]
+    )
+    detector = meta["detector"]
+    assert set(detector["combination"]["weights"]) >= {"log k-NN distance", "confidence |logit|"}
+    assert set(detector["refused_tuning_outliers"]) >= {"noise", "gradients", "text", "plots"}
+    assert Classifier.load(trained_model, "litert").detector.combination is not None
+    assert parse_args(["data"]).outliers == "generated"
+    assert parse_args(["data", "--outliers", "none"]).outliers == "none"
+
+
 def test_refit_gives_an_old_folder_a_detector_and_keeps_its_weights(
     tmp_path: Path, old_model: Path, tiny_dataset: Path, capsys
 ) -> None:

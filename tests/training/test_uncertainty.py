@@ -26,8 +26,10 @@ def test_few_validation_images_fall_back_to_the_largest_distance_and_say_what_it
 
 def test_a_few_images_never_sharpen_the_scores() -> None:
     labels = np.array([0, 1] * 4)
-    separable = np.where(labels == 1, 3.0, -3.0)  # all right: the fit would sharpen to T=0.05
-    assert fit_temperature(separable, labels).temperature == 1.0
+    separable = np.where(labels == 1, 3.0, -3.0)  # all right: Platt's targets (5/6) soften
+    assert fit_temperature(separable, labels).temperature == pytest.approx(1.864, abs=0.01)
+    sure = np.where(labels == 1, 1.0, -1.0)  # all right, shy: a plain fit would sharpen
+    assert fit_temperature(sure, labels).temperature == 1.0
     rng = np.random.default_rng(0)
     many = np.array([0, 1] * 100)
     logits = np.where(many == 1, 1.0, -1.0) + rng.normal(0, 0.2, len(many))

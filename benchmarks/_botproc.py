@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import OUT, REPO
+from playground.discord.layouts import message_text
 from playground.launch import bot_environment, start_bot
 
 READY_TIMEOUT = 180.0
@@ -157,7 +158,7 @@ async def until_answering(server: Any, png: bytes, attempts: int = 30) -> None:
 
 
 def is_verdict(reply: dict[str, Any]) -> bool:
-    content = reply.get("content", "")
+    content = message_text(reply)  # a verdict card's text, or a plain reply's
     return any(word in content for word in ("Jedi", "Sith", "Can't tell"))
 
 

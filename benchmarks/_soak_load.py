@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks._common import REPO, sample_pngs
+from playground.discord.layouts import message_text
 
 PHOTO_SHARE = 0.08  # attachments that are a large photo-like JPEG (--photo-share)
 PHOTO_SIZES = ((1280, 960), (1600, 1200), (3000, 2000))
@@ -82,7 +83,7 @@ class ReplyLog:
         self.counts[replied_to] += 1
         if replied_to not in self.arrived:
             self.arrived[replied_to] = now
-            self.contents[replied_to] = message.get("content", "")
+            self.contents[replied_to] = message_text(message)
         self.waiting.discard(replied_to)
 
 

@@ -40,6 +40,7 @@ async def one_burst(
     from benchmarks._soak_load import mb, reply_kind, roomy_limits
     from benchmarks._uploads_today import MARK
     from playground.discord import DiscordServer
+    from playground.discord.layouts import message_text
 
     async with (
         DiscordServer(token=secrets.token_urlsafe(16), limits=roomy_limits()) as server,
@@ -74,7 +75,7 @@ async def one_burst(
         server_cpu = time.process_time() - server_cpu
         await asyncio.sleep(SETTLE)
         after = bot.status()
-    kinds = Counter(reply_kind(r[1]["content"]) if r else "missing" for r in replies)
+    kinds = Counter(reply_kind(message_text(r[1])) if r else "missing" for r in replies)
     return {
         "path": path,
         "patched": patched,

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import OUT, REPO, Report, parser, resolve_model, run_main, sample_pngs
+from playground.discord.layouts import message_text
 
 TARGET_BOT_MB = 350.0
 REPLY_TIMEOUT = 1800.0
@@ -127,7 +128,7 @@ async def bot_section(args: argparse.Namespace, report: Report, model_dir: Path,
     for message, reply in zip(messages, replies, strict=True):
         command = message["content"].split()[0]
         commands[f"{command} {'answered' if reply else 'unanswered'}"] += 1
-        for line in (reply or {}).get("content", "").splitlines():
+        for line in message_text(reply or {}).splitlines():
             kind = _line_kind(line)
             lines[f"{command}: {kind}"] += 1
             if kind == "other":

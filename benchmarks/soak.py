@@ -271,6 +271,7 @@ async def burst_peak(
     memory, the time to the last reply and the replies by kind."""
     from benchmarks._botproc import BotProcess, until_answering
     from playground.discord import DiscordServer
+    from playground.discord.layouts import message_text
 
     async with (
         DiscordServer(token=secrets.token_urlsafe(16), limits=roomy_limits()) as server,
@@ -302,7 +303,7 @@ async def burst_peak(
         last = time.perf_counter() - start
         await asyncio.sleep(SETTLE)
         after = bot.status()
-        kinds = Counter(reply_kind(r["content"]) if r else "missing" for r in replies)
+        kinds = Counter(reply_kind(message_text(r)) if r else "missing" for r in replies)
         return {
             "connected_mb": mb(connected["VmRSS"]),
             "warm_mb": mb(warm["VmRSS"]),

@@ -42,10 +42,10 @@ from model.bundle import DEFAULT_MODEL_DIR
 from model.worker import ModelWorker
 from playground.discord import DiscordServer
 from playground.discord.components import walk
+from playground.discord.layouts import message_text
 from playground.discord.protocol import (
     COMPONENT_ACTION_ROW,
     COMPONENT_BUTTON,
-    COMPONENT_TEXT_DISPLAY,
     FLAG_COMPONENTS_V2,
 )
 from playground.launch import LoggedBot, bot_environment, start_logged_bot
@@ -91,10 +91,7 @@ def is_layout(message: dict[str, Any]) -> bool:
 
 def text_of(message: dict[str, Any]) -> str:
     """A message's text, plain (its content) or a layout's (its text displays, in order)."""
-    if not is_layout(message):
-        return message["content"]
-    texts = walk(message["components"])
-    return "\n".join(c["content"] for c in texts if c["type"] == COMPONENT_TEXT_DISPLAY)
+    return message_text(message)
 
 
 def rows_of(message: dict[str, Any]) -> list[dict[str, Any]]:

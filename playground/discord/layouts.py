@@ -51,6 +51,14 @@ def is_layout(flags: Any) -> bool:
     return bool(int(flags or 0) & FLAG_COMPONENTS_V2)
 
 
+def message_text(message: Mapping[str, Any]) -> str:
+    """A message's text as a person reads it: its content, or a layout's text displays in order."""
+    if not is_layout(message.get("flags")):
+        return message.get("content") or ""
+    texts = components.walk(message.get("components") or [])
+    return "\n".join(c["content"] for c in texts if c["type"] == COMPONENT_TEXT_DISPLAY)
+
+
 def check_fields(payload: Mapping[str, Any], path: str = "") -> None:
     """400 when a layout message also carries content, embeds, a poll or stickers."""
     problems = [

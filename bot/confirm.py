@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
+from bot.limits import Limited
+
 log = logging.getLogger(__name__)
 
 TIMEOUT = 120.0  # seconds a question waits for its answer
@@ -17,7 +19,7 @@ TIMED_OUT = "No answer within 2 minutes: nothing was deleted."
 WORKING = "Deleting..."
 
 
-class Confirm(discord.ui.View):
+class Confirm(Limited, discord.ui.View):
     """Confirm and Cancel under a question: Confirm runs `action` (which returns the line that
     replaces the question); Cancel, or no answer within `timeout`, changes nothing."""
 
@@ -35,7 +37,9 @@ class Confirm(discord.ui.View):
         self.message: discord.Message | None = None  # the question, once sent
         self.confirm.label = label
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+    async def _asked_by(self, interaction: discord.Interaction) -> bool:
+        """Whether the click is the asker's; anyone else is told so (the rate limits came first:
+        `Limited.interaction_check`)."""
         if interaction.user.id == self.user_id:
             return True
         await interaction.response.send_message(NOT_YOURS, ephemeral=True)
@@ -43,6 +47,8 @@ class Confirm(discord.ui.View):
 
     @discord.ui.button(label="Confirm", style=discord.ButtonStyle.danger)
     async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        if not await self._asked_by(interaction):
+            return
         self.stop()
         await interaction.response.edit_message(content=WORKING, view=None)
         try:
@@ -54,6 +60,8 @@ class Confirm(discord.ui.View):
 
     @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
     async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        if not await self._asked_by(interaction):
+            return
         self.stop()
         await interaction.response.edit_message(content=CANCELLED, view=None)
 

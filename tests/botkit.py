@@ -40,13 +40,12 @@ from bot.endpoints import use_endpoints
 from bot.settings import Settings
 from model.bundle import DEFAULT_MODEL_DIR
 from model.worker import ModelWorker
-from playground.discord import DiscordServer
+from playground.discord import DiscordServer, layouts
 from playground.discord.components import walk
 from playground.discord.layouts import message_text
 from playground.discord.protocol import (
     COMPONENT_ACTION_ROW,
     COMPONENT_BUTTON,
-    FLAG_COMPONENTS_V2,
 )
 from playground.launch import LoggedBot, bot_environment, start_logged_bot
 from playground.samples import SAMPLE_DIR
@@ -86,7 +85,7 @@ def verdict_lines(text: str) -> list[str]:
 
 def is_layout(message: dict[str, Any]) -> bool:
     """Whether a message is a layout (flag IS_COMPONENTS_V2): the bot's verdict cards."""
-    return bool(message["flags"] & FLAG_COMPONENTS_V2)
+    return layouts.is_layout(message.get("flags"))
 
 
 def text_of(message: dict[str, Any]) -> str:
